@@ -1,0 +1,100 @@
+/**
+ * One error type for everything the service answers with on purpose.
+ *
+ * Each error has a stable `code` (for logs, tests and clients), a public
+ * message that never contains a token, secret or key, and knows how it is
+ * spelled in both protocols the service speaks: an HTTP status for REST
+ * (RFC 9457 problem details) and a status for the Firebase callable protocol.
+ * Mapping to responses happens once, at the edge of the app (src/http/respond.ts).
+ */
+
+/** Firebase callable protocol statuses we use, with their HTTP status. */
+export const CALLABLE_HTTP_STATUS = {
+  INVALID_ARGUMENT: 400,
+  FAILED_PRECONDITION: 400,
+  UNAUTHENTICATED: 401,
+  PERMISSION_DENIED: 403,
+  NOT_FOUND: 404,
+  ABORTED: 409,
+  RESOURCE_EXHAUSTED: 429,
+  INTERNAL: 500,
+  UNAVAILABLE: 503,
+} as const;
+
+export type CallableStatus = keyof typeof CALLABLE_HTTP_STATUS;
+
+export type ErrorCode =
+  | 'missing_authorization'
+  | 'invalid_token'
+  | 'invalid_request'
+  | 'unsupported_uid'
+  | 'payload_too_large'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'keys_unavailable'
+  | 'stream_failed'
+  | 'firebase_failed'
+  | 'forbidden'
+  | 'internal';
+
+interface Spelling {
+  /** HTTP status of the REST answer. */
+  http: number;
+  /** Status of the callable answer (its HTTP status follows from it, except where `callableHttp` says otherwise). */
+  callable: CallableStatus;
+  callableHttp?: number;
+  title: string;
+}
+
+const SPELLINGS: Record<ErrorCode, Spelling> = {
+  // The original Cloud Functions answered a missing header with FAILED_PRECONDITION; REST clients get a plain 401.
+  missing_authorization: { http: 401, callable: 'FAILED_PRECONDITION', title: 'Authorization required' },
+  invalid_token: { http: 401, callable: 'UNAUTHENTICATED', title: 'Invalid ID token' },
+  invalid_request: { http: 400, callable: 'INVALID_ARGUMENT', title: 'Invalid request' },
+  unsupported_uid: { http: 422, callable: 'FAILED_PRECONDITION', title: 'User id not supported by Stream' },
+  payload_too_large: { http: 413, callable: 'INVALID_ARGUMENT', callableHttp: 413, title: 'Payload too large' },
+  not_found: { http: 404, callable: 'NOT_FOUND', title: 'Not found' },
+  method_not_allowed: { http: 405, callable: 'INVALID_ARGUMENT', callableHttp: 405, title: 'Method not allowed' },
+  keys_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Token verification unavailable' },
+  // The original answered Stream failures with ABORTED; REST says it was the upstream that failed.
+  stream_failed: { http: 502, callable: 'ABORTED', title: 'Stream request failed' },
+  firebase_failed: { http: 502, callable: 'UNAVAILABLE', title: 'Firebase request failed' },
+  forbidden: { http: 403, callable: 'PERMISSION_DENIED', title: 'Forbidden' },
+  internal: { http: 500, callable: 'INTERNAL', title: 'Internal error' },
+};
+
+export class AppError extends Error {
+  override readonly name = 'AppError';
+  readonly code: ErrorCode;
+  /** Extra response headers (e.g. Retry-After, Allow). */
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; headers?: Record<string, string> }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.headers = options?.headers ?? {};
+  }
+
+  get httpStatus(): number {
+    return SPELLINGS[this.code].http;
+  }
+
+  get title(): string {
+    return SPELLINGS[this.code].title;
+  }
+
+  get callableStatus(): CallableStatus {
+    return SPELLINGS[this.code].callable;
+  }
+
+  get callableHttpStatus(): number {
+    const spelling = SPELLINGS[this.code];
+    return spelling.callableHttp ?? CALLABLE_HTTP_STATUS[spelling.callable];
+  }
+}
+
+/** Anything that is not an AppError is unexpected: it is answered as `internal` with no detail. */
+export function toAppError(error: unknown): AppError {
+  if (error instanceof AppError) return error;
+  return new AppError('internal', 'Internal error', { cause: error });
+}

@@ -1,0 +1,117 @@
+import { Hono, type Context } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import type { CorsPolicy } from '../config';
+import type { Env } from '../env';
+import { AppError } from '../errors';
+import type { IssuedToken, TokenService } from '../token-service';
+import { authenticate, type IdTokenVerifier } from './auth';
+import { corsMiddleware } from './cors';
+import { errorResponse, json, type Protocol } from './respond';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface AppDeps {
+  tokens: TokenService;
+  verifyIdToken: IdTokenVerifier;
+  streamApiKey: string;
+  cors: CorsPolicy;
+}
+
+type AppEnv = { Bindings: Env; Variables: { protocol: Protocol } };
+
+/** Callable routes, named like the original Cloud Functions (drop-in for `httpsCallableFromUrl`). */
+const CALLABLE_PATHS = ['/createStreamUserAndGetToken', '/getStreamUserToken', '/revokeStreamUserToken'] as const;
+
+/**
+ * The HTTP surface: thin wiring of middleware and routes over TokenService.
+ * Built once per isolate and configuration by src/index.ts.
+ */
+export function createApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const { tokens } = deps;
+
+  app.use('*', async (c, next) => {
+    c.set('protocol', (CALLABLE_PATHS as readonly string[]).includes(c.req.path) ? 'callable' : 'rest');
+    await next();
+  });
+  const cors = corsMiddleware(deps.cors);
+  if (cors) app.use('*', cors);
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: () => {
+        throw new AppError('payload_too_large', `Request body is larger than ${MAX_BODY_BYTES} bytes`);
+      },
+    }),
+  );
+
+  app.get('/healthz', () => json({ status: 'ok' }));
+  allowOnly(app, '/healthz', ['GET', 'HEAD']);
+
+  // Firebase callable protocol: {"data": …} in, {"result": …} out.
+  const callable = (handler: (c: Context<AppEnv>) => Promise<unknown>) => async (c: Context<AppEnv>) => {
+    await readCallableRequest(c.req.raw);
+    return json({ result: await handler(c) });
+  };
+  const caller = (c: Context<AppEnv>) => authenticate(c.req.header('Authorization') ?? null, deps.verifyIdToken);
+
+  app.post('/createStreamUserAndGetToken', callable(async (c) => (await tokens.createUserAndIssueToken(await caller(c))).token));
+  app.post('/getStreamUserToken', callable(async (c) => (await tokens.issueToken(await caller(c))).token));
+  app.post(
+    '/revokeStreamUserToken',
+    callable(async (c) => ({ revoked_before: (await tokens.revokeTokens(await caller(c))).revokedBefore.toISOString() })),
+  );
+  for (const path of CALLABLE_PATHS) allowOnly(app, path, ['POST']);
+
+  // REST, for any HTTP client.
+  const tokenBody = (issued: IssuedToken) =>
+    json({
+      token: issued.token,
+      user_id: issued.userId,
+      api_key: deps.streamApiKey,
+      expires_at: issued.expiresAt === null ? null : issued.expiresAt.toISOString(),
+    });
+  app.post('/v1/users/me', async (c) => tokenBody(await tokens.createUserAndIssueToken(await caller(c))));
+  app.post('/v1/token', async (c) => tokenBody(await tokens.issueToken(await caller(c))));
+  app.post('/v1/token/revoke', async (c) => {
+    const { revokedBefore } = await tokens.revokeTokens(await caller(c));
+    return json({ revoked_before: revokedBefore.toISOString() });
+  });
+  for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke']) allowOnly(app, path, ['POST']);
+
+  app.notFound(() => {
+    throw new AppError('not_found', 'No such route');
+  });
+  app.onError((error, c) => errorResponse(error, c.get('protocol') ?? 'rest'));
+  return app;
+}
+
+/** After a path's real routes: every other method is a 405 naming the allowed ones. */
+function allowOnly(app: Hono<AppEnv>, path: string, methods: string[]): void {
+  app.all(path, () => {
+    throw new AppError('method_not_allowed', `Use ${methods.join(' or ')}`, { headers: { Allow: methods.join(', ') } });
+  });
+}
+
+/**
+ * The callable protocol's request check (as firebase-functions does it):
+ * POST, `Content-Type: application/json`, a JSON object body with a `data`
+ * field. The data itself is not used by these functions.
+ */
+async function readCallableRequest(request: Request): Promise<void> {
+  const contentType = request.headers.get('Content-Type') ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(contentType)) {
+    throw new AppError('invalid_request', 'Callable requests must have Content-Type: application/json');
+  }
+  let body: unknown;
+  try {
+    body = await request.json();
+  } catch (error) {
+    if (error instanceof AppError) throw error; // the body limit
+    throw new AppError('invalid_request', 'Request body is not valid JSON');
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body) || !('data' in body)) {
+    throw new AppError('invalid_request', 'Callable request body must be a JSON object with a "data" field');
+  }
+}

@@ -1,0 +1,19 @@
+import { AppError } from '../errors';
+import type { FirebaseClaims } from '../firebase/verify-id-token';
+
+export type IdTokenVerifier = (idToken: string) => Promise<FirebaseClaims>;
+
+/**
+ * Reads `Authorization: Bearer <Firebase ID token>` and verifies the token.
+ * No header at all is `missing_authorization` (the callable protocol answers
+ * it with FAILED_PRECONDITION, as the original did); any other scheme, an
+ * empty token or a bad token is `invalid_token`.
+ */
+export async function authenticate(authorization: string | null, verify: IdTokenVerifier): Promise<FirebaseClaims> {
+  if (authorization === null || authorization.trim() === '') {
+    throw new AppError('missing_authorization', 'The request has no Authorization header; send "Bearer <Firebase ID token>"');
+  }
+  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim());
+  if (!match) throw new AppError('invalid_token', 'Authorization must be "Bearer <Firebase ID token>"');
+  return verify(match[1]!);
+}

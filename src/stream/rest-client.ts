@@ -1,0 +1,177 @@
+import { StreamApiError, streamErrorFrom } from './errors';
+import type { StreamTokenSigner } from './tokens';
+
+/**
+ * The Stream Chat REST calls this service makes, with the official
+ * `stream-chat` server SDK's wire format (checked by test/stream/contract.test.ts):
+ * `api_key` query parameter, `Authorization: <server JWT>` (no "Bearer"),
+ * `stream-auth-type: jwt`, JSON bodies.
+ *
+ * Unlike the SDK (no retries at all), each call retries a bounded number of
+ * times on 429, 5xx, network errors and timeouts, honouring Stream's
+ * rate-limit reset headers; a failure ends as a StreamApiError.
+ */
+
+/** A Stream user object as sent: `id` plus the fields this service sets. */
+export interface StreamUser {
+  id: string;
+  [field: string]: unknown;
+}
+
+export interface PartialUserUpdate {
+  id: string;
+  set?: Record<string, unknown>;
+  unset?: string[];
+}
+
+export interface DeleteUserFlags {
+  mark_messages_deleted: boolean;
+  hard_delete: boolean;
+  delete_conversation_channels: boolean;
+}
+
+export interface DeleteUsersOptions {
+  user: 'soft' | 'hard' | 'pruning';
+  messages?: 'soft' | 'hard' | 'pruning';
+  conversations?: 'soft' | 'hard';
+}
+
+export interface StreamClientOptions {
+  baseUrl: string;
+  apiKey: string;
+  signer: StreamTokenSigner;
+  fetch?: typeof fetch;
+  /** Per attempt. */
+  timeoutMs?: number;
+  /** Including the first. */
+  maxAttempts?: number;
+  /** Longest we wait for a rate-limit reset before giving up. */
+  maxRetryWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
+  now?: () => number;
+  /** Backoff before retry `n` (1-based) when no header says otherwise. */
+  backoffMs?: (retry: number) => number;
+}
+
+export class StreamRestClient {
+  readonly #baseUrl: string;
+  readonly #apiKey: string;
+  readonly #signer: StreamTokenSigner;
+  readonly #fetch: typeof fetch;
+  readonly #timeoutMs: number;
+  readonly #maxAttempts: number;
+  readonly #maxRetryWaitMs: number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #now: () => number;
+  readonly #backoffMs: (retry: number) => number;
+
+  constructor(options: StreamClientOptions) {
+    this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
+    this.#apiKey = options.apiKey;
+    this.#signer = options.signer;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#timeoutMs = options.timeoutMs ?? 5_000;
+    this.#maxAttempts = options.maxAttempts ?? 3;
+    this.#maxRetryWaitMs = options.maxRetryWaitMs ?? 5_000;
+    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#now = options.now ?? Date.now;
+    this.#backoffMs = options.backoffMs ?? ((retry) => Math.min(2_000, 200 * 2 ** (retry - 1)) * (0.5 + Math.random() / 2));
+  }
+
+  /** Full replace of each user (Stream's upsert): use only for users that do not exist yet. */
+  upsertUsers(users: StreamUser[]): Promise<{ users: Record<string, StreamUser> }> {
+    const byId: Record<string, StreamUser> = {};
+    for (const user of users) byId[user.id] = user;
+    return this.#call('upsertUsers', 'POST', '/users', {}, { users: byId });
+  }
+
+  /** Sets and unsets fields, keeping every other field of the user. */
+  partialUpdateUsers(updates: PartialUserUpdate[]): Promise<{ users?: Record<string, StreamUser> }> {
+    return this.#call('partialUpdateUsers', 'PATCH', '/users', {}, { users: updates });
+  }
+
+  /** Every token of `userId` issued before `before` stops working. */
+  revokeUserTokens(userId: string, before: Date): Promise<{ users?: Record<string, StreamUser> }> {
+    return this.partialUpdateUsers([{ id: userId, set: { revoke_tokens_issued_before: before.toISOString() } }]);
+  }
+
+  deleteUser(userId: string, flags: DeleteUserFlags): Promise<{ user?: StreamUser; task_id?: string }> {
+    const query = {
+      mark_messages_deleted: String(flags.mark_messages_deleted),
+      hard_delete: String(flags.hard_delete),
+      delete_conversation_channels: String(flags.delete_conversation_channels),
+    };
+    return this.#call('deleteUser', 'DELETE', `/users/${encodeURIComponent(userId)}`, query);
+  }
+
+  deleteUsers(userIds: string[], options: DeleteUsersOptions): Promise<{ task_id: string }> {
+    return this.#call('deleteUsers', 'POST', '/users/delete', {}, { user_ids: userIds, ...options });
+  }
+
+  queryUsers(
+    filter: Record<string, unknown>,
+    options: { limit?: number; offset?: number; sort?: { field: string; direction: 1 | -1 }[] } = {},
+  ): Promise<{ users: StreamUser[] }> {
+    const payload = { filter_conditions: filter, sort: options.sort ?? [], presence: false, ...pick(options, ['limit', 'offset']) };
+    return this.#call('queryUsers', 'GET', '/users', { payload: JSON.stringify(payload) });
+  }
+
+  async #call<T>(operation: string, method: string, path: string, query: Record<string, string>, body?: unknown): Promise<T> {
+    const url = new URL(this.#baseUrl + path);
+    url.searchParams.set('api_key', this.#apiKey);
+    for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
+    const headers: Record<string, string> = {
+      Authorization: await this.#signer.serverToken(),
+      'stream-auth-type': 'jwt',
+      Accept: 'application/json',
+    };
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    if (payload !== undefined) headers['Content-Type'] = 'application/json';
+
+    for (let attempt = 1; ; attempt++) {
+      let failure: StreamApiError;
+      let waitMs: number | undefined;
+      try {
+        const response = await this.#fetch(url.href, {
+          method,
+          headers,
+          body: payload,
+          signal: AbortSignal.timeout(this.#timeoutMs),
+        });
+        if (response.ok) return (await response.json()) as T;
+        failure = await streamErrorFrom(operation, response);
+        if (response.status !== 429 && response.status < 500) throw failure; // the request itself is wrong: retrying will not help
+        waitMs = retryDelayFromHeaders(response.headers, this.#now());
+      } catch (error) {
+        if (error instanceof StreamApiError) throw error;
+        // Network error or timeout: nothing came back.
+        failure = new StreamApiError(operation, 0, { cause: error });
+      }
+      if (attempt >= this.#maxAttempts) throw logged(failure);
+      const delay = waitMs ?? this.#backoffMs(attempt);
+      if (delay > this.#maxRetryWaitMs) throw logged(failure); // Stream asks us to wait longer than a caller should
+      console.warn(JSON.stringify({ event: 'stream_call_retry', operation, status: failure.status, code: failure.code, attempt, delay_ms: Math.round(delay) }));
+      await this.#sleep(delay);
+    }
+  }
+}
+
+function logged(error: StreamApiError): StreamApiError {
+  console.error(JSON.stringify({ event: 'stream_call_failed', operation: error.operation, status: error.status, code: error.code }));
+  return error;
+}
+
+/** How long Stream asks us to wait: `Retry-After` (seconds) or `X-RateLimit-Reset` (Unix seconds). */
+export function retryDelayFromHeaders(headers: Headers, nowMs: number): number | undefined {
+  const retryAfter = headers.get('retry-after');
+  if (retryAfter && /^\d+$/.test(retryAfter.trim())) return Number(retryAfter) * 1000;
+  const reset = headers.get('x-ratelimit-reset');
+  if (reset && /^\d+$/.test(reset.trim())) return Math.max(0, Number(reset) * 1000 - nowMs);
+  return undefined;
+}
+
+function pick<T extends object, K extends keyof T>(object: T, keys: K[]): Partial<Pick<T, K>> {
+  const picked: Partial<Pick<T, K>> = {};
+  for (const key of keys) if (object[key] !== undefined) picked[key] = object[key];
+  return picked;
+}

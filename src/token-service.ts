@@ -1,0 +1,101 @@
+import type { Config } from './config';
+import { AppError } from './errors';
+import type { FirebaseClaims } from './firebase/verify-id-token';
+import { StreamApiError } from './stream/errors';
+import { isValidStreamUserId, profileFromClaims } from './stream/profile';
+import type { StreamRestClient } from './stream/rest-client';
+import { tokenTimes, type StreamTokenSigner } from './stream/tokens';
+import { syncStreamUser } from './stream/user-sync';
+
+/** What the token routes answer, in both protocols. */
+export interface IssuedToken {
+  token: string;
+  userId: string;
+  /** null for tokens without `exp` (STREAM_TOKEN_TTL_SECONDS=0). */
+  expiresAt: Date | null;
+}
+
+export interface TokenServiceDeps {
+  config: Config;
+  signer: StreamTokenSigner;
+  stream: StreamRestClient;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+  /** Called with each uid this service provisions or issues a token to (the reconciliation registry). */
+  onUserSeen?: (uid: string) => void;
+}
+
+/**
+ * The three client-facing jobs of the original Cloud Functions, on verified
+ * claims. Protocol-free: src/http/ turns these into callable or REST answers.
+ */
+export class TokenService {
+  readonly #deps: TokenServiceDeps;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+
+  constructor(deps: TokenServiceDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+    this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  /** A Stream token for the caller. No call to Stream. */
+  async issueToken(claims: FirebaseClaims): Promise<IssuedToken> {
+    const uid = streamUserId(claims);
+    const times = tokenTimes(this.#now(), this.#deps.config.streamTokenTtlSeconds);
+    const token = await this.#deps.signer.userToken(uid, times);
+    this.#deps.onUserSeen?.(uid);
+    return { token, userId: uid, expiresAt: times.exp === undefined ? null : new Date(times.exp * 1000) };
+  }
+
+  /** Creates the caller's Stream user or updates the fields we own, then issues a token. No token if Stream fails. */
+  async createUserAndIssueToken(claims: FirebaseClaims): Promise<IssuedToken> {
+    const uid = streamUserId(claims);
+    const { config, stream } = this.#deps;
+    await streamCall(() => syncStreamUser(stream, uid, profileFromClaims(claims, config.streamUserFields), config.streamUserFields));
+    return this.issueToken(claims);
+  }
+
+  /**
+   * Revokes every Stream token of the caller issued up to now.
+   *
+   * Tokens carry `iat` in whole seconds while the revocation time has
+   * milliseconds. The answer is held until the clock has passed the
+   * revocation's second, so every token issued after this call returns has an
+   * `iat` strictly later than that second and is accepted whichever way Stream
+   * rounds; tokens issued before the call are revoked. (At most 1 s of waiting.)
+   */
+  async revokeTokens(claims: FirebaseClaims): Promise<{ revokedBefore: Date }> {
+    const uid = streamUserId(claims);
+    const revokedBefore = new Date(this.#now());
+    await streamCall(() => this.#deps.stream.revokeUserTokens(uid, revokedBefore));
+    const nextSecond = (Math.floor(revokedBefore.getTime() / 1000) + 1) * 1000;
+    const wait = nextSecond - this.#now();
+    if (wait > 0) await this.#sleep(wait);
+    return { revokedBefore };
+  }
+}
+
+function streamUserId(claims: FirebaseClaims): string {
+  if (!isValidStreamUserId(claims.sub)) {
+    // Firebase allows uids (from custom tokens) that Stream rejects: say so plainly instead of failing upstream.
+    throw new AppError(
+      'unsupported_uid',
+      'This Firebase uid contains characters Stream does not accept in user ids (allowed: letters, digits, @, _ and -)',
+    );
+  }
+  return claims.sub;
+}
+
+async function streamCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof StreamApiError) {
+      const detail = error.status === 0 ? 'no response' : `status ${error.status}${error.code === undefined ? '' : `, code ${error.code}`}`;
+      throw new AppError('stream_failed', `Stream request failed (${detail})`, { cause: error });
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * Local stand-ins for everything the Worker talks to, served by Node on
+ * 127.0.0.1 for the tests that run inside workerd:
+ *
+ * - Google's key endpoint: a JWK set the test registers, with
+ *   `Cache-Control: max-age`, a fetch counter, and switches for "down" and "slow".
+ * - The Stream API: records every request, checks the server JWT, keeps users
+ *   in memory with Stream's upsert / partial-update / delete semantics, and
+ *   can be scripted to fail.
+ * - The oracle: the official `stream-chat` SDK, run here in Node, for tokens
+ *   and for recording the exact requests the SDK sends.
+ *
+ * Every test works in its own scenario (`/s/<id>/…`), so tests never share state.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { jwtVerify } from 'jose';
+import { StreamChat } from 'stream-chat';
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string>;
+  body: unknown;
+}
+
+interface ScriptedResponse {
+  status: number;
+  body?: unknown;
+  rawBody?: string;
+  headers?: Record<string, string>;
+  /** Only for requests with this method (default: any). */
+  method?: string;
+  /** Hold the answer this long (to provoke timeouts). */
+  delayMs?: number;
+}
+
+interface Scenario {
+  jwks: unknown;
+  jwksMaxAge: number;
+  jwksDown: boolean;
+  jwksDelayMs: number;
+  jwksFetches: number;
+  streamSecret: string;
+  streamRequests: RecordedRequest[];
+  streamScript: ScriptedResponse[];
+  streamUsers: Map<string, Record<string, unknown>>;
+  deletedUsers: Set<string>;
+}
+
+const scenarios = new Map<string, Scenario>();
+let nextId = 1;
+
+function newScenario(streamSecret: string): string {
+  const id = `s${nextId++}`;
+  scenarios.set(id, {
+    jwks: { keys: [] },
+    jwksMaxAge: 3600,
+    jwksDown: false,
+    jwksDelayMs: 0,
+    jwksFetches: 0,
+    streamSecret,
+    streamRequests: [],
+    streamScript: [],
+    streamUsers: new Map(),
+    deletedUsers: new Set(),
+  });
+  return id;
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(text);
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function handleGoogle(scenario: Scenario, res: ServerResponse): Promise<void> {
+  scenario.jwksFetches++;
+  if (scenario.jwksDelayMs > 0) await sleep(scenario.jwksDelayMs);
+  if (scenario.jwksDown) return send(res, 503, { error: 'unavailable' });
+  send(res, 200, scenario.jwks, { 'cache-control': `public, max-age=${scenario.jwksMaxAge}, must-revalidate, no-transform` });
+}
+
+function streamError(res: ServerResponse, status: number, code: number, message: string): void {
+  send(res, status, { code, message, StatusCode: status, duration: '0.01ms', more_info: '' });
+}
+
+async function handleStream(scenario: Scenario, req: IncomingMessage, path: string, url: URL, bodyText: string, res: ServerResponse): Promise<void> {
+  const query = Object.fromEntries(url.searchParams);
+  let body: unknown = undefined;
+  if (bodyText !== '') {
+    try {
+      body = JSON.parse(bodyText);
+    } catch {
+      body = bodyText;
+    }
+  }
+  const headers: Record<string, string> = {};
+  for (const name of ['authorization', 'stream-auth-type', 'content-type']) {
+    const value = req.headers[name];
+    if (typeof value === 'string') headers[name] = value;
+  }
+  scenario.streamRequests.push({ method: req.method ?? '', path, query, headers, body });
+
+  const scriptIndex = scenario.streamScript.findIndex((s) => !s.method || s.method === req.method);
+  if (scriptIndex >= 0) {
+    const [scripted] = scenario.streamScript.splice(scriptIndex, 1) as [ScriptedResponse];
+    if (scripted.delayMs) await sleep(scripted.delayMs);
+    if (scripted.rawBody !== undefined) {
+      res.writeHead(scripted.status, { 'content-type': 'text/plain', ...scripted.headers });
+      return void res.end(scripted.rawBody);
+    }
+    return send(res, scripted.status, scripted.body ?? {}, scripted.headers);
+  }
+
+  // Real checks Stream makes: the api key and a server token signed with the secret.
+  if (!query.api_key) return streamError(res, 401, 4, 'api_key missing');
+  try {
+    const { payload } = await jwtVerify(headers.authorization ?? '', new TextEncoder().encode(scenario.streamSecret), { algorithms: ['HS256'] });
+    if (payload.server !== true) throw new Error('not a server token');
+    if (headers['stream-auth-type'] !== 'jwt') throw new Error('stream-auth-type');
+  } catch {
+    return streamError(res, 401, 5, 'invalid server token');
+  }
+
+  const users = scenario.streamUsers;
+  const now = new Date().toISOString();
+  if (req.method === 'POST' && path === '/users') {
+    const map = (body as { users: Record<string, Record<string, unknown>> }).users;
+    const out: Record<string, unknown> = {};
+    for (const [id, user] of Object.entries(map)) {
+      if (scenario.deletedUsers.has(id)) return streamError(res, 404, 16, `user "${id}" was deleted`);
+      // Upsert replaces the whole user, as Stream does.
+      const stored = { ...user, id, role: (user.role as string) ?? 'user', created_at: users.get(id)?.created_at ?? now, updated_at: now };
+      users.set(id, stored);
+      out[id] = stored;
+    }
+    return send(res, 201, { users: out, duration: '1ms' });
+  }
+  if (req.method === 'PATCH' && path === '/users') {
+    const updates = (body as { users: { id: string; set?: Record<string, unknown>; unset?: string[] }[] }).users;
+    const out: Record<string, unknown> = {};
+    for (const update of updates) {
+      const existing = users.get(update.id);
+      if (!existing) return streamError(res, 404, 16, `user "${update.id}" does not exist`);
+      const next = { ...existing, ...(update.set ?? {}), updated_at: now };
+      for (const field of update.unset ?? []) delete (next as Record<string, unknown>)[field];
+      users.set(update.id, next);
+      out[update.id] = next;
+    }
+    return send(res, 200, { users: out, duration: '1ms' });
+  }
+  if (req.method === 'GET' && path === '/users') {
+    const payload = JSON.parse(query.payload ?? '{}') as { filter_conditions?: { id?: { $eq?: string; $in?: string[] } } };
+    const filter = payload.filter_conditions?.id;
+    const wanted = filter?.$eq !== undefined ? [filter.$eq] : filter?.$in;
+    const found = [...users.values()].filter((u) => !wanted || wanted.includes(u.id as string));
+    return send(res, 200, { users: found, duration: '1ms' });
+  }
+  const deleteOne = /^\/users\/([^/]+)$/.exec(path);
+  if (req.method === 'DELETE' && deleteOne) {
+    const id = decodeURIComponent(deleteOne[1]!);
+    const user = users.get(id);
+    if (!user) return streamError(res, 404, 16, `user "${id}" does not exist`);
+    users.delete(id);
+    scenario.deletedUsers.add(id);
+    return send(res, 200, { user: { ...user, deleted_at: now }, duration: '1ms' });
+  }
+  if (req.method === 'POST' && path === '/users/delete') {
+    for (const id of (body as { user_ids: string[] }).user_ids) {
+      if (users.delete(id)) scenario.deletedUsers.add(id);
+    }
+    return send(res, 201, { task_id: `task-${Date.now()}`, duration: '1ms' });
+  }
+  return streamError(res, 404, 4, `no stand-in for ${req.method} ${path}`);
+}
+
+/** Runs one `stream-chat` call against a throwaway recorder scenario and returns what it sent. */
+async function recordSdkCall(origin: string, request: { secret: string; apiKey: string; op: string; args: unknown[] }): Promise<RecordedRequest> {
+  const id = newScenario(request.secret);
+  const scenario = scenarios.get(id)!;
+  // Answer whatever the SDK sends with a plausible success; only the request matters here.
+  scenario.streamScript.push({ status: 200, body: { users: {}, user: {}, task_id: 't', duration: '1ms' } });
+  const client = new StreamChat(request.apiKey, request.secret, { timeout: 3000 });
+  client.setBaseURL(`${origin}/s/${id}/stream`);
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  const args = request.args as any[];
+  switch (request.op) {
+    case 'upsertUsers':
+      await client.upsertUsers(args[0]);
+      break;
+    case 'partialUpdateUsers':
+      await client.partialUpdateUsers(args[0]);
+      break;
+    case 'revokeUserToken':
+      await client.revokeUserToken(args[0], new Date(args[1]));
+      break;
+    case 'deleteUser':
+      await client.deleteUser(args[0], args[1]);
+      break;
+    case 'deleteUsers':
+      await client.deleteUsers(args[0], args[1]);
+      break;
+    case 'queryUsers':
+      await client.queryUsers(args[0], args[1], args[2]);
+      break;
+    default:
+      throw new Error(`unknown op ${request.op}`);
+  }
+  scenarios.delete(id);
+  const recorded = scenario.streamRequests[0];
+  if (!recorded) throw new Error('the SDK sent nothing');
+  return recorded;
+}
+
+export async function startFixtureServer(): Promise<{ origin: string; server: Server }> {
+  const server = createServer(async (req, res) => {
+    try {
+      const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+      const bodyText = await readBody(req);
+      const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+      if (req.method === 'POST' && url.pathname === '/scenarios') {
+        const { streamSecret } = JSON.parse(bodyText || '{}') as { streamSecret?: string };
+        return send(res, 201, { id: newScenario(streamSecret ?? 'test-secret') });
+      }
+      if (req.method === 'POST' && url.pathname === '/oracle/createToken') {
+        const { secret, uid, exp, iat } = JSON.parse(bodyText) as { secret: string; uid: string; exp?: number; iat?: number };
+        const client = new StreamChat('oraclekey', secret);
+        return send(res, 200, { token: client.createToken(uid, exp, iat) });
+      }
+      if (req.method === 'POST' && url.pathname === '/oracle/record') {
+        return send(res, 200, await recordSdkCall(origin, JSON.parse(bodyText)));
+      }
+
+      const match = /^\/s\/([^/]+)(\/.*)$/.exec(url.pathname);
+      const scenario = match ? scenarios.get(match[1]!) : undefined;
+      if (!match || !scenario) return send(res, 404, { error: 'no such scenario' });
+      const rest = match[2]!;
+
+      if (rest === '/jwks' && req.method === 'GET') return handleGoogle(scenario, res);
+      if (rest === '/jwks' && req.method === 'PUT') {
+        const update = JSON.parse(bodyText) as { jwks?: unknown; maxAge?: number; down?: boolean; delayMs?: number };
+        if (update.jwks !== undefined) scenario.jwks = update.jwks;
+        if (update.maxAge !== undefined) scenario.jwksMaxAge = update.maxAge;
+        if (update.down !== undefined) scenario.jwksDown = update.down;
+        if (update.delayMs !== undefined) scenario.jwksDelayMs = update.delayMs;
+        return send(res, 200, { ok: true });
+      }
+      if (rest === '/stats') return send(res, 200, { jwksFetches: scenario.jwksFetches });
+      if (rest === '/stream-control/requests') return send(res, 200, scenario.streamRequests);
+      if (rest === '/stream-control/script' && req.method === 'POST') {
+        scenario.streamScript.push(...(JSON.parse(bodyText) as ScriptedResponse[]));
+        return send(res, 200, { ok: true });
+      }
+      if (rest === '/stream-control/users' && req.method === 'POST') {
+        for (const user of JSON.parse(bodyText) as Record<string, unknown>[]) scenario.streamUsers.set(user.id as string, user);
+        return send(res, 200, { ok: true });
+      }
+      if (rest === '/stream-control/users' && req.method === 'GET') {
+        return send(res, 200, { users: [...scenario.streamUsers.values()], deleted: [...scenario.deletedUsers] });
+      }
+      if (rest.startsWith('/stream/')) return await handleStream(scenario, req, rest.slice('/stream'.length), url, bodyText, res);
+      return send(res, 404, { error: `no fixture route ${req.method} ${rest}` });
+    } catch (error) {
+      send(res, 500, { error: error instanceof Error ? error.message : String(error) });
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}

@@ -1,0 +1,30 @@
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { defineConfig } from 'vitest/config';
+
+/**
+ * Tests run inside workerd. Outbound fetches may only reach the local
+ * stand-ins on 127.0.0.1 that test/node/global-setup.ts starts; anything
+ * else fails loudly, so no test can touch the internet by accident.
+ */
+export default defineConfig({
+  plugins: [
+    cloudflareTest({
+      wrangler: { configPath: './wrangler.toml' },
+      miniflare: {
+        outboundService: async (request: Request) => {
+          const url = new URL(request.url);
+          if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') {
+            throw new Error(`Test tried to reach ${url.origin}: only 127.0.0.1 stand-ins are allowed`);
+          }
+          const body = request.method === 'GET' || request.method === 'HEAD' ? undefined : await request.arrayBuffer();
+          return fetch(request.url, { method: request.method, headers: request.headers, body, redirect: 'manual' });
+        },
+      },
+    }),
+  ],
+  test: {
+    globalSetup: ['./test/node/global-setup.ts'],
+    include: ['test/**/*.test.ts'],
+    testTimeout: 20_000,
+  },
+});
