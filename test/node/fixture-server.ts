@@ -189,7 +189,7 @@ async function recordSdkCall(origin: string, request: { secret: string; apiKey: 
   const id = newScenario(request.secret);
   const scenario = scenarios.get(id)!;
   // Answer whatever the SDK sends with a plausible success; only the request matters here.
-  scenario.streamScript.push({ status: 200, body: { users: {}, user: {}, task_id: 't', duration: '1ms' } });
+  scenario.streamScript.push({ status: 200, body: request.op === 'queryUsers' ? { users: [], duration: '1ms' } : { users: {}, user: {}, task_id: 't', duration: '1ms' } });
   const client = new StreamChat(request.apiKey, request.secret, { timeout: 3000 });
   client.setBaseURL(`${origin}/s/${id}/stream`);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

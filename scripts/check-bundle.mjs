@@ -1,0 +1,36 @@
+#!/usr/bin/env node
+// Builds the bundle exactly as `wrangler deploy` would ship it (offline, --dry-run)
+// and prints its size, raw and gzip. Fails if the build fails or the bundle
+// outgrows the budget, so what would ship is always buildable.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+
+const GZIP_BUDGET_BYTES = 40 * 1024;
+
+export function buildBundle(outdir) {
+  execFileSync('npx', ['wrangler', 'deploy', '--dry-run', '--outdir', outdir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+  });
+  const file = readdirSync(outdir).find((name) => name.endsWith('.js'));
+  if (!file) throw new Error(`wrangler wrote no .js file to ${outdir}`);
+  const code = readFileSync(join(outdir, file));
+  return { path: join(outdir, file), raw: code.length, gzip: gzipSync(code, { level: 9 }).length };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const outdir = mkdtempSync(join(tmpdir(), 'bundle-'));
+  try {
+    const { raw, gzip } = buildBundle(outdir);
+    console.log(`bundle: ${(raw / 1024).toFixed(1)} KiB raw, ${(gzip / 1024).toFixed(1)} KiB gzip (budget ${GZIP_BUDGET_BYTES / 1024} KiB gzip)`);
+    if (gzip > GZIP_BUDGET_BYTES) {
+      console.error('bundle is over its gzip budget');
+      process.exit(1);
+    }
+  } finally {
+    rmSync(outdir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,248 @@
+import { jwtVerify } from 'jose';
+import { beforeEach, describe, expect, it } from 'vitest';
+import {
+  callable,
+  callWorker,
+  decodePayload,
+  makeSigningKey,
+  mintIdToken,
+  Scenario,
+  STREAM_API_KEY,
+  type SigningKey,
+} from '../support/fixtures';
+
+let scenario: Scenario;
+let key: SigningKey;
+
+beforeEach(async () => {
+  scenario = await Scenario.create();
+  key = await makeSigningKey();
+  await scenario.setGoogle({ keys: [key] });
+});
+
+const profileClaims = { name: 'Ada Lovelace', picture: 'https://img.example/ada.png', email: 'ada@example.com' };
+
+async function verifyStreamToken(token: string) {
+  return (await jwtVerify(token, new TextEncoder().encode(scenario.streamSecret), { algorithms: ['HS256'] })).payload;
+}
+
+describe('callable protocol (drop-in for the Cloud Functions)', () => {
+  it('createStreamUserAndGetToken creates the Stream user from the claims and returns a token', async () => {
+    const idToken = await mintIdToken(key, 'ada', { claims: profileClaims });
+    const response = await callable(scenario.env(), 'createStreamUserAndGetToken', idToken);
+    expect(response.status).toBe(200);
+    const { result } = (await response.json()) as { result: string };
+    expect(await verifyStreamToken(result)).toMatchObject({ user_id: 'ada' });
+
+    const { users } = await scenario.streamUsers();
+    expect(users).toEqual([expect.objectContaining({ id: 'ada', name: 'Ada Lovelace', image: 'https://img.example/ada.png' })]);
+    expect(users[0]).not.toHaveProperty('email'); // email is opt-in
+  });
+
+  it('copies email only when STREAM_USER_FIELDS lists it', async () => {
+    const idToken = await mintIdToken(key, 'ada', { claims: profileClaims });
+    await callable(scenario.env({ STREAM_USER_FIELDS: 'name,image,email' }), 'createStreamUserAndGetToken', idToken);
+    const { users } = await scenario.streamUsers();
+    expect(users[0]).toMatchObject({ email: 'ada@example.com' });
+  });
+
+  it('updates an existing user without losing its role, teams or custom data', async () => {
+    await scenario.seedStreamUsers([
+      { id: 'ada', name: 'Old name', image: 'https://old', role: 'moderator', teams: ['blue'], favourite_colour: 'green' },
+    ]);
+    const idToken = await mintIdToken(key, 'ada', { claims: { name: 'Ada Lovelace' } });
+    const response = await callable(scenario.env(), 'createStreamUserAndGetToken', idToken);
+    expect(response.status).toBe(200);
+
+    const { users } = await scenario.streamUsers();
+    expect(users[0]).toMatchObject({ id: 'ada', name: 'Ada Lovelace', role: 'moderator', teams: ['blue'], favourite_colour: 'green' });
+    expect(users[0]).not.toHaveProperty('image'); // the photo was removed from the Firebase profile
+    const methods = (await scenario.streamRequests()).map((r) => `${r.method} ${r.path}`);
+    expect(methods).toEqual(['PATCH /users']); // never the full-replace upsert for an existing user
+  });
+
+  it('getStreamUserToken returns a token without calling Stream', async () => {
+    const idToken = await mintIdToken(key, 'bob');
+    const response = await callable(scenario.env(), 'getStreamUserToken', idToken);
+    const { result } = (await response.json()) as { result: string };
+    const payload = await verifyStreamToken(result);
+    expect(payload.user_id).toBe('bob');
+    expect(payload.exp).toBe((payload.iat as number) + 3600);
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+
+  it('revokeStreamUserToken revokes, and a token issued afterwards is newer than the revocation second', async () => {
+    await scenario.seedStreamUsers([{ id: 'bob' }]);
+    const idToken = await mintIdToken(key, 'bob');
+    const response = await callable(scenario.env(), 'revokeStreamUserToken', idToken);
+    expect(response.status).toBe(200);
+    const { result } = (await response.json()) as { result: { revoked_before: string } };
+    const revokedAt = Date.parse(result.revoked_before);
+    expect(Math.abs(revokedAt - Date.now())).toBeLessThan(5000);
+
+    const [request] = await scenario.streamRequests();
+    expect(request).toMatchObject({ method: 'PATCH', path: '/users', body: { users: [{ id: 'bob', set: { revoke_tokens_issued_before: result.revoked_before } }] } });
+
+    const fresh = (await (await callable(scenario.env(), 'getStreamUserToken', idToken)).json()) as { result: string };
+    expect(decodePayload(fresh.result).iat as number).toBeGreaterThan(Math.floor(revokedAt / 1000));
+  });
+
+  it('answers a Stream failure with ABORTED and issues no token', async () => {
+    const failure = { status: 500, body: { code: -1, message: 'internal', StatusCode: 500 } };
+    await scenario.scriptStream([failure, failure, failure]);
+    const idToken = await mintIdToken(key, 'ada');
+    const response = await callable(scenario.env(), 'createStreamUserAndGetToken', idToken);
+    expect(response.status).toBe(409);
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body).toEqual({ error: { status: 'ABORTED', message: expect.stringContaining('Stream request failed') } });
+    expect(body).not.toHaveProperty('result');
+  });
+
+  it('accepts and ignores the headers Firebase clients send', async () => {
+    const idToken = await mintIdToken(key, 'ada');
+    const response = await callWorker(scenario.env(), '/getStreamUserToken', {
+      idToken,
+      headers: { 'Content-Type': 'application/json; charset=utf-8', 'Firebase-Instance-ID-Token': 'x', 'X-Firebase-AppCheck': 'y' },
+      body: JSON.stringify({ data: { anything: true } }),
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it.each([
+    ['a non-JSON content type', { 'Content-Type': 'text/plain' }, '{"data":null}'],
+    ['invalid JSON', { 'Content-Type': 'application/json' }, '{"data":'],
+    ['no data field', { 'Content-Type': 'application/json' }, '{"other":1}'],
+    ['an array body', { 'Content-Type': 'application/json' }, '[]'],
+  ])('answers %s with INVALID_ARGUMENT 400', async (_name, headers, body) => {
+    const idToken = await mintIdToken(key, 'ada');
+    const response = await callWorker(scenario.env(), '/createStreamUserAndGetToken', { idToken, headers, body });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toEqual({ error: { status: 'INVALID_ARGUMENT', message: expect.any(String) } });
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+
+  it('answers a uid Stream cannot accept with FAILED_PRECONDITION and no Stream call', async () => {
+    const idToken = await mintIdToken(key, 'custom:uid.with/dots');
+    const response = await callable(scenario.env(), 'createStreamUserAndGetToken', idToken);
+    expect(response.status).toBe(400);
+    expect(((await response.json()) as { error: { status: string } }).error.status).toBe('FAILED_PRECONDITION');
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+});
+
+describe('REST interface', () => {
+  it('POST /v1/users/me creates the user and returns token, user_id, api_key, expires_at', async () => {
+    const idToken = await mintIdToken(key, 'ada', { claims: profileClaims });
+    const response = await callWorker(scenario.env(), '/v1/users/me', { idToken });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('Cache-Control')).toBe('no-store');
+    const body = (await response.json()) as { token: string; user_id: string; api_key: string; expires_at: string };
+    const payload = await verifyStreamToken(body.token);
+    expect(body).toMatchObject({ user_id: 'ada', api_key: STREAM_API_KEY });
+    expect(Date.parse(body.expires_at)).toBe((payload.exp as number) * 1000);
+    expect((await scenario.streamUsers()).users.map((u) => u.id)).toEqual(['ada']);
+  });
+
+  it('POST /v1/token makes no Stream call; TTL 0 gives a token without exp and expires_at null', async () => {
+    const idToken = await mintIdToken(key, 'ada');
+    const response = await callWorker(scenario.env({ STREAM_TOKEN_TTL_SECONDS: '0' }), '/v1/token', { idToken });
+    const body = (await response.json()) as { token: string; expires_at: null };
+    expect(body.expires_at).toBeNull();
+    const payload = await verifyStreamToken(body.token);
+    expect(Object.keys(payload)).toEqual(['user_id', 'iat']);
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+
+  it('POST /v1/token/revoke answers revoked_before', async () => {
+    await scenario.seedStreamUsers([{ id: 'ada' }]);
+    const response = await callWorker(scenario.env(), '/v1/token/revoke', { idToken: await mintIdToken(key, 'ada') });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ revoked_before: expect.stringMatching(/^\d{4}-\d\d-\d\dT.*Z$/) });
+  });
+
+  it('answers a persistent Stream failure with a 502 problem and no token', async () => {
+    const failure = { status: 503, rawBody: 'upstream unavailable' };
+    await scenario.scriptStream([failure, failure, failure]);
+    const response = await callWorker(scenario.env(), '/v1/users/me', { idToken: await mintIdToken(key, 'ada') });
+    expect(response.status).toBe(502);
+    expect(response.headers.get('Content-Type')).toBe('application/problem+json');
+    const body = (await response.json()) as Record<string, unknown>;
+    expect(body).toMatchObject({ status: 502, code: 'stream_failed' });
+    expect(body).not.toHaveProperty('token');
+  });
+
+  it('answers an unknown path with a JSON 404 and a wrong method with a JSON 405 naming the allowed one', async () => {
+    const notFound = await callWorker(scenario.env(), '/v1/nope', { method: 'GET' });
+    expect(notFound.status).toBe(404);
+    expect(await notFound.json()).toMatchObject({ status: 404, code: 'not_found' });
+
+    const wrongMethod = await callWorker(scenario.env(), '/v1/token', { method: 'GET' });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('Allow')).toBe('POST');
+    expect(await wrongMethod.json()).toMatchObject({ status: 405, code: 'method_not_allowed' });
+
+    const callableWrongMethod = await callWorker(scenario.env(), '/getStreamUserToken', { method: 'GET' });
+    expect(callableWrongMethod.status).toBe(405);
+    expect(await callableWrongMethod.json()).toMatchObject({ error: { status: 'INVALID_ARGUMENT' } });
+  });
+
+  it('answers a body over 64 KiB with 413 on both protocols, without verifying anything', async () => {
+    const idToken = await mintIdToken(key, 'ada');
+    const big = JSON.stringify({ data: 'x'.repeat(64 * 1024) });
+    const rest = await callWorker(scenario.env(), '/v1/token', { idToken, headers: { 'Content-Type': 'application/json' }, body: big });
+    expect(rest.status).toBe(413);
+    expect(await rest.json()).toMatchObject({ status: 413, code: 'payload_too_large' });
+    const call = await callWorker(scenario.env(), '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body: big });
+    expect(call.status).toBe(413);
+    expect(await call.json()).toMatchObject({ error: { status: 'INVALID_ARGUMENT' } });
+  });
+
+  it('GET /healthz answers ok, and names (never shows) a missing setting', async () => {
+    const ok = await callWorker(scenario.env(), '/healthz', { method: 'GET' });
+    expect(await ok.json()).toEqual({ status: 'ok' });
+
+    const broken = scenario.env({ STREAM_API_SECRET: '' });
+    const health = await callWorker(broken, '/healthz', { method: 'GET' });
+    expect(health.status).toBe(503);
+    expect(await health.json()).toEqual({ status: 'misconfigured', settings: ['STREAM_API_SECRET'] });
+    const token = await callWorker(broken, '/v1/token', { idToken: await mintIdToken(key, 'ada') });
+    expect(token.status).toBe(500);
+  });
+});
+
+describe('CORS', () => {
+  const preflight = (origin: string) => ({
+    method: 'OPTIONS',
+    headers: {
+      Origin: origin,
+      'Access-Control-Request-Method': 'POST',
+      'Access-Control-Request-Headers': 'authorization,content-type,firebase-instance-id-token,x-firebase-appcheck',
+    },
+  });
+
+  it('sends no CORS headers by default', async () => {
+    const response = await callWorker(scenario.env(), '/v1/token', preflight('https://app.example.com'));
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBeNull();
+  });
+
+  it('allows listed origins, with the headers Firebase callable clients send', async () => {
+    const env = scenario.env({ CORS_ALLOWED_ORIGINS: 'https://app.example.com, http://localhost:5173' });
+    const response = await callWorker(env, '/getStreamUserToken', preflight('https://app.example.com'));
+    expect(response.status).toBe(204);
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example.com');
+    const allowed = (response.headers.get('Access-Control-Allow-Headers') ?? '').toLowerCase();
+    for (const header of ['authorization', 'content-type', 'firebase-instance-id-token', 'x-firebase-appcheck']) {
+      expect(allowed).toContain(header);
+    }
+    const other = await callWorker(env, '/getStreamUserToken', preflight('https://evil.example'));
+    expect(other.headers.get('Access-Control-Allow-Origin')).toBeNull();
+
+    const actual = await callWorker(env, '/v1/token', { idToken: await mintIdToken(key, 'ada'), headers: { Origin: 'http://localhost:5173' } });
+    expect(actual.headers.get('Access-Control-Allow-Origin')).toBe('http://localhost:5173');
+  });
+
+  it('allows any origin with "*"', async () => {
+    const response = await callWorker(scenario.env({ CORS_ALLOWED_ORIGINS: '*' }), '/v1/token', preflight('https://x.example'));
+    expect(response.headers.get('Access-Control-Allow-Origin')).toBe('*');
+  });
+});
