@@ -1,4 +1,5 @@
 import type { Env } from './env';
+import { isLoopbackHost } from './firebase/emulator';
 
 /**
  * Settings, parsed and validated once per isolate (see `getConfig`).
@@ -18,6 +19,8 @@ export interface Config {
   streamTokenTtlSeconds: number;
   streamUserFields: ReadonlySet<StreamUserField>;
   cors: CorsPolicy;
+  /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
+  firebaseAuthEmulatorHost: string | undefined;
 }
 
 export type StreamUserField = 'name' | 'image' | 'email';
@@ -96,6 +99,17 @@ export function parseConfig(env: Env): Config {
 
   const cors = parseCors(env.CORS_ALLOWED_ORIGINS ?? '', fail);
 
+  const emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
+  if (emulatorHost && !isLoopbackHost(emulatorHost)) {
+    // Not an error (the Worker keeps serving, safely), but never silent.
+    console.error(
+      JSON.stringify({
+        event: 'emulator_mode_refused',
+        reason: 'FIREBASE_AUTH_EMULATOR_HOST is not a loopback address; emulator mode is OFF and unsigned ID tokens are rejected',
+      }),
+    );
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     firebaseProjectId: projectId,
@@ -107,6 +121,7 @@ export function parseConfig(env: Env): Config {
     streamTokenTtlSeconds,
     streamUserFields,
     cors,
+    firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
   };
 }
 

@@ -13,4 +13,6 @@ export interface Env {
   STREAM_TOKEN_TTL_SECONDS?: string;
   STREAM_USER_FIELDS?: string;
   CORS_ALLOWED_ORIGINS?: string;
+  /** Local development only: host:port of the Firebase Auth emulator (see src/firebase/emulator.ts). */
+  FIREBASE_AUTH_EMULATOR_HOST?: string;
 }

@@ -1,6 +1,7 @@
 import type { Hono } from 'hono';
 import { ConfigError, getConfig, type Config } from './config';
 import type { Env } from './env';
+import { emulatorAllowedFor } from './firebase/emulator';
 import { keyStoreFor } from './firebase/google-keys';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { createApp } from './http/app';
@@ -23,11 +24,12 @@ function appFor(config: Config): Hono<{ Bindings: Env }> {
     const keys = keyStoreFor(config.firebaseJwksUrl);
     app = createApp({
       tokens: new TokenService({ config, signer, stream }),
-      verifyIdToken: (idToken) =>
+      verifyIdToken: (idToken, requestUrl) =>
         verifyFirebaseIdToken(idToken, {
           projectId: config.firebaseProjectId,
           issuer: config.firebaseIssuer,
           getKey: (kid) => keys.getKey(kid),
+          acceptUnsigned: emulatorAllowedFor(config.firebaseAuthEmulatorHost, requestUrl),
         }),
       streamApiKey: config.streamApiKey,
       cors: config.cors,

@@ -54,7 +54,7 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     await readCallableRequest(c.req.raw);
     return json({ result: await handler(c) });
   };
-  const caller = (c: Context<AppEnv>) => authenticate(c.req.header('Authorization') ?? null, deps.verifyIdToken);
+  const caller = (c: Context<AppEnv>) => authenticate(c.req.raw, deps.verifyIdToken);
 
   app.post('/createStreamUserAndGetToken', callable(async (c) => (await tokens.createUserAndIssueToken(await caller(c))).token));
   app.post('/getStreamUserToken', callable(async (c) => (await tokens.issueToken(await caller(c))).token));

@@ -1,7 +1,8 @@
 import { AppError } from '../errors';
 import type { FirebaseClaims } from '../firebase/verify-id-token';
 
-export type IdTokenVerifier = (idToken: string) => Promise<FirebaseClaims>;
+/** Verifies an ID token; `requestUrl` lets emulator mode check the request arrived on loopback. */
+export type IdTokenVerifier = (idToken: string, requestUrl: string) => Promise<FirebaseClaims>;
 
 /**
  * Reads `Authorization: Bearer <Firebase ID token>` and verifies the token.
@@ -9,11 +10,12 @@ export type IdTokenVerifier = (idToken: string) => Promise<FirebaseClaims>;
  * it with FAILED_PRECONDITION, as the original did); any other scheme, an
  * empty token or a bad token is `invalid_token`.
  */
-export async function authenticate(authorization: string | null, verify: IdTokenVerifier): Promise<FirebaseClaims> {
+export async function authenticate(request: Request, verify: IdTokenVerifier): Promise<FirebaseClaims> {
+  const authorization = request.headers.get('Authorization');
   if (authorization === null || authorization.trim() === '') {
     throw new AppError('missing_authorization', 'The request has no Authorization header; send "Bearer <Firebase ID token>"');
   }
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim());
   if (!match) throw new AppError('invalid_token', 'Authorization must be "Bearer <Firebase ID token>"');
-  return verify(match[1]!);
+  return verify(match[1]!, request.url);
 }

@@ -1,12 +1,6 @@
 import type { TestProject } from 'vitest/node';
 import { startFixtureServer } from './fixture-server';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    fixtureOrigin: string;
-  }
-}
-
 /** Starts the local stand-ins once for the whole run (in Node, outside workerd). */
 export default async function setup(project: TestProject) {
   const { origin, server } = await startFixtureServer();

@@ -132,11 +132,13 @@ export async function mintIdToken(key: SigningKey, uid: string, options: IdToken
 }
 
 /** Sends a request through the Worker's real entry point with the given bindings. */
-export async function callWorker(env: Env, path: string, init: RequestInit & { idToken?: string } = {}): Promise<Response> {
+export async function callWorker(env: Env, path: string, init: RequestInit & { idToken?: string; origin?: string } = {}): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.idToken !== undefined) headers.set('Authorization', `Bearer ${init.idToken}`);
   const ctx = createExecutionContext();
-  const response = await worker.fetch(new Request(`http://localhost${path}`, { method: 'POST', ...init, headers }), env, ctx);
+  const { origin = 'http://localhost', idToken: _idToken, ...requestInit } = init;
+  const request = new Request(`${origin}${path}`, { method: 'POST', ...requestInit, headers }) as Request<unknown, IncomingRequestCfProperties>;
+  const response = await worker.fetch(request, env, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }
@@ -148,6 +150,14 @@ export function callable(env: Env, name: string, idToken?: string, data: unknown
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ data }),
   });
+}
+
+/** An ID token as the Firebase Auth emulator mints it: `alg: none`, empty signature. */
+export function unsignedIdToken(uid: string, claims: Record<string, unknown> = {}): string {
+  const iat = Math.floor(Date.now() / 1000);
+  const encode = (value: unknown) => btoa(JSON.stringify(value)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  const payload = { iss: ISSUER, aud: PROJECT_ID, auth_time: iat, user_id: uid, sub: uid, iat, exp: iat + 3600, ...claims };
+  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
 }
 
 export async function oracleToken(secret: string, uid: string, exp?: number, iat?: number): Promise<string> {

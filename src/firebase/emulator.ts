@@ -1,0 +1,50 @@
+/**
+ * Firebase Auth emulator mode, fenced so it can never weaken a deployed Worker.
+ *
+ * The emulator mints unsigned ID tokens (`alg: none`), which firebase-admin
+ * accepts when FIREBASE_AUTH_EMULATOR_HOST is set. We accept them only when
+ * BOTH the emulator host is a loopback address AND the request itself arrived
+ * on a loopback host; on Cloudflare a request's URL carries the Worker's own
+ * hostname, so a deployed Worker with the variable set by mistake still
+ * refuses unsigned tokens, and says so loudly in its log.
+ */
+
+/** localhost, 127.0.0.0/8 or [::1], with or without a port. */
+export function isLoopbackHost(hostWithOptionalPort: string): boolean {
+  const host = stripPort(hostWithOptionalPort.trim().toLowerCase());
+  if (host === 'localhost' || host === '[::1]' || host === '::1') return true;
+  const octets = host.split('.');
+  return (
+    octets.length === 4 &&
+    octets[0] === '127' &&
+    octets.every((octet) => /^\d{1,3}$/.test(octet) && Number(octet) <= 255)
+  );
+}
+
+function stripPort(host: string): string {
+  if (host.startsWith('[')) {
+    const end = host.indexOf(']');
+    return end === -1 ? host : host.slice(0, end + 1);
+  }
+  const colons = host.split(':').length - 1;
+  return colons === 1 ? host.slice(0, host.indexOf(':')) : host;
+}
+
+let warnedAboutRequestHost = false;
+
+/** Whether this request may use an unsigned emulator token. Logs (once per isolate) when the fence holds it back. */
+export function emulatorAllowedFor(emulatorHost: string | undefined, requestUrl: string): boolean {
+  if (!emulatorHost || !isLoopbackHost(emulatorHost)) return false;
+  const requestHost = new URL(requestUrl).host;
+  if (isLoopbackHost(requestHost)) return true;
+  if (!warnedAboutRequestHost) {
+    warnedAboutRequestHost = true;
+    console.error(
+      JSON.stringify({
+        event: 'emulator_mode_refused',
+        reason: 'FIREBASE_AUTH_EMULATOR_HOST is set but this request did not arrive on a loopback host; unsigned ID tokens are rejected',
+      }),
+    );
+  }
+  return false;
+}
