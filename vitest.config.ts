@@ -1,4 +1,4 @@
-import { cloudflareTest } from '@cloudflare/vitest-pool-workers';
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-pool-workers';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -6,11 +6,14 @@ import { defineConfig } from 'vitest/config';
  * stand-ins on 127.0.0.1 that test/node/global-setup.ts starts; anything
  * else fails loudly, so no test can touch the internet by accident.
  */
+const migrations = await readD1Migrations('./migrations');
+
 export default defineConfig({
   plugins: [
     cloudflareTest({
       wrangler: { configPath: './wrangler.toml' },
       miniflare: {
+        bindings: { TEST_MIGRATIONS: migrations },
         outboundService: async (request: Request) => {
           const url = new URL(request.url);
           if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') {
@@ -24,6 +27,7 @@ export default defineConfig({
   ],
   test: {
     globalSetup: ['./test/node/global-setup.ts'],
+    setupFiles: ['./test/support/apply-migrations.ts'],
     include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
   },

@@ -1,5 +1,8 @@
 import type { Env } from './env';
 import { isLoopbackHost } from './firebase/emulator';
+import { parseServiceAccountKey, type ServiceAccountKey } from './firebase/service-account';
+import { parseDeleteMode } from './reconcile/delete-mode';
+import type { ReconcileSettings } from './reconcile/reconcile';
 
 /**
  * Settings, parsed and validated once per isolate (see `getConfig`).
@@ -21,6 +24,11 @@ export interface Config {
   cors: CorsPolicy;
   /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
   firebaseAuthEmulatorHost: string | undefined;
+  identityToolkitUrl: string;
+  serviceAccount: ServiceAccountKey | undefined;
+  reconcile: ReconcileSettings;
+  /** undefined = admin routes off. */
+  adminToken: string | undefined;
 }
 
 export type StreamUserField = 'name' | 'image' | 'email';
@@ -33,7 +41,15 @@ export const DEFAULTS = {
   FIREBASE_JWKS_URL: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
   STREAM_TOKEN_TTL_SECONDS: '3600',
   STREAM_USER_FIELDS: 'name,image',
+  FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.googleapis.com',
+  STREAM_DELETE_MODE: 'soft',
+  RECONCILE_BATCH_SIZE: '100',
+  RECONCILE_MAX_BATCHES: '10',
+  RECONCILE_MAX_DELETES: '50',
 } as const;
+
+/** An admin token shorter than this is refused: it guards user deletion. */
+export const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 /** Ten years: anything longer is surely a typo (and `0` exists for "no expiry"). */
 const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
@@ -110,6 +126,37 @@ export function parseConfig(env: Env): Config {
     );
   }
 
+  const identityToolkitUrl = httpUrl(
+    env.FIREBASE_IDENTITY_TOOLKIT_URL ?? DEFAULTS.FIREBASE_IDENTITY_TOOLKIT_URL,
+    'FIREBASE_IDENTITY_TOOLKIT_URL',
+    fail,
+  );
+  let serviceAccount: ServiceAccountKey | undefined;
+  if (env.GOOGLE_SERVICE_ACCOUNT !== undefined && env.GOOGLE_SERVICE_ACCOUNT.trim() !== '') {
+    try {
+      serviceAccount = parseServiceAccountKey(env.GOOGLE_SERVICE_ACCOUNT);
+    } catch (error) {
+      fail('GOOGLE_SERVICE_ACCOUNT', (error as Error).message);
+    }
+  }
+  let deleteMode = parseDeleteMode(DEFAULTS.STREAM_DELETE_MODE);
+  try {
+    deleteMode = parseDeleteMode(env.STREAM_DELETE_MODE ?? DEFAULTS.STREAM_DELETE_MODE);
+  } catch (error) {
+    fail('STREAM_DELETE_MODE', (error as Error).message);
+  }
+  const reconcile: ReconcileSettings = {
+    batchSize: wholeNumber(env.RECONCILE_BATCH_SIZE ?? DEFAULTS.RECONCILE_BATCH_SIZE, 'RECONCILE_BATCH_SIZE', 1, 100, fail),
+    maxBatches: wholeNumber(env.RECONCILE_MAX_BATCHES ?? DEFAULTS.RECONCILE_MAX_BATCHES, 'RECONCILE_MAX_BATCHES', 1, 1000, fail),
+    maxDeletes: wholeNumber(env.RECONCILE_MAX_DELETES ?? DEFAULTS.RECONCILE_MAX_DELETES, 'RECONCILE_MAX_DELETES', 1, 10_000, fail),
+    dryRun: flag(env.RECONCILE_DRY_RUN ?? 'false', 'RECONCILE_DRY_RUN', fail),
+    deleteMode,
+  };
+  const adminToken = env.ADMIN_TOKEN?.trim() || undefined;
+  if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
+    fail('ADMIN_TOKEN', `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 32)`);
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     firebaseProjectId: projectId,
@@ -122,7 +169,28 @@ export function parseConfig(env: Env): Config {
     streamUserFields,
     cors,
     firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
+    identityToolkitUrl,
+    serviceAccount,
+    reconcile,
+    adminToken,
   };
+}
+
+function wholeNumber(value: string, setting: string, min: number, max: number, fail: (setting: string, problem: string) => void): number {
+  const text = value.trim();
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    fail(setting, `must be a whole number from ${min} to ${max}`);
+    return min;
+  }
+  return Number(text);
+}
+
+function flag(value: string, setting: string, fail: (setting: string, problem: string) => void): boolean {
+  const text = value.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(text)) return true;
+  if (['false', '0', 'no', ''].includes(text)) return false;
+  fail(setting, 'must be true or false');
+  return false;
 }
 
 function splitList(value: string): string[] {

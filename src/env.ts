@@ -15,4 +15,18 @@ export interface Env {
   CORS_ALLOWED_ORIGINS?: string;
   /** Local development only: host:port of the Firebase Auth emulator (see src/firebase/emulator.ts). */
   FIREBASE_AUTH_EMULATOR_HOST?: string;
+
+  // Deletion reconciliation (src/reconcile/)
+  /** D1: the registry of provisioned users. */
+  DB?: D1Database;
+  /** secret: the Google service account key file's JSON content. */
+  GOOGLE_SERVICE_ACCOUNT?: string;
+  FIREBASE_IDENTITY_TOOLKIT_URL?: string;
+  STREAM_DELETE_MODE?: string;
+  RECONCILE_DRY_RUN?: string;
+  RECONCILE_BATCH_SIZE?: string;
+  RECONCILE_MAX_BATCHES?: string;
+  RECONCILE_MAX_DELETES?: string;
+  /** secret: bearer token for the /v1/admin/* routes; unset = those routes are off. */
+  ADMIN_TOKEN?: string;
 }

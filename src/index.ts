@@ -1,53 +1,46 @@
-import type { Hono } from 'hono';
 import { ConfigError, getConfig, type Config } from './config';
 import type { Env } from './env';
-import { emulatorAllowedFor } from './firebase/emulator';
-import { keyStoreFor } from './firebase/google-keys';
-import { verifyFirebaseIdToken } from './firebase/verify-id-token';
-import { createApp } from './http/app';
+import { createApp, type App } from './http/app';
 import { json } from './http/respond';
-import { StreamRestClient } from './stream/rest-client';
-import { StreamTokenSigner } from './stream/tokens';
-import { TokenService } from './token-service';
+import { reconcile } from './reconcile/reconcile';
+import { buildServices, type Services } from './services';
 
 /**
- * Composition root: turns a validated Config into the app, once per isolate
- * and configuration, and exports the Worker's handlers.
+ * Composition root: the Worker's handlers. Config is validated and the
+ * services and app are built once per isolate (and per env object).
  */
-const apps = new WeakMap<Config, Hono<{ Bindings: Env }>>();
+const built = new WeakMap<Config, { services: Services; app: App }>();
 
-function appFor(config: Config): Hono<{ Bindings: Env }> {
-  let app = apps.get(config);
-  if (!app) {
-    const signer = new StreamTokenSigner(config.streamApiSecret);
-    const stream = new StreamRestClient({ baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey, signer });
-    const keys = keyStoreFor(config.firebaseJwksUrl);
-    app = createApp({
-      tokens: new TokenService({ config, signer, stream }),
-      verifyIdToken: (idToken, requestUrl) =>
-        verifyFirebaseIdToken(idToken, {
-          projectId: config.firebaseProjectId,
-          issuer: config.firebaseIssuer,
-          getKey: (kid) => keys.getKey(kid),
-          acceptUnsigned: emulatorAllowedFor(config.firebaseAuthEmulatorHost, requestUrl),
-        }),
-      streamApiKey: config.streamApiKey,
-      cors: config.cors,
-    }) as unknown as Hono<{ Bindings: Env }>;
-    apps.set(config, app);
+function servicesFor(env: Env): { services: Services; app: App } {
+  const config = getConfig(env);
+  let entry = built.get(config);
+  if (!entry) {
+    const services = buildServices(config, env);
+    entry = { services, app: createApp(services) };
+    built.set(config, entry);
   }
-  return app;
+  return entry;
 }
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
-    let config: Config;
+    let app: App;
     try {
-      config = getConfig(env);
+      app = servicesFor(env).app;
     } catch (error) {
       return misconfigured(request, error);
     }
-    return appFor(config).fetch(request, env, ctx);
+    return app.fetch(request, env, ctx);
+  },
+
+  /** Cron: deleted Firebase users are deleted from Stream (src/reconcile/). */
+  async scheduled(_controller, env, _ctx): Promise<void> {
+    const { services } = servicesFor(env); // a config error throws here and shows as a failed cron run
+    if (!services.reconcile) {
+      console.error(JSON.stringify({ event: 'reconcile_skipped', reason: services.reconcileOff }));
+      return;
+    }
+    await reconcile(services.reconcile);
   },
 } satisfies ExportedHandler<Env>;
 

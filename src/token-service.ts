@@ -21,8 +21,6 @@ export interface TokenServiceDeps {
   stream: StreamRestClient;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
-  /** Called with each uid this service provisions or issues a token to (the reconciliation registry). */
-  onUserSeen?: (uid: string) => void;
 }
 
 /**
@@ -45,7 +43,6 @@ export class TokenService {
     const uid = streamUserId(claims);
     const times = tokenTimes(this.#now(), this.#deps.config.streamTokenTtlSeconds);
     const token = await this.#deps.signer.userToken(uid, times);
-    this.#deps.onUserSeen?.(uid);
     return { token, userId: uid, expiresAt: times.exp === undefined ? null : new Date(times.exp * 1000) };
   }
 
@@ -66,14 +63,14 @@ export class TokenService {
    * `iat` strictly later than that second and is accepted whichever way Stream
    * rounds; tokens issued before the call are revoked. (At most 1 s of waiting.)
    */
-  async revokeTokens(claims: FirebaseClaims): Promise<{ revokedBefore: Date }> {
+  async revokeTokens(claims: FirebaseClaims): Promise<{ userId: string; revokedBefore: Date }> {
     const uid = streamUserId(claims);
     const revokedBefore = new Date(this.#now());
     await streamCall(() => this.#deps.stream.revokeUserTokens(uid, revokedBefore));
     const nextSecond = (Math.floor(revokedBefore.getTime() / 1000) + 1) * 1000;
     const wait = nextSecond - this.#now();
     if (wait > 0) await this.#sleep(wait);
-    return { revokedBefore };
+    return { userId: uid, revokedBefore };
   }
 }
 

@@ -2,6 +2,8 @@
 declare module 'vitest' {
   export interface ProvidedContext {
     fixtureOrigin: string;
+    /** host:port of the Firebase Auth emulator started for this run. */
+    authEmulatorHost: string;
   }
 }
 export {};

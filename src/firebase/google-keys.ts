@@ -74,8 +74,9 @@ export class GoogleKeyStore {
     if (this.#keys && now < this.#freshUntil) {
       const hit = this.#keys.get(kid);
       if (hit) return hit.key;
-      if (now - this.#lastAttemptAt >= this.#unknownKidRefetchMs) {
-        // Google may have rotated in a new key: look once, then stay quiet for a while.
+      // Google may have rotated in a new key: look once, then stay quiet for a while.
+      // Joining a refetch already under way costs no extra fetch, so concurrent requests wait for it.
+      if (this.#inflight || now - this.#lastAttemptAt >= this.#unknownKidRefetchMs) {
         await this.#refresh().catch(() => undefined);
         const found = this.#keys.get(kid);
         if (found) return found.key;

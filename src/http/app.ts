@@ -1,23 +1,18 @@
 import { Hono, type Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
-import type { CorsPolicy } from '../config';
 import type { Env } from '../env';
 import { AppError } from '../errors';
-import type { IssuedToken, TokenService } from '../token-service';
-import { authenticate, type IdTokenVerifier } from './auth';
+import type { Services } from '../services';
+import type { IssuedToken } from '../token-service';
+import { createAdminRoutes } from './admin';
+import { authenticate } from './auth';
 import { corsMiddleware } from './cors';
 import { errorResponse, json, type Protocol } from './respond';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export interface AppDeps {
-  tokens: TokenService;
-  verifyIdToken: IdTokenVerifier;
-  streamApiKey: string;
-  cors: CorsPolicy;
-}
-
 type AppEnv = { Bindings: Env; Variables: { protocol: Protocol } };
+export type App = Hono<AppEnv>;
 
 /** Callable routes, named like the original Cloud Functions (drop-in for `httpsCallableFromUrl`). */
 const CALLABLE_PATHS = ['/createStreamUserAndGetToken', '/getStreamUserToken', '/revokeStreamUserToken'] as const;
@@ -26,15 +21,15 @@ const CALLABLE_PATHS = ['/createStreamUserAndGetToken', '/getStreamUserToken', '
  * The HTTP surface: thin wiring of middleware and routes over TokenService.
  * Built once per isolate and configuration by src/index.ts.
  */
-export function createApp(deps: AppDeps): Hono<AppEnv> {
+export function createApp(services: Services): App {
   const app = new Hono<AppEnv>();
-  const { tokens } = deps;
+  const { tokens, config, registry } = services;
 
   app.use('*', async (c, next) => {
     c.set('protocol', (CALLABLE_PATHS as readonly string[]).includes(c.req.path) ? 'callable' : 'rest');
     await next();
   });
-  const cors = corsMiddleware(deps.cors);
+  const cors = corsMiddleware(config.cors);
   if (cors) app.use('*', cors);
   app.use(
     '*',
@@ -54,13 +49,18 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     await readCallableRequest(c.req.raw);
     return json({ result: await handler(c) });
   };
-  const caller = (c: Context<AppEnv>) => authenticate(c.req.raw, deps.verifyIdToken);
+  const caller = (c: Context<AppEnv>) => authenticate(c.req.raw, services.verifyIdToken);
+  /** Registers the uid for deletion reconciliation, in the background. */
+  const seen = <T extends { userId: string }>(c: Context<AppEnv>, result: T): T => {
+    registry?.remember(result.userId, (promise) => c.executionCtx.waitUntil(promise));
+    return result;
+  };
 
-  app.post('/createStreamUserAndGetToken', callable(async (c) => (await tokens.createUserAndIssueToken(await caller(c))).token));
-  app.post('/getStreamUserToken', callable(async (c) => (await tokens.issueToken(await caller(c))).token));
+  app.post('/createStreamUserAndGetToken', callable(async (c) => seen(c, await tokens.createUserAndIssueToken(await caller(c))).token));
+  app.post('/getStreamUserToken', callable(async (c) => seen(c, await tokens.issueToken(await caller(c))).token));
   app.post(
     '/revokeStreamUserToken',
-    callable(async (c) => ({ revoked_before: (await tokens.revokeTokens(await caller(c))).revokedBefore.toISOString() })),
+    callable(async (c) => ({ revoked_before: seen(c, await tokens.revokeTokens(await caller(c))).revokedBefore.toISOString() })),
   );
   for (const path of CALLABLE_PATHS) allowOnly(app, path, ['POST']);
 
@@ -69,16 +69,19 @@ export function createApp(deps: AppDeps): Hono<AppEnv> {
     json({
       token: issued.token,
       user_id: issued.userId,
-      api_key: deps.streamApiKey,
+      api_key: config.streamApiKey,
       expires_at: issued.expiresAt === null ? null : issued.expiresAt.toISOString(),
     });
-  app.post('/v1/users/me', async (c) => tokenBody(await tokens.createUserAndIssueToken(await caller(c))));
-  app.post('/v1/token', async (c) => tokenBody(await tokens.issueToken(await caller(c))));
+  app.post('/v1/users/me', async (c) => tokenBody(seen(c, await tokens.createUserAndIssueToken(await caller(c)))));
+  app.post('/v1/token', async (c) => tokenBody(seen(c, await tokens.issueToken(await caller(c)))));
   app.post('/v1/token/revoke', async (c) => {
-    const { revokedBefore } = await tokens.revokeTokens(await caller(c));
+    const { revokedBefore } = seen(c, await tokens.revokeTokens(await caller(c)));
     return json({ revoked_before: revokedBefore.toISOString() });
   });
   for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke']) allowOnly(app, path, ['POST']);
+
+  app.route('/v1/admin', createAdminRoutes(config.adminToken, services.reconcile));
+  for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import']) allowOnly(app, path, ['POST']);
 
   app.notFound(() => {
     throw new AppError('not_found', 'No such route');

@@ -14,7 +14,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { jwtVerify } from 'jose';
+import { importJWK, jwtVerify, type JWK } from 'jose';
 import { StreamChat } from 'stream-chat';
 
 export interface RecordedRequest {
@@ -47,6 +47,19 @@ interface Scenario {
   streamScript: ScriptedResponse[];
   streamUsers: Map<string, Record<string, unknown>>;
   deletedUsers: Set<string>;
+  admin: GoogleAdmin;
+}
+
+/** Stand-in for Google's OAuth token endpoint and Identity Toolkit's accounts:lookup. */
+interface GoogleAdmin {
+  publicJwk?: JWK;
+  clientEmail?: string;
+  existing: Set<string>;
+  lookupMode: 'ok' | 'error500' | 'hang' | 'garbage' | 'not-json' | 'no-kind';
+  accessTokens: Set<string>;
+  grants: number;
+  lookups: number;
+  rejectedAssertions: string[];
 }
 
 const scenarios = new Map<string, Scenario>();
@@ -65,6 +78,7 @@ function newScenario(streamSecret: string): string {
     streamScript: [],
     streamUsers: new Map(),
     deletedUsers: new Set(),
+    admin: { existing: new Set(), lookupMode: 'ok', accessTokens: new Set(), grants: 0, lookups: 0, rejectedAssertions: [] },
   });
   return id;
 }
@@ -184,6 +198,58 @@ async function handleStream(scenario: Scenario, req: IncomingMessage, path: stri
   return streamError(res, 404, 4, `no stand-in for ${req.method} ${path}`);
 }
 
+async function handleOAuthToken(scenario: Scenario, tokenUri: string, bodyText: string, res: ServerResponse): Promise<void> {
+  const admin = scenario.admin;
+  const form = new URLSearchParams(bodyText);
+  try {
+    if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') throw new Error('grant_type');
+    if (!admin.publicJwk) throw new Error('no key registered');
+    const { payload, protectedHeader } = await jwtVerify(form.get('assertion') ?? '', await importJWK(admin.publicJwk, 'RS256'), {
+      algorithms: ['RS256'],
+      issuer: admin.clientEmail,
+      audience: tokenUri,
+    });
+    if (protectedHeader.typ !== 'JWT') throw new Error('typ');
+    const scope = String(payload.scope ?? '').split(' ');
+    if (!scope.includes('https://www.googleapis.com/auth/identitytoolkit') && !scope.includes('https://www.googleapis.com/auth/cloud-platform')) {
+      throw new Error('scope');
+    }
+    if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number' || payload.exp - payload.iat > 3600) throw new Error('lifetime');
+  } catch (error) {
+    admin.rejectedAssertions.push(error instanceof Error ? error.message : String(error));
+    return send(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT' });
+  }
+  admin.grants++;
+  const accessToken = `ya29.test-${admin.grants}-${Math.random().toString(36).slice(2)}`;
+  admin.accessTokens.add(accessToken);
+  send(res, 200, { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' });
+}
+
+async function handleLookup(scenario: Scenario, req: IncomingMessage, bodyText: string, res: ServerResponse): Promise<void> {
+  const admin = scenario.admin;
+  admin.lookups++;
+  const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+  if (!bearer || !admin.accessTokens.has(bearer)) return send(res, 401, { error: { code: 401, message: 'invalid credentials', status: 'UNAUTHENTICATED' } });
+  switch (admin.lookupMode) {
+    case 'error500':
+      return send(res, 500, { error: { code: 500, message: 'internal', status: 'INTERNAL' } });
+    case 'hang':
+      await sleep(15_000);
+      return send(res, 504, {});
+    case 'garbage':
+      return send(res, 200, { kind: 'identitytoolkit#GetAccountInfoResponse', users: 'nope' });
+    case 'not-json':
+      res.writeHead(200, { 'content-type': 'text/html' });
+      return void res.end('<html>proxy error</html>');
+    case 'no-kind':
+      return send(res, 200, {});
+  }
+  const { localId } = JSON.parse(bodyText) as { localId: string[] };
+  const users = localId.filter((uid) => admin.existing.has(uid)).map((uid) => ({ localId: uid, email: `${uid}@example.com` }));
+  // Like Google: the `users` key is absent when none of the ids exist.
+  send(res, 200, users.length > 0 ? { kind: 'identitytoolkit#GetAccountInfoResponse', users } : { kind: 'identitytoolkit#GetAccountInfoResponse' });
+}
+
 /** Runs one `stream-chat` call against a throwaway recorder scenario and returns what it sent. */
 async function recordSdkCall(origin: string, request: { secret: string; apiKey: string; op: string; args: unknown[] }): Promise<RecordedRequest> {
   const id = newScenario(request.secret);
@@ -257,6 +323,22 @@ export async function startFixtureServer(): Promise<{ origin: string; server: Se
         return send(res, 200, { ok: true });
       }
       if (rest === '/stats') return send(res, 200, { jwksFetches: scenario.jwksFetches });
+      if (rest === '/oauth/token' && req.method === 'POST') return await handleOAuthToken(scenario, `${origin}/s/${match[1]}/oauth/token`, bodyText, res);
+      if (/^\/identitytoolkit\/v1\/projects\/[^/]+\/accounts:lookup$/.test(rest) && req.method === 'POST') {
+        return await handleLookup(scenario, req, bodyText, res);
+      }
+      if (rest === '/google-admin' && req.method === 'PUT') {
+        const update = JSON.parse(bodyText) as { publicJwk?: JWK; clientEmail?: string; existing?: string[]; lookupMode?: GoogleAdmin['lookupMode'] };
+        if (update.publicJwk) scenario.admin.publicJwk = update.publicJwk;
+        if (update.clientEmail) scenario.admin.clientEmail = update.clientEmail;
+        if (update.existing) scenario.admin.existing = new Set(update.existing);
+        if (update.lookupMode) scenario.admin.lookupMode = update.lookupMode;
+        return send(res, 200, { ok: true });
+      }
+      if (rest === '/google-admin' && req.method === 'GET') {
+        const { grants, lookups, rejectedAssertions } = scenario.admin;
+        return send(res, 200, { grants, lookups, rejectedAssertions });
+      }
       if (rest === '/stream-control/requests') return send(res, 200, scenario.streamRequests);
       if (rest === '/stream-control/script' && req.method === 'POST') {
         scenario.streamScript.push(...(JSON.parse(bodyText) as ScriptedResponse[]));

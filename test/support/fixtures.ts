@@ -92,10 +92,24 @@ export class Scenario {
     return (await (await call(`/s/${this.id}/stream-control/users`)).json()) as { users: Record<string, unknown>[]; deleted: string[] };
   }
 
-  /** Worker bindings pointing at this scenario's stand-ins. A new object, so config and caches are this scenario's own. */
+  /** Google's admin side: the service account's public key, which uids exist, and how lookups behave. */
+  async setGoogleAdmin(options: { publicJwk?: JWK; clientEmail?: string; existing?: string[]; lookupMode?: 'ok' | 'error500' | 'hang' | 'garbage' | 'not-json' | 'no-kind' }): Promise<void> {
+    await call(`/s/${this.id}/google-admin`, { method: 'PUT', body: JSON.stringify(options) });
+  }
+
+  async googleAdminStats(): Promise<{ grants: number; lookups: number; rejectedAssertions: string[] }> {
+    return (await (await call(`/s/${this.id}/google-admin`)).json()) as { grants: number; lookups: number; rejectedAssertions: string[] };
+  }
+
+  /**
+   * Worker bindings pointing at this scenario's stand-ins. A new object, so
+   * config and caches are this scenario's own. No D1 registry unless asked
+   * for (`DB: env.DB`): only the reconciliation tests share that database.
+   */
   env(overrides: Partial<Env> = {}): Env {
     return {
       ...(baseEnv as unknown as Env),
+      DB: undefined,
       FIREBASE_PROJECT_ID: PROJECT_ID,
       STREAM_API_KEY,
       STREAM_API_SECRET: this.streamSecret,

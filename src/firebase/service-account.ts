@@ -1,0 +1,94 @@
+import { importPKCS8, SignJWT } from 'jose';
+
+/**
+ * OAuth2 access tokens for a Google service account (the JSON key file in the
+ * `GOOGLE_SERVICE_ACCOUNT` secret), by the JWT-bearer grant: an RS256
+ * assertion signed with the key file's private key, posted to its
+ * `token_uri`. The token is cached until shortly before it expires.
+ */
+export interface ServiceAccountKey {
+  client_email: string;
+  private_key: string;
+  token_uri: string;
+  private_key_id?: string;
+}
+
+export const IDENTITY_TOOLKIT_SCOPE = 'https://www.googleapis.com/auth/identitytoolkit';
+/** Renew this long before the token's own expiry. */
+const RENEW_BEFORE_MS = 5 * 60_000;
+
+/** Parses the key file's content; the error names what is wrong, never the key. */
+export function parseServiceAccountKey(json: string): ServiceAccountKey {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    throw new Error('is not JSON (paste the whole service account key file)');
+  }
+  const key = parsed as Partial<ServiceAccountKey> | null;
+  if (!key || typeof key !== 'object') throw new Error('is not a JSON object');
+  for (const field of ['client_email', 'private_key'] as const) {
+    if (typeof key[field] !== 'string' || key[field] === '') throw new Error(`has no "${field}"`);
+  }
+  if (!key.private_key!.includes('-----BEGIN PRIVATE KEY-----')) throw new Error('"private_key" is not a PKCS#8 PEM key');
+  const tokenUri = key.token_uri ?? 'https://oauth2.googleapis.com/token';
+  try {
+    const url = new URL(tokenUri);
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error();
+  } catch {
+    throw new Error('"token_uri" is not a URL');
+  }
+  return { client_email: key.client_email!, private_key: key.private_key!, token_uri: tokenUri, private_key_id: key.private_key_id };
+}
+
+export class ServiceAccountTokenSource {
+  readonly #key: ServiceAccountKey;
+  readonly #scope: string;
+  readonly #fetch: typeof fetch;
+  readonly #now: () => number;
+  #signingKey: Promise<CryptoKey> | undefined;
+  #cached: { token: string; renewAt: number } | undefined;
+  /** Token requests made: for tests. */
+  grants = 0;
+
+  constructor(key: ServiceAccountKey, options: { scope?: string; fetch?: typeof fetch; now?: () => number } = {}) {
+    this.#key = key;
+    this.#scope = options.scope ?? IDENTITY_TOOLKIT_SCOPE;
+    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#now = options.now ?? Date.now;
+  }
+
+  async accessToken(): Promise<string> {
+    if (this.#cached && this.#now() < this.#cached.renewAt) return this.#cached.token;
+    this.#signingKey ??= importPKCS8(this.#key.private_key, 'RS256').catch((error: unknown) => {
+      this.#signingKey = undefined;
+      throw new Error('GOOGLE_SERVICE_ACCOUNT private_key could not be imported', { cause: error });
+    });
+    const iat = Math.floor(this.#now() / 1000);
+    const assertion = await new SignJWT({ scope: this.#scope })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(this.#key.private_key_id ? { kid: this.#key.private_key_id } : {}) })
+      .setIssuer(this.#key.client_email)
+      .setAudience(this.#key.token_uri)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 3600)
+      .sign(await this.#signingKey);
+
+    this.grants++;
+    const response = await this.#fetch(this.#key.token_uri, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw new Error(`Google token endpoint answered HTTP ${response.status}`);
+    }
+    const body = (await response.json().catch(() => null)) as { access_token?: unknown; expires_in?: unknown } | null;
+    if (!body || typeof body.access_token !== 'string' || typeof body.expires_in !== 'number') {
+      throw new Error('Google token endpoint answered without access_token/expires_in');
+    }
+    this.#cached = { token: body.access_token, renewAt: this.#now() + Math.max(0, body.expires_in * 1000 - RENEW_BEFORE_MS) };
+    return body.access_token;
+  }
+}

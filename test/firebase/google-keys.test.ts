@@ -1,0 +1,332 @@
+/**
+ * The cache of Google's public keys.
+ *
+ * Through the Worker where real time will do (each Scenario has its own JWKS
+ * URL, and the isolate keeps one store per URL, so tests never share a
+ * cache), and directly on GoogleKeyStore with an injected clock where time
+ * matters. Fetches are counted by the Google stand-in itself.
+ */
+import { compactVerify } from 'jose';
+import { describe, expect, it } from 'vitest';
+import type { Env } from '../../src/env';
+import { AppError } from '../../src/errors';
+import { freshnessFromCacheControl, GoogleKeyStore, KEY_CACHE_LIMITS } from '../../src/firebase/google-keys';
+import { callable, callWorker, makeSigningKey, mintIdToken, Scenario, type SigningKey } from '../support/fixtures';
+
+const UID = 'key-cache-user';
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const UNKNOWN_KID_WINDOW = 30 * SECOND;
+const DEFAULT_GRACE = 6 * HOUR;
+
+async function scenarioWith(keys: SigningKey[], options: { maxAge?: number; delayMs?: number } = {}): Promise<Scenario> {
+  const scenario = await Scenario.create();
+  await scenario.setGoogle({ keys, ...options });
+  return scenario;
+}
+
+async function issueToken(env: Env, idToken: string): Promise<Response> {
+  return callWorker(env, '/v1/token', { idToken });
+}
+
+function statuses(responses: Response[]): number[] {
+  return responses.map((r) => r.status);
+}
+
+/** A clock the test moves by hand. */
+class ManualClock {
+  #now = Date.UTC(2026, 0, 1);
+  readonly now = (): number => this.#now;
+  advance(ms: number): void {
+    this.#now += ms;
+  }
+}
+
+function storeFor(scenario: Scenario, clock: ManualClock): GoogleKeyStore {
+  return new GoogleKeyStore({ url: scenario.jwksUrl, now: clock.now });
+}
+
+/** Proves `cryptoKey` is the public half of `key` by verifying something `key` signed. */
+async function expectKeyOf(cryptoKey: CryptoKey, key: SigningKey): Promise<void> {
+  await expect(compactVerify(await mintIdToken(key, UID), cryptoKey)).resolves.toBeDefined();
+}
+
+async function expectRejection(promise: Promise<unknown>, code: AppError['code']): Promise<AppError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(AppError);
+  expect((error as AppError).code).toBe(code);
+  return error as AppError;
+}
+
+describe('Google key cache through the Worker', () => {
+  it('shares one slow fetch between 20 concurrent cold requests, then serves 50 more from cache', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { delayMs: 200 });
+    const env = scenario.env();
+    const idToken = await mintIdToken(key, UID);
+
+    const cold = await Promise.all(Array.from({ length: 20 }, () => issueToken(env, idToken)));
+    expect(statuses(cold)).toEqual(Array(20).fill(200));
+    expect(await scenario.keyFetches()).toBe(1);
+
+    const warm = await Promise.all(Array.from({ length: 50 }, () => issueToken(env, idToken)));
+    expect(statuses(warm)).toEqual(Array(50).fill(200));
+    expect(await scenario.keyFetches()).toBe(1);
+  });
+
+  it('does not refetch for unknown kids right after a fetch', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key]);
+    const env = scenario.env();
+    expect((await issueToken(env, await mintIdToken(key, UID))).status).toBe(200);
+
+    const bogus = await mintIdToken(key, UID, { header: { kid: 'made-up-kid' } });
+    const responses = await Promise.all(Array.from({ length: 20 }, () => issueToken(env, bogus)));
+    expect(statuses(responses)).toEqual(Array(20).fill(401));
+    expect(await scenario.keyFetches()).toBe(1);
+  });
+
+  it('answers 503 / UNAVAILABLE when Google is down and nothing is cached, without calling Stream', async () => {
+    const key = await makeSigningKey();
+    const scenario = await Scenario.create();
+    await scenario.setGoogle({ keys: [key], down: true });
+    const env = scenario.env();
+    const idToken = await mintIdToken(key, UID);
+
+    for (const path of ['/v1/token', '/v1/users/me']) {
+      const response = await callWorker(env, path, { idToken });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('Content-Type')).toMatch(/^application\/problem\+json\b/);
+      expect(response.headers.get('Retry-After')).toMatch(/^\d+$/);
+      expect(await response.json()).toMatchObject({ status: 503, code: 'keys_unavailable' });
+    }
+    for (const name of ['getStreamUserToken', 'createStreamUserAndGetToken']) {
+      const response = await callable(env, name, idToken);
+      expect(response.status).toBe(503);
+      expect(((await response.json()) as { error: { status: string } }).error.status).toBe('UNAVAILABLE');
+    }
+
+    expect(await scenario.keyFetches()).toBeGreaterThanOrEqual(1);
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+});
+
+describe('GoogleKeyStore with an injected clock', () => {
+  it('picks up a rotated key with exactly one refetch', async () => {
+    const oldKey = await makeSigningKey();
+    const newKey = await makeSigningKey();
+    const scenario = await scenarioWith([oldKey]);
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+
+    await expectKeyOf(await store.getKey(oldKey.kid), oldKey);
+    expect(await scenario.keyFetches()).toBe(1);
+
+    clock.advance(10 * MINUTE); // still within max-age
+    await scenario.setGoogle({ keys: [oldKey, newKey] });
+    await expectKeyOf(await store.getKey(newKey.kid), newKey);
+    expect(await scenario.keyFetches()).toBe(2);
+
+    await expectKeyOf(await store.getKey(oldKey.kid), oldKey);
+    await expectKeyOf(await store.getKey(newKey.kid), newKey);
+    expect(await scenario.keyFetches()).toBe(2);
+  });
+
+  // Concurrent requests with the same new kid join the one refetch instead of being refused.
+  it('accepts concurrent requests carrying a rotated key while its refetch is in flight', async () => {
+    const oldKey = await makeSigningKey();
+    const newKey = await makeSigningKey();
+    const scenario = await scenarioWith([oldKey]);
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(oldKey.kid);
+
+    clock.advance(10 * MINUTE);
+    await scenario.setGoogle({ keys: [oldKey, newKey], delayMs: 200 });
+    const results = await Promise.allSettled(Array.from({ length: 20 }, () => store.getKey(newKey.kid)));
+    const outcomes = results.map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as AppError).code));
+    expect(outcomes).toEqual(Array(20).fill('ok'));
+    expect(await scenario.keyFetches()).toBe(2);
+  });
+
+  it('refetches for unknown kids at most once per 30 s', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key]);
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(1);
+
+    const tryBogusKids = async (times: number) => {
+      for (let i = 0; i < times; i++) await expectRejection(store.getKey(`bogus-${i}`), 'invalid_token');
+    };
+
+    clock.advance(UNKNOWN_KID_WINDOW + SECOND);
+    await tryBogusKids(25);
+    expect(await scenario.keyFetches()).toBe(2);
+
+    clock.advance(UNKNOWN_KID_WINDOW - 2 * SECOND); // 29 s after that refetch
+    await tryBogusKids(25);
+    expect(await scenario.keyFetches()).toBe(2);
+
+    clock.advance(2 * SECOND); // 31 s after it
+    await tryBogusKids(25);
+    expect(await scenario.keyFetches()).toBe(3);
+
+    // The known key is still served throughout, from cache.
+    await expectKeyOf(await store.getKey(key.kid), key);
+    expect(await scenario.keyFetches()).toBe(3);
+  });
+
+  it('honours max-age from Cache-Control: no refetch before it, one after it', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 600 });
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(key.kid);
+
+    clock.advance(599 * SECOND);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(1);
+
+    clock.advance(2 * SECOND);
+    await expectKeyOf(await store.getKey(key.kid), key);
+    expect(await scenario.keyFetches()).toBe(2);
+
+    // Fresh again for another max-age from the refetch.
+    clock.advance(599 * SECOND);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(2);
+  });
+
+  it('keeps keys longer than the default hour when max-age says so', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 2 * 3600 });
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(key.kid);
+
+    clock.advance(HOUR + MINUTE);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(1);
+
+    clock.advance(HOUR);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(2);
+  });
+
+  it('does not let max-age=0 turn the cache off', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 0 });
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(key.kid);
+
+    clock.advance(KEY_CACHE_LIMITS.minFreshMs - SECOND);
+    for (let i = 0; i < 10; i++) await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(1);
+
+    clock.advance(2 * SECOND);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(2);
+  });
+
+  it('serves keys past max-age while Google is down, within the grace period, and 503 after it', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 600 });
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(key.kid);
+
+    await scenario.setGoogle({ down: true });
+    clock.advance(601 * SECOND);
+    await expectKeyOf(await store.getKey(key.kid), key);
+    expect(await scenario.keyFetches()).toBe(2); // it did try
+
+    // Right after a failure it does not hammer Google.
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(2);
+
+    clock.advance(DEFAULT_GRACE - 2 * SECOND); // max-age + grace - 1 s
+    await expectKeyOf(await store.getKey(key.kid), key);
+    expect(await scenario.keyFetches()).toBe(3);
+
+    clock.advance(2 * SECOND); // max-age + grace + 1 s
+    const error = await expectRejection(store.getKey(key.kid), 'keys_unavailable');
+    expect(error.httpStatus).toBe(503);
+    expect(error.callableStatus).toBe('UNAVAILABLE');
+  });
+
+  it('recovers when Google comes back during the grace period', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 600 });
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(key.kid);
+
+    await scenario.setGoogle({ down: true });
+    clock.advance(HOUR);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(2);
+
+    await scenario.setGoogle({ down: false });
+    clock.advance(MINUTE);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(3);
+
+    // Fresh again: the next 599 s need no fetch.
+    clock.advance(599 * SECOND);
+    await store.getKey(key.kid);
+    expect(await scenario.keyFetches()).toBe(3);
+  });
+
+  it('is unavailable (not unauthenticated) when Google is down and nothing is cached', async () => {
+    const key = await makeSigningKey();
+    const scenario = await Scenario.create();
+    await scenario.setGoogle({ keys: [key], down: true });
+    const store = storeFor(scenario, new ManualClock());
+
+    const error = await expectRejection(store.getKey(key.kid), 'keys_unavailable');
+    expect(error.headers['Retry-After']).toMatch(/^\d+$/);
+    expect(await scenario.keyFetches()).toBe(1);
+  });
+});
+
+describe('freshnessFromCacheControl', () => {
+  const cases: [header: string | null, expectedMs: number][] = [
+    ['public, max-age=19845, must-revalidate, no-transform', 19_845_000],
+    ['max-age=600', 600_000],
+    ['public,max-age=7200', 7_200_000],
+    ['MAX-AGE=120', 120_000],
+    // Clamped: a tiny max-age must not disable the cache, a huge one must not pin keys for days.
+    ['max-age=0', KEY_CACHE_LIMITS.minFreshMs],
+    ['max-age=5', KEY_CACHE_LIMITS.minFreshMs],
+    ['max-age=31536000', KEY_CACHE_LIMITS.maxFreshMs],
+    ['max-age=99999999999999999999999', KEY_CACHE_LIMITS.maxFreshMs],
+    // No usable max-age: the default.
+    [null, KEY_CACHE_LIMITS.defaultFreshMs],
+    ['', KEY_CACHE_LIMITS.defaultFreshMs],
+    ['no-cache', KEY_CACHE_LIMITS.defaultFreshMs],
+    ['s-maxage=100', KEY_CACHE_LIMITS.defaultFreshMs],
+    ['s-maxage=100, max-age=300', 300_000],
+    ['max-age=abc', KEY_CACHE_LIMITS.defaultFreshMs],
+    ['max-age=-5', KEY_CACHE_LIMITS.defaultFreshMs],
+  ];
+
+  for (const [header, expectedMs] of cases) {
+    it(`${JSON.stringify(header)} → ${expectedMs} ms`, () => {
+      expect(freshnessFromCacheControl(header)).toBe(expectedMs);
+    });
+  }
+
+  it('has limits that make sense: at least a minute, at most a day', () => {
+    expect(KEY_CACHE_LIMITS.minFreshMs).toBeGreaterThanOrEqual(MINUTE);
+    expect(KEY_CACHE_LIMITS.maxFreshMs).toBeLessThanOrEqual(24 * HOUR);
+    expect(KEY_CACHE_LIMITS.minFreshMs).toBeLessThanOrEqual(KEY_CACHE_LIMITS.defaultFreshMs);
+    expect(KEY_CACHE_LIMITS.defaultFreshMs).toBeLessThanOrEqual(KEY_CACHE_LIMITS.maxFreshMs);
+  });
+});
