@@ -1,0 +1,271 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { callable, callWorker, Scenario } from '../support/fixtures';
+import {
+  clearRegistry,
+  DB,
+  emulatorDeleteUser,
+  emulatorHost,
+  emulatorSignUp,
+  productionEnv,
+  register,
+  registryRows,
+  runCron,
+  streamDeletes,
+} from '../support/reconcile';
+
+// These tests share one D1 registry, so they run one after another and each starts empty.
+beforeEach(clearRegistry);
+
+describe('against the real Firebase Auth emulator', () => {
+  it('deletes from Stream exactly the users deleted from Firebase, and records it', async () => {
+    const scenario = await Scenario.create();
+    await scenario.setGoogle({ keys: [] });
+    const env = scenario.env({ DB, FIREBASE_AUTH_EMULATOR_HOST: emulatorHost() });
+
+    const people = await Promise.all([1, 2, 3, 4, 5].map((n) => emulatorSignUp(`person${n}-${crypto.randomUUID()}@example.com`)));
+    for (const person of people) {
+      const response = await callable(env, 'createStreamUserAndGetToken', person.idToken);
+      expect(response.status).toBe(200);
+    }
+    const uids = people.map((p) => p.uid);
+    expect([...(await registryRows()).keys()].sort()).toEqual([...uids].sort());
+    expect((await scenario.streamUsers()).users.map((u) => u.id).sort()).toEqual([...uids].sort());
+
+    const gone = [uids[1]!, uids[3]!];
+    for (const uid of gone) await emulatorDeleteUser(uid);
+
+    const summary = await runCron(env);
+    expect(summary).toMatchObject({ checked: 5, present: 3, deleted: 2, already_gone: 0, failed: 0, unknown: 0 });
+    expect((await streamDeletes(scenario)).sort()).toEqual([...gone].sort());
+    const stream = await scenario.streamUsers();
+    expect(stream.users.map((u) => u.id).sort()).toEqual(uids.filter((uid) => !gone.includes(uid)).sort());
+
+    const rows = await registryRows();
+    for (const uid of uids) {
+      if (gone.includes(uid)) expect(rows.get(uid)).toMatchObject({ state: 'deleted', deleted_how: 'cron:soft' });
+      else expect(rows.get(uid)).toMatchObject({ state: 'active', deleted_how: null });
+      expect(rows.get(uid)!.last_checked_at).not.toBeNull();
+    }
+
+    // A second run finds nothing more to do.
+    expect(await runCron(env)).toMatchObject({ checked: 3, present: 3, deleted: 0 });
+    expect(await streamDeletes(scenario)).toHaveLength(2);
+  });
+});
+
+describe('production path: service account + accounts:lookup', () => {
+  it('signs a valid JWT-bearer assertion and reuses the access token across runs', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['keep-1', 'gone-1']);
+    await scenario.seedStreamUsers([{ id: 'keep-1' }, { id: 'gone-1' }]);
+    await scenario.setGoogleAdmin({ existing: ['keep-1'] });
+
+    expect(await runCron(env)).toMatchObject({ checked: 2, present: 1, deleted: 1 });
+    expect(await runCron(env)).toMatchObject({ checked: 1, present: 1, deleted: 0 });
+    const stats = await scenario.googleAdminStats();
+    expect(stats.rejectedAssertions).toEqual([]);
+    expect(stats.grants).toBe(1);
+    expect(stats.lookups).toBe(2);
+    expect(await streamDeletes(scenario)).toEqual(['gone-1']);
+  });
+
+  it('uses the configured delete mode', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { STREAM_DELETE_MODE: 'hard,messages,channels' });
+    await register(['gone-1']);
+    await scenario.seedStreamUsers([{ id: 'gone-1' }]);
+    await runCron(env);
+    const [request] = (await scenario.streamRequests()).filter((r) => r.method === 'DELETE');
+    expect(request?.query).toMatchObject({ hard_delete: 'true', mark_messages_deleted: 'true', delete_conversation_channels: 'true' });
+    expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'deleted', deleted_how: 'cron:hard,messages,channels' });
+  });
+});
+
+describe('never deletes on doubt', () => {
+  for (const lookupMode of ['error500', 'garbage', 'not-json', 'no-kind', 'hang'] as const) {
+    it(`Firebase lookup "${lookupMode}" → zero deletions, the batch stays unchecked`, async () => {
+      const scenario = await Scenario.create();
+      const env = await productionEnv(scenario);
+      await register(['a', 'b']);
+      await scenario.seedStreamUsers([{ id: 'a' }, { id: 'b' }]);
+      await scenario.setGoogleAdmin({ existing: [], lookupMode });
+
+      const summary = await runCron(env);
+      expect(summary).toMatchObject({ checked: 0, deleted: 0, unknown: 2 });
+      expect(summary.error).toEqual(expect.any(String));
+      expect(await streamDeletes(scenario)).toEqual([]);
+      const rows = await registryRows();
+      expect([rows.get('a'), rows.get('b')].map((row) => [row?.state, row?.last_checked_at])).toEqual([
+        ['active', null],
+        ['active', null],
+      ]);
+    }, 30_000);
+  }
+
+  it('a Stream user that was never registered is never deleted', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['registered-gone']);
+    await scenario.seedStreamUsers([{ id: 'registered-gone' }, { id: 'support-bot' }, { id: 'admin-1' }]);
+    await scenario.setGoogleAdmin({ existing: [] });
+
+    await runCron(env);
+    expect(await streamDeletes(scenario)).toEqual(['registered-gone']);
+    expect((await scenario.streamUsers()).users.map((u) => u.id).sort()).toEqual(['admin-1', 'support-bot']);
+  });
+
+  it('dry run deletes nothing and says what it would delete', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { RECONCILE_DRY_RUN: 'true' });
+    await register(['gone-1', 'keep-1']);
+    await scenario.seedStreamUsers([{ id: 'gone-1' }, { id: 'keep-1' }]);
+    await scenario.setGoogleAdmin({ existing: ['keep-1'] });
+
+    expect(await runCron(env)).toMatchObject({ dry_run: true, would_delete: 1, deleted: 0, present: 1 });
+    expect(await streamDeletes(scenario)).toEqual([]);
+    expect((await registryRows()).get('gone-1')?.state).toBe('active');
+  });
+});
+
+describe('failures and interruptions', () => {
+  it('a failed Stream delete stays pending and is retried first on the next run', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['gone-1']);
+    await scenario.seedStreamUsers([{ id: 'gone-1' }]);
+    const failure = { status: 500, body: { code: -1, message: 'boom' }, method: 'DELETE' };
+    await scenario.scriptStream([failure, failure, failure]);
+
+    expect(await runCron(env)).toMatchObject({ failed: 1, deleted: 0 });
+    expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'pending_delete', failures: 1 });
+    expect((await scenario.streamUsers()).users.map((u) => u.id)).toEqual(['gone-1']);
+
+    expect(await runCron(env)).toMatchObject({ deleted: 1, failed: 0 });
+    expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'deleted' });
+    expect((await scenario.streamUsers()).users).toEqual([]);
+  });
+
+  it('a run interrupted after Stream deleted but before the registry recorded it finishes without a second delete', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['gone-1', 'gone-2']);
+    // The interrupted run had deleted gone-1 from Stream, then stopped before recording it.
+    await scenario.seedStreamUsers([{ id: 'gone-1' }, { id: 'gone-2' }]);
+    await deleteInStandIn(scenario, 'gone-1');
+
+    expect(await runCron(env)).toMatchObject({ deleted: 1, already_gone: 1, failed: 0 });
+    const rows = await registryRows();
+    expect(rows.get('gone-1')).toMatchObject({ state: 'deleted', deleted_how: 'cron:already_gone' });
+    expect(rows.get('gone-2')).toMatchObject({ state: 'deleted', deleted_how: 'cron:soft' });
+
+    expect(await runCron(env)).toMatchObject({ checked: 0, deleted: 0 });
+  });
+
+  it('the per-run delete budget defers the rest to the next run', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { RECONCILE_MAX_DELETES: '2' });
+    const uids = ['g1', 'g2', 'g3', 'g4', 'g5'];
+    await register(uids);
+    await scenario.seedStreamUsers(uids.map((id) => ({ id })));
+
+    expect(await runCron(env)).toMatchObject({ deleted: 2, deferred: 3 });
+    expect(await runCron(env)).toMatchObject({ deleted: 2, deferred: 1 });
+    expect(await runCron(env)).toMatchObject({ deleted: 1, deferred: 0 });
+    expect((await streamDeletes(scenario)).sort()).toEqual(uids);
+  });
+
+  it('a registry larger than one run is fully covered after enough runs, oldest-checked first', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { RECONCILE_BATCH_SIZE: '40', RECONCILE_MAX_BATCHES: '2' });
+    const uids = Array.from({ length: 230 }, (_, i) => `user-${String(i).padStart(3, '0')}`);
+    await register(uids);
+    await scenario.setGoogleAdmin({ existing: uids });
+
+    // 230 uids, 80 per run: never-checked uids come first, so three runs reach every one of them.
+    const afterRun: number[] = [];
+    for (let run = 0; run < 3; run++) {
+      expect((await runCron(env)).checked).toBe(80);
+      afterRun.push([...(await registryRows()).values()].filter((row) => row.last_checked_at === null).length);
+    }
+    expect(afterRun).toEqual([150, 70, 0]);
+    expect(await streamDeletes(scenario)).toEqual([]);
+  });
+});
+
+describe('admin routes (same registry, so in this file)', () => {
+  const ADMIN_TOKEN = 'a'.repeat(40);
+  const post = (env: Parameters<typeof callWorker>[0], path: string, body: unknown, token: string | null = ADMIN_TOKEN) =>
+    callWorker(env, path, {
+      headers: { 'Content-Type': 'application/json', ...(token === null ? {} : { Authorization: `Bearer ${token}` }) },
+      body: JSON.stringify(body),
+    });
+
+  it('are off without ADMIN_TOKEN, and refuse a missing or wrong token', async () => {
+    const scenario = await Scenario.create();
+    expect((await post(await productionEnv(scenario), '/v1/admin/users/delete', { uids: ['x'] })).status).toBe(403);
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    expect((await post(env, '/v1/admin/users/delete', { uids: ['x'] }, null)).status).toBe(401);
+    const wrong = await post(env, '/v1/admin/users/delete', { uids: ['x'] }, 'b'.repeat(40));
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).not.toContain(ADMIN_TOKEN);
+    expect(await streamDeletes(scenario)).toEqual([]);
+  });
+
+  it('refuse an ADMIN_TOKEN too short to be safe, naming the setting', async () => {
+    const scenario = await Scenario.create();
+    const health = await callWorker(await productionEnv(scenario, { ADMIN_TOKEN: 'short' }), '/healthz', { method: 'GET' });
+    expect(await health.json()).toEqual({ status: 'misconfigured', settings: ['ADMIN_TOKEN'] });
+  });
+
+  it('delete only registered uids that Firebase confirms are gone', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    await register(['gone-1', 'still-here']);
+    await scenario.seedStreamUsers([{ id: 'gone-1' }, { id: 'still-here' }, { id: 'stranger' }]);
+    await scenario.setGoogleAdmin({ existing: ['still-here'] });
+
+    const response = await post(env, '/v1/admin/users/delete', { uids: ['gone-1', 'still-here', 'stranger'] });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ results: { 'gone-1': 'deleted', 'still-here': 'present', stranger: 'not_registered' } });
+    expect(await streamDeletes(scenario)).toEqual(['gone-1']);
+    expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'deleted', deleted_how: 'admin:soft' });
+
+    const again = await post(env, '/v1/admin/users/delete', { uids: ['gone-1'] });
+    expect(await again.json()).toEqual({ results: { 'gone-1': 'already_deleted' } });
+  });
+
+  it('delete nothing when Firebase cannot answer', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    await register(['gone-1']);
+    await scenario.setGoogleAdmin({ existing: [], lookupMode: 'error500' });
+    const response = await post(env, '/v1/admin/users/delete', { uids: ['gone-1'] });
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ code: 'firebase_failed' });
+    expect(await streamDeletes(scenario)).toEqual([]);
+  });
+
+  it('import registers uids once and validates the body', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    const first = await post(env, '/v1/admin/registry/import', { uids: ['u1', 'u2', 'u2'] });
+    expect(await first.json()).toEqual({ received: 2, added: 2 });
+    const second = await post(env, '/v1/admin/registry/import', { uids: ['u2', 'u3'] });
+    expect(await second.json()).toEqual({ received: 2, added: 1 });
+    expect([...(await registryRows()).keys()].sort()).toEqual(['u1', 'u2', 'u3']);
+
+    for (const bad of [{}, { uids: [] }, { uids: 'u1' }, { uids: [1] }, { uids: ['has space'] }]) {
+      const response = await post(env, '/v1/admin/registry/import', bad);
+      expect(response.status).toBe(400);
+    }
+  });
+});
+
+/** Deletes a user in the Stream stand-in as the real API would, with a valid server token. */
+async function deleteInStandIn(scenario: Scenario, uid: string): Promise<void> {
+  const { StreamRestClient } = await import('../../src/stream/rest-client');
+  const { StreamTokenSigner } = await import('../../src/stream/tokens');
+  const client = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: 'k', signer: new StreamTokenSigner(scenario.streamSecret) });
+  await client.deleteUser(uid, { mark_messages_deleted: false, hard_delete: false, delete_conversation_channels: false });
+}

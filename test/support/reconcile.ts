@@ -1,0 +1,112 @@
+/** Helpers for the reconciliation tests: the shared D1 registry, the cron, the Auth emulator and a service account. */
+import { createExecutionContext, createScheduledController, waitOnExecutionContext } from 'cloudflare:test';
+import { env as baseEnv } from 'cloudflare:workers';
+import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
+import { inject } from 'vitest';
+import type { Env } from '../../src/env';
+import worker from '../../src/index';
+import { PROJECT_ID, type Scenario } from './fixtures';
+
+export const DB = (baseEnv as unknown as { DB: D1Database }).DB;
+
+export interface RegistryRow {
+  uid: string;
+  state: string;
+  last_checked_at: number | null;
+  deleted_how: string | null;
+  failures: number;
+}
+
+export async function clearRegistry(): Promise<void> {
+  await DB.prepare('DELETE FROM stream_users').run();
+}
+
+export async function registryRows(): Promise<Map<string, RegistryRow>> {
+  const { results } = await DB.prepare('SELECT uid, state, last_checked_at, deleted_how, failures FROM stream_users').all<RegistryRow>();
+  return new Map(results.map((row) => [row.uid, row]));
+}
+
+export async function register(uids: string[]): Promise<void> {
+  await DB.batch(uids.map((uid) => DB.prepare('INSERT INTO stream_users (uid, first_seen_at) VALUES (?, ?)').bind(uid, Date.now())));
+}
+
+/** Runs the Worker's scheduled handler as the cron would and returns the summary it logged. */
+export async function runCron(env: Env): Promise<Record<string, unknown>> {
+  const logged: string[] = [];
+  const originalLog = console.log;
+  const originalError = console.error;
+  console.log = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
+  console.error = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
+  try {
+    const ctx = createExecutionContext();
+    await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: '*/15 * * * *' }), env, ctx);
+    await waitOnExecutionContext(ctx);
+  } finally {
+    console.log = originalLog;
+    console.error = originalError;
+  }
+  const line = logged.find((entry) => entry.includes('"reconcile_summary"'));
+  if (!line) throw new Error(`no reconcile summary was logged:\n${logged.join('\n')}`);
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+/** The Stream DELETE requests a scenario's Stream stand-in received, as uids. */
+export async function streamDeletes(scenario: Scenario): Promise<string[]> {
+  return (await scenario.streamRequests())
+    .filter((request) => request.method === 'DELETE')
+    .map((request) => decodeURIComponent(request.path.replace('/users/', '')));
+}
+
+// --- the real Firebase Auth emulator ---
+
+export function emulatorHost(): string {
+  return inject('authEmulatorHost');
+}
+
+const emulatorApi = () => `http://${emulatorHost()}/identitytoolkit.googleapis.com/v1`;
+
+export async function emulatorSignUp(email: string): Promise<{ uid: string; idToken: string }> {
+  const response = await fetch(`${emulatorApi()}/accounts:signUp?key=fake-api-key`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password: 'password-123', returnSecureToken: true }),
+  });
+  if (!response.ok) throw new Error(`signUp: HTTP ${response.status} ${await response.text()}`);
+  const body = (await response.json()) as { localId: string; idToken: string };
+  return { uid: body.localId, idToken: body.idToken };
+}
+
+export async function emulatorDeleteUser(uid: string): Promise<void> {
+  const response = await fetch(`${emulatorApi()}/projects/${PROJECT_ID}/accounts:delete`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },
+    body: JSON.stringify({ localId: uid }),
+  });
+  if (!response.ok) throw new Error(`accounts:delete: HTTP ${response.status} ${await response.text()}`);
+}
+
+// --- a service account whose public key the Google stand-in knows ---
+
+export async function makeServiceAccount(scenario: Scenario): Promise<string> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const clientEmail = `reconciler@${PROJECT_ID}.iam.gserviceaccount.com`;
+  await scenario.setGoogleAdmin({ publicJwk: await exportJWK(publicKey), clientEmail });
+  return JSON.stringify({
+    type: 'service_account',
+    project_id: PROJECT_ID,
+    private_key_id: 'test-key-1',
+    private_key: await exportPKCS8(privateKey),
+    client_email: clientEmail,
+    token_uri: `${scenario.base}/oauth/token`,
+  });
+}
+
+/** Bindings for the production path: service account + Identity Toolkit stand-in, with the shared registry. */
+export async function productionEnv(scenario: Scenario, overrides: Partial<Env> = {}): Promise<Env> {
+  return scenario.env({
+    DB,
+    GOOGLE_SERVICE_ACCOUNT: await makeServiceAccount(scenario),
+    FIREBASE_IDENTITY_TOOLKIT_URL: `${scenario.base}/identitytoolkit`,
+    ...overrides,
+  });
+}
