@@ -16,25 +16,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { importJWK, jwtVerify, type JWK } from 'jose';
 import { StreamChat } from 'stream-chat';
-
-export interface RecordedRequest {
-  method: string;
-  path: string;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  body: unknown;
-}
-
-interface ScriptedResponse {
-  status: number;
-  body?: unknown;
-  rawBody?: string;
-  headers?: Record<string, string>;
-  /** Only for requests with this method (default: any). */
-  method?: string;
-  /** Hold the answer this long (to provoke timeouts). */
-  delayMs?: number;
-}
+import { StreamStandIn, type RecordedRequest } from '../../scripts/lib/stream-standin.mjs';
 
 interface Scenario {
   jwks: unknown;
@@ -42,11 +24,7 @@ interface Scenario {
   jwksDown: boolean;
   jwksDelayMs: number;
   jwksFetches: number;
-  streamSecret: string;
-  streamRequests: RecordedRequest[];
-  streamScript: ScriptedResponse[];
-  streamUsers: Map<string, Record<string, unknown>>;
-  deletedUsers: Set<string>;
+  stream: StreamStandIn;
   admin: GoogleAdmin;
 }
 
@@ -73,11 +51,7 @@ function newScenario(streamSecret: string): string {
     jwksDown: false,
     jwksDelayMs: 0,
     jwksFetches: 0,
-    streamSecret,
-    streamRequests: [],
-    streamScript: [],
-    streamUsers: new Map(),
-    deletedUsers: new Set(),
+    stream: new StreamStandIn({ secret: streamSecret }),
     admin: { existing: new Set(), lookupMode: 'ok', accessTokens: new Set(), grants: 0, lookups: 0, rejectedAssertions: [] },
   });
   return id;
@@ -102,100 +76,6 @@ async function handleGoogle(scenario: Scenario, res: ServerResponse): Promise<vo
   if (scenario.jwksDelayMs > 0) await sleep(scenario.jwksDelayMs);
   if (scenario.jwksDown) return send(res, 503, { error: 'unavailable' });
   send(res, 200, scenario.jwks, { 'cache-control': `public, max-age=${scenario.jwksMaxAge}, must-revalidate, no-transform` });
-}
-
-function streamError(res: ServerResponse, status: number, code: number, message: string): void {
-  send(res, status, { code, message, StatusCode: status, duration: '0.01ms', more_info: '' });
-}
-
-async function handleStream(scenario: Scenario, req: IncomingMessage, path: string, url: URL, bodyText: string, res: ServerResponse): Promise<void> {
-  const query = Object.fromEntries(url.searchParams);
-  let body: unknown = undefined;
-  if (bodyText !== '') {
-    try {
-      body = JSON.parse(bodyText);
-    } catch {
-      body = bodyText;
-    }
-  }
-  const headers: Record<string, string> = {};
-  for (const name of ['authorization', 'stream-auth-type', 'content-type']) {
-    const value = req.headers[name];
-    if (typeof value === 'string') headers[name] = value;
-  }
-  scenario.streamRequests.push({ method: req.method ?? '', path, query, headers, body });
-
-  const scriptIndex = scenario.streamScript.findIndex((s) => !s.method || s.method === req.method);
-  if (scriptIndex >= 0) {
-    const [scripted] = scenario.streamScript.splice(scriptIndex, 1) as [ScriptedResponse];
-    if (scripted.delayMs) await sleep(scripted.delayMs);
-    if (scripted.rawBody !== undefined) {
-      res.writeHead(scripted.status, { 'content-type': 'text/plain', ...scripted.headers });
-      return void res.end(scripted.rawBody);
-    }
-    return send(res, scripted.status, scripted.body ?? {}, scripted.headers);
-  }
-
-  // Real checks Stream makes: the api key and a server token signed with the secret.
-  if (!query.api_key) return streamError(res, 401, 4, 'api_key missing');
-  try {
-    const { payload } = await jwtVerify(headers.authorization ?? '', new TextEncoder().encode(scenario.streamSecret), { algorithms: ['HS256'] });
-    if (payload.server !== true) throw new Error('not a server token');
-    if (headers['stream-auth-type'] !== 'jwt') throw new Error('stream-auth-type');
-  } catch {
-    return streamError(res, 401, 5, 'invalid server token');
-  }
-
-  const users = scenario.streamUsers;
-  const now = new Date().toISOString();
-  if (req.method === 'POST' && path === '/users') {
-    const map = (body as { users: Record<string, Record<string, unknown>> }).users;
-    const out: Record<string, unknown> = {};
-    for (const [id, user] of Object.entries(map)) {
-      if (scenario.deletedUsers.has(id)) return streamError(res, 404, 16, `user "${id}" was deleted`);
-      // Upsert replaces the whole user, as Stream does.
-      const stored = { ...user, id, role: (user.role as string) ?? 'user', created_at: users.get(id)?.created_at ?? now, updated_at: now };
-      users.set(id, stored);
-      out[id] = stored;
-    }
-    return send(res, 201, { users: out, duration: '1ms' });
-  }
-  if (req.method === 'PATCH' && path === '/users') {
-    const updates = (body as { users: { id: string; set?: Record<string, unknown>; unset?: string[] }[] }).users;
-    const out: Record<string, unknown> = {};
-    for (const update of updates) {
-      const existing = users.get(update.id);
-      if (!existing) return streamError(res, 404, 16, `user "${update.id}" does not exist`);
-      const next = { ...existing, ...(update.set ?? {}), updated_at: now };
-      for (const field of update.unset ?? []) delete (next as Record<string, unknown>)[field];
-      users.set(update.id, next);
-      out[update.id] = next;
-    }
-    return send(res, 200, { users: out, duration: '1ms' });
-  }
-  if (req.method === 'GET' && path === '/users') {
-    const payload = JSON.parse(query.payload ?? '{}') as { filter_conditions?: { id?: { $eq?: string; $in?: string[] } } };
-    const filter = payload.filter_conditions?.id;
-    const wanted = filter?.$eq !== undefined ? [filter.$eq] : filter?.$in;
-    const found = [...users.values()].filter((u) => !wanted || wanted.includes(u.id as string));
-    return send(res, 200, { users: found, duration: '1ms' });
-  }
-  const deleteOne = /^\/users\/([^/]+)$/.exec(path);
-  if (req.method === 'DELETE' && deleteOne) {
-    const id = decodeURIComponent(deleteOne[1]!);
-    const user = users.get(id);
-    if (!user) return streamError(res, 404, 16, `user "${id}" does not exist`);
-    users.delete(id);
-    scenario.deletedUsers.add(id);
-    return send(res, 200, { user: { ...user, deleted_at: now }, duration: '1ms' });
-  }
-  if (req.method === 'POST' && path === '/users/delete') {
-    for (const id of (body as { user_ids: string[] }).user_ids) {
-      if (users.delete(id)) scenario.deletedUsers.add(id);
-    }
-    return send(res, 201, { task_id: `task-${Date.now()}`, duration: '1ms' });
-  }
-  return streamError(res, 404, 4, `no stand-in for ${req.method} ${path}`);
 }
 
 async function handleOAuthToken(scenario: Scenario, tokenUri: string, bodyText: string, res: ServerResponse): Promise<void> {
@@ -255,7 +135,7 @@ async function recordSdkCall(origin: string, request: { secret: string; apiKey: 
   const id = newScenario(request.secret);
   const scenario = scenarios.get(id)!;
   // Answer whatever the SDK sends with a plausible success; only the request matters here.
-  scenario.streamScript.push({ status: 200, body: request.op === 'queryUsers' ? { users: [], duration: '1ms' } : { users: {}, user: {}, task_id: 't', duration: '1ms' } });
+  scenario.stream.script.push({ status: 200, body: request.op === 'queryUsers' ? { users: [], duration: '1ms' } : { users: {}, user: {}, task_id: 't', duration: '1ms' } });
   const client = new StreamChat(request.apiKey, request.secret, { timeout: 3000 });
   client.setBaseURL(`${origin}/s/${id}/stream`);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -283,7 +163,7 @@ async function recordSdkCall(origin: string, request: { secret: string; apiKey: 
       throw new Error(`unknown op ${request.op}`);
   }
   scenarios.delete(id);
-  const recorded = scenario.streamRequests[0];
+  const recorded = scenario.stream.requests[0];
   if (!recorded) throw new Error('the SDK sent nothing');
   return recorded;
 }
@@ -339,19 +219,30 @@ export async function startFixtureServer(): Promise<{ origin: string; server: Se
         const { grants, lookups, rejectedAssertions } = scenario.admin;
         return send(res, 200, { grants, lookups, rejectedAssertions });
       }
-      if (rest === '/stream-control/requests') return send(res, 200, scenario.streamRequests);
+      const stream = scenario.stream;
+      if (rest === '/stream-control/requests') return send(res, 200, stream.requests);
       if (rest === '/stream-control/script' && req.method === 'POST') {
-        scenario.streamScript.push(...(JSON.parse(bodyText) as ScriptedResponse[]));
+        stream.script.push(...(JSON.parse(bodyText) as StreamStandIn['script']));
         return send(res, 200, { ok: true });
       }
       if (rest === '/stream-control/users' && req.method === 'POST') {
-        for (const user of JSON.parse(bodyText) as Record<string, unknown>[]) scenario.streamUsers.set(user.id as string, user);
+        for (const user of JSON.parse(bodyText) as Record<string, unknown>[]) stream.users.set(user.id as string, user);
         return send(res, 200, { ok: true });
       }
       if (rest === '/stream-control/users' && req.method === 'GET') {
-        return send(res, 200, { users: [...scenario.streamUsers.values()], deleted: [...scenario.deletedUsers] });
+        return send(res, 200, { users: [...stream.users.values()], deleted: [...stream.deleted] });
       }
-      if (rest.startsWith('/stream/')) return await handleStream(scenario, req, rest.slice('/stream'.length), url, bodyText, res);
+      if (rest.startsWith('/stream/')) {
+        const answer = await stream.handle({
+          method: req.method ?? 'GET',
+          path: rest.slice('/stream'.length),
+          query: Object.fromEntries(url.searchParams),
+          headers: req.headers,
+          bodyText,
+        });
+        res.writeHead(answer.status, answer.headers);
+        return void res.end(answer.body);
+      }
       return send(res, 404, { error: `no fixture route ${req.method} ${rest}` });
     } catch (error) {
       send(res, 500, { error: error instanceof Error ? error.message : String(error) });

@@ -1,5 +1,5 @@
 import type { TestProject } from 'vitest/node';
-import { startAuthEmulator } from './auth-emulator';
+import { startAuthEmulator } from '../../scripts/lib/auth-emulator.mjs';
 import { startFixtureServer } from './fixture-server';
 
 /** The project id the tests' ID tokens carry (a `demo-` project: the emulator needs no login). */

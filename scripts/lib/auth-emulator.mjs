@@ -3,30 +3,30 @@
  * 127.0.0.1 with free ports and a `demo-` project, and stops it by its
  * process group (npx leaves a child node process behind otherwise).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export interface RunningEmulator {
-  /** host:port, as FIREBASE_AUTH_EMULATOR_HOST takes it. */
-  host: string;
-  stop: () => Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
+/** A free TCP port on 127.0.0.1. */
+export async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
+      const { port } = server.address();
       server.close(() => resolve(port));
     });
   });
 }
 
-export async function startAuthEmulator(projectId: string, options: { port?: number; timeoutMs?: number } = {}): Promise<RunningEmulator> {
+/**
+ * @param {string} projectId a `demo-` project id
+ * @param {{ port?: number; timeoutMs?: number; root?: string; log?: (line: string) => void }} [options]
+ * @returns {Promise<{ host: string; stop: () => Promise<void> }>} host is host:port, as FIREBASE_AUTH_EMULATOR_HOST takes it
+ */
+export async function startAuthEmulator(projectId, options = {}) {
   const [authPort, hubPort, loggingPort] = [options.port ?? (await freePort()), await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), 'auth-emulator-'));
   writeFileSync(
@@ -41,16 +41,20 @@ export async function startAuthEmulator(projectId: string, options: { port?: num
       },
     }),
   );
-  const firebaseBin = join(process.cwd(), 'node_modules', '.bin', 'firebase');
-  const child: ChildProcess = spawn(firebaseBin, ['emulators:start', '--only', 'auth', '--project', projectId, '--config', join(dir, 'firebase.json')], {
+  const firebaseBin = join(options.root ?? process.cwd(), 'node_modules', '.bin', 'firebase');
+  const child = spawn(firebaseBin, ['emulators:start', '--only', 'auth', '--project', projectId, '--config', join(dir, 'firebase.json')], {
     cwd: dir,
     detached: true, // its own process group, so stop() ends every process it started
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, FIREBASE_CLI_DISABLE_UPDATE_CHECK: 'true', CI: 'true' },
   });
   let output = '';
-  child.stdout?.on('data', (chunk) => (output += chunk));
-  child.stderr?.on('data', (chunk) => (output += chunk));
+  const collect = (chunk) => {
+    output += chunk;
+    options.log?.(String(chunk));
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
 
   const host = `127.0.0.1:${authPort}`;
   const stop = async () => {
@@ -63,7 +67,7 @@ export async function startAuthEmulator(projectId: string, options: { port?: num
       await new Promise((resolve) => {
         const timer = setTimeout(() => {
           try {
-            process.kill(-child.pid!, 'SIGKILL');
+            process.kill(-child.pid, 'SIGKILL');
           } catch {
             // already gone
           }

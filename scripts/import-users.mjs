@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+// Registers existing Stream users with the deployed Worker, so reconciliation
+// may delete them once they are deleted from Firebase (for apps migrating from
+// the Cloud Functions, whose users this service did not create).
+//
+//   ADMIN_TOKEN=… node scripts/import-users.mjs --worker https://<worker> --uids uids.txt
+//   ADMIN_TOKEN=… STREAM_API_KEY=… STREAM_API_SECRET=… node scripts/import-users.mjs --worker https://<worker> --from-stream [--role user]
+//
+// --uids FILE      one uid per line (e.g. exported with `firebase auth:export`)
+// --from-stream    every Stream user with the given role (default "user"; admins and bots are left out)
+// --dry-run        print what would be imported
+// Only import uids that are Firebase uids: reconciliation deletes a registered
+// uid from Stream when Firebase does not know it.
+import { createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    worker: { type: 'string' },
+    uids: { type: 'string' },
+    'from-stream': { type: 'boolean', default: false },
+    role: { type: 'string', default: 'user' },
+    'stream-base-url': { type: 'string', default: process.env.STREAM_BASE_URL ?? 'https://chat.stream-io-api.com' },
+    'dry-run': { type: 'boolean', default: false },
+  },
+});
+
+function fail(message) {
+  console.error(`import-users: ${message}`);
+  process.exit(2);
+}
+
+const adminToken = process.env.ADMIN_TOKEN;
+if (!values.worker) fail('--worker <url> is required');
+if (!adminToken && !values['dry-run']) fail('set ADMIN_TOKEN in the environment (never on the command line)');
+if (Boolean(values.uids) === values['from-stream']) fail('give exactly one of --uids FILE or --from-stream');
+
+const base64url = (buffer) => Buffer.from(buffer).toString('base64url');
+function serverToken(secret) {
+  const signingInput = `${base64url('{"alg":"HS256","typ":"JWT"}')}.${base64url('{"server":true}')}`;
+  return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`;
+}
+
+async function* uidsFromStream() {
+  const apiKey = process.env.STREAM_API_KEY;
+  const secret = process.env.STREAM_API_SECRET;
+  if (!apiKey || !secret) fail('--from-stream needs STREAM_API_KEY and STREAM_API_SECRET in the environment');
+  const auth = serverToken(secret);
+  // Page by created_at: Stream caps offset at 1000.
+  let after = '1970-01-01T00:00:00Z';
+  for (;;) {
+    const payload = {
+      filter_conditions: { role: { $eq: values.role }, created_at: { $gt: after } },
+      sort: [{ field: 'created_at', direction: 1 }],
+      presence: false,
+      limit: 100,
+    };
+    const url = `${values['stream-base-url']}/users?api_key=${encodeURIComponent(apiKey)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+    const response = await fetch(url, { headers: { Authorization: auth, 'stream-auth-type': 'jwt' } });
+    if (!response.ok) fail(`Stream answered HTTP ${response.status} to queryUsers`);
+    const { users } = await response.json();
+    if (!users.length) return;
+    for (const user of users) if (!user.deleted_at) yield user.id;
+    after = users[users.length - 1].created_at;
+  }
+}
+
+function* uidsFromFile(path) {
+  for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
+    const uid = line.trim();
+    if (uid && !uid.startsWith('#')) yield uid;
+  }
+}
+
+async function send(batch) {
+  if (values['dry-run']) {
+    console.log(batch.join('\n'));
+    return batch.length;
+  }
+  const response = await fetch(`${values.worker.replace(/\/+$/, '')}/v1/admin/registry/import`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ uids: batch }),
+  });
+  if (!response.ok) fail(`the Worker answered HTTP ${response.status}: ${await response.text()}`);
+  return (await response.json()).added;
+}
+
+let batch = [];
+let received = 0;
+let added = 0;
+const source = values['from-stream'] ? uidsFromStream() : uidsFromFile(values.uids);
+for await (const uid of source) {
+  if (!/^[A-Za-z0-9@_-]{1,255}$/.test(uid)) {
+    console.warn(`skipping "${uid}": not a valid Stream user id`);
+    continue;
+  }
+  batch.push(uid);
+  received++;
+  if (batch.length === 500) {
+    added += await send(batch);
+    batch = [];
+  }
+}
+if (batch.length) added += await send(batch);
+console.error(`import-users: ${received} uids read, ${added} newly registered${values['dry-run'] ? ' (dry run)' : ''}`);

@@ -1,0 +1,174 @@
+// A local stand-in for the Stream Chat REST API: the calls this service makes,
+// with Stream's semantics (upsert replaces the user, partial update merges,
+// a deleted id cannot come back, 404 code 16 for unknown users), users kept in
+// memory. It checks the api_key and the server JWT like Stream does.
+// Used by `npm start` when no real Stream credentials are configured, and by
+// the tests (one instance per test scenario).
+import { createServer } from 'node:http';
+import { jwtVerify } from 'jose';
+
+/**
+ * @typedef {{ method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: unknown }} RecordedRequest
+ * @typedef {{ status: number; body?: unknown; rawBody?: string; headers?: Record<string, string>; method?: string; delayMs?: number }} ScriptedResponse
+ * @typedef {{ status: number; headers: Record<string, string>; body: string }} StandInResponse
+ */
+
+export class StreamStandIn {
+  /** @param {{ apiKey?: string; secret: string }} options apiKey: when set, other keys are refused */
+  constructor(options) {
+    this.apiKey = options.apiKey;
+    this.secret = options.secret;
+    /** @type {Map<string, Record<string, unknown>>} */
+    this.users = new Map();
+    /** @type {Set<string>} */
+    this.deleted = new Set();
+    /** @type {RecordedRequest[]} */
+    this.requests = [];
+    /** @type {ScriptedResponse[]} answers given, in order, before the normal behaviour */
+    this.script = [];
+  }
+
+  /**
+   * @param {{ method: string; path: string; query: Record<string, string>; headers: Record<string, string | undefined>; bodyText: string }} request
+   * @returns {Promise<StandInResponse>}
+   */
+  async handle(request) {
+    const { method, path, query } = request;
+    let body;
+    if (request.bodyText !== '') {
+      try {
+        body = JSON.parse(request.bodyText);
+      } catch {
+        body = request.bodyText;
+      }
+    }
+    /** @type {Record<string, string>} */
+    const headers = {};
+    for (const name of ['authorization', 'stream-auth-type', 'content-type']) {
+      const value = request.headers[name];
+      if (typeof value === 'string') headers[name] = value;
+    }
+    this.requests.push({ method, path, query, headers, body });
+
+    const scriptIndex = this.script.findIndex((s) => !s.method || s.method === method);
+    if (scriptIndex >= 0) {
+      const [scripted] = this.script.splice(scriptIndex, 1);
+      if (scripted.delayMs) await new Promise((resolve) => setTimeout(resolve, scripted.delayMs));
+      if (scripted.rawBody !== undefined) {
+        return { status: scripted.status, headers: { 'content-type': 'text/plain', ...scripted.headers }, body: scripted.rawBody };
+      }
+      return json(scripted.status, scripted.body ?? {}, scripted.headers);
+    }
+
+    if (!query.api_key || (this.apiKey && query.api_key !== this.apiKey)) return error(401, 2, 'api_key not valid');
+    try {
+      const { payload } = await jwtVerify(headers.authorization ?? '', new TextEncoder().encode(this.secret), { algorithms: ['HS256'] });
+      if (payload.server !== true) throw new Error('not a server token');
+      if (headers['stream-auth-type'] !== 'jwt') throw new Error('stream-auth-type');
+    } catch {
+      return error(401, 5, 'invalid server token');
+    }
+
+    const users = this.users;
+    const now = new Date().toISOString();
+    if (method === 'POST' && path === '/users') {
+      const out = {};
+      for (const [id, user] of Object.entries(body.users)) {
+        if (this.deleted.has(id)) return error(404, 16, `user "${id}" was deleted`);
+        const stored = { ...user, id, role: user.role ?? 'user', created_at: users.get(id)?.created_at ?? now, updated_at: now };
+        users.set(id, stored); // upsert replaces the whole user, as Stream does
+        out[id] = stored;
+      }
+      return json(201, { users: out, duration: '1ms' });
+    }
+    if (method === 'PATCH' && path === '/users') {
+      const out = {};
+      for (const update of body.users) {
+        const existing = users.get(update.id);
+        if (!existing) return error(404, 16, `user "${update.id}" does not exist`);
+        const next = { ...existing, ...(update.set ?? {}), updated_at: now };
+        for (const field of update.unset ?? []) delete next[field];
+        users.set(update.id, next);
+        out[update.id] = next;
+      }
+      return json(200, { users: out, duration: '1ms' });
+    }
+    if (method === 'GET' && path === '/users') {
+      const payload = JSON.parse(query.payload ?? '{}');
+      const filter = payload.filter_conditions?.id;
+      const wanted = filter?.$eq !== undefined ? [filter.$eq] : filter?.$in;
+      const found = [...users.values()].filter((u) => !wanted || wanted.includes(u.id));
+      return json(200, { users: found.slice(0, payload.limit ?? 100), duration: '1ms' });
+    }
+    const one = /^\/users\/([^/]+)$/.exec(path);
+    if (method === 'DELETE' && one) {
+      const id = decodeURIComponent(one[1]);
+      const user = users.get(id);
+      if (!user) return error(404, 16, `user "${id}" does not exist`);
+      users.delete(id);
+      this.deleted.add(id);
+      return json(200, { user: { ...user, deleted_at: now }, duration: '1ms' });
+    }
+    if (method === 'POST' && path === '/users/delete') {
+      for (const id of body.user_ids) if (users.delete(id)) this.deleted.add(id);
+      return json(201, { task_id: `task-${Date.now()}`, duration: '1ms' });
+    }
+    return error(404, 4, `the stand-in does not implement ${method} ${path}`);
+  }
+}
+
+/** @returns {StandInResponse} */
+function json(status, body, headers = {}) {
+  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+}
+
+function error(status, code, message) {
+  return json(status, { code, message, StatusCode: status, duration: '0.01ms', more_info: '' });
+}
+
+/** Reads a Node request into what StreamStandIn.handle takes. */
+export async function readNodeRequest(req, path) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+  return {
+    method: req.method ?? 'GET',
+    path: path ?? url.pathname,
+    query: Object.fromEntries(url.searchParams),
+    headers: req.headers,
+    bodyText: Buffer.concat(chunks).toString('utf8'),
+  };
+}
+
+/** Writes a StandInResponse to a Node response. */
+export function writeNodeResponse(res, response) {
+  res.writeHead(response.status, response.headers);
+  res.end(response.body);
+}
+
+/**
+ * Serves one StreamStandIn on 127.0.0.1 (for `npm start`).
+ * @returns {Promise<{ url: string; standIn: StreamStandIn; close: () => Promise<void> }>}
+ */
+export async function serveStreamStandIn({ apiKey, secret, port = 0, log }) {
+  const standIn = new StreamStandIn({ apiKey, secret });
+  const server = createServer(async (req, res) => {
+    try {
+      const request = await readNodeRequest(req);
+      const response = await standIn.handle(request);
+      log?.(`${request.method} ${request.path} → ${response.status}`);
+      writeNodeResponse(res, response);
+    } catch (err) {
+      writeNodeResponse(res, error(500, -1, err instanceof Error ? err.message : String(err)));
+    }
+  });
+  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    standIn,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve(undefined));
+    }),
+  };
+}
