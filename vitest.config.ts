@@ -29,6 +29,7 @@ export default defineConfig({
     globalSetup: ['./test/node/global-setup.ts'],
     setupFiles: ['./test/support/apply-migrations.ts'],
     include: ['test/**/*.test.ts'],
+    exclude: ['test/e2e/**', '**/node_modules/**'],
     testTimeout: 20_000,
   },
 });

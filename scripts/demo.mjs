@@ -1,0 +1,174 @@
+#!/usr/bin/env node
+// `npm run demo`: the seed's whole flow, scripted, against what `npm start` runs
+// (or a fresh stack of its own when none is running, or with --fresh):
+// sign up → createStreamUserAndGetToken → sign in → getStreamUserToken →
+// POST /v1/token → revokeStreamUserToken → delete the Firebase account →
+// cron → the Stream user is gone. Every step prints what it did and what came
+// back (tokens shortened) and is checked; any wrong result exits non-zero.
+import { createHmac, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jwtVerify } from 'jose';
+import { freePort } from './lib/auth-emulator.mjs';
+import { readDevVars, RUN_FILE, startLocal } from './start.mjs';
+
+const fresh = process.argv.includes('--fresh');
+const short = (token) => (typeof token === 'string' && token.length > 24 ? `${token.slice(0, 12)}…${token.slice(-8)}` : String(token));
+let failures = 0;
+
+function check(condition, what) {
+  if (condition) {
+    console.log(`   ✓ ${what}`);
+  } else {
+    console.log(`   ✗ ${what}`);
+    failures++;
+  }
+  return condition;
+}
+
+async function running() {
+  if (fresh || !existsSync(RUN_FILE)) return null;
+  const run = JSON.parse(readFileSync(RUN_FILE, 'utf8'));
+  try {
+    if (!(await fetch(`${run.workerUrl}/healthz`)).ok) return null;
+  } catch {
+    return null;
+  }
+  const devVars = readDevVars();
+  const stream = run.realStream
+    ? { baseUrl: devVars.STREAM_BASE_URL ?? 'https://chat.stream-io-api.com', apiKey: devVars.STREAM_API_KEY, secret: devVars.STREAM_API_SECRET }
+    : run.stream;
+  return { ...run, streamAccess: stream, stop: async () => {} };
+}
+
+function serverToken(secret) {
+  const input = `${Buffer.from('{"alg":"HS256","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"server":true}').toString('base64url')}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
+}
+
+async function streamUser(access, uid) {
+  const payload = encodeURIComponent(JSON.stringify({ filter_conditions: { id: { $eq: uid } }, sort: [], presence: false, limit: 1 }));
+  const response = await fetch(`${access.baseUrl}/users?api_key=${access.apiKey}&payload=${payload}`, {
+    headers: { Authorization: serverToken(access.secret), 'stream-auth-type': 'jwt' },
+  });
+  if (!response.ok) throw new Error(`Stream queryUsers answered HTTP ${response.status}`);
+  return (await response.json()).users.find((user) => user.id === uid) ?? null;
+}
+
+async function post(url, { idToken, body, headers = {} } = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { ...(idToken ? { Authorization: `Bearer ${idToken}` } : {}), ...headers },
+    body,
+  });
+  const text = await response.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // left null; the check below reports it
+  }
+  return { status: response.status, json, text };
+}
+
+const callable = (stack, name, idToken) =>
+  post(`${stack.workerUrl}/${name}`, { idToken, body: JSON.stringify({ data: null }), headers: { 'Content-Type': 'application/json' } });
+
+async function verifiesAs(token, secret, uid) {
+  try {
+    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ['HS256'] });
+    return payload.user_id === uid && typeof payload.iat === 'number';
+  } catch {
+    return false;
+  }
+}
+
+async function main() {
+  let stack = await running();
+  let tempDir;
+  if (stack) {
+    console.log(`Using the services npm start runs: ${stack.workerUrl}`);
+  } else {
+    tempDir = mkdtempSync(join(tmpdir(), 'demo-state-'));
+    console.log('Starting a local stack for the demo (Auth emulator, Stream stand-in, wrangler dev)…');
+    stack = await startLocal({ workerPort: await freePort(), emulatorPort: await freePort(), persistTo: tempDir, log: () => {} });
+  }
+  const { workerUrl, emulatorHost, projectId, streamAccess } = stack;
+  const identity = `http://${emulatorHost}/identitytoolkit.googleapis.com/v1`;
+  const email = `demo-${randomBytes(4).toString('hex')}@example.com`;
+  const password = 'demo-password-1';
+
+  try {
+    console.log(`\n1. Sign up ${email} on the Firebase Auth emulator`);
+    const signUp = await post(`${identity}/accounts:signUp?key=local`, {
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email, password, displayName: 'Demo User', returnSecureToken: true }),
+    });
+    if (!check(signUp.status === 200 && signUp.json?.idToken, `signed up: uid ${signUp.json?.localId}, ID token ${short(signUp.json?.idToken)}`)) return;
+    const uid = signUp.json.localId;
+
+    console.log('\n2. createStreamUserAndGetToken (callable)');
+    const created = await callable(stack, 'createStreamUserAndGetToken', signUp.json.idToken);
+    console.log(`   → HTTP ${created.status} ${created.json?.result ? `{"result": "${short(created.json.result)}"}` : created.text}`);
+    check(created.status === 200 && (await verifiesAs(created.json?.result, streamAccess.secret, uid)), 'token verifies with the Stream secret and carries user_id = uid');
+    const user = await streamUser(streamAccess, uid);
+    check(user?.name === 'Demo User', `Stream user exists: ${JSON.stringify(user && { id: user.id, name: user.name })}`);
+
+    console.log('\n3. Sign in with the password');
+    const signIn = await post(`${identity}/accounts:signInWithPassword?key=local`, {
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email, password, returnSecureToken: true }),
+    });
+    check(signIn.status === 200 && signIn.json?.localId === uid, `signed in: ID token ${short(signIn.json?.idToken)}`);
+    const idToken = signIn.json?.idToken;
+
+    console.log('\n4. getStreamUserToken (callable)');
+    const got = await callable(stack, 'getStreamUserToken', idToken);
+    console.log(`   → HTTP ${got.status} {"result": "${short(got.json?.result)}"}`);
+    check(got.status === 200 && (await verifiesAs(got.json?.result, streamAccess.secret, uid)), 'token verifies and carries user_id = uid');
+
+    console.log('\n5. POST /v1/token (REST)');
+    const rest = await post(`${workerUrl}/v1/token`, { idToken });
+    console.log(`   → HTTP ${rest.status} ${JSON.stringify({ ...rest.json, token: short(rest.json?.token) })}`);
+    check(
+      rest.status === 200 && rest.json?.user_id === uid && rest.json?.api_key === streamAccess.apiKey && (await verifiesAs(rest.json?.token, streamAccess.secret, uid)),
+      'token, user_id, api_key and expires_at are right',
+    );
+
+    console.log('\n6. revokeStreamUserToken (callable)');
+    const revoked = await callable(stack, 'revokeStreamUserToken', idToken);
+    console.log(`   → HTTP ${revoked.status} ${revoked.text}`);
+    const revokedBefore = revoked.json?.result?.revoked_before;
+    check(revoked.status === 200 && !Number.isNaN(Date.parse(revokedBefore)), 'revoked_before is an ISO time');
+    const afterRevoke = await streamUser(streamAccess, uid);
+    check(afterRevoke?.revoke_tokens_issued_before === revokedBefore, `Stream user has revoke_tokens_issued_before = ${afterRevoke?.revoke_tokens_issued_before}`);
+
+    console.log('\n7. Delete the Firebase account');
+    const deleted = await post(`${identity}/projects/${projectId}/accounts:delete`, {
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },
+      body: JSON.stringify({ localId: uid }),
+    });
+    check(deleted.status === 200, `accounts:delete → HTTP ${deleted.status}`);
+
+    console.log('\n8. Trigger the cron (wrangler dev --test-scheduled)');
+    const cron = await fetch(`${workerUrl}/__scheduled?cron=${encodeURIComponent('*/15 * * * *')}`);
+    check(cron.ok, `GET /__scheduled → HTTP ${cron.status} ${(await cron.text()).trim()}`);
+
+    console.log('\n9. The Stream user is gone');
+    const gone = await streamUser(streamAccess, uid);
+    check(gone === null, gone === null ? `queryUsers finds no user ${uid}` : `still there: ${JSON.stringify(gone)}`);
+  } finally {
+    await stack.stop();
+    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+  }
+}
+
+try {
+  await main();
+} catch (error) {
+  console.log(`\n✗ demo failed: ${error instanceof Error ? error.message : error}`);
+  failures++;
+}
+console.log(failures === 0 ? '\nDemo passed: every step returned what it should.' : `\nDemo FAILED: ${failures} check(s) went wrong.`);
+process.exit(failures === 0 ? 0 : 1);
