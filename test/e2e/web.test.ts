@@ -1,0 +1,78 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { jwtVerify } from 'jose';
+import { chromium, type Browser } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { freePort } from '../../scripts/lib/auth-emulator.mjs';
+import { startLocal } from '../../scripts/start.mjs';
+import { buildWeb, serveWeb } from '../../scripts/web.mjs';
+
+/** Debian's chromium (installed by .ci/run); flags as this machine needs them headless, as root. */
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+let stack: Awaited<ReturnType<typeof startLocal>>;
+let web: Awaited<ReturnType<typeof serveWeb>>;
+let browser: Browser;
+const dirs: string[] = [];
+
+beforeAll(async () => {
+  const state = mkdtempSync(join(tmpdir(), 'web-e2e-state-'));
+  const out = mkdtempSync(join(tmpdir(), 'web-e2e-dist-'));
+  dirs.push(state, out);
+  [stack, web] = await Promise.all([
+    startLocal({ workerPort: await freePort(), emulatorPort: await freePort(), persistTo: state, log: () => {} }),
+    buildWeb(out).then((dir) => serveWeb(dir)),
+  ]);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await web?.close();
+  await stack?.stop();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+it('signs up and in with the Firebase JS SDK, gets a Stream token from another origin, and shows the right user', async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  const query = new URLSearchParams({ worker: stack.workerUrl, authEmulator: `http://${stack.emulatorHost}`, projectId: stack.projectId });
+  await page.goto(`${web.url}/?${query}`);
+  expect(new URL(web.url).origin).not.toBe(new URL(stack.workerUrl).origin); // a real cross-origin call: CORS must work
+
+  const email = `web-${Date.now()}@example.com`;
+  await page.fill('#email', email);
+  await page.fill('#password', 'password-123');
+  await page.click('#sign-up');
+  await page.waitForFunction(() => document.getElementById('stream-user-id')?.dataset.value, undefined, { timeout: 20_000 });
+
+  const firebaseUid = await page.getAttribute('#firebase-uid', 'data-value');
+  const shownUserId = await page.getAttribute('#stream-user-id', 'data-value');
+  const token = (await page.getAttribute('#token', 'data-value'))!;
+  const expiry = await page.getAttribute('#token-expiry', 'data-value');
+  expect(firebaseUid).toMatch(/^[A-Za-z0-9]{20,}$/);
+  expect(shownUserId).toBe(firebaseUid);
+  const { payload } = await jwtVerify(token, new TextEncoder().encode(stack.streamAccess.secret), { algorithms: ['HS256'] });
+  expect(payload.user_id).toBe(firebaseUid);
+  expect(Date.parse(expiry!)).toBe((payload.exp as number) * 1000);
+
+  // The emulator agrees this email belongs to that uid.
+  const lookup = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/projects/${stack.projectId}/accounts:lookup`, {
+    method: 'POST',
+    headers: { Authorization: 'Bearer owner', 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: [email] }),
+  });
+  expect(((await lookup.json()) as { users: { localId: string }[] }).users[0]?.localId).toBe(firebaseUid);
+
+  // Sign out, then sign in again: the same user, a token again.
+  await page.click('#sign-out');
+  await page.waitForFunction(() => !document.getElementById('stream-user-id')?.dataset.value);
+  await page.click('#sign-in');
+  await page.waitForFunction(() => document.getElementById('stream-user-id')?.dataset.value, undefined, { timeout: 20_000 });
+  expect(await page.getAttribute('#stream-user-id', 'data-value')).toBe(firebaseUid);
+  expect(await page.textContent('#error')).toBe('');
+  expect(pageErrors).toEqual([]);
+});
