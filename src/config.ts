@@ -21,6 +21,8 @@ export interface Config {
   /** 0 = tokens without `exp`. */
   streamTokenTtlSeconds: number;
   streamUserFields: ReadonlySet<StreamUserField>;
+  /** How long the create route trusts that an unchanged profile is still in Stream; 0 = always call Stream. */
+  streamProfileCacheSeconds: number;
   cors: CorsPolicy;
   /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
   firebaseAuthEmulatorHost: string | undefined;
@@ -41,6 +43,7 @@ export const DEFAULTS = {
   FIREBASE_JWKS_URL: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
   STREAM_TOKEN_TTL_SECONDS: '3600',
   STREAM_USER_FIELDS: 'name,image',
+  STREAM_PROFILE_CACHE_SECONDS: '3600',
   FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.googleapis.com',
   STREAM_DELETE_MODE: 'soft',
   RECONCILE_BATCH_SIZE: '100',
@@ -114,6 +117,13 @@ export function parseConfig(env: Env): Config {
   }
 
   const cors = parseCors(env.CORS_ALLOWED_ORIGINS ?? '', fail);
+  const streamProfileCacheSeconds = wholeNumber(
+    env.STREAM_PROFILE_CACHE_SECONDS ?? DEFAULTS.STREAM_PROFILE_CACHE_SECONDS,
+    'STREAM_PROFILE_CACHE_SECONDS',
+    0,
+    86_400,
+    fail,
+  );
 
   const emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
   if (emulatorHost && !isLoopbackHost(emulatorHost)) {
@@ -167,6 +177,7 @@ export function parseConfig(env: Env): Config {
     streamBaseUrl,
     streamTokenTtlSeconds,
     streamUserFields,
+    streamProfileCacheSeconds,
     cors,
     firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
     identityToolkitUrl,

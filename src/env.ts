@@ -13,6 +13,7 @@ export interface Env {
   STREAM_TOKEN_TTL_SECONDS?: string;
   STREAM_USER_FIELDS?: string;
   CORS_ALLOWED_ORIGINS?: string;
+  STREAM_PROFILE_CACHE_SECONDS?: string;
   /** Local development only: host:port of the Firebase Auth emulator (see src/firebase/emulator.ts). */
   FIREBASE_AUTH_EMULATOR_HOST?: string;
 

@@ -3,6 +3,7 @@ import { AppError } from './errors';
 import type { FirebaseClaims } from './firebase/verify-id-token';
 import { StreamApiError } from './stream/errors';
 import { isValidStreamUserId, profileFromClaims } from './stream/profile';
+import { ProfileCache } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { tokenTimes, type StreamTokenSigner } from './stream/tokens';
 import { syncStreamUser } from './stream/user-sync';
@@ -31,11 +32,13 @@ export class TokenService {
   readonly #deps: TokenServiceDeps;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #profiles: ProfileCache;
 
   constructor(deps: TokenServiceDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
     this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#profiles = new ProfileCache({ ttlSeconds: deps.config.streamProfileCacheSeconds, now: this.#now });
   }
 
   /** A Stream token for the caller. No call to Stream. */
@@ -46,11 +49,19 @@ export class TokenService {
     return { token, userId: uid, expiresAt: times.exp === undefined ? null : new Date(times.exp * 1000) };
   }
 
-  /** Creates the caller's Stream user or updates the fields we own, then issues a token. No token if Stream fails. */
+  /**
+   * Creates the caller's Stream user or updates the fields we own, then
+   * issues a token. No token if Stream fails. Skips Stream when this isolate
+   * already wrote exactly this profile recently (STREAM_PROFILE_CACHE_SECONDS).
+   */
   async createUserAndIssueToken(claims: FirebaseClaims): Promise<IssuedToken> {
     const uid = streamUserId(claims);
     const { config, stream } = this.#deps;
-    await streamCall(() => syncStreamUser(stream, uid, profileFromClaims(claims, config.streamUserFields), config.streamUserFields));
+    const profile = profileFromClaims(claims, config.streamUserFields);
+    if (!this.#profiles.isCurrent(uid, profile)) {
+      await streamCall(() => syncStreamUser(stream, uid, profile, config.streamUserFields));
+      this.#profiles.remember(uid, profile);
+    }
     return this.issueToken(claims);
   }
 

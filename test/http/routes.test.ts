@@ -61,6 +61,27 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     expect(methods).toEqual(['PATCH /users']); // never the full-replace upsert for an existing user
   });
 
+  it('skips Stream on a repeat create with an unchanged profile, and calls it when the profile changes', async () => {
+    const env = scenario.env();
+    const first = await mintIdToken(key, 'ada', { claims: { name: 'Ada' } });
+    for (let i = 0; i < 3; i++) expect((await callable(env, 'createStreamUserAndGetToken', first)).status).toBe(200);
+    const afterSame = (await scenario.streamRequests()).length;
+    expect(afterSame).toBe(3); // PATCH (not found) → query → upsert, once
+
+    const renamed = await mintIdToken(key, 'ada', { claims: { name: 'Ada Lovelace' } });
+    expect((await callable(env, 'createStreamUserAndGetToken', renamed)).status).toBe(200);
+    expect((await scenario.streamRequests()).slice(afterSame).map((r) => r.method)).toEqual(['PATCH']);
+    expect((await scenario.streamUsers()).users[0]).toMatchObject({ name: 'Ada Lovelace' });
+  });
+
+  it('calls Stream on every create when STREAM_PROFILE_CACHE_SECONDS is 0', async () => {
+    const env = scenario.env({ STREAM_PROFILE_CACHE_SECONDS: '0' });
+    const idToken = await mintIdToken(key, 'ada', { claims: { name: 'Ada' } });
+    await callable(env, 'createStreamUserAndGetToken', idToken);
+    await callable(env, 'createStreamUserAndGetToken', idToken);
+    expect((await scenario.streamRequests()).map((r) => r.method)).toEqual(['PATCH', 'GET', 'POST', 'PATCH']);
+  });
+
   it('getStreamUserToken returns a token without calling Stream', async () => {
     const idToken = await mintIdToken(key, 'bob');
     const response = await callable(scenario.env(), 'getStreamUserToken', idToken);
