@@ -1,0 +1,33 @@
+// Per-operation costs inside workerd: GET /?op=verify|sign&n=N runs the
+// operation N times in one request; the benchmark times requests with
+// different N from outside (workerd's clock does not advance during
+// computation) and divides the difference.
+import { GoogleKeyStore } from '../../src/firebase/google-keys';
+import { verifyFirebaseIdToken } from '../../src/firebase/verify-id-token';
+import { StreamTokenSigner } from '../../src/stream/tokens';
+
+interface OpsEnv {
+  KEYS_URL: string;
+  PROJECT_ID: string;
+}
+
+let keys: GoogleKeyStore | undefined;
+const signer = new StreamTokenSigner('bench-secret');
+
+export default {
+  async fetch(request: Request, env: OpsEnv): Promise<Response> {
+    const url = new URL(request.url);
+    const n = Number(url.searchParams.get('n') ?? '0');
+    const op = url.searchParams.get('op');
+    const idToken = request.headers.get('Authorization')?.slice('Bearer '.length) ?? '';
+    keys ??= new GoogleKeyStore({ url: env.KEYS_URL });
+    const options = { projectId: env.PROJECT_ID, issuer: `https://securetoken.google.com/${env.PROJECT_ID}`, getKey: (kid: string) => keys!.getKey(kid) };
+    await verifyFirebaseIdToken(idToken, options); // warm: keys fetched and imported before timing
+    let last = '';
+    for (let i = 0; i < n; i++) {
+      if (op === 'verify') last = (await verifyFirebaseIdToken(idToken, options)).sub;
+      else if (op === 'sign') last = await signer.userToken(`user-${i}`, { iat: 1_800_000_000, exp: 1_800_003_600 });
+    }
+    return new Response(last.slice(0, 8));
+  },
+};
