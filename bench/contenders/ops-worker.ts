@@ -5,11 +5,15 @@
 import { GoogleKeyStore } from '../../src/firebase/google-keys';
 import { verifyFirebaseIdToken } from '../../src/firebase/verify-id-token';
 import { StreamTokenSigner } from '../../src/stream/tokens';
+import worker from '../../src/index';
 
 interface OpsEnv {
   KEYS_URL: string;
   PROJECT_ID: string;
 }
+
+const ctx = { waitUntil: () => {}, passThroughOnException: () => {}, props: {} } as unknown as ExecutionContext;
+let appEnv: Record<string, string> | undefined;
 
 let keys: GoogleKeyStore | undefined;
 const signer = new StreamTokenSigner('bench-secret');
@@ -24,8 +28,21 @@ export default {
     const options = { projectId: env.PROJECT_ID, issuer: `https://securetoken.google.com/${env.PROJECT_ID}`, getKey: (kid: string) => keys!.getKey(kid) };
     await verifyFirebaseIdToken(idToken, options); // warm: keys fetched and imported before timing
     let last = '';
+    appEnv ??= { FIREBASE_PROJECT_ID: env.PROJECT_ID, STREAM_API_KEY: 'k', STREAM_API_SECRET: 'bench-secret', FIREBASE_JWKS_URL: env.KEYS_URL };
     for (let i = 0; i < n; i++) {
-      if (op === 'verify') last = (await verifyFirebaseIdToken(idToken, options)).sub;
+      if (op === 'request') {
+        // The whole Worker, routing and protocol included, without the network.
+        const response = await worker.fetch(
+          new Request('http://bench/getStreamUserToken', {
+            method: 'POST',
+            headers: { Authorization: `Bearer ${idToken}`, 'Content-Type': 'application/json', 'Content-Length': '13' },
+            body: '{"data":null}',
+          }) as Request<unknown, IncomingRequestCfProperties>,
+          appEnv,
+          ctx,
+        );
+        last = (await response.text()).slice(0, 12);
+      } else if (op === 'verify') last = (await verifyFirebaseIdToken(idToken, options)).sub;
       else if (op === 'sign') last = await signer.userToken(`user-${i}`, { iat: 1_800_000_000, exp: 1_800_003_600 });
     }
     return new Response(last.slice(0, 8));
