@@ -47,22 +47,35 @@ async function* uidsFromStream() {
   const secret = process.env.STREAM_API_SECRET;
   if (!apiKey || !secret) fail('--from-stream needs STREAM_API_KEY and STREAM_API_SECRET in the environment');
   const auth = serverToken(secret);
-  // Page by created_at: Stream caps offset at 1000.
+  // Page by (created_at, id), since Stream caps offset at 1000: each page starts at the last
+  // created_at seen, skipping (by offset) the users at exactly that instant already read. So users
+  // created in the same instant are neither skipped nor read twice (up to 1000 per instant).
   let after = '1970-01-01T00:00:00Z';
+  let readAtAfter = 0;
   for (;;) {
     const payload = {
-      filter_conditions: { role: { $eq: values.role }, created_at: { $gt: after } },
-      sort: [{ field: 'created_at', direction: 1 }],
+      filter_conditions: { role: { $eq: values.role }, created_at: { $gte: after } },
+      sort: [
+        { field: 'created_at', direction: 1 },
+        { field: 'id', direction: 1 },
+      ],
       presence: false,
       limit: 100,
+      offset: readAtAfter,
     };
     const url = `${values['stream-base-url']}/users?api_key=${encodeURIComponent(apiKey)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
     const response = await fetch(url, { headers: { Authorization: auth, 'stream-auth-type': 'jwt' } });
     if (!response.ok) fail(`Stream answered HTTP ${response.status} to queryUsers`);
     const { users } = await response.json();
-    if (!users.length) return;
     for (const user of users) if (!user.deleted_at) yield user.id;
-    after = users[users.length - 1].created_at;
+    if (users.length < 100) return;
+    const last = users[users.length - 1].created_at;
+    if (last === after) {
+      readAtAfter += users.length; // the whole page was at the same instant
+    } else {
+      after = last;
+      readAtAfter = users.filter((user) => user.created_at === last).length;
+    }
   }
 }
 

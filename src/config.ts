@@ -49,6 +49,8 @@ export const DEFAULTS = {
   RECONCILE_BATCH_SIZE: '100',
   RECONCILE_MAX_BATCHES: '10',
   RECONCILE_MAX_DELETES: '50',
+  RECONCILE_DELETE_INTERVAL_MS: '500',
+  RECONCILE_MAX_MISSING_PERCENT: '50',
 } as const;
 
 /** An admin token shorter than this is refused: it guards user deletion. */
@@ -125,7 +127,17 @@ export function parseConfig(env: Env): Config {
     fail,
   );
 
-  const emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
+  let emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
+  if (emulatorHost && env.GOOGLE_SERVICE_ACCOUNT?.trim()) {
+    // Production credentials mean production: emulator mode stays off.
+    console.error(
+      JSON.stringify({
+        event: 'emulator_mode_refused',
+        reason: 'FIREBASE_AUTH_EMULATOR_HOST and GOOGLE_SERVICE_ACCOUNT are both set; emulator mode is OFF',
+      }),
+    );
+    emulatorHost = undefined;
+  }
   if (emulatorHost && !isLoopbackHost(emulatorHost)) {
     // Not an error (the Worker keeps serving, safely), but never silent.
     console.error(
@@ -161,6 +173,8 @@ export function parseConfig(env: Env): Config {
     maxDeletes: wholeNumber(env.RECONCILE_MAX_DELETES ?? DEFAULTS.RECONCILE_MAX_DELETES, 'RECONCILE_MAX_DELETES', 1, 10_000, fail),
     dryRun: flag(env.RECONCILE_DRY_RUN ?? 'false', 'RECONCILE_DRY_RUN', fail),
     deleteMode,
+    deleteIntervalMs: wholeNumber(env.RECONCILE_DELETE_INTERVAL_MS ?? DEFAULTS.RECONCILE_DELETE_INTERVAL_MS, 'RECONCILE_DELETE_INTERVAL_MS', 0, 60_000, fail),
+    maxMissingPercent: wholeNumber(env.RECONCILE_MAX_MISSING_PERCENT ?? DEFAULTS.RECONCILE_MAX_MISSING_PERCENT, 'RECONCILE_MAX_MISSING_PERCENT', 0, 100, fail),
   };
   const adminToken = env.ADMIN_TOKEN?.trim() || undefined;
   if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {

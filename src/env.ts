@@ -28,6 +28,8 @@ export interface Env {
   RECONCILE_BATCH_SIZE?: string;
   RECONCILE_MAX_BATCHES?: string;
   RECONCILE_MAX_DELETES?: string;
+  RECONCILE_DELETE_INTERVAL_MS?: string;
+  RECONCILE_MAX_MISSING_PERCENT?: string;
   /** secret: bearer token for the /v1/admin/* routes; unset = those routes are off. */
   ADMIN_TOKEN?: string;
 }

@@ -1,7 +1,9 @@
 import { ConfigError, getConfig, type Config } from './config';
 import type { Env } from './env';
 import { createApp, type App } from './http/app';
-import { json } from './http/respond';
+import { AppError } from './errors';
+import { protocolOf } from './http/app';
+import { errorResponse, json } from './http/respond';
 import { reconcile } from './reconcile/reconcile';
 import { buildServices, type Services } from './services';
 
@@ -40,7 +42,9 @@ export default {
       console.error(JSON.stringify({ event: 'reconcile_skipped', reason: services.reconcileOff }));
       return;
     }
-    await reconcile(services.reconcile);
+    const summary = await reconcile(services.reconcile);
+    // Logged already; thrown too, so the failure shows as a failed cron run rather than a green one.
+    if (summary.error) throw new Error(`reconciliation stopped: ${summary.error}`);
   },
 } satisfies ExportedHandler<Env>;
 
@@ -49,5 +53,5 @@ function misconfigured(request: Request, error: unknown): Response {
   const settings = error instanceof ConfigError ? error.settings : [];
   console.error(JSON.stringify({ event: 'invalid_config', error: error instanceof Error ? error.message : String(error) }));
   if (new URL(request.url).pathname === '/healthz') return json({ status: 'misconfigured', settings }, 503);
-  return json({ error: { status: 'INTERNAL', message: 'Service is misconfigured' } }, 500);
+  return errorResponse(new AppError('internal', 'Service is misconfigured'), protocolOf(new URL(request.url).pathname));
 }

@@ -95,10 +95,12 @@ export class StreamStandIn {
     }
     if (method === 'GET' && path === '/users') {
       const payload = JSON.parse(query.payload ?? '{}');
-      const filter = payload.filter_conditions?.id;
-      const wanted = filter?.$eq !== undefined ? [filter.$eq] : filter?.$in;
-      const found = [...users.values()].filter((u) => !wanted || wanted.includes(u.id));
-      return json(200, { users: found.slice(0, payload.limit ?? 100), duration: '1ms' });
+      const found = [...users.values()].filter((user) => matches(user, payload.filter_conditions ?? {}));
+      for (const { field, direction } of [...(payload.sort ?? [])].reverse()) {
+        found.sort((a, b) => (a[field] < b[field] ? -direction : a[field] > b[field] ? direction : 0));
+      }
+      const offset = payload.offset ?? 0;
+      return json(200, { users: found.slice(offset, offset + (payload.limit ?? 100)), duration: '1ms' });
     }
     const one = /^\/users\/([^/]+)$/.exec(path);
     if (method === 'DELETE' && one) {
@@ -117,9 +119,46 @@ export class StreamStandIn {
   }
 }
 
-/** @returns {StandInResponse} */
+/** The filter operators this service and its scripts use: $eq, $in, $gt, $gte, $lt, $lte per field. */
+function matches(user, filter) {
+  return Object.entries(filter).every(([field, condition]) => {
+    const value = user[field];
+    if (condition === null || typeof condition !== 'object') return value === condition;
+    return Object.entries(condition).every(([operator, operand]) => {
+      switch (operator) {
+        case '$eq':
+          return value === operand;
+        case '$in':
+          return operand.includes(value);
+        case '$gt':
+          return value > operand;
+        case '$gte':
+          return value >= operand;
+        case '$lt':
+          return value < operand;
+        case '$lte':
+          return value <= operand;
+        default:
+          throw new Error(`the stand-in does not implement filter operator ${operator}`);
+      }
+    });
+  });
+}
+
+/** @returns {StandInResponse} Stream sends its rate-limit headers on every answer; so does the stand-in. */
 function json(status, body, headers = {}) {
-  return { status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
+  const reset = String(Math.floor(Date.now() / 1000) + 60);
+  return {
+    status,
+    headers: {
+      'content-type': 'application/json',
+      'x-ratelimit-limit': '300',
+      'x-ratelimit-remaining': '299',
+      'x-ratelimit-reset': reset,
+      ...Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value])),
+    },
+    body: JSON.stringify(body),
+  };
 }
 
 function error(status, code, message) {

@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { AppError } from '../errors';
 import { MAX_LOOKUP_UIDS } from '../firebase/admin-api';
 import { FirebaseLookupError } from '../firebase/admin-api';
-import { checkAndDelete, type ReconcileDeps, type UidOutcome } from '../reconcile/reconcile';
+import { checkAndDelete, ReconcileBrakeError, type ReconcileDeps, type UidOutcome } from '../reconcile/reconcile';
 import { isValidStreamUserId } from '../stream/profile';
 import { json } from './respond';
 
@@ -45,10 +45,11 @@ export function createAdminRoutes(adminToken: string | undefined, reconcile: Rec
       else candidates.push(uid);
     }
     try {
-      const outcomes = await checkAndDelete(candidates, deps, 'admin', Number.POSITIVE_INFINITY);
+      // The same per-run delete budget as the cron keeps one request within Workers' subrequest limit.
+      const outcomes = await checkAndDelete(candidates, deps, 'admin', deps.settings.maxDeletes);
       for (const [uid, outcome] of outcomes) results[uid] = outcome === 'present' ? 'present' : outcome;
     } catch (error) {
-      if (error instanceof FirebaseLookupError) {
+      if (error instanceof FirebaseLookupError || error instanceof ReconcileBrakeError) {
         throw new AppError('firebase_failed', 'Firebase could not confirm which users are gone; nothing was deleted', { cause: error });
       }
       throw error;
@@ -78,8 +79,9 @@ async function readUids(request: Request, max: number): Promise<string[]> {
     throw new AppError('invalid_request', `"uids" must be an array of 1 to ${max} user ids`);
   }
   const unique = [...new Set(uids)];
-  if (!unique.every((uid): uid is string => typeof uid === 'string' && isValidStreamUserId(uid))) {
-    throw new AppError('invalid_request', 'Every uid must be a string Stream accepts as a user id');
+  // Firebase uids are at most 128 characters; anything else could never be confirmed gone.
+  if (!unique.every((uid): uid is string => typeof uid === 'string' && uid.length <= 128 && isValidStreamUserId(uid))) {
+    throw new AppError('invalid_request', 'Every uid must be a Firebase uid (at most 128 characters) that Stream accepts as a user id');
   }
   return unique;
 }

@@ -17,6 +17,11 @@ export type App = Hono<AppEnv>;
 /** Callable routes, named like the original Cloud Functions (drop-in for `httpsCallableFromUrl`). */
 const CALLABLE_PATHS = ['/createStreamUserAndGetToken', '/getStreamUserToken', '/revokeStreamUserToken'] as const;
 
+/** Which protocol's error format a path answers in. */
+export function protocolOf(path: string): Protocol {
+  return (CALLABLE_PATHS as readonly string[]).includes(path) ? 'callable' : 'rest';
+}
+
 /**
  * The HTTP surface: thin wiring of middleware and routes over TokenService.
  * Built once per isolate and configuration by src/index.ts.
@@ -26,7 +31,7 @@ export function createApp(services: Services): App {
   const { tokens, config, registry } = services;
 
   app.use('*', async (c, next) => {
-    c.set('protocol', (CALLABLE_PATHS as readonly string[]).includes(c.req.path) ? 'callable' : 'rest');
+    c.set('protocol', protocolOf(c.req.path));
     await next();
   });
   const cors = corsMiddleware(config.cors);
@@ -56,7 +61,13 @@ export function createApp(services: Services): App {
     return result;
   };
 
-  app.post('/createStreamUserAndGetToken', callable(async (c) => seen(c, await tokens.createUserAndIssueToken(await caller(c))).token));
+  /** Create routes record the uid before Stream has the user, so no Stream user this service makes goes unregistered. */
+  const create = async (c: Context<AppEnv>) => {
+    const claims = await caller(c);
+    await registry?.recordNow(claims.sub);
+    return tokens.createUserAndIssueToken(claims);
+  };
+  app.post('/createStreamUserAndGetToken', callable(async (c) => (await create(c)).token));
   app.post('/getStreamUserToken', callable(async (c) => seen(c, await tokens.issueToken(await caller(c))).token));
   app.post(
     '/revokeStreamUserToken',
@@ -72,7 +83,7 @@ export function createApp(services: Services): App {
       api_key: config.streamApiKey,
       expires_at: issued.expiresAt === null ? null : issued.expiresAt.toISOString(),
     });
-  app.post('/v1/users/me', async (c) => tokenBody(seen(c, await tokens.createUserAndIssueToken(await caller(c)))));
+  app.post('/v1/users/me', async (c) => tokenBody(await create(c)));
   app.post('/v1/token', async (c) => tokenBody(seen(c, await tokens.issueToken(await caller(c)))));
   app.post('/v1/token/revoke', async (c) => {
     const { revokedBefore } = seen(c, await tokens.revokeTokens(await caller(c)));

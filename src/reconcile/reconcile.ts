@@ -26,6 +26,23 @@ export interface ReconcileSettings {
   maxDeletes: number;
   dryRun: boolean;
   deleteMode: DeleteMode;
+  /** Pause between Stream deletes: Stream allows about 1 delete-user call per second per app by default. */
+  deleteIntervalMs: number;
+  /**
+   * The brake: when more than this share of a lookup batch (of 10 or more
+   * uids) is missing from Firebase, nothing in that batch is deleted. A
+   * wrong FIREBASE_PROJECT_ID or an emptied emulator looks exactly like
+   * "everyone was deleted"; this stops it from emptying Stream.
+   */
+  maxMissingPercent: number;
+}
+
+/** Batches smaller than this are too small for the brake's percentage to mean anything. */
+export const BRAKE_MIN_BATCH = 10;
+
+export class ReconcileBrakeError extends Error {
+  override readonly name = 'ReconcileBrakeError';
+  readonly code = 'reconcile_brake';
 }
 
 export interface ReconcileDeps {
@@ -34,6 +51,7 @@ export interface ReconcileDeps {
   stream: StreamRestClient;
   settings: ReconcileSettings;
   now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 export type UidOutcome = 'present' | 'deleted' | 'already_gone' | 'failed' | 'would_delete' | 'deferred';
@@ -54,7 +72,11 @@ export interface ReconcileSummary {
   error?: string;
 }
 
-/** One cron run: a bounded number of batches of the uids checked longest ago. */
+/**
+ * One cron run: a bounded number of batches of the uids checked longest ago.
+ * Returns the summary (also logged); `summary.error` is set when the run
+ * stopped on a failure, which the scheduled handler then reports as a failed run.
+ */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
   const now = deps.now ?? Date.now;
   const startedAt = now();
@@ -81,8 +103,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
       try {
         outcomes = await checkAndDelete(uids, deps, 'cron', settings.maxDeletes - summary.deleted - summary.failed);
       } catch (error) {
-        if (!(error instanceof FirebaseLookupError)) throw error;
-        // Firebase could not say: nothing is deleted, the batch is retried on a later run.
+        if (!(error instanceof FirebaseLookupError) && !(error instanceof ReconcileBrakeError)) throw error;
+        // Firebase could not say, or said something implausible: nothing is deleted, the batch is retried on a later run.
         summary.unknown += uids.length;
         summary.error = error.message;
         break;
@@ -113,6 +135,14 @@ export async function checkAndDelete(
 ): Promise<Map<string, UidOutcome>> {
   const { registry, stream, settings } = deps;
   const existing = await deps.firebase.existing(uids);
+  const missingCount = uids.length - uids.filter((uid) => existing.has(uid)).length;
+  if (uids.length >= BRAKE_MIN_BATCH && missingCount * 100 > uids.length * settings.maxMissingPercent) {
+    throw new ReconcileBrakeError(
+      `brake: ${missingCount} of ${uids.length} uids in one batch are missing from Firebase (limit ${settings.maxMissingPercent}%); ` +
+        'nothing was deleted. Check FIREBASE_PROJECT_ID and the service account; if this is real, raise RECONCILE_MAX_MISSING_PERCENT',
+    );
+  }
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const outcomes = new Map<string, UidOutcome>();
   const present = uids.filter((uid) => existing.has(uid));
   await registry.markPresent(present);
@@ -130,6 +160,7 @@ export async function checkAndDelete(
       outcomes.set(uid, 'deferred'); // left as it was: first in line next run
       continue;
     }
+    if (deletes > 0 && settings.deleteIntervalMs > 0) await sleep(settings.deleteIntervalMs);
     deletes++;
     try {
       await stream.deleteUser(uid, settings.deleteMode.flags);

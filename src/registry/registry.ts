@@ -5,6 +5,8 @@
  * `ctx.waitUntil` and skips uids this isolate already recorded, so a token
  * request never waits for storage.
  */
+import { isValidStreamUserId } from '../stream/profile';
+
 export type RegistryState = 'active' | 'pending_delete' | 'deleted';
 
 export interface RegistryEntry {
@@ -28,17 +30,39 @@ export class UserRegistry {
   /** Records `uid` in the background; never throws, never blocks the caller. */
   remember(uid: string, waitUntil: (promise: Promise<unknown>) => void): void {
     if (this.#recorded.has(uid)) return;
+    this.#remember(uid);
+    const write = this.#insert(uid).catch((error: unknown) => {
+      this.#recorded.delete(uid); // try again on the uid's next request
+      console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
+    });
+    waitUntil(write);
+  }
+
+  #remember(uid: string): void {
     if (this.#recorded.size >= MAX_REMEMBERED_PER_ISOLATE) this.#recorded.clear();
     this.#recorded.add(uid);
-    const write = this.#db
+  }
+
+  #insert(uid: string): Promise<unknown> {
+    return this.#db
       .prepare('INSERT INTO stream_users (uid, first_seen_at) VALUES (?1, ?2) ON CONFLICT (uid) DO NOTHING')
       .bind(uid, this.#now())
-      .run()
-      .catch((error: unknown) => {
-        this.#recorded.delete(uid); // try again on the uid's next request
-        console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
-      });
-    waitUntil(write);
+      .run();
+  }
+
+  /**
+   * Records `uid` and waits for it (the create routes, before Stream has the
+   * user). A storage failure is logged and not thrown: the user still gets
+   * served, and the next token request records the uid again.
+   */
+  async recordNow(uid: string): Promise<void> {
+    if (this.#recorded.has(uid) || !isValidStreamUserId(uid)) return;
+    try {
+      await this.#insert(uid);
+      this.#remember(uid);
+    } catch (error) {
+      console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
+    }
   }
 
   /** Adds uids (operator import); answers how many were new. */

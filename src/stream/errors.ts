@@ -19,9 +19,13 @@ export class StreamApiError extends Error {
     this.streamMessage = detail.message;
   }
 
-  /** Stream's "does not exist" answer (404, or code 16). */
+  /**
+   * Stream's own "does not exist" answer: error code 16, or a 404 with Stream's
+   * JSON error body. A bare 404 (a wrong STREAM_BASE_URL, a proxy's HTML page)
+   * is not proof that a user is gone.
+   */
   get isNotFound(): boolean {
-    return this.status === 404 || this.code === 16;
+    return this.code === 16 || (this.status === 404 && this.code !== undefined);
   }
 }
 

@@ -141,7 +141,9 @@ export class StreamRestClient {
         if (response.ok) return (await response.json()) as T;
         failure = await streamErrorFrom(operation, response);
         if (response.status !== 429 && response.status < 500) throw failure; // the request itself is wrong: retrying will not help
-        waitMs = retryDelayFromHeaders(response.headers, this.#now());
+        // Stream sends X-RateLimit-Reset on every answer; it says when to come back only on a 429.
+        // A 5xx gets the ordinary backoff.
+        if (response.status === 429) waitMs = retryDelayFromHeaders(response.headers, this.#now());
       } catch (error) {
         if (error instanceof StreamApiError) throw error;
         // Network error or timeout: nothing came back.

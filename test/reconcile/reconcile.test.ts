@@ -20,7 +20,7 @@ describe('against the real Firebase Auth emulator', () => {
   it('deletes from Stream exactly the users deleted from Firebase, and records it', async () => {
     const scenario = await Scenario.create();
     await scenario.setGoogle({ keys: [] });
-    const env = scenario.env({ DB, FIREBASE_AUTH_EMULATOR_HOST: emulatorHost() });
+    const env = scenario.env({ DB, FIREBASE_AUTH_EMULATOR_HOST: emulatorHost(), RECONCILE_DELETE_INTERVAL_MS: '0' });
 
     const people = await Promise.all([1, 2, 3, 4, 5].map((n) => emulatorSignUp(`person${n}-${crypto.randomUUID()}@example.com`)));
     for (const person of people) {
@@ -102,6 +102,32 @@ describe('never deletes on doubt', () => {
       ]);
     }, 30_000);
   }
+
+  it('the brake: a batch mostly missing from Firebase deletes nothing', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    const uids = Array.from({ length: 12 }, (_, i) => `u${i}`);
+    await register(uids);
+    await scenario.seedStreamUsers(uids.map((id) => ({ id })));
+    await scenario.setGoogleAdmin({ existing: uids.slice(0, 5) }); // 7 of 12 "gone": looks like a wrong project
+
+    const summary = await runCron(env);
+    expect(summary).toMatchObject({ deleted: 0, unknown: 12 });
+    expect(String(summary.error)).toContain('RECONCILE_MAX_MISSING_PERCENT');
+    expect(await streamDeletes(scenario)).toEqual([]);
+
+    // An operator who knows it is real raises the limit.
+    expect(await runCron(await productionEnv(scenario, { RECONCILE_MAX_MISSING_PERCENT: '100' }))).toMatchObject({ deleted: 7 });
+  });
+
+  it('a bare 404 (not Stream\'s own "not found") is a failure, not "already gone"', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['gone-1']);
+    await scenario.scriptStream([{ status: 404, rawBody: '<html>Not Found</html>', method: 'DELETE' }]);
+    expect(await runCron(env)).toMatchObject({ failed: 1, already_gone: 0 });
+    expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'pending_delete' });
+  });
 
   it('a Stream user that was never registered is never deleted', async () => {
     const scenario = await Scenario.create();

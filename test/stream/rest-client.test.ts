@@ -94,6 +94,17 @@ describe('Stream REST client: failures and retries', () => {
     expect(sleep).toHaveBeenCalledTimes(1);
   });
 
+  it('retries a 5xx with its own backoff even though Stream sends a far X-RateLimit-Reset on every answer', async () => {
+    const scenario = await Scenario.create();
+    await scenario.seedStreamUsers([{ id: 'u1' }]);
+    const now = 1_800_000_000_000;
+    await scenario.scriptStream([{ status: 502, body: { code: -1, message: 'bad gateway' }, headers: { 'X-RateLimit-Reset': String(now / 1000 + 40) } }]);
+    const sleep = vi.fn(async (_ms: number) => {});
+    await clientFor(scenario, { sleep, now: () => now, backoffMs: () => 123 }).partialUpdateUsers([{ id: 'u1', set: { name: 'N' } }]);
+    expect(sleep).toHaveBeenCalledWith(123);
+    expect(await scenario.streamRequests()).toHaveLength(2);
+  });
+
   it('honours X-RateLimit-Reset on 429', async () => {
     const scenario = await Scenario.create();
     await scenario.seedStreamUsers([{ id: 'u1' }]);

@@ -37,9 +37,13 @@ export async function runCron(env: Env): Promise<Record<string, unknown>> {
   const originalError = console.error;
   console.log = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
   console.error = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
+  let thrown: unknown;
   try {
     const ctx = createExecutionContext();
-    await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: '*/15 * * * *' }), env, ctx);
+    // A run that stopped on a failure throws (so Cloudflare shows a failed run); the summary says why.
+    await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: '*/15 * * * *' }), env, ctx).catch((error: unknown) => {
+      thrown = error;
+    });
     await waitOnExecutionContext(ctx);
   } finally {
     console.log = originalLog;
@@ -47,7 +51,10 @@ export async function runCron(env: Env): Promise<Record<string, unknown>> {
   }
   const line = logged.find((entry) => entry.includes('"reconcile_summary"'));
   if (!line) throw new Error(`no reconcile summary was logged:\n${logged.join('\n')}`);
-  return JSON.parse(line) as Record<string, unknown>;
+  const summary = JSON.parse(line) as Record<string, unknown>;
+  // The handler throws exactly when the run stopped on a failure.
+  if (Boolean(summary.error) !== (thrown !== undefined)) throw new Error(`summary error ${String(summary.error)} but thrown ${String(thrown)}`);
+  return summary;
 }
 
 /** The Stream DELETE requests a scenario's Stream stand-in received, as uids. */
@@ -107,6 +114,7 @@ export async function productionEnv(scenario: Scenario, overrides: Partial<Env> 
     DB,
     GOOGLE_SERVICE_ACCOUNT: await makeServiceAccount(scenario),
     FIREBASE_IDENTITY_TOOLKIT_URL: `${scenario.base}/identitytoolkit`,
+    RECONCILE_DELETE_INTERVAL_MS: '0',
     ...overrides,
   });
 }
