@@ -304,7 +304,7 @@ async function extras() {
   // Startup: wrangler's own startup profile, and cold starts measured against the floor.
   try {
     const profilePath = join(tmp, 'startup.cpuprofile');
-    execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['check', 'startup', '--outfile', profilePath], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['check', 'startup', '--outfile', profilePath, '--config', join(ROOT, 'wrangler.toml')], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
     const profile = JSON.parse(readFileSync(profilePath, 'utf8'));
     const sampled = profile.timeDeltas.reduce((a, b) => a + b, 0) / 1000;
     say(`- startup CPU profile (wrangler check startup): ${((profile.endTime - profile.startTime) / 1000).toFixed(1)} ms profiled span, ${sampled.toFixed(1)} ms in ${profile.samples.length} samples (target ≤ 5 ms; see BENCHMARKS.md on what this span includes)`);

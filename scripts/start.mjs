@@ -99,14 +99,15 @@ export async function startLocal(options = {}) {
     }
 
     log('Applying D1 migrations locally…\n');
-    execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo], {
+    execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo, '--config', join(ROOT, 'wrangler.toml')], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' },
     });
 
     log('Starting the Worker (wrangler dev)…\n');
-    const args = ['dev', '--ip', '127.0.0.1', '--port', String(workerPort), '--persist-to', persistTo, '--test-scheduled', '--show-interactive-dev-session=false'];
+    // --config always: wrangler otherwise prefers a wrangler.json(c) in any parent folder over our wrangler.toml.
+    const args = ['dev', '--config', join(ROOT, 'wrangler.toml'), '--ip', '127.0.0.1', '--port', String(workerPort), '--persist-to', persistTo, '--test-scheduled', '--show-interactive-dev-session=false'];
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`);
     const worker = spawn(join(ROOT, 'node_modules', '.bin', 'wrangler'), args, {
       cwd: ROOT,
