@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// CPU profile of the Worker's hot path inside workerd: runs POST /getStreamUserToken
-// N times in one request (bench/contenders/ops-worker.ts) under the V8 inspector and
-// prints the functions with the most self time. `node bench/profile.mjs [N]`.
+// CPU profile of the Worker's hot path inside workerd, under the V8 inspector; prints
+// the functions with the most self time.
+//   node bench/profile.mjs [N] [request|verify|sign]   N iterations in one request (ops-worker.ts)
+//   node bench/profile.mjs [seconds] http              the deployable bundle under autocannon load
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
+import autocannon from 'autocannon';
 import WebSocket from 'ws';
 import { freePort } from '../scripts/lib/auth-emulator.mjs';
 
@@ -26,27 +28,51 @@ const keys = createServer((_req, res) => {
 });
 await new Promise((resolve) => keys.listen(0, '127.0.0.1', resolve));
 const iat = Math.floor(Date.now() / 1000);
-const idToken = await new SignJWT({ name: 'P' })
-  .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
-  .setIssuer('https://securetoken.google.com/profile-project')
-  .setAudience('profile-project')
-  .setSubject('profile-user')
-  .setIssuedAt(iat)
-  .setExpirationTime(iat + 3600)
-  .sign(privateKey);
+const mint = (uid) =>
+  new SignJWT({ name: 'P' })
+    .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
+    .setIssuer('https://securetoken.google.com/profile-project')
+    .setAudience('profile-project')
+    .setSubject(uid)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + 3600)
+    .sign(privateKey);
+const idToken = await mint('profile-user');
+const keysUrl = `http://127.0.0.1:${keys.address().port}/`;
 
-const outfile = join(tmp, 'ops.js');
-await build({ entryPoints: [join(ROOT, 'bench', 'contenders', 'ops-worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: false, outfile, logLevel: 'error' });
 const inspectorPort = await freePort();
-const mf = new Miniflare({
-  modules: true,
-  modulesRoot: tmp,
-  scriptPath: outfile,
-  compatibilityDate: '2026-04-20',
-  inspectorPort,
-  bindings: { KEYS_URL: `http://127.0.0.1:${keys.address().port}/`, PROJECT_ID: 'profile-project' },
-});
+let mf;
+if (OP === 'http') {
+  // The Worker's entry point bundled like wrangler does, but not minified, so the profile names functions.
+  const outfile = join(tmp, 'worker.js');
+  await build({ entryPoints: [join(ROOT, 'src', 'index.ts')], bundle: true, format: 'esm', platform: 'browser', conditions: ['workerd', 'worker', 'browser'], outfile, logLevel: 'error' });
+  mf = new Miniflare({
+    modules: true,
+    modulesRoot: tmp,
+    scriptPath: outfile,
+    compatibilityDate: '2026-04-20',
+    inspectorPort,
+    d1Databases: { DB: 'profile-db' },
+    bindings: { FIREBASE_PROJECT_ID: 'profile-project', STREAM_API_KEY: 'k', STREAM_API_SECRET: 's', FIREBASE_JWKS_URL: keysUrl },
+  });
+} else {
+  const outfile = join(tmp, 'ops.js');
+  await build({ entryPoints: [join(ROOT, 'bench', 'contenders', 'ops-worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: false, outfile, logLevel: 'error' });
+  mf = new Miniflare({
+    modules: true,
+    modulesRoot: tmp,
+    scriptPath: outfile,
+    compatibilityDate: '2026-04-20',
+    inspectorPort,
+    bindings: { KEYS_URL: keysUrl, PROJECT_ID: 'profile-project' },
+  });
+}
 const url = await mf.ready;
+if (OP === 'http') {
+  const db = await mf.getD1Database('DB');
+  const migration = readFileSync(join(ROOT, 'migrations', '0001_create_stream_users.sql'), 'utf8');
+  for (const statement of migration.replace(/--.*$/gm, '').split(';').map((x) => x.trim()).filter(Boolean)) await db.prepare(statement).run();
+}
 const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
 const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
 await new Promise((resolve) => ws.once('open', resolve));
@@ -60,13 +86,31 @@ const send = (method, params = {}) => new Promise((resolve) => {
   pending.set(++id, resolve);
   ws.send(JSON.stringify({ id, method, params }));
 });
+let statuses = {};
+const tokens = OP === 'http' ? await Promise.all(Array.from({ length: 200 }, (_, i) => mint(`user-${i}`))) : [];
+const load = async (seconds) => {
+  let next = 0;
+  const result = await autocannon({
+    url: `${url}getStreamUserToken`,
+    method: 'POST',
+    connections: 50,
+    duration: seconds,
+    headers: { 'content-type': 'application/json' },
+    body: '{"data":null}',
+    requests: [{ setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` } }) }],
+  });
+  statuses = { '2xx': result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, rps: result.requests.average };
+};
 const run = (n) => fetch(`${url}?op=${OP}&n=${n}`, { headers: { Authorization: `Bearer ${idToken}` } }).then((r) => r.text());
-await run(200); // warm
+if (OP === 'http') await load(2);
+else await run(200); // warm
 await send('Profiler.enable');
-await send('Profiler.setSamplingInterval', { interval: 50 });
+await send('Profiler.setSamplingInterval', { interval: 100 });
 await send('Profiler.start');
-await run(N);
+if (OP === 'http') await load(N);
+else await run(N);
 const { profile } = await send('Profiler.stop');
+if (OP === 'http') console.log(JSON.stringify(statuses));
 writeFileSync(join(ROOT, '.bench-profile.cpuprofile'), JSON.stringify(profile));
 
 const byFunction = new Map();
@@ -81,9 +125,10 @@ for (const node of profile.nodes) {
   const name = `${functionName || '(anonymous)'} ${file.split('/').pop()}:${lineNumber + 1}`;
   byFunction.set(name, (byFunction.get(name) ?? 0) + t);
 }
-console.log(`${OP} × ${N}: ${(total / 1000).toFixed(0)} ms sampled, ${(total / N).toFixed(1)} µs per iteration; top self time:`);
-for (const [name, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 25)) {
-  console.log(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${(t / N).toFixed(1).padStart(6)} µs  ${name}`);
+const per = OP === 'http' ? N * statuses.rps : N;
+console.log(`${OP} × ${Math.round(per)}: ${(total / 1000).toFixed(0)} ms sampled, ${(total / per).toFixed(1)} µs per request/iteration; top self time:`);
+for (const [name, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
+  console.log(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${(t / per).toFixed(1).padStart(6)} µs  ${name}`);
 }
 ws.close();
 await mf.dispose();
