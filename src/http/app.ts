@@ -1,11 +1,11 @@
 import { Hono, type Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { Env } from '../env';
 import { AppError } from '../errors';
 import type { Services } from '../services';
 import type { IssuedToken } from '../token-service';
 import { createAdminRoutes } from './admin';
 import { authenticate } from './auth';
+import { bodyLimit } from './body-limit';
 import { corsMiddleware } from './cors';
 import { errorResponse, json, type Protocol } from './respond';
 
@@ -36,15 +36,7 @@ export function createApp(services: Services): App {
   });
   const cors = corsMiddleware(config.cors);
   if (cors) app.use('*', cors);
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: MAX_BODY_BYTES,
-      onError: () => {
-        throw new AppError('payload_too_large', `Request body is larger than ${MAX_BODY_BYTES} bytes`);
-      },
-    }),
-  );
+  app.use('*', bodyLimit(MAX_BODY_BYTES));
 
   app.get('/healthz', () => json({ status: 'ok' }));
   allowOnly(app, '/healthz', ['GET', 'HEAD']);

@@ -216,6 +216,22 @@ describe('REST interface', () => {
     const call = await callWorker(scenario.env(), '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body: big });
     expect(call.status).toBe(413);
     expect(await call.json()).toMatchObject({ error: { status: 'INVALID_ARGUMENT' } });
+
+    // Declared too large: refused on the header alone.
+    const declared = await callWorker(scenario.env(), '/v1/token', { idToken, headers: { 'Content-Length': String(70 * 1024) }, body: 'x'.repeat(70 * 1024) });
+    expect(declared.status).toBe(413);
+
+    // Streamed without a length: counted while read.
+    const chunk = new TextEncoder().encode('x'.repeat(16 * 1024));
+    const stream = new ReadableStream({
+      start(controller) {
+        for (let i = 0; i < 5; i++) controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    const streamed = await callWorker(scenario.env(), '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body: stream });
+    expect(streamed.status).toBe(413);
+    expect(await scenario.streamRequests()).toEqual([]);
   });
 
   it('GET /healthz answers ok, and names (never shows) a missing setting', async () => {
