@@ -211,7 +211,12 @@ async function hammer(url, path, duration) {
       },
     ],
   });
-  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts + result.non2xx };
+  const errors = result.errors + result.timeouts + result.non2xx;
+  if (errors > 0) {
+    const statuses = Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => `${code}×${count}`).join(' ');
+    process.stderr.write(`  ${path}: ${result.errors} connection errors, ${result.timeouts} timeouts, non-2xx: ${result.non2xx} (${statuses})\n`);
+  }
+  return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors };
 }
 
 function table(rows, floorRps, floorP99) {
