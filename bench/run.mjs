@@ -9,7 +9,7 @@
 //
 //   node bench/run.mjs [--duration 10] [--connections 50] [--rounds 3] [--users 500]
 //                      [--only worker,floor,original,fawc] [--no-extras] [--markdown FILE]
-import { execFileSync, fork } from 'node:child_process';
+import { execFile, execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -36,6 +36,7 @@ const { values: opts } = parseArgs({
     only: { type: 'string', default: 'worker,floor,original,fawc' },
     'no-extras': { type: 'boolean', default: false },
     markdown: { type: 'string' },
+    generator: { type: 'string' },
   },
 });
 const DURATION = Number(opts.duration);
@@ -43,6 +44,16 @@ const CONNECTIONS = Number(opts.connections);
 const ROUNDS = Number(opts.rounds);
 const USERS = Number(opts.users);
 const ONLY = new Set(opts.only.split(','));
+/** wrk (C, Debian's package) leaves the server more of this 2-core machine than autocannon (Node); used when installed. */
+const hasWrk = (() => {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (error) {
+    return error.status === 1; // wrk --version exits 1 after printing its version
+  }
+})();
+const GENERATOR = opts.generator ?? (hasWrk ? 'wrk' : 'autocannon');
 const PROJECT_ID = 'bench-project';
 const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
@@ -194,6 +205,34 @@ async function load(url, path) {
 }
 
 async function hammer(url, path, duration) {
+  return GENERATOR === 'wrk' ? hammerWithWrk(url, path, duration) : hammerWithAutocannon(url, path, duration);
+}
+
+async function hammerWithWrk(url, path, duration) {
+  const tokensFile = join(tmp, 'tokens.txt');
+  writeFileSync(tokensFile, tokens.map((t) => t.idToken).join('\n'));
+  const output = await new Promise((resolve, reject) => {
+    execFile(
+      'wrk',
+      ['-t', '1', '-c', String(CONNECTIONS), '-d', `${duration}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk-rotate.lua'), `${url}${path}`],
+      { env: { ...process.env, TOKENS_FILE: tokensFile }, maxBuffer: 1 << 20 },
+      (error, stdout) => (error ? reject(error) : resolve(stdout)),
+    );
+  });
+  const line = /WRK_JSON(\{.*\})/.exec(output);
+  if (!line) throw new Error(`wrk printed no figures:\n${output}`);
+  const figures = JSON.parse(line[1]);
+  const errors = figures.socket_errors + figures.non2xx;
+  if (errors > 0) process.stderr.write(`  ${path}: ${figures.socket_errors} socket errors, ${figures.non2xx} non-2xx\n`);
+  return {
+    rps: figures.requests / (figures.duration_us / 1e6),
+    p50: Math.round(figures.p50_us / 100) / 10,
+    p99: Math.round(figures.p99_us / 100) / 10,
+    errors,
+  };
+}
+
+async function hammerWithAutocannon(url, path, duration) {
   let next = 0;
   const result = await autocannon({
     url: `${url}${path}`,
@@ -235,7 +274,7 @@ function table(rows, floorRps, floorP99) {
 // ---- main ----
 const names = Object.keys(CONTENDERS).filter((name) => ONLY.has(name));
 const results = Object.fromEntries(names.map((name) => [name, { label: CONTENDERS[name].label, runs: [] }]));
-say(`# Benchmark: ${USERS} users' ID tokens rotated, ${CONNECTIONS} connections, ${DURATION} s per contender, ${ROUNDS} round(s); medians`);
+say(`# Benchmark: ${USERS} users' ID tokens rotated, ${CONNECTIONS} connections, ${DURATION} s per contender, ${ROUNDS} round(s), load by ${GENERATOR}; medians`);
 say(`(node ${process.version}, ${new Date().toISOString()})`);
 say();
 

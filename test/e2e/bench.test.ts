@@ -6,7 +6,7 @@ it('the benchmark runs for a second against this Worker and prints its table', a
   const { status, stdout, stderr } = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      ['bench/run.mjs', '--duration', '1', '--rounds', '1', '--users', '20', '--connections', '5', '--only', 'worker', '--no-extras'],
+      ['bench/run.mjs', '--duration', '1', '--rounds', '1', '--users', '20', '--connections', '5', '--only', 'worker', '--no-extras', '--generator', 'autocannon'],
       { timeout: 150_000 },
       (error, out, err) => resolve({ status: error ? 1 : 0, stdout: out, stderr: err }),
     );
