@@ -313,18 +313,24 @@ try {
   say();
   const worker = rows[names.indexOf('worker')];
   if (worker && !worker.wrong) {
-    const ratio = (name) => {
-      const row = rows[names.indexOf(name)];
-      return row && !row.wrong ? worker.rps / row.rps : undefined;
+    // Median of the per-round ratios: contenders in one round share the machine's state of the moment,
+    // which on a shared machine drifts far more between rounds than between neighbours.
+    const ratio = (name, field = 'rps') => {
+      const other = results[name];
+      if (!other || other.wrong || other.runs.length === 0) return undefined;
+      const rounds = Math.min(other.runs.length, results.worker.runs.length);
+      return median(Array.from({ length: rounds }, (_, i) => results.worker.runs[i][field] / Math.max(other.runs[i][field], 0.1)));
     };
     const target = (text, value, goal) => say(`- ${text}: ${value === undefined ? 'not measured' : `${value.toFixed(2)} (target ${goal}) ${value >= goal ? '✓' : '✗'}`}`);
-    say('Targets (ratios of medians):');
+    say('Targets (median of per-round ratios):');
     target('this Worker ÷ floor, throughput', ratio('floor'), 0.7);
     target('this Worker ÷ firebase-auth-cloudflare-workers', ratio('fawc'), 2);
     target('this Worker ÷ original stack', ratio('original'), 3);
-    if (floorRow && !floorRow.wrong) {
-      const p99Ratio = worker.p99 / Math.max(floorRow.p99, 1);
-      say(`- this Worker p99 ÷ floor p99: ${p99Ratio.toFixed(2)} (target ≤ 2) ${p99Ratio <= 2 ? '✓' : '✗'}`);
+    const p99Ratio = ratio('floor', 'p99');
+    if (p99Ratio !== undefined) say(`- this Worker p99 ÷ floor p99: ${p99Ratio.toFixed(2)} (target ≤ 2) ${p99Ratio <= 2 ? '✓' : '✗'}`);
+    for (const name of names) {
+      const runs = results[name].runs;
+      if (runs.length > 1) say(`- ${name} req/s by round: ${runs.map((r) => Math.round(r.rps)).join(', ')}`);
     }
     const fetchesDuringLoad = results.worker.runs.map((r) => r.keyFetches);
     say(`- key fetches by this Worker during each timed run (steady state, after the check warmed it): ${fetchesDuringLoad.join(', ')}`);
