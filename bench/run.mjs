@@ -90,7 +90,14 @@ const standIn = createServer(async (req, res) => {
     keyFetches.x509++;
     return res.writeHead(200, keysHeaders).end(JSON.stringify(x509));
   }
-  if (path.startsWith('/stream/')) return writeNodeResponse(res, await stream.handle(await readNodeRequest(req, path.slice('/stream'.length))));
+  if (path.startsWith('/stream/')) {
+    try {
+      return writeNodeResponse(res, await stream.handle(await readNodeRequest(req, path.slice('/stream'.length))));
+    } catch {
+      // A request aborted mid-body (the load generator stopping while workerd had calls in flight).
+      return res.destroy();
+    }
+  }
   res.writeHead(404).end();
 });
 await new Promise((resolve) => standIn.listen(0, '127.0.0.1', resolve));
