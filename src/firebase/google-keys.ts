@@ -55,8 +55,6 @@ export class GoogleKeyStore {
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #lastFailureAt = Number.NEGATIVE_INFINITY;
   #inflight: Promise<void> | undefined;
-  /** How many fetches this store started: exposed for tests and the benchmark. */
-  fetchCount = 0;
 
   constructor(options: GoogleKeyStoreOptions) {
     this.#url = options.url;
@@ -120,7 +118,6 @@ export class GoogleKeyStore {
 
   async #fetchKeys(): Promise<void> {
     this.#lastAttemptAt = this.#now();
-    this.fetchCount++;
     try {
       const response = await this.#fetch(this.#url, {
         headers: { accept: 'application/json' },

@@ -48,8 +48,6 @@ export class ServiceAccountTokenSource {
   readonly #now: () => number;
   #signingKey: Promise<CryptoKey> | undefined;
   #cached: { token: string; renewAt: number } | undefined;
-  /** Token requests made: for tests. */
-  grants = 0;
 
   constructor(key: ServiceAccountKey, options: { scope?: string; fetch?: typeof fetch; now?: () => number } = {}) {
     this.#key = key;
@@ -73,7 +71,6 @@ export class ServiceAccountTokenSource {
       .setExpirationTime(iat + 3600)
       .sign(await this.#signingKey);
 
-    this.grants++;
     const response = await this.#fetch(this.#key.token_uri, {
       method: 'POST',
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },

@@ -38,10 +38,6 @@ export class ProfileCache {
     }
     this.#entries.set(uid, { profile: key(profile), until: this.#now() + this.#ttlMs });
   }
-
-  forget(uid: string): void {
-    this.#entries.delete(uid);
-  }
 }
 
 /** Stable for equal profiles whatever the insertion order of fields. */
