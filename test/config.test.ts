@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../src/config';
+import type { Env } from '../src/env';
+
+const valid: Env = { FIREBASE_PROJECT_ID: 'demo-project', STREAM_API_KEY: 'abc123', STREAM_API_SECRET: 'super-secret-value' };
+
+function problemsOf(env: Env): { settings: string[]; message: string } {
+  try {
+    parseConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return { settings: error.settings, message: error.message };
+    throw error;
+  }
+  return { settings: [], message: '' };
+}
+
+describe('parseConfig', () => {
+  it('fills the documented defaults', () => {
+    const config = parseConfig(valid);
+    expect(config).toMatchObject({
+      firebaseIssuer: 'https://securetoken.google.com/demo-project',
+      streamBaseUrl: 'https://chat.stream-io-api.com',
+      firebaseJwksUrl: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
+      streamTokenTtlSeconds: 3600,
+      streamProfileCacheSeconds: 3600,
+      cors: { kind: 'none' },
+      firebaseAuthEmulatorHost: undefined,
+      serviceAccount: undefined,
+      adminToken: undefined,
+      reconcile: { batchSize: 100, maxBatches: 10, maxDeletes: 50, dryRun: false, deleteIntervalMs: 500, maxMissingPercent: 50 },
+    });
+    expect([...config.streamUserFields]).toEqual(['name', 'image']);
+    expect(config.reconcile.deleteMode).toEqual({
+      label: 'soft',
+      flags: { hard_delete: false, mark_messages_deleted: false, delete_conversation_channels: false },
+    });
+  });
+
+  it('names every missing required setting at once', () => {
+    expect(problemsOf({}).settings).toEqual(['FIREBASE_PROJECT_ID', 'STREAM_API_KEY', 'STREAM_API_SECRET']);
+    expect(problemsOf({ ...valid, STREAM_API_SECRET: '   ' }).settings).toEqual(['STREAM_API_SECRET']);
+  });
+
+  it.each<[string, Partial<Env>]>([
+    ['FIREBASE_PROJECT_ID', { FIREBASE_PROJECT_ID: 'Not A Project' }],
+    ['STREAM_API_KEY', { STREAM_API_KEY: 'has spaces' }],
+    ['STREAM_BASE_URL', { STREAM_BASE_URL: 'ftp://example.com' }],
+    ['FIREBASE_JWKS_URL', { FIREBASE_JWKS_URL: 'not a url' }],
+    ['STREAM_TOKEN_TTL_SECONDS', { STREAM_TOKEN_TTL_SECONDS: '-5' }],
+    ['STREAM_TOKEN_TTL_SECONDS', { STREAM_TOKEN_TTL_SECONDS: '1h' }],
+    ['STREAM_USER_FIELDS', { STREAM_USER_FIELDS: 'name,role' }],
+    ['STREAM_PROFILE_CACHE_SECONDS', { STREAM_PROFILE_CACHE_SECONDS: 'forever' }],
+    ['CORS_ALLOWED_ORIGINS', { CORS_ALLOWED_ORIGINS: 'https://app.example.com/path' }],
+    ['CORS_ALLOWED_ORIGINS', { CORS_ALLOWED_ORIGINS: '*, https://a.example' }],
+    ['GOOGLE_SERVICE_ACCOUNT', { GOOGLE_SERVICE_ACCOUNT: '{"client_email":"x"}' }],
+    ['GOOGLE_SERVICE_ACCOUNT', { GOOGLE_SERVICE_ACCOUNT: 'not json' }],
+    ['STREAM_DELETE_MODE', { STREAM_DELETE_MODE: 'obliterate' }],
+    ['STREAM_DELETE_MODE', { STREAM_DELETE_MODE: 'hard,everything' }],
+    ['RECONCILE_DRY_RUN', { RECONCILE_DRY_RUN: 'maybe' }],
+    ['RECONCILE_BATCH_SIZE', { RECONCILE_BATCH_SIZE: '101' }],
+    ['RECONCILE_MAX_BATCHES', { RECONCILE_MAX_BATCHES: '0' }],
+    ['RECONCILE_MAX_DELETES', { RECONCILE_MAX_DELETES: 'lots' }],
+    ['RECONCILE_DELETE_INTERVAL_MS', { RECONCILE_DELETE_INTERVAL_MS: '-1' }],
+    ['RECONCILE_MAX_MISSING_PERCENT', { RECONCILE_MAX_MISSING_PERCENT: '101' }],
+    ['ADMIN_TOKEN', { ADMIN_TOKEN: 'too-short' }],
+  ])('names %s when it is malformed', (setting, override) => {
+    const { settings, message } = problemsOf({ ...valid, ...override });
+    expect(settings).toEqual([setting]);
+    expect(message).toContain(setting);
+  });
+
+  it('never echoes a secret value in its message', () => {
+    const secretish = 'sk_live_THIS_MUST_NOT_LEAK';
+    const { message } = problemsOf({ ...valid, STREAM_USER_FIELDS: 'bad', GOOGLE_SERVICE_ACCOUNT: `{"client_email":"a","private_key":"${secretish}"}`, ADMIN_TOKEN: 'short-but-secret' });
+    expect(message).not.toContain(secretish);
+    expect(message).not.toContain('short-but-secret');
+    expect(message).not.toContain(valid.STREAM_API_SECRET);
+  });
+
+  it('parses lists, flags and the delete mode', () => {
+    const config = parseConfig({
+      ...valid,
+      STREAM_USER_FIELDS: ' email , name ',
+      CORS_ALLOWED_ORIGINS: 'https://a.example, http://localhost:5173',
+      RECONCILE_DRY_RUN: 'TRUE',
+      STREAM_DELETE_MODE: 'hard, channels',
+      STREAM_TOKEN_TTL_SECONDS: '0',
+    });
+    expect([...config.streamUserFields]).toEqual(['email', 'name']);
+    expect(config.cors).toEqual({ kind: 'list', origins: new Set(['https://a.example', 'http://localhost:5173']) });
+    expect(config.reconcile.dryRun).toBe(true);
+    expect(config.reconcile.deleteMode).toEqual({ label: 'hard,channels', flags: { hard_delete: true, mark_messages_deleted: false, delete_conversation_channels: true } });
+    expect(config.streamTokenTtlSeconds).toBe(0);
+  });
+
+  it('keeps emulator mode off for a non-loopback host or when a service account is set', () => {
+    const errors: string[] = [];
+    const original = console.error;
+    console.error = (line: string) => void errors.push(line);
+    try {
+      expect(parseConfig({ ...valid, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).firebaseAuthEmulatorHost).toBe('127.0.0.1:9099');
+      expect(parseConfig({ ...valid, FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' }).firebaseAuthEmulatorHost).toBeUndefined();
+      const key = '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n';
+      const withAccount = parseConfig({
+        ...valid,
+        FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
+        GOOGLE_SERVICE_ACCOUNT: JSON.stringify({ client_email: 'a@b.iam.gserviceaccount.com', private_key: key }),
+      });
+      expect(withAccount.firebaseAuthEmulatorHost).toBeUndefined();
+      expect(withAccount.serviceAccount?.token_uri).toBe('https://oauth2.googleapis.com/token');
+    } finally {
+      console.error = original;
+    }
+    expect(errors.filter((line) => line.includes('emulator_mode_refused'))).toHaveLength(2);
+  });
+});
