@@ -41,32 +41,32 @@ const idToken = await mint('profile-user');
 const keysUrl = `http://127.0.0.1:${keys.address().port}/`;
 
 const inspectorPort = await freePort();
-let mf;
-if (OP === 'http') {
-  // The Worker's entry point bundled like wrangler does, but not minified, so the profile names functions.
-  const outfile = join(tmp, 'worker.js');
-  await build({ entryPoints: [join(ROOT, 'src', 'index.ts')], bundle: true, format: 'esm', platform: 'browser', conditions: ['workerd', 'worker', 'browser'], outfile, logLevel: 'error' });
-  mf = new Miniflare({
-    modules: true,
-    modulesRoot: tmp,
-    scriptPath: outfile,
-    compatibilityDate: '2026-04-20',
-    inspectorPort,
-    d1Databases: { DB: 'profile-db' },
-    bindings: { FIREBASE_PROJECT_ID: 'profile-project', STREAM_API_KEY: 'k', STREAM_API_SECRET: 's', FIREBASE_JWKS_URL: keysUrl },
-  });
-} else {
-  const outfile = join(tmp, 'ops.js');
-  await build({ entryPoints: [join(ROOT, 'bench', 'contenders', 'ops-worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: false, outfile, logLevel: 'error' });
-  mf = new Miniflare({
-    modules: true,
-    modulesRoot: tmp,
-    scriptPath: outfile,
-    compatibilityDate: '2026-04-20',
-    inspectorPort,
-    bindings: { KEYS_URL: keysUrl, PROJECT_ID: 'profile-project' },
-  });
-}
+// http: the Worker's entry point bundled like wrangler does, but not minified, so the profile names functions.
+// Otherwise: the per-operation worker (bench/contenders/ops-worker.ts).
+const http = OP === 'http';
+const outfile = join(tmp, 'profiled.js');
+await build({
+  entryPoints: [join(ROOT, ...(http ? ['src', 'index.ts'] : ['bench', 'contenders', 'ops-worker.ts']))],
+  bundle: true,
+  format: 'esm',
+  platform: 'browser',
+  conditions: ['workerd', 'worker', 'browser'],
+  outfile,
+  logLevel: 'error',
+});
+const mf = new Miniflare({
+  modules: true,
+  modulesRoot: tmp,
+  scriptPath: outfile,
+  compatibilityDate: '2026-04-20',
+  inspectorPort,
+  ...(http
+    ? {
+        d1Databases: { DB: 'profile-db' },
+        bindings: { FIREBASE_PROJECT_ID: 'profile-project', STREAM_API_KEY: 'k', STREAM_API_SECRET: 's', FIREBASE_JWKS_URL: keysUrl },
+      }
+    : { bindings: { KEYS_URL: keysUrl, PROJECT_ID: 'profile-project' } }),
+});
 const url = await mf.ready;
 if (OP === 'http') {
   const db = await mf.getD1Database('DB');

@@ -1,8 +1,7 @@
 import { ConfigError, getConfig, type Config } from './config';
 import type { Env } from './env';
-import { createApp, type App } from './http/app';
 import { AppError } from './errors';
-import { protocolOf } from './http/app';
+import { createApp, protocolOf, type App } from './http/app';
 import { errorResponse, json } from './http/respond';
 import { reconcile } from './reconcile/reconcile';
 import { buildServices, type Services } from './services';
@@ -52,6 +51,7 @@ export default {
 function misconfigured(request: Request, error: unknown): Response {
   const settings = error instanceof ConfigError ? error.settings : [];
   console.error(JSON.stringify({ event: 'invalid_config', error: error instanceof Error ? error.message : String(error) }));
-  if (new URL(request.url).pathname === '/healthz') return json({ status: 'misconfigured', settings }, 503);
-  return errorResponse(new AppError('internal', 'Service is misconfigured'), protocolOf(new URL(request.url).pathname));
+  const path = new URL(request.url).pathname;
+  if (path === '/healthz') return json({ status: 'misconfigured', settings }, 503);
+  return errorResponse(new AppError('internal', 'Service is misconfigured'), protocolOf(path));
 }

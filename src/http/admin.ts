@@ -1,7 +1,6 @@
 import { Hono } from 'hono';
 import { AppError } from '../errors';
-import { MAX_LOOKUP_UIDS } from '../firebase/admin-api';
-import { FirebaseLookupError } from '../firebase/admin-api';
+import { FirebaseLookupError, MAX_LOOKUP_UIDS } from '../firebase/admin-api';
 import { checkAndDelete, ReconcileBrakeError, type ReconcileDeps, type UidOutcome } from '../reconcile/reconcile';
 import { isValidStreamUserId } from '../stream/profile';
 import { json } from './respond';
@@ -70,8 +69,7 @@ async function readUids(request: Request, max: number): Promise<string[]> {
   let body: unknown;
   try {
     body = await request.json();
-  } catch (error) {
-    if (error instanceof AppError) throw error;
+  } catch {
     throw new AppError('invalid_request', 'Body must be JSON: {"uids": ["..."]}');
   }
   const uids = (body as { uids?: unknown } | null)?.uids;

@@ -113,8 +113,7 @@ async function readCallableRequest(request: Request): Promise<void> {
   let body: unknown;
   try {
     body = await request.json();
-  } catch (error) {
-    if (error instanceof AppError) throw error; // the body limit
+  } catch {
     throw new AppError('invalid_request', 'Request body is not valid JSON');
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body) || !('data' in body)) {
