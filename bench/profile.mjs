@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // CPU profile of the Worker's hot path inside workerd, under the V8 inspector; prints
 // the functions with the most self time.
 //   node bench/profile.mjs [N] [request|verify|sign]   N iterations in one request (ops-worker.ts)
@@ -14,7 +15,7 @@ import { SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
-import { freePort } from '../scripts/lib/auth-emulator.mjs';
+import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.argv[2] ?? 20000);
@@ -26,8 +27,9 @@ const keys = createServer((_req, res) => {
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=3600' });
   res.end(JSON.stringify({ keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] }));
 });
-await new Promise((resolve) => keys.listen(0, '127.0.0.1', resolve));
+const { url: keysOrigin } = await listenOnLoopback(keys);
 const iat = Math.floor(Date.now() / 1000);
+/** @param {string} uid */
 const mint = (uid) =>
   new SignJWT({ name: 'P' })
     .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
@@ -38,7 +40,7 @@ const mint = (uid) =>
     .setExpirationTime(iat + 3600)
     .sign(privateKey);
 const idToken = await mint('profile-user');
-const keysUrl = `http://127.0.0.1:${keys.address().port}/`;
+const keysUrl = `${keysOrigin}/`;
 
 const inspectorPort = await freePort();
 // http: the Worker's entry point bundled like wrangler does, but not minified, so the profile names functions.
@@ -77,17 +79,25 @@ const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).js
 const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
 await new Promise((resolve) => ws.once('open', resolve));
 let id = 0;
+/** @type {Map<number, (result: any) => void>} */
 const pending = new Map();
 ws.on('message', (data) => {
   const message = JSON.parse(String(data));
   pending.get(message.id)?.(message.result);
 });
+/**
+ * One DevTools protocol call; resolves to its result.
+ * @param {string} method
+ * @param {Record<string, unknown>} [params]
+ * @returns {Promise<any>}
+ */
 const send = (method, params = {}) => new Promise((resolve) => {
   pending.set(++id, resolve);
   ws.send(JSON.stringify({ id, method, params }));
 });
-let statuses = {};
+let statuses = /** @type {{ '2xx': number; non2xx: number; errors: number; timeouts: number; rps: number }} */ ({});
 const tokens = OP === 'http' ? await Promise.all(Array.from({ length: 200 }, (_, i) => mint(`user-${i}`))) : [];
+/** @param {number} seconds */
 const load = async (seconds) => {
   let next = 0;
   const result = await autocannon({
@@ -101,6 +111,7 @@ const load = async (seconds) => {
   });
   statuses = { '2xx': result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, rps: result.requests.average };
 };
+/** @param {number} n */
 const run = (n) => fetch(`${url}?op=${OP}&n=${n}`, { headers: { Authorization: `Bearer ${idToken}` } }).then((r) => r.text());
 if (OP === 'http') await load(2);
 else await run(200); // warm
@@ -109,12 +120,15 @@ await send('Profiler.setSamplingInterval', { interval: 100 });
 await send('Profiler.start');
 if (OP === 'http') await load(N);
 else await run(N);
+/** @type {{ profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] } }} */
 const { profile } = await send('Profiler.stop');
 if (OP === 'http') console.log(JSON.stringify(statuses));
 writeFileSync(join(ROOT, '.bench-profile.cpuprofile'), JSON.stringify(profile));
 
+/** @type {Map<string, number>} */
 const byFunction = new Map();
 const interval = new Map(profile.samples.map((s, i) => [i, profile.timeDeltas[i]]));
+/** @type {Map<number, number>} */
 const self = new Map();
 profile.samples.forEach((nodeId, i) => self.set(nodeId, (self.get(nodeId) ?? 0) + (interval.get(i) ?? 0)));
 let total = 0;

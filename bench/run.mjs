@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // `npm run bench`: this Worker against the alternatives, same machine, same run.
 //
 // Every contender answers POST /getStreamUserToken (callable protocol) with
@@ -23,7 +24,7 @@ import { build } from 'esbuild';
 import { jwtVerify, SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { freePort } from '../scripts/lib/auth-emulator.mjs';
+import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -53,7 +54,7 @@ const hasWrk = (() => {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
     return true;
   } catch (error) {
-    return error.status === 1; // wrk --version exits 1 after printing its version
+    return /** @type {{ status?: number }} */ (error).status === 1; // wrk --version exits 1 after printing its version
   }
 })();
 const GENERATOR = opts.generator ?? 'autocannon';
@@ -61,14 +62,16 @@ if (GENERATOR === 'wrk' && !hasWrk) throw new Error('--generator wrk: wrk is not
 const PROJECT_ID = 'bench-project';
 const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
-const COMPATIBILITY_DATE = /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'))[1];
+const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (/compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')))[1];
 const tmp = mkdtempSync(join(tmpdir(), 'bench-'));
+/** @type {string[]} */
 const out = [];
 const say = (line = '') => {
   console.log(line);
   out.push(line);
 };
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+/** @param {number[]} values */
+const median = (values) => /** @type {number} */ ([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]);
 
 // ---- Google keys stand-in (JWK for the Workers, X.509 for firebase-admin) and Stream stand-in ----
 const kid = `bench-${randomBytes(4).toString('hex')}`;
@@ -80,7 +83,7 @@ const x509 = { [kid]: readFileSync(join(tmp, 'cert.pem'), 'utf8') };
 const keyFetches = { jwk: 0, x509: 0 };
 const stream = new StreamStandIn({ apiKey: STREAM_API_KEY, secret: STREAM_API_SECRET });
 const standIn = createServer(async (req, res) => {
-  const path = new URL(req.url, 'http://x').pathname;
+  const path = new URL(/** @type {string} */ (req.url), 'http://x').pathname;
   const keysHeaders = { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=21600, must-revalidate, no-transform' };
   if (path === '/jwk') {
     keyFetches.jwk++;
@@ -100,10 +103,10 @@ const standIn = createServer(async (req, res) => {
   }
   res.writeHead(404).end();
 });
-await new Promise((resolve) => standIn.listen(0, '127.0.0.1', resolve));
-const standInUrl = `http://127.0.0.1:${standIn.address().port}`;
+const { url: standInUrl } = await listenOnLoopback(standIn);
 
 // ---- ID tokens: distinct users, Firebase-shaped ----
+/** @typedef {{ uid: string; idToken: string }} Token */
 const iat = Math.floor(Date.now() / 1000);
 const tokens = await Promise.all(
   Array.from({ length: USERS }, (_, i) => {
@@ -121,6 +124,16 @@ const tokens = await Promise.all(
 );
 
 // ---- contenders ----
+/**
+ * @typedef {{ url: string; stop: () => Promise<void> }} Started
+ * @typedef {{ label: string; floor?: boolean; start: () => Promise<Started> }} Contender
+ * @typedef {{ rps: number; p50: number; p99: number; errors: number }} Run one timed load: req/s, latency in ms, failed requests
+ * @typedef {{ label: string; runs: (Run & { keyFetches: number })[]; wrong?: string }} ContenderResult
+ * @typedef {{ label: string; wrong?: undefined; rps: number; p50: number; p99: number; errors: number }} TimedRow a contender's medians
+ * @typedef {{ label: string; wrong: string; rps?: undefined; p50?: undefined; p99?: undefined; errors?: undefined }} WrongRow a contender not timed: why
+ * @typedef {TimedRow | WrongRow} Row
+ */
+/** @param {Record<string, string>} [extra] */
 const workerBindings = (extra = {}) => ({
   FIREBASE_PROJECT_ID: PROJECT_ID,
   STREAM_API_KEY,
@@ -130,12 +143,14 @@ const workerBindings = (extra = {}) => ({
   ...extra,
 });
 
+/** @type {string | undefined} */
 let bundlePath;
 function workerBundle() {
   bundlePath ??= buildBundle(join(tmp, 'worker')).path;
   return bundlePath;
 }
 
+/** @param {{ scriptPath: string; bindings?: Record<string, string>; d1Databases?: Record<string, string>; kvNamespaces?: string[] }} options */
 async function miniflare(options) {
   // modulesRoot: the script's own folder (bundles live in a temp dir outside the working directory).
   const mf = new Miniflare({ modules: true, modulesRoot: dirname(options.scriptPath), compatibilityDate: COMPATIBILITY_DATE, host: '127.0.0.1', port: await freePort(), ...options });
@@ -143,14 +158,17 @@ async function miniflare(options) {
   return { url, stop: () => mf.dispose(), mf };
 }
 
+/** @param {Record<string, string>} [extraBindings] */
 async function startWorker(extraBindings) {
   const started = await miniflare({ scriptPath: workerBundle(), bindings: workerBindings(extraBindings), d1Databases: { DB: 'bench-registry' } });
   const db = await started.mf.getD1Database('DB');
-  const migration = readFileSync(join(ROOT, 'migrations', readdirSync(join(ROOT, 'migrations')).sort()[0]), 'utf8');
+  const migration = readFileSync(join(ROOT, 'migrations', /** @type {string} */ (readdirSync(join(ROOT, 'migrations')).sort()[0])), 'utf8');
   for (const statement of migration.replace(/--.*$/gm, '').split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
   return started;
 }
 
+/** @typedef {'worker' | 'floor' | 'original' | 'fawc'} ContenderName */
+/** @type {Record<ContenderName, Contender>} */
 const CONTENDERS = {
   worker: { label: 'this Worker (bundle as deployed, workerd)', start: () => startWorker() },
   floor: {
@@ -183,6 +201,11 @@ const CONTENDERS = {
   },
 };
 
+/**
+ * @param {string} url
+ * @param {string} path
+ * @param {string} idToken
+ */
 async function callable(url, path, idToken) {
   const response = await fetch(`${url}${path}`, {
     method: 'POST',
@@ -193,35 +216,53 @@ async function callable(url, path, idToken) {
 }
 
 /** A contender is timed only if it answers right: a Stream token for the caller, valid with the secret. */
+/**
+ * @param {string} url
+ * @param {string} path
+ * @returns {Promise<string | null>} what is wrong, null if nothing
+ */
 async function checkAnswers(url, path) {
-  for (const { uid, idToken } of [tokens[0], tokens[1]]) {
+  for (const { uid, idToken } of /** @type {typeof tokens} */ ([tokens[0], tokens[1]])) {
     const { status, body } = await callable(url, path, idToken);
     if (status !== 200 || typeof body?.result !== 'string') return `HTTP ${status} ${JSON.stringify(body)}`;
     try {
       const { payload } = await jwtVerify(body.result, new TextEncoder().encode(STREAM_API_SECRET), { algorithms: ['HS256'] });
       if (payload.user_id !== uid) return `token for ${payload.user_id}, expected ${uid}`;
     } catch (error) {
-      return `token does not verify: ${error.message}`;
+      return `token does not verify: ${/** @type {Error} */ (error).message}`;
     }
   }
-  const forged = await callable(url, path, tokens[0].idToken.replace(/\.[^.]+$/, '.AAAA'));
+  const forged = await callable(url, path, /** @type {Token} */ (tokens[0]).idToken.replace(/\.[^.]+$/, '.AAAA'));
   if (forged.status === 200) return 'accepted a token with a forged signature';
   return null;
 }
 
-/** Warm-up (JIT, caches, connections) for a fixed time, then the timed run. */
+/**
+ * Warm-up (JIT, caches, connections) for a fixed time, then the timed run.
+ * @param {string} url
+ * @param {string} path
+ * @returns {Promise<Run>}
+ */
 async function load(url, path) {
   await hammer(url, path, Math.min(2, DURATION));
   return hammer(url, path, DURATION);
 }
 
+/**
+ * @param {string} url
+ * @param {string} path
+ * @param {number} duration seconds
+ * @returns {Promise<Run>}
+ */
 async function hammer(url, path, duration) {
   return GENERATOR === 'wrk' ? hammerWithWrk(url, path, duration) : hammerWithAutocannon(url, path, duration);
 }
 
+/** @param {string} url @param {string} path @param {number} duration seconds @returns {Promise<Run>} */
 async function hammerWithWrk(url, path, duration) {
   const tokensFile = join(tmp, 'tokens.txt');
   writeFileSync(tokensFile, tokens.map((t) => t.idToken).join('\n'));
+  /** @type {string} */
   const output = await new Promise((resolve, reject) => {
     execFile(
       'wrk',
@@ -232,7 +273,7 @@ async function hammerWithWrk(url, path, duration) {
   });
   const line = /WRK_JSON(\{.*\})/.exec(output);
   if (!line) throw new Error(`wrk printed no figures:\n${output}`);
-  const figures = JSON.parse(line[1]);
+  const figures = JSON.parse(/** @type {string} */ (line[1]));
   const errors = figures.socket_errors + figures.non2xx;
   if (errors > 0) process.stderr.write(`  ${path}: ${figures.socket_errors} socket errors, ${figures.non2xx} non-2xx\n`);
   return {
@@ -243,6 +284,7 @@ async function hammerWithWrk(url, path, duration) {
   };
 }
 
+/** @param {string} url @param {string} path @param {number} duration seconds @returns {Promise<Run>} */
 async function hammerWithAutocannon(url, path, duration) {
   let next = 0;
   const result = await autocannon({
@@ -255,7 +297,7 @@ async function hammerWithAutocannon(url, path, duration) {
     requests: [
       {
         setupRequest: (request) => {
-          request.headers = { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length].idToken}` };
+          request.headers = { ...request.headers, authorization: `Bearer ${/** @type {Token} */ (tokens[next++ % tokens.length]).idToken}` };
           return request;
         },
       },
@@ -269,10 +311,15 @@ async function hammerWithAutocannon(url, path, duration) {
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors };
 }
 
+/**
+ * @param {Row[]} rows
+ * @param {number | undefined} floorRps
+ * @param {number | undefined} floorP99
+ */
 function table(rows, floorRps, floorP99) {
   const lines = ['| contender | req/s | p50 ms | p99 ms | errors | × floor req/s |', '|---|---:|---:|---:|---:|---:|'];
   for (const row of rows) {
-    if (row.wrong) {
+    if (row.wrong !== undefined) {
       lines.push(`| ${row.label} | – | – | – | answered wrongly: ${row.wrong} | – |`);
       continue;
     }
@@ -283,8 +330,8 @@ function table(rows, floorRps, floorP99) {
 }
 
 // ---- main ----
-const names = Object.keys(CONTENDERS).filter((name) => ONLY.has(name));
-const results = Object.fromEntries(names.map((name) => [name, { label: CONTENDERS[name].label, runs: [] }]));
+const names = /** @type {ContenderName[]} */ (Object.keys(CONTENDERS)).filter((name) => ONLY.has(name));
+const results = /** @type {Record<ContenderName, ContenderResult>} */ (Object.fromEntries(names.map((name) => [name, /** @type {ContenderResult} */ ({ label: CONTENDERS[name].label, runs: [] })])));
 say(`# Benchmark: ${USERS} users' ID tokens rotated, ${CONNECTIONS} connections, ${DURATION} s per contender, ${ROUNDS} round(s), load by ${GENERATOR}; medians`);
 say(`(node ${process.version}, ${new Date().toISOString()})`);
 say();
@@ -303,7 +350,7 @@ try {
           }
         }
         const before = { ...keyFetches };
-        const run = await load(started.url, '/getStreamUserToken');
+        const run = /** @type {Run & { keyFetches: number }} */ (await load(started.url, '/getStreamUserToken'));
         run.keyFetches = keyFetches.jwk - before.jwk + (keyFetches.x509 - before.x509);
         results[name].runs.push(run);
         process.stderr.write(`round ${round} ${name}: ${Math.round(run.rps)} req/s, p99 ${run.p99} ms, key fetches during load ${run.keyFetches}\n`);
@@ -313,6 +360,7 @@ try {
     }
   }
 
+  /** @type {Row[]} */
   const rows = names.map((name) => {
     const { label, runs, wrong } = results[name];
     if (wrong || runs.length === 0) return { label, wrong: wrong ?? 'no runs' };
@@ -326,12 +374,14 @@ try {
   if (worker && !worker.wrong) {
     // Median of the per-round ratios: contenders in one round share the machine's state of the moment,
     // which on a shared machine drifts far more between rounds than between neighbours.
+    /** @param {ContenderName} name @param {'rps' | 'p99'} [field] */
     const ratio = (name, field = 'rps') => {
       const other = results[name];
       if (!other || other.wrong || other.runs.length === 0) return undefined;
       const rounds = Math.min(other.runs.length, results.worker.runs.length);
-      return median(Array.from({ length: rounds }, (_, i) => results.worker.runs[i][field] / Math.max(other.runs[i][field], 0.1)));
+      return median(Array.from({ length: rounds }, (_, i) => /** @type {Run} */ (results.worker.runs[i])[field] / Math.max(/** @type {Run} */ (other.runs[i])[field], 0.1)));
     };
+    /** @param {string} text @param {number | undefined} value @param {number} goal */
     const target = (text, value, goal) => say(`- ${text}: ${value === undefined ? 'not measured' : `${value.toFixed(2)} (target ${goal}) ${value >= goal ? '✓' : '✗'}`}`);
     say('Targets (median of per-round ratios):');
     target('this Worker ÷ floor, throughput', ratio('floor'), 0.7);
@@ -366,13 +416,16 @@ async function extras() {
   try {
     const profilePath = join(tmp, 'startup.cpuprofile');
     execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['check', 'startup', '--outfile', profilePath, '--config', join(ROOT, 'wrangler.toml')], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    /** @type {{ startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }} */
     const profile = JSON.parse(readFileSync(profilePath, 'utf8'));
     const sampled = profile.timeDeltas.reduce((a, b) => a + b, 0) / 1000;
     say(`- startup CPU profile (wrangler check startup): ${((profile.endTime - profile.startTime) / 1000).toFixed(1)} ms profiled span, ${sampled.toFixed(1)} ms in ${profile.samples.length} samples (target ≤ 5 ms; see BENCHMARKS.md on what this span includes)`);
   } catch (error) {
-    say(`- startup CPU profile: wrangler check startup failed (${error.message.split('\n')[0]})`);
+    say(`- startup CPU profile: wrangler check startup failed (${/** @type {Error} */ (error).message.split('\n')[0]})`);
   }
+  /** @param {() => Promise<Started>} start */
   const coldStart = async (start) => {
+    /** @type {number[]} */
     const times = [];
     for (let i = 0; i < 5; i++) {
       const started = await start();
@@ -401,19 +454,22 @@ async function extras() {
     const outfile = join(tmp, 'ops.js');
     await build({ entryPoints: [join(ROOT, 'bench', 'contenders', 'ops-worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: true, outfile, logLevel: 'error' });
     const started = await miniflare({ scriptPath: outfile, bindings: { KEYS_URL: `${standInUrl}/jwk`, PROJECT_ID } });
+    /** @param {string} op @param {number} n */
     const timeRequest = async (op, n) => {
       const t0 = performance.now();
-      const response = await fetch(`${started.url}/?op=${op}&n=${n}`, { headers: { Authorization: `Bearer ${tokens[0].idToken}` } });
+      const response = await fetch(`${started.url}/?op=${op}&n=${n}`, { headers: { Authorization: `Bearer ${/** @type {Token} */ (tokens[0]).idToken}` } });
       await response.text();
       return performance.now() - t0;
     };
-    for (const [op, what] of [
+    for (const [op, what] of /** @type {[string, string][]} */ ([
       ['verify', 'verify a Firebase ID token (RS256, cached key, all claim checks)'],
       ['sign', 'sign a Stream user token (HS256)'],
       ['request', 'a whole POST /getStreamUserToken through the Worker\'s fetch handler, without the network'],
-    ]) {
+    ])) {
       const n = 2000;
+      /** @type {number[]} */
       const base = [];
+      /** @type {number[]} */
       const full = [];
       for (let i = 0; i < 5; i++) {
         base.push(await timeRequest(op, 0));
@@ -427,8 +483,10 @@ async function extras() {
 
   // The create route, with and without the per-isolate profile cache.
   say('## POST /createStreamUserAndGetToken (Stream stand-in on 127.0.0.1)');
+  /** @type {(Run & { label: string; streamCalls: number })[]} */
   const createRows = [];
-  for (const [label, seconds] of [['profile cache on (default)', '3600'], ['profile cache off (STREAM_PROFILE_CACHE_SECONDS=0)', '0']]) {
+  for (const [label, seconds] of /** @type {[string, string][]} */ ([['profile cache on (default)', '3600'], ['profile cache off (STREAM_PROFILE_CACHE_SECONDS=0)', '0']])) {
+    /** @type {(Run & { streamCalls: number; warmCalls: number })[]} */
     const runs = [];
     for (let round = 0; round < ROUNDS; round++) {
       const started = await startWorker({ STREAM_PROFILE_CACHE_SECONDS: seconds });
@@ -436,7 +494,7 @@ async function extras() {
       // Every user exists already (created once): what a returning user costs.
       for (const { idToken } of tokens) await callable(started.url, '/createStreamUserAndGetToken', idToken);
       const afterWarm = stream.requests.length;
-      const run = await load(started.url, '/createStreamUserAndGetToken');
+      const run = /** @type {Run & { streamCalls: number; warmCalls: number }} */ (await load(started.url, '/createStreamUserAndGetToken'));
       run.streamCalls = stream.requests.length - afterWarm;
       run.warmCalls = afterWarm - streamCallsBefore;
       runs.push(run);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Builds the bundle exactly as `wrangler deploy` would ship it (offline, --dry-run)
 // and prints its size, raw and gzip. Fails if the build fails or the bundle
 // outgrows the budget, so what would ship is always buildable.
@@ -13,6 +14,10 @@ const GZIP_BUDGET_BYTES = 40 * 1024;
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+/**
+ * @param {string} outdir where wrangler writes the bundle
+ * @returns {{ path: string; raw: number; gzip: number }} the bundle's path and its size in bytes, raw and gzipped
+ */
 export function buildBundle(outdir) {
   // --config always: wrangler otherwise prefers a wrangler.json(c) in any parent folder over our wrangler.toml.
   execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', outdir, '--config', join(ROOT, 'wrangler.toml')], {

@@ -1,22 +1,30 @@
 #!/usr/bin/env node
+// @ts-check
 // `npm run demo`: the seed's whole flow, scripted, against what `npm start` runs
 // (or a fresh stack of its own when none is running, or with --fresh):
 // sign up → createStreamUserAndGetToken → sign in → getStreamUserToken →
 // POST /v1/token → revokeStreamUserToken → delete the Firebase account →
 // cron → the Stream user is gone. Every step prints what it did and what came
 // back (tokens shortened) and is checked; any wrong result exits non-zero.
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jwtVerify } from 'jose';
-import { freePort } from './lib/auth-emulator.mjs';
+import { freePort } from './lib/process.mjs';
+import { queryUsers, streamAccessFrom } from './lib/stream-api.mjs';
 import { readDevVars, RUN_FILE, startLocal } from './start.mjs';
 
 const fresh = process.argv.includes('--fresh');
+/** @param {unknown} token */
 const short = (token) => (typeof token === 'string' && token.length > 24 ? `${token.slice(0, 12)}…${token.slice(-8)}` : String(token));
 let failures = 0;
 
+/**
+ * @template T
+ * @param {T} condition
+ * @param {string} what
+ */
 function check(condition, what) {
   if (condition) {
     console.log(`   ✓ ${what}`);
@@ -27,35 +35,41 @@ function check(condition, what) {
   return condition;
 }
 
+/**
+ * @typedef {{ workerUrl: string; emulatorHost: string; projectId: string; streamAccess: import('./lib/stream-api.mjs').StreamAccess; stop: () => Promise<void> }} Stack
+ */
+
+/**
+ * What a running `npm start` serves (from RUN_FILE), if it answers.
+ * @returns {Promise<Stack | null>}
+ */
 async function running() {
   if (fresh || !existsSync(RUN_FILE)) return null;
+  /** @type {{ workerUrl: string; emulatorHost: string; projectId: string; realStream: boolean; stream: import('./lib/stream-api.mjs').StreamAccess }} */
   const run = JSON.parse(readFileSync(RUN_FILE, 'utf8'));
   try {
     if (!(await fetch(`${run.workerUrl}/healthz`)).ok) return null;
   } catch {
     return null;
   }
-  const devVars = readDevVars();
-  const stream = run.realStream
-    ? { baseUrl: devVars.STREAM_BASE_URL ?? 'https://chat.stream-io-api.com', apiKey: devVars.STREAM_API_KEY, secret: devVars.STREAM_API_SECRET }
-    : run.stream;
+  const stream = run.realStream ? streamAccessFrom(readDevVars()) : run.stream;
   return { ...run, streamAccess: stream, stop: async () => {} };
 }
 
-function serverToken(secret) {
-  const input = `${Buffer.from('{"alg":"HS256","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"server":true}').toString('base64url')}`;
-  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
-}
-
+/**
+ * @param {import('./lib/stream-api.mjs').StreamAccess} access
+ * @param {string} uid
+ */
 async function streamUser(access, uid) {
-  const payload = encodeURIComponent(JSON.stringify({ filter_conditions: { id: { $eq: uid } }, sort: [], presence: false, limit: 1 }));
-  const response = await fetch(`${access.baseUrl}/users?api_key=${access.apiKey}&payload=${payload}`, {
-    headers: { Authorization: serverToken(access.secret), 'stream-auth-type': 'jwt' },
-  });
-  if (!response.ok) throw new Error(`Stream queryUsers answered HTTP ${response.status}`);
-  return (await response.json()).users.find((user) => user.id === uid) ?? null;
+  const users = await queryUsers(access, { filter_conditions: { id: { $eq: uid } }, sort: [], presence: false, limit: 1 });
+  return users.find((user) => user.id === uid) ?? null;
 }
 
+/**
+ * @param {string} url
+ * @param {{ idToken?: string; body?: string; headers?: Record<string, string> }} [options]
+ * @returns {Promise<{ status: number; json: any; text: string }>} json: the parsed body, null if it is not JSON
+ */
 async function post(url, { idToken, body, headers = {} } = {}) {
   const response = await fetch(url, {
     method: 'POST',
@@ -72,9 +86,11 @@ async function post(url, { idToken, body, headers = {} } = {}) {
   return { status: response.status, json, text };
 }
 
+/** @param {Stack} stack @param {string} name @param {string} idToken */
 const callable = (stack, name, idToken) =>
   post(`${stack.workerUrl}/${name}`, { idToken, body: JSON.stringify({ data: null }), headers: { 'Content-Type': 'application/json' } });
 
+/** @param {string} token @param {string} secret @param {string} uid */
 async function verifiesAs(token, secret, uid) {
   try {
     const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), { algorithms: ['HS256'] });

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // Registers existing Stream users with the deployed Worker, so reconciliation
 // may delete them once they are deleted from Firebase (for apps migrating from
 // the Cloud Functions, whose users this service did not create).
@@ -11,9 +12,9 @@
 // --dry-run        print what would be imported
 // Only import uids that are Firebase uids: reconciliation deletes a registered
 // uid from Stream when Firebase does not know it.
-import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { DEFAULT_STREAM_BASE_URL, queryUsers, StreamHttpError } from './lib/stream-api.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -21,11 +22,15 @@ const { values } = parseArgs({
     uids: { type: 'string' },
     'from-stream': { type: 'boolean', default: false },
     role: { type: 'string', default: 'user' },
-    'stream-base-url': { type: 'string', default: process.env.STREAM_BASE_URL ?? 'https://chat.stream-io-api.com' },
+    'stream-base-url': { type: 'string', default: process.env.STREAM_BASE_URL ?? DEFAULT_STREAM_BASE_URL },
     'dry-run': { type: 'boolean', default: false },
   },
 });
 
+/**
+ * @param {string} message
+ * @returns {never}
+ */
 function fail(message) {
   console.error(`import-users: ${message}`);
   process.exit(2);
@@ -36,17 +41,11 @@ if (!values.worker) fail('--worker <url> is required');
 if (!adminToken && !values['dry-run']) fail('set ADMIN_TOKEN in the environment (never on the command line)');
 if (Boolean(values.uids) === values['from-stream']) fail('give exactly one of --uids FILE or --from-stream');
 
-const base64url = (buffer) => Buffer.from(buffer).toString('base64url');
-function serverToken(secret) {
-  const signingInput = `${base64url('{"alg":"HS256","typ":"JWT"}')}.${base64url('{"server":true}')}`;
-  return `${signingInput}.${createHmac('sha256', secret).update(signingInput).digest('base64url')}`;
-}
-
 async function* uidsFromStream() {
   const apiKey = process.env.STREAM_API_KEY;
   const secret = process.env.STREAM_API_SECRET;
   if (!apiKey || !secret) fail('--from-stream needs STREAM_API_KEY and STREAM_API_SECRET in the environment');
-  const auth = serverToken(secret);
+  const access = { baseUrl: /** @type {string} */ (values['stream-base-url']), apiKey, secret };
   // Page by (created_at, id), since Stream caps offset at 1000: each page starts at the last
   // created_at seen, skipping (by offset) the users at exactly that instant already read. So users
   // created in the same instant are neither skipped nor read twice (up to 1000 per instant).
@@ -63,13 +62,13 @@ async function* uidsFromStream() {
       limit: 100,
       offset: readAtAfter,
     };
-    const url = `${values['stream-base-url']}/users?api_key=${encodeURIComponent(apiKey)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
-    const response = await fetch(url, { headers: { Authorization: auth, 'stream-auth-type': 'jwt' } });
-    if (!response.ok) fail(`Stream answered HTTP ${response.status} to queryUsers`);
-    const { users } = await response.json();
+    const users = await queryUsers(access, payload).catch((error) => {
+      if (error instanceof StreamHttpError) fail(`Stream answered HTTP ${error.status} to queryUsers`);
+      throw error;
+    });
     for (const user of users) if (!user.deleted_at) yield user.id;
     if (users.length < 100) return;
-    const last = users[users.length - 1].created_at;
+    const last = /** @type {string} */ (users[users.length - 1]?.created_at);
     if (last === after) {
       readAtAfter += users.length; // the whole page was at the same instant
     } else {
@@ -79,6 +78,7 @@ async function* uidsFromStream() {
   }
 }
 
+/** @param {string} path */
 function* uidsFromFile(path) {
   for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
     const uid = line.trim();
@@ -86,12 +86,16 @@ function* uidsFromFile(path) {
   }
 }
 
+/**
+ * @param {string[]} batch
+ * @returns {Promise<number>} how many were newly registered
+ */
 async function send(batch) {
   if (values['dry-run']) {
     console.log(batch.join('\n'));
     return batch.length;
   }
-  const response = await fetch(`${values.worker.replace(/\/+$/, '')}/v1/admin/registry/import`, {
+  const response = await fetch(`${/** @type {string} */ (values.worker).replace(/\/+$/, '')}/v1/admin/registry/import`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
     body: JSON.stringify({ uids: batch }),
@@ -100,10 +104,11 @@ async function send(batch) {
   return (await response.json()).added;
 }
 
+/** @type {string[]} */
 let batch = [];
 let received = 0;
 let added = 0;
-const source = values['from-stream'] ? uidsFromStream() : uidsFromFile(values.uids);
+const source = values['from-stream'] ? uidsFromStream() : uidsFromFile(/** @type {string} */ (values.uids));
 for await (const uid of source) {
   if (!/^[A-Za-z0-9@_-]{1,255}$/.test(uid)) {
     console.warn(`skipping "${uid}": not a valid Stream user id`);

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // `npm start`: the whole service on 127.0.0.1, on an embedded default.
 //
 // Starts the Firebase Auth emulator (demo- project, no login), applies the D1
@@ -6,12 +7,14 @@
 // mode with cron testing on. Without real Stream credentials in .dev.vars it
 // also starts a local Stream API stand-in (users kept in memory). Prints the
 // URLs and a curl sequence to try. Ctrl-C stops everything it started.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, startAuthEmulator } from './lib/auth-emulator.mjs';
+import { startAuthEmulator } from './lib/auth-emulator.mjs';
+import { freePort, spawnGroup, stopProcessGroup, waitForUrl } from './lib/process.mjs';
+import { streamAccessFrom } from './lib/stream-api.mjs';
 import { serveStreamStandIn } from './lib/stream-standin.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -20,14 +23,19 @@ const LOCAL_API_KEY = 'localdevkey';
 /** Where a running `npm start` says what it runs, for `npm run demo` (local values only; deleted on exit). */
 export const RUN_FILE = join(ROOT, '.wrangler', 'local-run.json');
 
-/** KEY=VALUE lines of .dev.vars (quotes optional, # comments). */
+/**
+ * KEY=VALUE lines of .dev.vars (quotes optional, # comments).
+ * @param {string} [path]
+ * @returns {Record<string, string>}
+ */
 export function readDevVars(path = join(ROOT, '.dev.vars')) {
+  /** @type {Record<string, string>} */
   const vars = {};
   if (!existsSync(path)) return vars;
   for (const line of readFileSync(path, 'utf8').split(/\r?\n/)) {
     const match = /^\s*([A-Z0-9_]+)\s*=\s*(.*?)\s*$/.exec(line);
     if (!match || line.trim().startsWith('#')) continue;
-    vars[match[1]] = match[2].replace(/^(['"])(.*)\1$/, '$2');
+    vars[/** @type {string} */ (match[1])] = /** @type {string} */ (match[2]).replace(/^(['"])(.*)\1$/, '$2');
   }
   return vars;
 }
@@ -36,45 +44,39 @@ function wranglerToml() {
   return readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
 }
 
+/** @param {Record<string, string>} devVars */
 function projectIdFrom(devVars) {
   return devVars.FIREBASE_PROJECT_ID ?? /FIREBASE_PROJECT_ID\s*=\s*"([^"]+)"/.exec(wranglerToml())?.[1] ?? 'demo-stream-token-edge';
 }
 
-async function waitFor(url, timeoutMs, isAlive) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (!isAlive()) throw new Error(`process for ${url} exited`);
-    try {
-      const response = await fetch(url);
-      if (response.ok) return;
-    } catch {
-      // not up yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`${url} did not answer within ${timeoutMs / 1000} s`);
-}
-
-function killGroup(child, signal = 'SIGTERM') {
-  if (child.exitCode !== null || child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, signal);
-  } catch {
-    // already gone
-  }
-}
+/**
+ * What startLocal runs. streamAccess: where the Worker's Stream app answers (the stand-in, or the
+ * real app from .dev.vars); stream: the stand-in, null with a real Stream app.
+ * @typedef {{
+ *   workerUrl: string;
+ *   emulatorHost: string;
+ *   projectId: string;
+ *   realStream: boolean;
+ *   streamAccess: import('./lib/stream-api.mjs').StreamAccess;
+ *   stream: Awaited<ReturnType<typeof serveStreamStandIn>> | null;
+ *   workerOutput: () => string;
+ *   stop: () => Promise<void>;
+ * }} LocalStack
+ */
 
 /**
  * Starts everything; resolves once the Worker answers /healthz.
- * @param {{ workerPort?: number; emulatorPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void }} options
+ * @param {{ workerPort?: number; emulatorPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void }} [options]
+ * @returns {Promise<LocalStack>}
  */
 export async function startLocal(options = {}) {
-  const log = options.log ?? ((line) => process.stdout.write(line));
+  const log = options.log ?? ((/** @type {string} */ line) => process.stdout.write(line));
   const devVars = readDevVars();
   const realStream = Boolean(devVars.STREAM_API_SECRET && devVars.STREAM_API_SECRET !== PLACEHOLDER_SECRET && devVars.STREAM_API_KEY);
   const projectId = projectIdFrom(devVars);
   const workerPort = options.workerPort ?? 8787;
   const persistTo = options.persistTo ?? join(ROOT, '.wrangler', 'state');
+  /** @type {(() => Promise<void>)[]} */
   const stops = [];
   const stop = async () => {
     for (const fn of stops.reverse()) await fn().catch(() => undefined);
@@ -85,11 +87,13 @@ export async function startLocal(options = {}) {
     const emulator = await startAuthEmulator(projectId, { port: options.emulatorPort ?? 9099, root: ROOT });
     stops.push(emulator.stop);
 
+    /** @type {Record<string, string>} */
     const vars = {
       FIREBASE_AUTH_EMULATOR_HOST: emulator.host,
       FIREBASE_PROJECT_ID: projectId,
       CORS_ALLOWED_ORIGINS: devVars.CORS_ALLOWED_ORIGINS ?? '*',
     };
+    /** @type {LocalStack['stream']} */
     let stream = null;
     if (!realStream) {
       const secret = randomBytes(24).toString('hex');
@@ -109,49 +113,34 @@ export async function startLocal(options = {}) {
     // --config always: wrangler otherwise prefers a wrangler.json(c) in any parent folder over our wrangler.toml.
     const args = ['dev', '--config', join(ROOT, 'wrangler.toml'), '--ip', '127.0.0.1', '--port', String(workerPort), '--persist-to', persistTo, '--test-scheduled', '--show-interactive-dev-session=false'];
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`);
-    const worker = spawn(join(ROOT, 'node_modules', '.bin', 'wrangler'), args, {
+    const { child: worker, output: workerOutput } = spawnGroup(join(ROOT, 'node_modules', '.bin', 'wrangler'), args, {
       cwd: ROOT,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+      onOutput: options.verbose ? log : undefined,
     });
-    let workerOutput = '';
-    const collect = (chunk) => {
-      workerOutput += chunk;
-      if (options.verbose) log(String(chunk));
-    };
-    worker.stdout.on('data', collect);
-    worker.stderr.on('data', collect);
-    stops.push(async () => {
-      killGroup(worker);
-      await new Promise((resolve) => {
-        if (worker.exitCode !== null) return resolve(undefined);
-        const timer = setTimeout(() => {
-          killGroup(worker, 'SIGKILL');
-          resolve(undefined);
-        }, 5000);
-        worker.once('exit', () => {
-          clearTimeout(timer);
-          resolve(undefined);
-        });
-      });
-    });
+    stops.push(() => stopProcessGroup(worker));
     const workerUrl = `http://127.0.0.1:${workerPort}`;
-    try {
-      await waitFor(`${workerUrl}/healthz`, 90_000, () => worker.exitCode === null);
-    } catch (error) {
-      throw new Error(`${error.message}\n--- wrangler dev said ---\n${workerOutput}`);
+    const healthz = `${workerUrl}/healthz`;
+    const timeoutMs = 90_000;
+    const ready = await waitForUrl(healthz, { timeoutMs, isAlive: () => worker.exitCode === null });
+    if (ready !== 'ready') {
+      const why = ready === 'exited' ? `process for ${healthz} exited` : `${healthz} did not answer within ${timeoutMs / 1000} s`;
+      throw new Error(`${why}\n--- wrangler dev said ---\n${workerOutput()}`);
     }
-    const streamAccess = realStream
-      ? { baseUrl: devVars.STREAM_BASE_URL ?? 'https://chat.stream-io-api.com', apiKey: devVars.STREAM_API_KEY, secret: devVars.STREAM_API_SECRET }
-      : { baseUrl: stream.url, apiKey: LOCAL_API_KEY, secret: vars.STREAM_API_SECRET };
-    return { workerUrl, emulatorHost: emulator.host, projectId, stream, streamAccess, realStream, workerOutput: () => workerOutput, stop };
+    const streamAccess = stream
+      ? { baseUrl: stream.url, apiKey: LOCAL_API_KEY, secret: /** @type {string} */ (vars.STREAM_API_SECRET) }
+      : streamAccessFrom(devVars);
+    return { workerUrl, emulatorHost: emulator.host, projectId, stream, streamAccess, realStream, workerOutput, stop };
   } catch (error) {
     await stop();
     throw error;
   }
 }
 
+/**
+ * @param {string} workerUrl
+ * @param {string} emulatorHost host:port
+ */
 export function curlSequence(workerUrl, emulatorHost) {
   return [
     '# 1. Sign up a user on the Auth emulator and keep its ID token',
@@ -168,6 +157,7 @@ export function curlSequence(workerUrl, emulatorHost) {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const verbose = process.argv.includes('--verbose');
+  /** @type {LocalStack | undefined} */
   let running;
   const shutdown = async () => {
     process.stdout.write('\nStopping…\n');
@@ -190,12 +180,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(`npm start failed: ${error instanceof Error ? error.message : error}`);
     process.exit(1);
   }
-  const { workerUrl, emulatorHost, stream, realStream } = running;
+  const { workerUrl, emulatorHost, stream, realStream } = /** @type {LocalStack} */ (running);
   console.log(`
 stream-token-edge is running locally
   Worker (wrangler dev):      ${workerUrl}      (cron: ${workerUrl}/__scheduled)
   Firebase Auth emulator:     http://${emulatorHost}
-  Stream API:                 ${realStream ? 'your real Stream app (from .dev.vars)' : `${stream.url}   ← a LOCAL STAND-IN, not Stream (users kept in memory)`}
+  Stream API:                 ${realStream || !stream ? 'your real Stream app (from .dev.vars)' : `${stream.url}   ← a LOCAL STAND-IN, not Stream (users kept in memory)`}
 ${realStream ? '' : '  To use your real Stream app: cp .dev.vars.example .dev.vars, fill in STREAM_API_KEY and STREAM_API_SECRET, restart.\n'}
 Try it (copy-paste into another terminal):
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// @ts-check
 // The web example: `npm run web` builds examples/web and serves it on
 // http://127.0.0.1:5173 (use it next to `npm start`). `buildWeb`/`serveWeb`
 // are also used by the browser test.
@@ -7,10 +8,16 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { listenOnLoopback } from './lib/process.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE = join(ROOT, 'examples', 'web');
 
+/**
+ * Bundles examples/web into `outdir`.
+ * @param {string} [outdir]
+ * @returns {Promise<string>} outdir
+ */
 export async function buildWeb(outdir = join(SOURCE, 'dist')) {
   mkdirSync(outdir, { recursive: true });
   await build({
@@ -26,9 +33,15 @@ export async function buildWeb(outdir = join(SOURCE, 'dist')) {
   return outdir;
 }
 
+/** @type {Record<string, string>} */
 const TYPES = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8' };
 
-/** Serves `dir` on 127.0.0.1; resolves to its URL and a close function. */
+/**
+ * Serves `dir` on 127.0.0.1; resolves to its URL and a close function.
+ * @param {string} dir
+ * @param {number} [port] 0: a free one
+ * @returns {Promise<{ url: string; close: () => Promise<void> }>}
+ */
 export async function serveWeb(dir, port = 0) {
   const server = createServer((req, res) => {
     const path = normalize(new URL(req.url ?? '/', 'http://x').pathname).replace(/^(\.\.[/\\])+/, '');
@@ -41,14 +54,7 @@ export async function serveWeb(dir, port = 0) {
       res.writeHead(404).end('not found');
     }
   });
-  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(resolve);
-    }),
-  };
+  return listenOnLoopback(server, port);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

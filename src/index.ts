@@ -1,33 +1,128 @@
-import { ConfigError, getConfig, type Config } from './config';
+import { ConfigError, parseConfig, type Config } from './config/config';
 import type { Env } from './env';
 import { AppError } from './errors';
+import { FirebaseAdminClient } from './firebase/admin-api';
+import { EmulatorFence } from './firebase/emulator';
+import { GoogleKeyStore } from './firebase/google-keys';
+import { ServiceAccountTokenSource } from './firebase/service-account';
+import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { createApp, protocolOf, type App } from './http/app';
 import { errorResponse, json } from './http/respond';
-import { reconcile } from './reconcile/reconcile';
-import { buildServices, type Services } from './services';
+import { reconcile, type Reconciliation } from './reconcile/reconcile';
+import { UserRegistry } from './registry/registry';
+import { StreamRestClient } from './stream/rest-client';
+import { StreamTokenSigner } from './stream/tokens';
+import { TokenService } from './token-service';
 
 /**
- * Composition root: the Worker's handlers. Config is validated and the
- * services and app are built once per isolate (and per env object).
+ * The composition root, and the only module that reads configuration.
+ *
+ * Per isolate and env object, the settings are parsed once and everything is
+ * built here: the Google key cache, the Stream client, the registry, the
+ * token service, reconciliation and the HTTP app. Every deliberate
+ * per-isolate cache (keys, profiles, recorded uids, service account token)
+ * lives in what this builds, not in module state elsewhere.
  */
-const built = new WeakMap<Config, { services: Services; app: App }>();
+export interface Built {
+  config: Config;
+  app: App;
+  reconciliation: Reconciliation;
+}
 
-function servicesFor(env: Env): { services: Services; app: App } {
-  const config = getConfig(env);
-  let entry = built.get(config);
+const built = new WeakMap<object, Built>();
+/** Key stores by JWKS URL: the same keys serve every env object of the isolate. */
+const keyStores = new Map<string, GoogleKeyStore>();
+
+/**
+ * Everything for this env object, built on first use and reused for the life
+ * of the isolate (Workers hands every request the same env object). A
+ * ConfigError is not cached, so a fixed secret takes effect on the next request.
+ */
+export function build(env: Env): Built {
+  let entry = built.get(env);
   if (!entry) {
-    const services = buildServices(config, env);
-    entry = { services, app: createApp(services) };
-    built.set(config, entry);
+    entry = compose(parseConfig(env), env);
+    built.set(env, entry);
   }
   return entry;
+}
+
+function compose(config: Config, env: Env): Built {
+  for (const warning of config.warnings) console.error(JSON.stringify(warning));
+
+  const signer = new StreamTokenSigner(config.streamApiSecret);
+  const stream = new StreamRestClient({ baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey, signer });
+  const registry = env.DB ? new UserRegistry(env.DB) : undefined;
+  const firebase = firebaseAdminFor(config);
+  const keys = keyStoreFor(config.firebaseJwksUrl);
+  const fence = new EmulatorFence(config.firebaseAuthEmulatorHost);
+
+  let reconciliation: Reconciliation;
+  if (!registry) reconciliation = { on: false, reason: 'no D1 binding "DB"' };
+  else if (!firebase) reconciliation = { on: false, reason: 'neither GOOGLE_SERVICE_ACCOUNT nor FIREBASE_AUTH_EMULATOR_HOST is set' };
+  else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile } };
+
+  const tokens = new TokenService({
+    settings: {
+      ttlSeconds: config.streamTokenTtlSeconds,
+      userFields: config.streamUserFields,
+      profileCacheSeconds: config.streamProfileCacheSeconds,
+    },
+    signer,
+    stream,
+    registry,
+  });
+  const app = createApp({
+    tokens,
+    verifyIdToken: (idToken, requestUrl) =>
+      verifyFirebaseIdToken(idToken, {
+        projectId: config.firebaseProjectId,
+        issuer: config.firebaseIssuer,
+        getKey: (kid) => keys.getKey(kid),
+        acceptUnsigned: fence.allows(requestUrl),
+      }),
+    cors: config.cors,
+    streamApiKey: config.streamApiKey,
+    adminToken: config.adminToken,
+    reconciliation,
+  });
+  return { config, app, reconciliation };
+}
+
+function keyStoreFor(url: string): GoogleKeyStore {
+  let store = keyStores.get(url);
+  if (!store) {
+    store = new GoogleKeyStore({ url });
+    keyStores.set(url, store);
+  }
+  return store;
+}
+
+/** The emulator when FIREBASE_AUTH_EMULATOR_HOST is set (loopback only), else the service account, else nothing. */
+function firebaseAdminFor(config: Config): FirebaseAdminClient | undefined {
+  if (config.firebaseAuthEmulatorHost) {
+    return new FirebaseAdminClient({
+      projectId: config.firebaseProjectId,
+      baseUrl: `http://${config.firebaseAuthEmulatorHost}/identitytoolkit.googleapis.com`,
+      authorization: async () => 'Bearer owner',
+    });
+  }
+  if (config.serviceAccount) {
+    const tokens = new ServiceAccountTokenSource(config.serviceAccount);
+    return new FirebaseAdminClient({
+      projectId: config.firebaseProjectId,
+      baseUrl: config.identityToolkitUrl,
+      authorization: async () => `Bearer ${await tokens.accessToken()}`,
+    });
+  }
+  return undefined;
 }
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
     let app: App;
     try {
-      app = servicesFor(env).app;
+      app = build(env).app;
     } catch (error) {
       return misconfigured(request, error);
     }
@@ -36,12 +131,12 @@ export default {
 
   /** Cron: deleted Firebase users are deleted from Stream (src/reconcile/). */
   async scheduled(_controller, env, _ctx): Promise<void> {
-    const { services } = servicesFor(env); // a config error throws here and shows as a failed cron run
-    if (!services.reconcile) {
-      console.error(JSON.stringify({ event: 'reconcile_skipped', reason: services.reconcileOff }));
+    const { reconciliation } = build(env); // a config error throws here and shows as a failed cron run
+    if (!reconciliation.on) {
+      console.error(JSON.stringify({ event: 'reconcile_skipped', reason: reconciliation.reason }));
       return;
     }
-    const summary = await reconcile(services.reconcile);
+    const summary = await reconcile(reconciliation.deps);
     // Logged already; thrown too, so the failure shows as a failed cron run rather than a green one.
     if (summary.error) throw new Error(`reconciliation stopped: ${summary.error}`);
   },

@@ -1,3 +1,4 @@
+// @ts-check
 // The original's stack on Node: firebase-admin's verifyIdToken and
 // stream-chat's createToken behind a plain HTTP server, answering the
 // callable protocol like the Cloud Function getStreamUserToken.
@@ -10,11 +11,11 @@ const { PORT, PROJECT_ID, KEYS_URL, STREAM_API_KEY, STREAM_API_SECRET } = proces
 const app = initializeApp({ projectId: PROJECT_ID });
 const auth = getAuth(app);
 // firebase-admin has Google's X.509 URL built in; point it at the benchmark's stand-in.
-const verifier = auth.idTokenVerifier;
+const verifier = /** @type {any} */ (auth).idTokenVerifier; // private
 const fetcher = verifier?.signatureVerifier?.keyFetcher;
 if (!fetcher || typeof fetcher.clientCertUrl !== 'string') throw new Error('firebase-admin internals changed: cannot redirect key fetches');
 fetcher.clientCertUrl = KEYS_URL;
-const stream = new StreamChat(STREAM_API_KEY, STREAM_API_SECRET);
+const stream = new StreamChat(/** @type {string} */ (STREAM_API_KEY), STREAM_API_SECRET);
 
 const server = createServer((req, res) => {
   let body = '';
@@ -23,7 +24,7 @@ const server = createServer((req, res) => {
     const match = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
     try {
       if (!match) throw new Error('no token');
-      const { uid } = await auth.verifyIdToken(match[1]);
+      const { uid } = await auth.verifyIdToken(/** @type {string} */ (match[1]));
       const iat = Math.floor(Date.now() / 1000);
       const token = stream.createToken(uid, iat + 3600, iat);
       res.writeHead(200, { 'Content-Type': 'application/json' });

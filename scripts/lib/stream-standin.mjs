@@ -1,3 +1,4 @@
+// @ts-check
 // A local stand-in for the Stream Chat REST API: the calls this service makes,
 // with Stream's semantics (upsert replaces the user, partial update merges,
 // a deleted id cannot come back, 404 code 16 for unknown users), users kept in
@@ -6,11 +7,14 @@
 // the tests (one instance per test scenario).
 import { createServer } from 'node:http';
 import { jwtVerify } from 'jose';
+import { listenOnLoopback } from './process.mjs';
 
 /**
  * @typedef {{ method: string; path: string; query: Record<string, string>; headers: Record<string, string>; body: unknown }} RecordedRequest
  * @typedef {{ status: number; body?: unknown; rawBody?: string; headers?: Record<string, string>; method?: string; delayMs?: number }} ScriptedResponse
+ * @typedef {{ method: string; path: string; query: Record<string, string>; headers: Record<string, string | string[] | undefined>; bodyText: string }} StandInRequest
  * @typedef {{ status: number; headers: Record<string, string>; body: string }} StandInResponse
+ * @typedef {Record<string, unknown>} StoredUser
  */
 
 export class StreamStandIn {
@@ -29,11 +33,12 @@ export class StreamStandIn {
   }
 
   /**
-   * @param {{ method: string; path: string; query: Record<string, string>; headers: Record<string, string | undefined>; bodyText: string }} request
+   * @param {StandInRequest} request
    * @returns {Promise<StandInResponse>}
    */
   async handle(request) {
     const { method, path, query } = request;
+    /** @type {any} the JSON the service sends; the routes below read it as Stream would */
     let body;
     if (request.bodyText !== '') {
       try {
@@ -52,7 +57,7 @@ export class StreamStandIn {
 
     const scriptIndex = this.script.findIndex((s) => !s.method || s.method === method);
     if (scriptIndex >= 0) {
-      const [scripted] = this.script.splice(scriptIndex, 1);
+      const scripted = /** @type {ScriptedResponse} */ (this.script.splice(scriptIndex, 1)[0]);
       if (scripted.delayMs) await new Promise((resolve) => setTimeout(resolve, scripted.delayMs));
       if (scripted.rawBody !== undefined) {
         return { status: scripted.status, headers: { 'content-type': 'text/plain', ...scripted.headers }, body: scripted.rawBody };
@@ -72,8 +77,9 @@ export class StreamStandIn {
     const users = this.users;
     const now = new Date().toISOString();
     if (method === 'POST' && path === '/users') {
+      /** @type {Record<string, StoredUser>} */
       const out = {};
-      for (const [id, user] of Object.entries(body.users)) {
+      for (const [id, user] of Object.entries(/** @type {Record<string, StoredUser>} */ (body.users))) {
         if (this.deleted.has(id)) return error(404, 16, `user "${id}" was deleted`);
         const stored = { ...user, id, role: user.role ?? 'user', created_at: users.get(id)?.created_at ?? now, updated_at: now };
         users.set(id, stored); // upsert replaces the whole user, as Stream does
@@ -82,10 +88,12 @@ export class StreamStandIn {
       return json(201, { users: out, duration: '1ms' });
     }
     if (method === 'PATCH' && path === '/users') {
+      /** @type {Record<string, StoredUser>} */
       const out = {};
-      for (const update of body.users) {
+      for (const update of /** @type {{ id: string; set?: StoredUser; unset?: string[] }[]} */ (body.users)) {
         const existing = users.get(update.id);
         if (!existing) return error(404, 16, `user "${update.id}" does not exist`);
+        /** @type {StoredUser} */
         const next = { ...existing, ...(update.set ?? {}), updated_at: now };
         for (const field of update.unset ?? []) delete next[field];
         users.set(update.id, next);
@@ -94,7 +102,9 @@ export class StreamStandIn {
       return json(200, { users: out, duration: '1ms' });
     }
     if (method === 'GET' && path === '/users') {
+      /** @type {{ filter_conditions?: Record<string, unknown>; sort?: { field: string; direction: number }[]; offset?: number; limit?: number }} */
       const payload = JSON.parse(query.payload ?? '{}');
+      /** @type {any[]} */
       const found = [...users.values()].filter((user) => matches(user, payload.filter_conditions ?? {}));
       for (const { field, direction } of [...(payload.sort ?? [])].reverse()) {
         found.sort((a, b) => (a[field] < b[field] ? -direction : a[field] > b[field] ? direction : 0));
@@ -104,7 +114,7 @@ export class StreamStandIn {
     }
     const one = /^\/users\/([^/]+)$/.exec(path);
     if (method === 'DELETE' && one) {
-      const id = decodeURIComponent(one[1]);
+      const id = decodeURIComponent(/** @type {string} */ (one[1]));
       const user = users.get(id);
       if (!user) return error(404, 16, `user "${id}" does not exist`);
       users.delete(id);
@@ -119,12 +129,17 @@ export class StreamStandIn {
   }
 }
 
-/** The filter operators this service and its scripts use: $eq, $in, $gt, $gte, $lt, $lte per field. */
+/**
+ * The filter operators this service and its scripts use: $eq, $in, $gt, $gte, $lt, $lte per field.
+ * @param {StoredUser} user
+ * @param {Record<string, unknown>} filter
+ */
 function matches(user, filter) {
   return Object.entries(filter).every(([field, condition]) => {
+    /** @type {any} */
     const value = user[field];
     if (condition === null || typeof condition !== 'object') return value === condition;
-    return Object.entries(condition).every(([operator, operand]) => {
+    return Object.entries(condition).every((/** @type {[string, any]} */ [operator, operand]) => {
       switch (operator) {
         case '$eq':
           return value === operand;
@@ -145,7 +160,13 @@ function matches(user, filter) {
   });
 }
 
-/** @returns {StandInResponse} Stream sends its rate-limit headers on every answer; so does the stand-in. */
+/**
+ * Stream sends its rate-limit headers on every answer; so does the stand-in.
+ * @param {number} status
+ * @param {unknown} body
+ * @param {Record<string, string>} [headers]
+ * @returns {StandInResponse}
+ */
 function json(status, body, headers = {}) {
   const reset = String(Math.floor(Date.now() / 1000) + 60);
   return {
@@ -161,12 +182,24 @@ function json(status, body, headers = {}) {
   };
 }
 
+/**
+ * A Stream error answer.
+ * @param {number} status
+ * @param {number} code
+ * @param {string} message
+ */
 function error(status, code, message) {
   return json(status, { code, message, StatusCode: status, duration: '0.01ms', more_info: '' });
 }
 
-/** Reads a Node request into what StreamStandIn.handle takes. */
+/**
+ * Reads a Node request into what StreamStandIn.handle takes.
+ * @param {import('node:http').IncomingMessage} req
+ * @param {string} [path] the path as the stand-in sees it (default: the request's)
+ * @returns {Promise<StandInRequest>}
+ */
 export async function readNodeRequest(req, path) {
+  /** @type {Buffer[]} */
   const chunks = [];
   for await (const chunk of req) chunks.push(chunk);
   const url = new URL(req.url ?? '/', 'http://127.0.0.1');
@@ -179,7 +212,11 @@ export async function readNodeRequest(req, path) {
   };
 }
 
-/** Writes a StandInResponse to a Node response. */
+/**
+ * Writes a StandInResponse to a Node response.
+ * @param {import('node:http').ServerResponse} res
+ * @param {StandInResponse} response
+ */
 export function writeNodeResponse(res, response) {
   res.writeHead(response.status, response.headers);
   res.end(response.body);
@@ -187,6 +224,7 @@ export function writeNodeResponse(res, response) {
 
 /**
  * Serves one StreamStandIn on 127.0.0.1 (for `npm start`).
+ * @param {{ apiKey?: string; secret: string; port?: number; log?: (line: string) => void }} options port 0: a free one
  * @returns {Promise<{ url: string; standIn: StreamStandIn; close: () => Promise<void> }>}
  */
 export async function serveStreamStandIn({ apiKey, secret, port = 0, log }) {
@@ -201,13 +239,6 @@ export async function serveStreamStandIn({ apiKey, secret, port = 0, log }) {
       writeNodeResponse(res, error(500, -1, err instanceof Error ? err.message : String(err)));
     }
   });
-  await new Promise((resolve) => server.listen(port, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${server.address().port}`,
-    standIn,
-    close: () => new Promise((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve(undefined));
-    }),
-  };
+  const { url, close } = await listenOnLoopback(server, port);
+  return { url, standIn, close };
 }

@@ -30,21 +30,31 @@ function stripPort(host: string): string {
   return colons === 1 ? host.slice(0, host.indexOf(':')) : host;
 }
 
-let warnedAboutRequestHost = false;
+/**
+ * Whether a request may use an unsigned emulator token. One per isolate
+ * (built by the composition root), so it logs the refusal once, not per request.
+ */
+export class EmulatorFence {
+  readonly #emulatorHost: string | undefined;
+  #warnedAboutRequestHost = false;
 
-/** Whether this request may use an unsigned emulator token. Logs (once per isolate) when the fence holds it back. */
-export function emulatorAllowedFor(emulatorHost: string | undefined, requestUrl: string): boolean {
-  if (!emulatorHost || !isLoopbackHost(emulatorHost)) return false;
-  const requestHost = new URL(requestUrl).host;
-  if (isLoopbackHost(requestHost)) return true;
-  if (!warnedAboutRequestHost) {
-    warnedAboutRequestHost = true;
-    console.error(
-      JSON.stringify({
-        event: 'emulator_mode_refused',
-        reason: 'FIREBASE_AUTH_EMULATOR_HOST is set but this request did not arrive on a loopback host; unsigned ID tokens are rejected',
-      }),
-    );
+  constructor(emulatorHost: string | undefined) {
+    this.#emulatorHost = emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined;
   }
-  return false;
+
+  allows(requestUrl: string): boolean {
+    if (!this.#emulatorHost) return false;
+    const requestHost = new URL(requestUrl).host;
+    if (isLoopbackHost(requestHost)) return true;
+    if (!this.#warnedAboutRequestHost) {
+      this.#warnedAboutRequestHost = true;
+      console.error(
+        JSON.stringify({
+          event: 'emulator_mode_refused',
+          reason: 'FIREBASE_AUTH_EMULATOR_HOST is set but this request did not arrive on a loopback host; unsigned ID tokens are rejected',
+        }),
+      );
+    }
+    return false;
+  }
 }

@@ -193,15 +193,3 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
     if (timer !== null) clearTimeout(timer);
   });
 }
-
-const stores = new Map<string, GoogleKeyStore>();
-
-/** The isolate's key store for a JWKS URL: a deliberate per-isolate cache. */
-export function keyStoreFor(url: string): GoogleKeyStore {
-  let store = stores.get(url);
-  if (!store) {
-    store = new GoogleKeyStore({ url });
-    stores.set(url, store);
-  }
-  return store;
-}

@@ -1,5 +1,6 @@
 import { AppError } from '../errors';
 import { bytesFromBase64Url } from '../base64url';
+import { MAX_FIREBASE_UID_LENGTH } from '../user-id';
 
 /** The claims this service reads from a verified Firebase ID token. */
 export interface FirebaseClaims {
@@ -14,6 +15,9 @@ export interface FirebaseClaims {
   email?: unknown;
   [claim: string]: unknown;
 }
+
+/** Verifies an ID token; `requestUrl` lets emulator mode check the request arrived on loopback. */
+export type IdTokenVerifier = (idToken: string, requestUrl: string) => Promise<FirebaseClaims>;
 
 export interface VerifyOptions {
   projectId: string;
@@ -35,7 +39,6 @@ export interface VerifyOptions {
 export const MAX_ID_TOKEN_LENGTH = 8192;
 /** How far in the future `iat`/`auth_time` may be, to absorb clock skew between Google and Cloudflare. */
 export const ISSUED_AT_SKEW_SECONDS = 5;
-const MAX_UID_LENGTH = 128;
 const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]+$/;
 const RS256 = { name: 'RSASSA-PKCS1-v1_5' } as const;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
@@ -111,7 +114,7 @@ function checkClaims(payload: Record<string, unknown>, options: VerifyOptions): 
   // A string, not an array containing it: Firebase tokens carry a string and firebase-admin insists on it.
   if (payload.aud !== options.projectId) throw invalid('ID token has the wrong audience');
   if (typeof payload.sub !== 'string' || payload.sub === '') throw invalid('ID token has no subject (uid)');
-  if (payload.sub.length > MAX_UID_LENGTH) throw invalid('ID token subject (uid) is longer than 128 characters');
+  if (payload.sub.length > MAX_FIREBASE_UID_LENGTH) throw invalid('ID token subject (uid) is longer than 128 characters');
   if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) throw invalid('ID token has no expiry');
   if (payload.exp <= nowSeconds) throw invalid('ID token has expired');
   if (payload.nbf !== undefined && (typeof payload.nbf !== 'number' || payload.nbf > nowSeconds)) {

@@ -1,8 +1,9 @@
 import { Hono } from 'hono';
 import { AppError } from '../errors';
 import { FirebaseLookupError, MAX_LOOKUP_UIDS } from '../firebase/admin-api';
-import { checkAndDelete, ReconcileBrakeError, type ReconcileDeps, type UidOutcome } from '../reconcile/reconcile';
-import { isValidStreamUserId } from '../stream/profile';
+import { deleteConfirmedGone } from '../reconcile/admin-delete';
+import { ReconcileBrakeError, type Reconciliation } from '../reconcile/reconcile';
+import { isServableUid } from '../user-id';
 import { json } from './respond';
 
 /**
@@ -18,13 +19,17 @@ import { json } from './respond';
  */
 export const MAX_IMPORT_UIDS = 1000;
 
-export function createAdminRoutes(adminToken: string | undefined, reconcile: ReconcileDeps | undefined): Hono {
+export function createAdminRoutes(adminToken: string | undefined, reconciliation: Reconciliation): Hono {
   const admin = new Hono();
+  if (!adminToken || !reconciliation.on) {
+    admin.all('*', () => {
+      throw new AppError('forbidden', 'Admin routes are off: set ADMIN_TOKEN and configure reconciliation (DB, Firebase admin access)');
+    });
+    return admin;
+  }
+  const { deps } = reconciliation;
 
   admin.use('*', async (c, next) => {
-    if (!adminToken || !reconcile) {
-      throw new AppError('forbidden', 'Admin routes are off: set ADMIN_TOKEN and configure reconciliation (DB, Firebase admin access)');
-    }
     const presented = /^Bearer[ ]+(\S+)$/i.exec(c.req.header('Authorization')?.trim() ?? '')?.[1];
     if (presented === undefined) throw new AppError('missing_authorization', 'Send "Authorization: Bearer <ADMIN_TOKEN>"');
     if (!(await constantTimeEqual(presented, adminToken))) throw new AppError('invalid_token', 'Admin token is not valid');
@@ -33,20 +38,9 @@ export function createAdminRoutes(adminToken: string | undefined, reconcile: Rec
 
   admin.post('/users/delete', async (c) => {
     const uids = await readUids(c.req.raw, MAX_LOOKUP_UIDS);
-    const deps = reconcile!;
-    const registered = await deps.registry.lookup(uids);
-    const results: Record<string, UidOutcome | 'not_registered' | 'already_deleted'> = {};
-    const candidates: string[] = [];
-    for (const uid of uids) {
-      const state = registered.get(uid);
-      if (state === undefined) results[uid] = 'not_registered';
-      else if (state === 'deleted') results[uid] = 'already_deleted';
-      else candidates.push(uid);
-    }
+    let results;
     try {
-      // The same per-run delete budget as the cron keeps one request within Workers' subrequest limit.
-      const outcomes = await checkAndDelete(candidates, deps, 'admin', deps.settings.maxDeletes);
-      for (const [uid, outcome] of outcomes) results[uid] = outcome === 'present' ? 'present' : outcome;
+      results = await deleteConfirmedGone(uids, deps);
     } catch (error) {
       if (error instanceof FirebaseLookupError || error instanceof ReconcileBrakeError) {
         throw new AppError('firebase_failed', 'Firebase could not confirm which users are gone; nothing was deleted', { cause: error });
@@ -58,7 +52,7 @@ export function createAdminRoutes(adminToken: string | undefined, reconcile: Rec
 
   admin.post('/registry/import', async (c) => {
     const uids = await readUids(c.req.raw, MAX_IMPORT_UIDS);
-    const added = await reconcile!.registry.importUids(uids);
+    const added = await deps.registry.importUids(uids);
     return json({ received: uids.length, added });
   });
 
@@ -77,8 +71,8 @@ async function readUids(request: Request, max: number): Promise<string[]> {
     throw new AppError('invalid_request', `"uids" must be an array of 1 to ${max} user ids`);
   }
   const unique = [...new Set(uids)];
-  // Firebase uids are at most 128 characters; anything else could never be confirmed gone.
-  if (!unique.every((uid): uid is string => typeof uid === 'string' && uid.length <= 128 && isValidStreamUserId(uid))) {
+  // Anything but a servable uid could never have been registered nor confirmed gone.
+  if (!unique.every(isServableUid)) {
     throw new AppError('invalid_request', 'Every uid must be a Firebase uid (at most 128 characters) that Stream accepts as a user id');
   }
   return unique;

@@ -1,12 +1,13 @@
 import { Hono, type Context } from 'hono';
 import type { Env } from '../env';
 import { AppError } from '../errors';
-import type { Services } from '../services';
-import type { IssuedToken } from '../token-service';
+import type { IdTokenVerifier } from '../firebase/verify-id-token';
+import type { Reconciliation } from '../reconcile/reconcile';
+import type { IssuedToken, TokenService } from '../token-service';
 import { createAdminRoutes } from './admin';
 import { authenticate } from './auth';
 import { bodyLimit } from './body-limit';
-import { corsMiddleware } from './cors';
+import { corsMiddleware, type CorsPolicy } from './cors';
 import { errorResponse, json, type Protocol } from './respond';
 
 export const MAX_BODY_BYTES = 64 * 1024;
@@ -22,19 +23,32 @@ export function protocolOf(path: string): Protocol {
   return (CALLABLE_PATHS as readonly string[]).includes(path) ? 'callable' : 'rest';
 }
 
+/** What the HTTP layer needs, built by the composition root (src/index.ts). */
+export interface AppDeps {
+  tokens: TokenService;
+  verifyIdToken: IdTokenVerifier;
+  cors: CorsPolicy;
+  /** Returned with every token, so a client needs no other configuration. */
+  streamApiKey: string;
+  /** undefined = admin routes off. */
+  adminToken: string | undefined;
+  reconciliation: Reconciliation;
+}
+
 /**
  * The HTTP surface: thin wiring of middleware and routes over TokenService.
- * Built once per isolate and configuration by src/index.ts.
+ * Each route parses, calls one service method and maps the result; the rules
+ * live in the services. Built once per isolate and configuration by src/index.ts.
  */
-export function createApp(services: Services): App {
+export function createApp(deps: AppDeps): App {
   const app = new Hono<AppEnv>();
-  const { tokens, config, registry } = services;
+  const { tokens } = deps;
 
   app.use('*', async (c, next) => {
     c.set('protocol', protocolOf(c.req.path));
     await next();
   });
-  const cors = corsMiddleware(config.cors);
+  const cors = corsMiddleware(deps.cors);
   if (cors) app.use('*', cors);
   app.use('*', bodyLimit(MAX_BODY_BYTES));
 
@@ -46,25 +60,15 @@ export function createApp(services: Services): App {
     await readCallableRequest(c.req.raw);
     return json({ result: await handler(c) });
   };
-  const caller = (c: Context<AppEnv>) => authenticate(c.req.raw, services.verifyIdToken);
-  /** Registers the uid for deletion reconciliation, in the background. */
-  const seen = <T extends { userId: string }>(c: Context<AppEnv>, result: T): T => {
-    registry?.remember(result.userId, (promise) => c.executionCtx.waitUntil(promise));
-    return result;
-  };
+  const caller = (c: Context<AppEnv>) => authenticate(c.req.raw, deps.verifyIdToken);
+  const background = (c: Context<AppEnv>) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
+  const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c));
+  const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c));
+  const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c));
 
-  /** Create routes record the uid before Stream has the user, so no Stream user this service makes goes unregistered. */
-  const create = async (c: Context<AppEnv>) => {
-    const claims = await caller(c);
-    await registry?.recordNow(claims.sub);
-    return tokens.createUserAndIssueToken(claims);
-  };
   app.post('/createStreamUserAndGetToken', callable(async (c) => (await create(c)).token));
-  app.post('/getStreamUserToken', callable(async (c) => seen(c, await tokens.issueToken(await caller(c))).token));
-  app.post(
-    '/revokeStreamUserToken',
-    callable(async (c) => ({ revoked_before: seen(c, await tokens.revokeTokens(await caller(c))).revokedBefore.toISOString() })),
-  );
+  app.post('/getStreamUserToken', callable(async (c) => (await issue(c)).token));
+  app.post('/revokeStreamUserToken', callable(async (c) => ({ revoked_before: (await revoke(c)).revokedBefore.toISOString() })));
   for (const path of CALLABLE_PATHS) allowOnly(app, path, ['POST']);
 
   // REST, for any HTTP client.
@@ -72,18 +76,15 @@ export function createApp(services: Services): App {
     json({
       token: issued.token,
       user_id: issued.userId,
-      api_key: config.streamApiKey,
+      api_key: deps.streamApiKey,
       expires_at: issued.expiresAt === null ? null : issued.expiresAt.toISOString(),
     });
   app.post('/v1/users/me', async (c) => tokenBody(await create(c)));
-  app.post('/v1/token', async (c) => tokenBody(seen(c, await tokens.issueToken(await caller(c)))));
-  app.post('/v1/token/revoke', async (c) => {
-    const { revokedBefore } = seen(c, await tokens.revokeTokens(await caller(c)));
-    return json({ revoked_before: revokedBefore.toISOString() });
-  });
+  app.post('/v1/token', async (c) => tokenBody(await issue(c)));
+  app.post('/v1/token/revoke', async (c) => json({ revoked_before: (await revoke(c)).revokedBefore.toISOString() }));
   for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke']) allowOnly(app, path, ['POST']);
 
-  app.route('/v1/admin', createAdminRoutes(config.adminToken, services.reconcile));
+  app.route('/v1/admin', createAdminRoutes(deps.adminToken, deps.reconciliation));
   for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import']) allowOnly(app, path, ['POST']);
 
   app.notFound(() => {

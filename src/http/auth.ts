@@ -1,8 +1,5 @@
 import { AppError } from '../errors';
-import type { FirebaseClaims } from '../firebase/verify-id-token';
-
-/** Verifies an ID token; `requestUrl` lets emulator mode check the request arrived on loopback. */
-export type IdTokenVerifier = (idToken: string, requestUrl: string) => Promise<FirebaseClaims>;
+import type { FirebaseClaims, IdTokenVerifier } from '../firebase/verify-id-token';
 
 /**
  * Reads `Authorization: Bearer <Firebase ID token>` and verifies the token.

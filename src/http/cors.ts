@@ -1,6 +1,8 @@
 import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
-import type { CorsPolicy } from '../config';
+
+/** CORS_ALLOWED_ORIGINS, parsed: no CORS headers at all, any origin, or a list of origins. */
+export type CorsPolicy = { kind: 'none' } | { kind: 'any' } | { kind: 'list'; origins: ReadonlySet<string> };
 
 /** The headers Firebase's callable clients send; accepted and otherwise ignored. */
 export const ALLOWED_REQUEST_HEADERS = [

@@ -54,6 +54,9 @@ export interface ReconcileDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Reconciliation, as the composition root built it: on with its dependencies, or off and why. */
+export type Reconciliation = { on: true; deps: ReconcileDeps } | { on: false; reason: string };
+
 export type UidOutcome = 'present' | 'deleted' | 'already_gone' | 'failed' | 'would_delete' | 'deferred';
 
 export interface ReconcileSummary {

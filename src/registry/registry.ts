@@ -5,7 +5,7 @@
  * `ctx.waitUntil` and skips uids this isolate already recorded, so a token
  * request never waits for storage.
  */
-import { isValidStreamUserId } from '../stream/profile';
+import { isValidStreamUserId } from '../user-id';
 
 export type RegistryState = 'active' | 'pending_delete' | 'deleted';
 

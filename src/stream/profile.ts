@@ -1,4 +1,3 @@
-import type { StreamUserField } from '../config';
 import type { FirebaseClaims } from '../firebase/verify-id-token';
 
 /**
@@ -7,6 +6,10 @@ import type { FirebaseClaims } from '../firebase/verify-id-token';
  * non-existent `image` claim); `email` is copied only when configured, since
  * Stream user objects are visible to other chat users.
  */
+/** The Stream user fields this service can own (STREAM_USER_FIELDS). */
+export type StreamUserField = 'name' | 'image' | 'email';
+export const STREAM_USER_FIELD_NAMES: readonly StreamUserField[] = ['name', 'image', 'email'];
+
 export type StreamProfile = Partial<Record<StreamUserField, string>>;
 
 const CLAIM_FOR_FIELD: Record<StreamUserField, string> = { name: 'name', image: 'picture', email: 'email' };
@@ -20,11 +23,4 @@ export function profileFromClaims(claims: FirebaseClaims, fields: ReadonlySet<St
     if (typeof value === 'string' && value.trim() !== '') profile[field] = value.trim().slice(0, MAX_FIELD_LENGTH);
   }
   return profile;
-}
-
-/** Stream accepts user ids of ASCII letters, digits, `@`, `_` and `-`, up to 255 characters. */
-const STREAM_USER_ID = /^[A-Za-z0-9@_-]{1,255}$/;
-
-export function isValidStreamUserId(uid: string): boolean {
-  return STREAM_USER_ID.test(uid);
 }

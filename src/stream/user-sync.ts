@@ -1,6 +1,5 @@
-import type { StreamUserField } from '../config';
 import { StreamApiError } from './errors';
-import type { StreamProfile } from './profile';
+import type { StreamProfile, StreamUserField } from './profile';
 import type { StreamRestClient } from './rest-client';
 
 /**

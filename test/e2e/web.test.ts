@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort } from '../../scripts/lib/auth-emulator.mjs';
+import { freePort } from '../../scripts/lib/process.mjs';
 import { startLocal } from '../../scripts/start.mjs';
 import { buildWeb, serveWeb } from '../../scripts/web.mjs';
 

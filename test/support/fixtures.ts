@@ -108,7 +108,7 @@ export class Scenario {
    */
   env(overrides: Partial<Env> = {}): Env {
     return {
-      ...(baseEnv as unknown as Env),
+      ...baseEnv,
       DB: undefined,
       FIREBASE_PROJECT_ID: PROJECT_ID,
       STREAM_API_KEY,

@@ -5,9 +5,10 @@ import { exportJWK, exportPKCS8, generateKeyPair } from 'jose';
 import { inject } from 'vitest';
 import type { Env } from '../../src/env';
 import worker from '../../src/index';
+import { captureConsole } from './console';
 import { PROJECT_ID, type Scenario } from './fixtures';
 
-export const DB = (baseEnv as unknown as { DB: D1Database }).DB;
+export const DB = baseEnv.DB;
 
 export interface RegistryRow {
   uid: string;
@@ -32,11 +33,7 @@ export async function register(uids: string[]): Promise<void> {
 
 /** Runs the Worker's scheduled handler as the cron would and returns the summary it logged. */
 export async function runCron(env: Env): Promise<Record<string, unknown>> {
-  const logged: string[] = [];
-  const originalLog = console.log;
-  const originalError = console.error;
-  console.log = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
-  console.error = (...args: unknown[]) => void logged.push(args.map(String).join(' '));
+  const { lines: logged, restore } = captureConsole();
   let thrown: unknown;
   try {
     const ctx = createExecutionContext();
@@ -46,8 +43,7 @@ export async function runCron(env: Env): Promise<Record<string, unknown>> {
     });
     await waitOnExecutionContext(ctx);
   } finally {
-    console.log = originalLog;
-    console.error = originalError;
+    restore();
   }
   const line = logged.find((entry) => entry.includes('"reconcile_summary"'));
   if (!line) throw new Error(`no reconcile summary was logged:\n${logged.join('\n')}`);

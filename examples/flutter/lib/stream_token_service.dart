@@ -1,5 +1,8 @@
+import 'dart:convert';
+
 import 'package:cloud_functions/cloud_functions.dart';
 import 'package:firebase_auth/firebase_auth.dart';
+import 'package:http/http.dart' as http;
 
 /// Talks to the stream-token-edge Worker through the Firebase callable
 /// protocol: the same three calls the Cloud Functions answered, now at
@@ -8,7 +11,7 @@ class StreamTokenService {
   StreamTokenService(this.workerUrl);
 
   /// e.g. https://stream-token-edge.<account>.workers.dev
-  /// (locally, after `npm start`: http://10.0.2.2:8787 from the Android emulator).
+  /// (locally, after `npm start` and `adb reverse tcp:8787 tcp:8787`: http://127.0.0.1:8787).
   final String workerUrl;
 
   HttpsCallable _call(String name) =>
@@ -16,21 +19,39 @@ class StreamTokenService {
 
   /// Creates or updates the caller's Stream user, then returns a Stream token.
   Future<String> createUserAndGetToken() async =>
-      (await _call('createStreamUserAndGetToken').call()).data as String;
+      (await _call('createStreamUserAndGetToken').call<String>()).data;
 
   /// A fresh Stream token for the signed-in user (no call to Stream).
   Future<String> getToken() async =>
-      (await _call('getStreamUserToken').call()).data as String;
+      (await _call('getStreamUserToken').call<String>()).data;
 
   /// Revokes every Stream token issued to the caller so far (call on sign-out).
   Future<void> revokeTokens() async {
     await _call('revokeStreamUserToken').call();
   }
 
+  /// Deletes the caller's Stream user: `POST <workerUrl>/v1/users/me/delete`.
+  ///
+  /// Called *after* the Firebase user was deleted, with an ID token obtained
+  /// before that. Not a callable: the callable SDK sends the *current* user's
+  /// token, and once the account is deleted there is no current user.
+  /// Returns true when the Stream user is gone (200 `{"deleted": true}`),
+  /// false when the Worker accepted the request but finishes it later
+  /// (202 `{"deleted": false, ...}`).
+  Future<bool> deleteStreamUser(String idToken) async {
+    final url = Uri.parse('$workerUrl/v1/users/me/delete');
+    final response = await http.post(url, headers: {'Authorization': 'Bearer $idToken'});
+    if (response.statusCode != 200 && response.statusCode != 202) {
+      throw http.ClientException('HTTP ${response.statusCode}: ${response.body}', url);
+    }
+    final body = jsonDecode(response.body) as Map<String, dynamic>;
+    return body['deleted'] == true;
+  }
+
   /// For `StreamChatClient.connectUserWithProvider`: Stream calls it whenever
   /// the current token expires (the Worker issues 1-hour tokens by default),
   /// so the chat connection refreshes itself.
-  Future<String> tokenProvider(String userId) {
+  Future<String> tokenProvider(String userId) async {
     final user = FirebaseAuth.instance.currentUser;
     if (user == null || user.uid != userId) {
       throw StateError('No signed-in Firebase user for $userId');

@@ -1,13 +1,18 @@
-import type { Env } from './env';
-import { isLoopbackHost } from './firebase/emulator';
-import { parseServiceAccountKey, type ServiceAccountKey } from './firebase/service-account';
-import { parseDeleteMode } from './reconcile/delete-mode';
-import type { ReconcileSettings } from './reconcile/reconcile';
+import type { Env } from '../env';
+import { isLoopbackHost } from '../firebase/emulator';
+import { parseServiceAccountKey, type ServiceAccountKey } from '../firebase/service-account';
+import type { CorsPolicy } from '../http/cors';
+import { parseDeleteMode } from '../reconcile/delete-mode';
+import type { ReconcileSettings } from '../reconcile/reconcile';
+import { STREAM_USER_FIELD_NAMES, type StreamUserField } from '../stream/profile';
+import { DEFAULTS } from './defaults';
+import { flag, httpUrl, splitList, wholeNumber, type Fail } from './parse';
 
 /**
- * Settings, parsed and validated once per isolate (see `getConfig`).
- * Errors name the setting that is missing or malformed and never echo a
- * secret's value.
+ * Settings, parsed and validated once per isolate by the composition root
+ * (src/index.ts), the only module that reads them. Domain modules take the
+ * narrow settings they use. Errors name the setting that is missing or
+ * malformed and never echo a secret's value.
  */
 export interface Config {
   firebaseProjectId: string;
@@ -31,27 +36,16 @@ export interface Config {
   reconcile: ReconcileSettings;
   /** undefined = admin routes off. */
   adminToken: string | undefined;
+  /** Not errors (the Worker serves, safely) but never silent: the composition root logs each once. */
+  warnings: readonly ConfigWarning[];
 }
 
-export type StreamUserField = 'name' | 'image' | 'email';
-export const STREAM_USER_FIELD_NAMES: readonly StreamUserField[] = ['name', 'image', 'email'];
+export interface ConfigWarning {
+  event: 'emulator_mode_refused';
+  reason: string;
+}
 
-export type CorsPolicy = { kind: 'none' } | { kind: 'any' } | { kind: 'list'; origins: ReadonlySet<string> };
-
-export const DEFAULTS = {
-  STREAM_BASE_URL: 'https://chat.stream-io-api.com',
-  FIREBASE_JWKS_URL: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
-  STREAM_TOKEN_TTL_SECONDS: '3600',
-  STREAM_USER_FIELDS: 'name,image',
-  STREAM_PROFILE_CACHE_SECONDS: '3600',
-  FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.googleapis.com',
-  STREAM_DELETE_MODE: 'soft',
-  RECONCILE_BATCH_SIZE: '100',
-  RECONCILE_MAX_BATCHES: '10',
-  RECONCILE_MAX_DELETES: '50',
-  RECONCILE_DELETE_INTERVAL_MS: '500',
-  RECONCILE_MAX_MISSING_PERCENT: '50',
-} as const;
+export { DEFAULTS };
 
 /** An admin token shorter than this is refused: it guards user deletion. */
 export const MIN_ADMIN_TOKEN_LENGTH = 32;
@@ -71,10 +65,11 @@ export class ConfigError extends Error {
   }
 }
 
-/** Parses every setting and reports all problems at once. Pure: no I/O. */
+/** Parses every setting and reports all problems at once. Pure: no I/O (warnings are returned, not logged). */
 export function parseConfig(env: Env): Config {
   const problems: { setting: string; problem: string }[] = [];
-  const fail = (setting: string, problem: string) => {
+  const warnings: ConfigWarning[] = [];
+  const fail: Fail = (setting, problem) => {
     problems.push({ setting, problem });
   };
 
@@ -101,13 +96,13 @@ export function parseConfig(env: Env): Config {
   const streamBaseUrl = httpUrl(env.STREAM_BASE_URL ?? DEFAULTS.STREAM_BASE_URL, 'STREAM_BASE_URL', fail);
   const firebaseJwksUrl = httpUrl(env.FIREBASE_JWKS_URL ?? DEFAULTS.FIREBASE_JWKS_URL, 'FIREBASE_JWKS_URL', fail);
 
-  const ttlText = (env.STREAM_TOKEN_TTL_SECONDS ?? DEFAULTS.STREAM_TOKEN_TTL_SECONDS).trim();
-  let streamTokenTtlSeconds = 0;
-  if (!/^\d+$/.test(ttlText) || Number(ttlText) > MAX_TTL_SECONDS) {
-    fail('STREAM_TOKEN_TTL_SECONDS', `must be a whole number of seconds between 0 and ${MAX_TTL_SECONDS}`);
-  } else {
-    streamTokenTtlSeconds = Number(ttlText);
-  }
+  const streamTokenTtlSeconds = wholeNumber(
+    env.STREAM_TOKEN_TTL_SECONDS ?? DEFAULTS.STREAM_TOKEN_TTL_SECONDS,
+    'STREAM_TOKEN_TTL_SECONDS',
+    0,
+    MAX_TTL_SECONDS,
+    fail,
+  );
 
   const streamUserFields = new Set<StreamUserField>();
   for (const field of splitList(env.STREAM_USER_FIELDS ?? DEFAULTS.STREAM_USER_FIELDS)) {
@@ -118,7 +113,7 @@ export function parseConfig(env: Env): Config {
     }
   }
 
-  const cors = parseCors(env.CORS_ALLOWED_ORIGINS ?? '', fail);
+  const cors = parseCors(env.CORS_ALLOWED_ORIGINS ?? DEFAULTS.CORS_ALLOWED_ORIGINS, fail);
   const streamProfileCacheSeconds = wholeNumber(
     env.STREAM_PROFILE_CACHE_SECONDS ?? DEFAULTS.STREAM_PROFILE_CACHE_SECONDS,
     'STREAM_PROFILE_CACHE_SECONDS',
@@ -130,22 +125,18 @@ export function parseConfig(env: Env): Config {
   let emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
   if (emulatorHost && env.GOOGLE_SERVICE_ACCOUNT?.trim()) {
     // Production credentials mean production: emulator mode stays off.
-    console.error(
-      JSON.stringify({
-        event: 'emulator_mode_refused',
-        reason: 'FIREBASE_AUTH_EMULATOR_HOST and GOOGLE_SERVICE_ACCOUNT are both set; emulator mode is OFF',
-      }),
-    );
+    warnings.push({
+      event: 'emulator_mode_refused',
+      reason: 'FIREBASE_AUTH_EMULATOR_HOST and GOOGLE_SERVICE_ACCOUNT are both set; emulator mode is OFF',
+    });
     emulatorHost = undefined;
   }
   if (emulatorHost && !isLoopbackHost(emulatorHost)) {
     // Not an error (the Worker keeps serving, safely), but never silent.
-    console.error(
-      JSON.stringify({
-        event: 'emulator_mode_refused',
-        reason: 'FIREBASE_AUTH_EMULATOR_HOST is not a loopback address; emulator mode is OFF and unsigned ID tokens are rejected',
-      }),
-    );
+    warnings.push({
+      event: 'emulator_mode_refused',
+      reason: 'FIREBASE_AUTH_EMULATOR_HOST is not a loopback address; emulator mode is OFF and unsigned ID tokens are rejected',
+    });
   }
 
   const identityToolkitUrl = httpUrl(
@@ -171,7 +162,7 @@ export function parseConfig(env: Env): Config {
     batchSize: wholeNumber(env.RECONCILE_BATCH_SIZE ?? DEFAULTS.RECONCILE_BATCH_SIZE, 'RECONCILE_BATCH_SIZE', 1, 100, fail),
     maxBatches: wholeNumber(env.RECONCILE_MAX_BATCHES ?? DEFAULTS.RECONCILE_MAX_BATCHES, 'RECONCILE_MAX_BATCHES', 1, 1000, fail),
     maxDeletes: wholeNumber(env.RECONCILE_MAX_DELETES ?? DEFAULTS.RECONCILE_MAX_DELETES, 'RECONCILE_MAX_DELETES', 1, 10_000, fail),
-    dryRun: flag(env.RECONCILE_DRY_RUN ?? 'false', 'RECONCILE_DRY_RUN', fail),
+    dryRun: flag(env.RECONCILE_DRY_RUN ?? DEFAULTS.RECONCILE_DRY_RUN, 'RECONCILE_DRY_RUN', fail),
     deleteMode,
     deleteIntervalMs: wholeNumber(env.RECONCILE_DELETE_INTERVAL_MS ?? DEFAULTS.RECONCILE_DELETE_INTERVAL_MS, 'RECONCILE_DELETE_INTERVAL_MS', 0, 60_000, fail),
     maxMissingPercent: wholeNumber(env.RECONCILE_MAX_MISSING_PERCENT ?? DEFAULTS.RECONCILE_MAX_MISSING_PERCENT, 'RECONCILE_MAX_MISSING_PERCENT', 0, 100, fail),
@@ -198,46 +189,11 @@ export function parseConfig(env: Env): Config {
     serviceAccount,
     reconcile,
     adminToken,
+    warnings,
   };
 }
 
-function wholeNumber(value: string, setting: string, min: number, max: number, fail: (setting: string, problem: string) => void): number {
-  const text = value.trim();
-  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
-    fail(setting, `must be a whole number from ${min} to ${max}`);
-    return min;
-  }
-  return Number(text);
-}
-
-function flag(value: string, setting: string, fail: (setting: string, problem: string) => void): boolean {
-  const text = value.trim().toLowerCase();
-  if (['true', '1', 'yes'].includes(text)) return true;
-  if (['false', '0', 'no', ''].includes(text)) return false;
-  fail(setting, 'must be true or false');
-  return false;
-}
-
-function splitList(value: string): string[] {
-  return value
-    .split(',')
-    .map((part) => part.trim())
-    .filter((part) => part !== '');
-}
-
-function httpUrl(value: string, setting: string, fail: (setting: string, problem: string) => void): string {
-  try {
-    const url = new URL(value.trim());
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
-    if (url.search || url.hash) throw new Error('query');
-    return url.href.replace(/\/+$/, '');
-  } catch {
-    fail(setting, 'must be an http(s) URL without query or fragment');
-    return '';
-  }
-}
-
-function parseCors(value: string, fail: (setting: string, problem: string) => void): CorsPolicy {
+function parseCors(value: string, fail: Fail): CorsPolicy {
   const entries = splitList(value);
   if (entries.length === 0) return { kind: 'none' };
   if (entries.length === 1 && entries[0] === '*') return { kind: 'any' };
@@ -256,20 +212,4 @@ function parseCors(value: string, fail: (setting: string, problem: string) => vo
     }
   }
   return { kind: 'list', origins };
-}
-
-const cache = new WeakMap<object, Config>();
-
-/**
- * The Config for this env object, parsed on first use and then reused for
- * the life of the isolate (Workers hands every request the same env object).
- * A ConfigError is not cached, so a fixed secret takes effect on the next request.
- */
-export function getConfig(env: Env): Config {
-  let config = cache.get(env);
-  if (!config) {
-    config = parseConfig(env);
-    cache.set(env, config);
-  }
-  return config;
 }

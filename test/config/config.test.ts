@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/config';
-import type { Env } from '../src/env';
+import { ConfigError, parseConfig } from '../../src/config/config';
+import type { Env } from '../../src/env';
 
 const valid: Env = { FIREBASE_PROJECT_ID: 'demo-project', STREAM_API_KEY: 'abc123', STREAM_API_SECRET: 'super-secret-value' };
 
@@ -95,22 +95,20 @@ describe('parseConfig', () => {
 
   it('keeps emulator mode off for a non-loopback host or when a service account is set', () => {
     const errors: string[] = [];
-    const original = console.error;
-    console.error = (line: string) => void errors.push(line);
-    try {
-      expect(parseConfig({ ...valid, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).firebaseAuthEmulatorHost).toBe('127.0.0.1:9099');
-      expect(parseConfig({ ...valid, FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' }).firebaseAuthEmulatorHost).toBeUndefined();
-      const key = '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n';
-      const withAccount = parseConfig({
-        ...valid,
-        FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
-        GOOGLE_SERVICE_ACCOUNT: JSON.stringify({ client_email: 'a@b.iam.gserviceaccount.com', private_key: key }),
-      });
-      expect(withAccount.firebaseAuthEmulatorHost).toBeUndefined();
-      expect(withAccount.serviceAccount?.token_uri).toBe('https://oauth2.googleapis.com/token');
-    } finally {
-      console.error = original;
-    }
+    expect(parseConfig({ ...valid, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).firebaseAuthEmulatorHost).toBe('127.0.0.1:9099');
+    const remote = parseConfig({ ...valid, FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' });
+    expect(remote.firebaseAuthEmulatorHost).toBeUndefined();
+    errors.push(...remote.warnings.map((warning) => JSON.stringify(warning)));
+    const key = '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n';
+    const withAccount = parseConfig({
+      ...valid,
+      FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
+      GOOGLE_SERVICE_ACCOUNT: JSON.stringify({ client_email: 'a@b.iam.gserviceaccount.com', private_key: key }),
+    });
+    expect(withAccount.firebaseAuthEmulatorHost).toBeUndefined();
+    expect(withAccount.serviceAccount?.token_uri).toBe('https://oauth2.googleapis.com/token');
+    errors.push(...withAccount.warnings.map((warning) => JSON.stringify(warning)));
+    // Returned, not logged: parsing is pure; the composition root logs them (test/index.test.ts).
     expect(errors.filter((line) => line.includes('emulator_mode_refused'))).toHaveLength(2);
   });
 });

@@ -1,0 +1,23 @@
+/**
+ * Every setting's default, in one place. The README's configuration tables
+ * and .dev.vars.example must say the same (test/config/defaults.test.ts
+ * fails when they drift); wrangler.toml sets only what a deployer must.
+ */
+export const DEFAULTS = {
+  STREAM_BASE_URL: 'https://chat.stream-io-api.com',
+  FIREBASE_JWKS_URL: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
+  STREAM_TOKEN_TTL_SECONDS: '3600',
+  STREAM_USER_FIELDS: 'name,image',
+  STREAM_PROFILE_CACHE_SECONDS: '3600',
+  CORS_ALLOWED_ORIGINS: '',
+  FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.googleapis.com',
+  STREAM_DELETE_MODE: 'soft',
+  RECONCILE_DRY_RUN: 'false',
+  RECONCILE_BATCH_SIZE: '100',
+  RECONCILE_MAX_BATCHES: '10',
+  RECONCILE_MAX_DELETES: '50',
+  RECONCILE_DELETE_INTERVAL_MS: '500',
+  RECONCILE_MAX_MISSING_PERCENT: '50',
+} as const;
+
+export type DefaultedSetting = keyof typeof DEFAULTS;

@@ -1,0 +1,44 @@
+/**
+ * The parse helpers every setting goes through. Each reports a problem to
+ * `fail` (naming the setting, never echoing a secret's value) and returns a
+ * harmless fallback, so parseConfig can report every problem at once.
+ */
+export type Fail = (setting: string, problem: string) => void;
+
+export function wholeNumber(value: string, setting: string, min: number, max: number, fail: Fail): number {
+  const text = value.trim();
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    fail(setting, `must be a whole number from ${min} to ${max}`);
+    return min;
+  }
+  return Number(text);
+}
+
+export function flag(value: string, setting: string, fail: Fail): boolean {
+  const text = value.trim().toLowerCase();
+  if (['true', '1', 'yes'].includes(text)) return true;
+  if (['false', '0', 'no', ''].includes(text)) return false;
+  fail(setting, 'must be true or false');
+  return false;
+}
+
+/** A comma-separated list, trimmed, without empty entries. */
+export function splitList(value: string): string[] {
+  return value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '');
+}
+
+/** An http(s) URL without query or fragment, returned without a trailing slash. */
+export function httpUrl(value: string, setting: string, fail: Fail): string {
+  try {
+    const url = new URL(value.trim());
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
+    if (url.search || url.hash) throw new Error('query');
+    return url.href.replace(/\/+$/, '');
+  } catch {
+    fail(setting, 'must be an http(s) URL without query or fragment');
+    return '';
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Defaults live in src/config/defaults.ts. This fails when the README's
+ * configuration tables, .dev.vars.example or wrangler.toml say otherwise.
+ */
+import { describe, expect, it } from 'vitest';
+import devVarsExample from '../../.dev.vars.example?raw';
+import readme from '../../README.md?raw';
+import wranglerToml from '../../wrangler.toml?raw';
+import { DEFAULTS } from '../../src/config/defaults';
+
+/** README table rows: | `NAME` | kind | default | meaning | */
+function readmeDefaults(): Map<string, string> {
+  const rows = new Map<string, string>();
+  for (const line of readme.split('\n')) {
+    const cells = line.split('|').map((cell) => cell.trim());
+    const name = /^`([A-Z][A-Z0-9_]+)`$/.exec(cells[1] ?? '')?.[1];
+    if (name && cells.length >= 5) rows.set(name, cells[3]!);
+  }
+  return rows;
+}
+
+describe('defaults are written once', () => {
+  const settings = Object.entries(DEFAULTS);
+
+  it('the README states every default as the code has it', () => {
+    const rows = readmeDefaults();
+    for (const [name, value] of settings) {
+      const cell = rows.get(name);
+      expect(cell, `README has no configuration row for ${name}`).toBeDefined();
+      if (value === '') expect(cell, name).toMatch(/^empty/);
+      else expect(cell, name).toBe(`\`${value}\``);
+    }
+  });
+
+  it('.dev.vars.example shows the same defaults in its commented lines', () => {
+    const lines = new Map(
+      devVarsExample
+        .split('\n')
+        .map((line) => /^#\s*([A-Z][A-Z0-9_]+)=(.*)$/.exec(line))
+        .filter((match): match is RegExpExecArray => match !== null)
+        .map((match) => [match[1]!, match[2]!] as const),
+    );
+    for (const [name, value] of settings) {
+      if (lines.has(name)) expect(lines.get(name), name).toBe(value);
+    }
+    expect([...lines.keys()].filter((name) => name in DEFAULTS).length).toBeGreaterThan(10);
+  });
+
+  it('wrangler.toml sets only what a deployer must, and names the rest in a comment', () => {
+    const vars = wranglerToml.slice(wranglerToml.indexOf('[vars]'), wranglerToml.indexOf('[[', wranglerToml.indexOf('[vars]')));
+    const assigned = [...vars.matchAll(/^([A-Z][A-Z0-9_]+)\s*=/gm)].map((match) => match[1]);
+    expect(assigned).toEqual(['FIREBASE_PROJECT_ID', 'STREAM_API_KEY']);
+    for (const [name] of settings) expect(vars, name).toContain(name);
+  });
+});

@@ -1,0 +1,75 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { callWorker, Scenario } from '../support/fixtures';
+import { clearRegistry, productionEnv, register, registryRows, streamDeletes } from '../support/reconcile';
+
+// These tests use the D1 registry, so they run one after another and each starts empty.
+beforeEach(clearRegistry);
+
+describe('admin routes', () => {
+  const ADMIN_TOKEN = 'a'.repeat(40);
+  const post = (env: Parameters<typeof callWorker>[0], path: string, body: unknown, token: string | null = ADMIN_TOKEN) =>
+    callWorker(env, path, {
+      headers: { 'Content-Type': 'application/json', ...(token === null ? {} : { Authorization: `Bearer ${token}` }) },
+      body: JSON.stringify(body),
+    });
+
+  it('are off without ADMIN_TOKEN, and refuse a missing or wrong token', async () => {
+    const scenario = await Scenario.create();
+    expect((await post(await productionEnv(scenario), '/v1/admin/users/delete', { uids: ['x'] })).status).toBe(403);
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    expect((await post(env, '/v1/admin/users/delete', { uids: ['x'] }, null)).status).toBe(401);
+    const wrong = await post(env, '/v1/admin/users/delete', { uids: ['x'] }, 'b'.repeat(40));
+    expect(wrong.status).toBe(401);
+    expect(await wrong.text()).not.toContain(ADMIN_TOKEN);
+    expect(await streamDeletes(scenario)).toEqual([]);
+  });
+
+  it('refuse an ADMIN_TOKEN too short to be safe, naming the setting', async () => {
+    const scenario = await Scenario.create();
+    const health = await callWorker(await productionEnv(scenario, { ADMIN_TOKEN: 'short' }), '/healthz', { method: 'GET' });
+    expect(await health.json()).toEqual({ status: 'misconfigured', settings: ['ADMIN_TOKEN'] });
+  });
+
+  it('delete only registered uids that Firebase confirms are gone', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    await register(['gone-1', 'still-here']);
+    await scenario.seedStreamUsers([{ id: 'gone-1' }, { id: 'still-here' }, { id: 'stranger' }]);
+    await scenario.setGoogleAdmin({ existing: ['still-here'] });
+
+    const response = await post(env, '/v1/admin/users/delete', { uids: ['gone-1', 'still-here', 'stranger'] });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ results: { 'gone-1': 'deleted', 'still-here': 'present', stranger: 'not_registered' } });
+    expect(await streamDeletes(scenario)).toEqual(['gone-1']);
+    expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'deleted', deleted_how: 'admin:soft' });
+
+    const again = await post(env, '/v1/admin/users/delete', { uids: ['gone-1'] });
+    expect(await again.json()).toEqual({ results: { 'gone-1': 'already_deleted' } });
+  });
+
+  it('delete nothing when Firebase cannot answer', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    await register(['gone-1']);
+    await scenario.setGoogleAdmin({ existing: [], lookupMode: 'error500' });
+    const response = await post(env, '/v1/admin/users/delete', { uids: ['gone-1'] });
+    expect(response.status).toBe(502);
+    expect(await response.json()).toMatchObject({ code: 'firebase_failed' });
+    expect(await streamDeletes(scenario)).toEqual([]);
+  });
+
+  it('import registers uids once and validates the body', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    const first = await post(env, '/v1/admin/registry/import', { uids: ['u1', 'u2', 'u2'] });
+    expect(await first.json()).toEqual({ received: 2, added: 2 });
+    const second = await post(env, '/v1/admin/registry/import', { uids: ['u2', 'u3'] });
+    expect(await second.json()).toEqual({ received: 2, added: 1 });
+    expect([...(await registryRows()).keys()].sort()).toEqual(['u1', 'u2', 'u3']);
+
+    for (const bad of [{}, { uids: [] }, { uids: 'u1' }, { uids: [1] }, { uids: ['has space'] }]) {
+      const response = await post(env, '/v1/admin/registry/import', bad);
+      expect(response.status).toBe(400);
+    }
+  });
+});

@@ -1,0 +1,45 @@
+// The import-cycle check that `npm test` runs on src/: it must fail on a cycle, type-only imports included.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const run = (dir: string) => spawnSync(process.execPath, ['scripts/check-cycles.mjs', dir], { encoding: 'utf8' });
+
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'cycles-'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+describe('scripts/check-cycles.mjs', () => {
+  it('passes on src/', () => {
+    const result = run('src');
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
+  it('fails on a cycle through a type-only import, naming the modules', () => {
+    const dir = tree({
+      'config.ts': "import { helper } from './domain/a';\nexport const x = helper;\n",
+      'domain/a.ts': "import type { Config } from '../config';\nexport const helper = 1;\nexport type T = Config;\n",
+    });
+    const result = run(dir);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toMatch(/import cycle: .*config\.ts → .*domain\/a\.ts → .*config\.ts/);
+  });
+
+  it('follows index files and re-exports', () => {
+    const dir = tree({
+      'a.ts': "export * from './b';\n",
+      'b/index.ts': "export { c } from '../c';\n",
+      'c.ts': "import { a } from './a';\nexport const c = a;\n",
+    });
+    expect(run(dir).status).toBe(1);
+    expect(run(tree({ 'a.ts': "export { b } from './b';\n", 'b.ts': 'export const b = 1;\n' })).status).toBe(0);
+  });
+});
