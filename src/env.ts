@@ -1,3 +1,5 @@
+import type { ReconcileMessage } from './reconcile/types';
+
 /**
  * The Worker's bindings, as declared in wrangler.toml (vars) and set with
  * `wrangler secret put` (secrets). Every value arrives as a string or is
@@ -14,6 +16,8 @@ export interface Env {
   STREAM_USER_FIELDS?: string;
   CORS_ALLOWED_ORIGINS?: string;
   STREAM_PROFILE_CACHE_SECONDS?: string;
+  /** Identity Platform tenants whose users are served, comma-separated; empty = project-level users only. */
+  FIREBASE_TENANT_IDS?: string;
   /** Local development only: host:port of the Firebase Auth emulator (see src/firebase/emulator.ts). */
   FIREBASE_AUTH_EMULATOR_HOST?: string;
 
@@ -30,6 +34,10 @@ export interface Env {
   RECONCILE_MAX_DELETES?: string;
   RECONCILE_DELETE_INTERVAL_MS?: string;
   RECONCILE_MAX_MISSING_PERCENT?: string;
+  RECONCILE_TASK_WAIT_MS?: string;
+  RECONCILE_QUEUE_BATCHES_PER_RUN?: string;
+  /** Queue mode (optional): producer and consumer binding for reconciliation batches. */
+  RECONCILE_QUEUE?: Queue<ReconcileMessage>;
   /** secret: bearer token for the /v1/admin/* routes; unset = those routes are off. */
   ADMIN_TOKEN?: string;
 }

@@ -35,6 +35,10 @@ export type ErrorCode =
   | 'stream_failed'
   | 'firebase_failed'
   | 'forbidden'
+  | 'tenant_not_allowed'
+  | 'tenant_mismatch'
+  | 'user_deleted'
+  | 'registry_unavailable'
   | 'internal';
 
 interface Spelling {
@@ -60,6 +64,11 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   stream_failed: { http: 502, callable: 'ABORTED', title: 'Stream request failed' },
   firebase_failed: { http: 502, callable: 'UNAVAILABLE', title: 'Firebase request failed' },
   forbidden: { http: 403, callable: 'PERMISSION_DENIED', title: 'Forbidden' },
+  tenant_not_allowed: { http: 403, callable: 'PERMISSION_DENIED', title: 'Tenant not allowed' },
+  tenant_mismatch: { http: 403, callable: 'PERMISSION_DENIED', title: 'Tenant mismatch' },
+  // Stream cannot create a user id again once it was deleted.
+  user_deleted: { http: 410, callable: 'FAILED_PRECONDITION', title: 'Stream user deleted' },
+  registry_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Registry unavailable' },
   internal: { http: 500, callable: 'INTERNAL', title: 'Internal error' },
 };
 

@@ -8,7 +8,8 @@ import { ServiceAccountTokenSource } from './firebase/service-account';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { createApp, protocolOf, type App } from './http/app';
 import { errorResponse, json } from './http/respond';
-import { reconcile, type Reconciliation } from './reconcile/reconcile';
+import { consume } from './reconcile/queue';
+import { reconcile, type ReconcileMessage, type Reconciliation } from './reconcile/reconcile';
 import { UserRegistry } from './registry/registry';
 import { StreamRestClient } from './stream/rest-client';
 import { StreamTokenSigner } from './stream/tokens';
@@ -60,17 +61,19 @@ function compose(config: Config, env: Env): Built {
   let reconciliation: Reconciliation;
   if (!registry) reconciliation = { on: false, reason: 'no D1 binding "DB"' };
   else if (!firebase) reconciliation = { on: false, reason: 'neither GOOGLE_SERVICE_ACCOUNT nor FIREBASE_AUTH_EMULATOR_HOST is set' };
-  else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile } };
+  else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE } };
 
   const tokens = new TokenService({
     settings: {
       ttlSeconds: config.streamTokenTtlSeconds,
       userFields: config.streamUserFields,
       profileCacheSeconds: config.streamProfileCacheSeconds,
+      tenants: config.tenants,
     },
     signer,
     stream,
     registry,
+    reconcile: reconciliation.on ? reconciliation.deps : undefined,
   });
   const app = createApp({
     tokens,
@@ -140,7 +143,18 @@ export default {
     // Logged already; thrown too, so the failure shows as a failed cron run rather than a green one.
     if (summary.error) throw new Error(`reconciliation stopped: ${summary.error}`);
   },
-} satisfies ExportedHandler<Env>;
+
+  /** Queue mode's consumer: lookup batches the cron enqueued (src/reconcile/queue.ts). */
+  async queue(batch, env, _ctx): Promise<void> {
+    const { reconciliation } = build(env);
+    if (!reconciliation.on) {
+      console.error(JSON.stringify({ event: 'reconcile_skipped', reason: reconciliation.reason }));
+      batch.retryAll({ delaySeconds: 300 }); // nothing is lost: the messages come back once it is configured
+      return;
+    }
+    await consume(batch, reconciliation.deps);
+  },
+} satisfies ExportedHandler<Env, ReconcileMessage>;
 
 /** A broken configuration names its settings in the log and in /healthz, never their values; requests get a bare 500. */
 function misconfigured(request: Request, error: unknown): Response {

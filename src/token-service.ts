@@ -1,5 +1,8 @@
 import { AppError } from './errors';
+import { FirebaseLookupError } from './firebase/admin-api';
 import type { FirebaseClaims } from './firebase/verify-id-token';
+import { deleteSelf, tenantMismatch, type SelfDeleteAnswer } from './reconcile/self-delete';
+import type { ReconcileDeps } from './reconcile/types';
 import type { UserRegistry } from './registry/registry';
 import { StreamApiError } from './stream/errors';
 import { profileFromClaims, type StreamUserField } from './stream/profile';
@@ -25,6 +28,8 @@ export interface TokenSettings {
   userFields: ReadonlySet<StreamUserField>;
   /** How long an unchanged profile written by this isolate is trusted to be in Stream; 0 = always call Stream. */
   profileCacheSeconds: number;
+  /** Identity Platform tenants whose users are served; project-level users always are. */
+  tenants: ReadonlySet<string>;
 }
 
 /** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
@@ -36,21 +41,34 @@ export interface TokenServiceDeps {
   stream: StreamRestClient;
   /** The registry of provisioned users; undefined when there is no D1 binding. */
   registry?: UserRegistry;
+  /** Reconciliation's dependencies, for the self-service delete; undefined when reconciliation is off. */
+  reconcile?: ReconcileDeps;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** A caller the policy admits: its uid (a valid Stream user id) and tenant ('' = project-level). */
+interface Caller {
+  uid: string;
+  tenant: string;
+}
+
+/** uid → tenant, learnt from the registry (a uid's tenant never changes once registered); bounded. */
+const MAX_KNOWN_TENANTS = 50_000;
+
 /**
- * The three client-facing jobs of the original Cloud Functions, on verified
- * claims, and the registry rule that goes with them: every uid this service
- * serves is recorded for deletion reconciliation. Protocol-free: src/http/
- * turns these into callable or REST answers.
+ * The client-facing jobs of the original Cloud Functions, on verified
+ * claims, and the rules that go with them: which tenants are served, that
+ * every uid served is registered (before Stream has the user, on the create
+ * routes), that a uid never crosses tenants, and that a deleted uid is not
+ * brought back. Protocol-free: src/http/ turns these into callable or REST answers.
  */
 export class TokenService {
   readonly #deps: TokenServiceDeps;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #profiles: ProfileCache;
+  readonly #knownTenants = new Map<string, string>();
 
   constructor(deps: TokenServiceDeps) {
     this.#deps = deps;
@@ -61,35 +79,29 @@ export class TokenService {
 
   /** A Stream token for the caller. No call to Stream; the uid is registered in the background. */
   async issueToken(claims: FirebaseClaims, background: Background): Promise<IssuedToken> {
-    const issued = await this.#sign(claims);
-    this.#deps.registry?.remember(issued.userId, background);
+    const caller = await this.#admit(claims);
+    const issued = await this.#sign(caller.uid);
+    this.#deps.registry?.remember(caller.uid, caller.tenant, background);
     return issued;
-  }
-
-  async #sign(claims: FirebaseClaims): Promise<IssuedToken> {
-    const uid = streamUserId(claims);
-    const times = tokenTimes(this.#now(), this.#deps.settings.ttlSeconds);
-    const token = await this.#deps.signer.userToken(uid, times);
-    return { token, userId: uid, expiresAt: times.exp === undefined ? null : new Date(times.exp * 1000) };
   }
 
   /**
    * Creates the caller's Stream user or updates the fields we own, then
    * issues a token. No token if Stream fails. The uid is registered before
-   * Stream has the user, so no Stream user this service makes goes
-   * unregistered. Skips Stream when this isolate already wrote exactly this
-   * profile recently (STREAM_PROFILE_CACHE_SECONDS).
+   * Stream has the user, and if the registry cannot record it no Stream user
+   * is created: no Stream user this service makes goes unregistered. Skips
+   * Stream when this isolate already wrote exactly this profile recently
+   * (STREAM_PROFILE_CACHE_SECONDS).
    */
   async createUserAndIssueToken(claims: FirebaseClaims): Promise<IssuedToken> {
-    const uid = streamUserId(claims);
-    const { settings, stream, registry } = this.#deps;
-    await registry?.recordNow(uid);
+    const caller = await this.#admit(claims, { registered: true });
+    const { settings, stream } = this.#deps;
     const profile = profileFromClaims(claims, settings.userFields);
-    if (!this.#profiles.isCurrent(uid, profile)) {
-      await streamCall(() => syncStreamUser(stream, uid, profile, settings.userFields));
-      this.#profiles.remember(uid, profile);
+    if (!this.#profiles.isCurrent(caller.uid, profile)) {
+      await streamCall(() => syncStreamUser(stream, caller.uid, profile, settings.userFields));
+      this.#profiles.remember(caller.uid, profile);
     }
-    return this.#sign(claims);
+    return this.#sign(caller.uid);
   }
 
   /**
@@ -102,15 +114,115 @@ export class TokenService {
    * rounds; tokens issued before the call are revoked. (At most 1 s of waiting.)
    */
   async revokeTokens(claims: FirebaseClaims, background: Background): Promise<{ userId: string; revokedBefore: Date }> {
-    const uid = streamUserId(claims);
+    const { uid, tenant } = await this.#admit(claims);
     const revokedBefore = new Date(this.#now());
     await streamCall(() => this.#deps.stream.revokeUserTokens(uid, revokedBefore));
-    this.#deps.registry?.remember(uid, background);
+    this.#deps.registry?.remember(uid, tenant, background);
     const nextSecond = (Math.floor(revokedBefore.getTime() / 1000) + 1) * 1000;
     const wait = nextSecond - this.#now();
     if (wait > 0) await this.#sleep(wait);
     return { userId: uid, revokedBefore };
   }
+
+  /**
+   * The self-service delete (src/reconcile/self-delete.ts): called right
+   * after the app deleted the Firebase account, with the ID token it still holds.
+   */
+  async deleteStreamUser(claims: FirebaseClaims): Promise<SelfDeleteAnswer> {
+    const { uid, tenant } = await this.#admit(claims);
+    const reconcile = this.#deps.reconcile;
+    if (!reconcile) {
+      throw new AppError('forbidden', 'Self-service deletion is off: configure reconciliation (DB, Firebase admin access)');
+    }
+    let answer: SelfDeleteAnswer;
+    try {
+      answer = await deleteSelf(uid, tenant, reconcile);
+    } catch (error) {
+      if (error instanceof FirebaseLookupError) {
+        throw new AppError('firebase_failed', 'Firebase could not say whether the account is gone; nothing was deleted', { cause: error });
+      }
+      if (error instanceof StreamApiError) throw streamFailure(error);
+      throw error;
+    }
+    if (!answer.deleted && answer.reason === 'failed') {
+      throw new AppError('stream_failed', 'Stream did not delete the user; the deletion is retried by the next run');
+    }
+    return answer;
+  }
+
+  async #sign(uid: string): Promise<IssuedToken> {
+    const times = tokenTimes(this.#now(), this.#deps.settings.ttlSeconds);
+    const token = await this.#deps.signer.userToken(uid, times);
+    return { token, userId: uid, expiresAt: times.exp === undefined ? null : new Date(times.exp * 1000) };
+  }
+
+  /**
+   * The policy every route applies before anything else: a uid Stream can
+   * use, a tenant this deployment serves, and (with a registry) the tenant
+   * the uid is registered under. `registered: true` records the uid now and
+   * refuses a deleted one (the create routes, before Stream has the user).
+   */
+  async #admit(claims: FirebaseClaims, options: { registered?: boolean } = {}): Promise<Caller> {
+    const uid = streamUserId(claims);
+    const tenant = tenantOf(claims);
+    if (tenant !== '' && !this.#deps.settings.tenants.has(tenant)) {
+      throw new AppError('tenant_not_allowed', 'This app does not serve users of this Identity Platform tenant (FIREBASE_TENANT_IDS)');
+    }
+    const registry = this.#deps.registry;
+    if (!registry) return { uid, tenant };
+
+    if (options.registered) {
+      let entry;
+      try {
+        entry = await registry.recordNow(uid, tenant);
+      } catch (error) {
+        console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
+        throw new AppError('registry_unavailable', 'The user registry is unavailable, so no Stream user was created; try again shortly', {
+          cause: error,
+          headers: { 'Retry-After': '5' },
+        });
+      }
+      this.#learnTenant(uid, entry.tenant);
+      if (entry.tenant !== tenant) throw tenantMismatch();
+      if (entry.state !== 'active') {
+        console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
+        throw new AppError('user_deleted', 'This user was deleted from Firebase and from Stream; Stream cannot create the same user id again');
+      }
+      return { uid, tenant };
+    }
+
+    // With tenants, a uid may not cross from one tenant's user to another's: check the registry
+    // (once per uid and isolate). Without tenants every uid is project-level and the hot path stays free of storage.
+    if (this.#deps.settings.tenants.size > 0) {
+      let known = this.#knownTenants.get(uid);
+      if (known === undefined) {
+        let entry;
+        try {
+          entry = await registry.get(uid);
+        } catch (error) {
+          throw new AppError('registry_unavailable', 'The user registry is unavailable; try again shortly', { cause: error, headers: { 'Retry-After': '5' } });
+        }
+        known = entry?.tenant;
+        if (known !== undefined) this.#learnTenant(uid, known);
+      }
+      if (known !== undefined && known !== tenant) throw tenantMismatch();
+    }
+    return { uid, tenant };
+  }
+
+  #learnTenant(uid: string, tenant: string): void {
+    if (this.#knownTenants.size >= MAX_KNOWN_TENANTS) this.#knownTenants.clear();
+    this.#knownTenants.set(uid, tenant);
+  }
+}
+
+/** `firebase.tenant` of an Identity Platform tenant user's token; '' for project-level users. */
+export function tenantOf(claims: FirebaseClaims): string {
+  const firebase = claims.firebase as { tenant?: unknown } | undefined;
+  const tenant = firebase && typeof firebase === 'object' ? firebase.tenant : undefined;
+  if (tenant === undefined || tenant === null) return '';
+  if (typeof tenant !== 'string' || tenant === '') throw new AppError('invalid_token', 'ID token has a malformed tenant claim');
+  return tenant;
 }
 
 function streamUserId(claims: FirebaseClaims): string {
@@ -124,14 +236,16 @@ function streamUserId(claims: FirebaseClaims): string {
   return claims.sub;
 }
 
+function streamFailure(error: StreamApiError): AppError {
+  const detail = error.status === 0 ? 'no response' : `status ${error.status}${error.code === undefined ? '' : `, code ${error.code}`}`;
+  return new AppError('stream_failed', `Stream request failed (${detail})`, { cause: error });
+}
+
 async function streamCall<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
-    if (error instanceof StreamApiError) {
-      const detail = error.status === 0 ? 'no response' : `status ${error.status}${error.code === undefined ? '' : `, code ${error.code}`}`;
-      throw new AppError('stream_failed', `Stream request failed (${detail})`, { cause: error });
-    }
+    if (error instanceof StreamApiError) throw streamFailure(error);
     throw error;
   }
 }

@@ -17,7 +17,7 @@ async function setup(options: { now?: () => number; sleep?: (ms: number) => Prom
   const signer = new StreamTokenSigner(scenario.streamSecret);
   const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer, maxAttempts: 1 });
   const service = new TokenService({
-    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600 },
+    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set<string>() },
     signer,
     stream,
     registry: options.registry === false ? undefined : new UserRegistry(DB),

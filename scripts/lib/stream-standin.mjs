@@ -30,6 +30,12 @@ export class StreamStandIn {
     this.requests = [];
     /** @type {ScriptedResponse[]} answers given, in order, before the normal behaviour */
     this.script = [];
+    /** @type {Map<string, { status: string; result: Record<string, unknown>; runningPolls: number }>} delete tasks */
+    this.tasks = new Map();
+    /** How many `GET /tasks/{id}` answer "running" before a delete task completes. */
+    this.taskRunningPolls = 0;
+    /** @type {Set<string>} user ids a delete task reports as failed (and leaves in place) */
+    this.failDeletes = new Set();
   }
 
   /**
@@ -122,8 +128,38 @@ export class StreamStandIn {
       return json(200, { user: { ...user, deleted_at: now }, duration: '1ms' });
     }
     if (method === 'POST' && path === '/users/delete') {
-      for (const id of body.user_ids) if (users.delete(id)) this.deleted.add(id);
-      return json(201, { task_id: `task-${Date.now()}`, duration: '1ms' });
+      // Stream's current delete: up to 100 ids, marked deleted at once, an asynchronous task to poll.
+      const ids = body?.user_ids;
+      if (!Array.isArray(ids) || ids.length === 0 || ids.length > 100 || !ids.every((id) => typeof id === 'string')) {
+        return error(400, 4, 'user_ids must be 1 to 100 user ids');
+      }
+      if (!['soft', 'hard', 'pruning'].includes(body.user ?? 'soft')) return error(400, 4, 'user must be soft, hard or pruning');
+      if (body.user === 'hard' && (body.messages !== 'hard' || body.conversations !== 'hard')) {
+        return error(400, 4, 'hard user deletion requires hard deletion of messages and conversations');
+      }
+      /** @type {Record<string, unknown>} */
+      const result = {};
+      for (const id of ids) {
+        if (this.failDeletes.has(id)) result[id] = { status: 'error', error: 'internal error deleting user' };
+        else if (users.delete(id)) {
+          this.deleted.add(id);
+          result[id] = { status: 'ok' };
+        } else result[id] = { status: 'error', error: `user ${id} not found` };
+      }
+      const taskId = `task-${this.tasks.size + 1}-${Math.random().toString(36).slice(2, 8)}`;
+      this.tasks.set(taskId, { status: 'completed', result, runningPolls: this.taskRunningPolls });
+      return json(201, { task_id: taskId, duration: '1ms' });
+    }
+    const task = /^\/tasks\/([^/]+)$/.exec(path);
+    if (method === 'GET' && task) {
+      const id = decodeURIComponent(/** @type {string} */ (task[1]));
+      const entry = this.tasks.get(id);
+      if (!entry) return error(404, 16, `task ${id} does not exist`);
+      if (entry.runningPolls > 0) {
+        entry.runningPolls--;
+        return json(200, { task_id: id, status: 'running', duration: '1ms' });
+      }
+      return json(200, { task_id: id, status: entry.status, result: entry.result, duration: '1ms' });
     }
     return error(404, 4, `the stand-in does not implement ${method} ${path}`);
   }

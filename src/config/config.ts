@@ -29,6 +29,8 @@ export interface Config {
   /** How long the create route trusts that an unchanged profile is still in Stream; 0 = always call Stream. */
   streamProfileCacheSeconds: number;
   cors: CorsPolicy;
+  /** Identity Platform tenants whose users are served (project-level users always are). */
+  tenants: ReadonlySet<string>;
   /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
   firebaseAuthEmulatorHost: string | undefined;
   identityToolkitUrl: string;
@@ -122,6 +124,12 @@ export function parseConfig(env: Env): Config {
     fail,
   );
 
+  const tenants = new Set<string>();
+  for (const tenant of splitList(env.FIREBASE_TENANT_IDS ?? DEFAULTS.FIREBASE_TENANT_IDS)) {
+    if (/^[A-Za-z0-9-]{1,128}$/.test(tenant)) tenants.add(tenant);
+    else fail('FIREBASE_TENANT_IDS', `has "${tenant}", which is not a tenant id (letters, digits and hyphens)`);
+  }
+
   let emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
   if (emulatorHost && env.GOOGLE_SERVICE_ACCOUNT?.trim()) {
     // Production credentials mean production: emulator mode stays off.
@@ -148,6 +156,10 @@ export function parseConfig(env: Env): Config {
   if (env.GOOGLE_SERVICE_ACCOUNT !== undefined && env.GOOGLE_SERVICE_ACCOUNT.trim() !== '') {
     try {
       serviceAccount = parseServiceAccountKey(env.GOOGLE_SERVICE_ACCOUNT);
+      // A key file of another project is the classic way to make every user look deleted (issue 8).
+      if (projectId && serviceAccount.project_id !== undefined && serviceAccount.project_id !== projectId) {
+        fail('GOOGLE_SERVICE_ACCOUNT', `belongs to project "${serviceAccount.project_id}", not FIREBASE_PROJECT_ID "${projectId}"`);
+      }
     } catch (error) {
       fail('GOOGLE_SERVICE_ACCOUNT', (error as Error).message);
     }
@@ -166,6 +178,14 @@ export function parseConfig(env: Env): Config {
     deleteMode,
     deleteIntervalMs: wholeNumber(env.RECONCILE_DELETE_INTERVAL_MS ?? DEFAULTS.RECONCILE_DELETE_INTERVAL_MS, 'RECONCILE_DELETE_INTERVAL_MS', 0, 60_000, fail),
     maxMissingPercent: wholeNumber(env.RECONCILE_MAX_MISSING_PERCENT ?? DEFAULTS.RECONCILE_MAX_MISSING_PERCENT, 'RECONCILE_MAX_MISSING_PERCENT', 0, 100, fail),
+    taskWaitMs: wholeNumber(env.RECONCILE_TASK_WAIT_MS ?? DEFAULTS.RECONCILE_TASK_WAIT_MS, 'RECONCILE_TASK_WAIT_MS', 0, 30_000, fail),
+    queueBatchesPerRun: wholeNumber(
+      env.RECONCILE_QUEUE_BATCHES_PER_RUN ?? DEFAULTS.RECONCILE_QUEUE_BATCHES_PER_RUN,
+      'RECONCILE_QUEUE_BATCHES_PER_RUN',
+      1,
+      100_000,
+      fail,
+    ),
   };
   const adminToken = env.ADMIN_TOKEN?.trim() || undefined;
   if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
@@ -184,6 +204,7 @@ export function parseConfig(env: Env): Config {
     streamUserFields,
     streamProfileCacheSeconds,
     cors,
+    tenants,
     firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
     identityToolkitUrl,
     serviceAccount,

@@ -10,6 +10,7 @@ export const DEFAULTS = {
   STREAM_USER_FIELDS: 'name,image',
   STREAM_PROFILE_CACHE_SECONDS: '3600',
   CORS_ALLOWED_ORIGINS: '',
+  FIREBASE_TENANT_IDS: '',
   FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.googleapis.com',
   STREAM_DELETE_MODE: 'soft',
   RECONCILE_DRY_RUN: 'false',
@@ -18,6 +19,8 @@ export const DEFAULTS = {
   RECONCILE_MAX_DELETES: '50',
   RECONCILE_DELETE_INTERVAL_MS: '500',
   RECONCILE_MAX_MISSING_PERCENT: '50',
+  RECONCILE_TASK_WAIT_MS: '2000',
+  RECONCILE_QUEUE_BATCHES_PER_RUN: '2500',
 } as const;
 
 export type DefaultedSetting = keyof typeof DEFAULTS;

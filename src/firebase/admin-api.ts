@@ -32,8 +32,12 @@ export class FirebaseAdminClient {
     this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
   }
 
-  /** The subset of `uids` Firebase still has. */
-  async existing(uids: string[]): Promise<Set<string>> {
+  /**
+   * The subset of `uids` Firebase still has, among the users of `tenant`
+   * ('' = project-level users). A project-level lookup does not see tenant
+   * users, so the tenant must be the one the uid signed in with.
+   */
+  async existing(uids: string[], tenant = ''): Promise<Set<string>> {
     if (uids.length === 0) return new Set();
     if (uids.length > MAX_LOOKUP_UIDS) throw new FirebaseLookupError(`at most ${MAX_LOOKUP_UIDS} uids per lookup`);
     const { projectId, baseUrl } = this.#options;
@@ -42,7 +46,7 @@ export class FirebaseAdminClient {
       response = await this.#fetch(`${baseUrl.replace(/\/+$/, '')}/v1/projects/${encodeURIComponent(projectId)}/accounts:lookup`, {
         method: 'POST',
         headers: { Authorization: await this.#options.authorization(), 'Content-Type': 'application/json' },
-        body: JSON.stringify({ localId: uids }),
+        body: JSON.stringify(tenant === '' ? { localId: uids } : { localId: uids, tenantId: tenant }),
         signal: AbortSignal.timeout(this.#options.timeoutMs ?? 10_000),
       });
     } catch (error) {

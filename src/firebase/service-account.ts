@@ -7,6 +7,8 @@ import { importPKCS8, SignJWT } from 'jose';
  * `token_uri`. The token is cached until shortly before it expires.
  */
 export interface ServiceAccountKey {
+  /** The Google Cloud project the service account belongs to (checked against FIREBASE_PROJECT_ID). */
+  project_id?: string;
   client_email: string;
   private_key: string;
   token_uri: string;
@@ -38,7 +40,13 @@ export function parseServiceAccountKey(json: string): ServiceAccountKey {
   } catch {
     throw new Error('"token_uri" is not a URL');
   }
-  return { client_email: key.client_email!, private_key: key.private_key!, token_uri: tokenUri, private_key_id: key.private_key_id };
+  return {
+    client_email: key.client_email!,
+    private_key: key.private_key!,
+    token_uri: tokenUri,
+    private_key_id: key.private_key_id,
+    project_id: typeof key.project_id === 'string' ? key.project_id : undefined,
+  };
 }
 
 export class ServiceAccountTokenSource {

@@ -2,7 +2,8 @@ import { Hono } from 'hono';
 import { AppError } from '../errors';
 import { FirebaseLookupError, MAX_LOOKUP_UIDS } from '../firebase/admin-api';
 import { deleteConfirmedGone } from '../reconcile/admin-delete';
-import { ReconcileBrakeError, type Reconciliation } from '../reconcile/reconcile';
+import type { Reconciliation } from '../reconcile/reconcile';
+import { reconcileStatus } from '../reconcile/status';
 import { isServableUid } from '../user-id';
 import { json } from './respond';
 
@@ -14,8 +15,13 @@ import { json } from './respond';
  * - POST /v1/admin/users/delete {"uids": [...]}: the fast path for backends
  *   that delete Firebase users themselves. Each uid is deleted from Stream
  *   only if it is registered and Firebase confirms it is gone.
- * - POST /v1/admin/registry/import {"uids": [...]}: registers existing Stream
- *   users (apps migrating from the Cloud Functions); see scripts/import-users.mjs.
+ *   Protected from a wrong configuration by witnesses, not by a share
+ *   (src/reconcile/checker.ts).
+ * - POST /v1/admin/registry/import {"uids": [...], "tenant"?: "..."}: registers
+ *   existing Stream users (apps migrating from the Cloud Functions); see
+ *   scripts/import-users.mjs.
+ * - GET /v1/admin/reconcile/status: registry counts, oldest pending
+ *   deletions, the last run, the sweep's progress.
  */
 export const MAX_IMPORT_UIDS = 1000;
 
@@ -42,7 +48,7 @@ export function createAdminRoutes(adminToken: string | undefined, reconciliation
     try {
       results = await deleteConfirmedGone(uids, deps);
     } catch (error) {
-      if (error instanceof FirebaseLookupError || error instanceof ReconcileBrakeError) {
+      if (error instanceof FirebaseLookupError) {
         throw new AppError('firebase_failed', 'Firebase could not confirm which users are gone; nothing was deleted', { cause: error });
       }
       throw error;
@@ -50,9 +56,11 @@ export function createAdminRoutes(adminToken: string | undefined, reconciliation
     return json({ results });
   });
 
+  admin.get('/reconcile/status', async () => json(await reconcileStatus(deps)));
+
   admin.post('/registry/import', async (c) => {
-    const uids = await readUids(c.req.raw, MAX_IMPORT_UIDS);
-    const added = await deps.registry.importUids(uids);
+    const { uids, tenant } = await readUidsAndTenant(c.req.raw, MAX_IMPORT_UIDS);
+    const added = await deps.registry.importUids(uids, tenant);
     return json({ received: uids.length, added });
   });
 
@@ -60,6 +68,10 @@ export function createAdminRoutes(adminToken: string | undefined, reconciliation
 }
 
 async function readUids(request: Request, max: number): Promise<string[]> {
+  return (await readUidsAndTenant(request, max)).uids;
+}
+
+async function readUidsAndTenant(request: Request, max: number): Promise<{ uids: string[]; tenant: string }> {
   let body: unknown;
   try {
     body = await request.json();
@@ -75,7 +87,11 @@ async function readUids(request: Request, max: number): Promise<string[]> {
   if (!unique.every(isServableUid)) {
     throw new AppError('invalid_request', 'Every uid must be a Firebase uid (at most 128 characters) that Stream accepts as a user id');
   }
-  return unique;
+  const tenant = (body as { tenant?: unknown }).tenant ?? '';
+  if (typeof tenant !== 'string' || !/^[A-Za-z0-9-]{0,128}$/.test(tenant)) {
+    throw new AppError('invalid_request', '"tenant", if given, must be an Identity Platform tenant id');
+  }
+  return { uids: unique, tenant };
 }
 
 const encoder = new TextEncoder();

@@ -16,7 +16,7 @@ type AppEnv = { Bindings: Env; Variables: { protocol: Protocol } };
 export type App = Hono<AppEnv>;
 
 /** Callable routes, named like the original Cloud Functions (drop-in for `httpsCallableFromUrl`). */
-const CALLABLE_PATHS = ['/createStreamUserAndGetToken', '/getStreamUserToken', '/revokeStreamUserToken'] as const;
+const CALLABLE_PATHS = ['/createStreamUserAndGetToken', '/getStreamUserToken', '/revokeStreamUserToken', '/deleteStreamUser'] as const;
 
 /** Which protocol's error format a path answers in. */
 export function protocolOf(path: string): Protocol {
@@ -65,10 +65,13 @@ export function createApp(deps: AppDeps): App {
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c));
   const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c));
+  const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c));
 
   app.post('/createStreamUserAndGetToken', callable(async (c) => (await create(c)).token));
   app.post('/getStreamUserToken', callable(async (c) => (await issue(c)).token));
   app.post('/revokeStreamUserToken', callable(async (c) => ({ revoked_before: (await revoke(c)).revokedBefore.toISOString() })));
+  // The original's auth trigger, now called by the app right after it deletes the Firebase account.
+  app.post('/deleteStreamUser', callable(deleteSelf));
   for (const path of CALLABLE_PATHS) allowOnly(app, path, ['POST']);
 
   // REST, for any HTTP client.
@@ -82,10 +85,18 @@ export function createApp(deps: AppDeps): App {
   app.post('/v1/users/me', async (c) => tokenBody(await create(c)));
   app.post('/v1/token', async (c) => tokenBody(await issue(c)));
   app.post('/v1/token/revoke', async (c) => json({ revoked_before: (await revoke(c)).revokedBefore.toISOString() }));
-  for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke']) allowOnly(app, path, ['POST']);
+  // 200 when the Stream user is gone (or the uid was never registered); 202 when nothing was deleted
+  // yet (the account still exists, or the deletion is still running) and the next run takes over.
+  app.post('/v1/users/me/delete', async (c) => {
+    const answer = await deleteSelf(c);
+    const done = answer.deleted ? answer.completed : answer.reason === 'not_registered';
+    return json(answer, done ? 200 : 202);
+  });
+  for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke', '/v1/users/me/delete']) allowOnly(app, path, ['POST']);
 
   app.route('/v1/admin', createAdminRoutes(deps.adminToken, deps.reconciliation));
   for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import']) allowOnly(app, path, ['POST']);
+  allowOnly(app, '/v1/admin/reconcile/status', ['GET']);
 
   app.notFound(() => {
     throw new AppError('not_found', 'No such route');

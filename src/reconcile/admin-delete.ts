@@ -1,27 +1,52 @@
-import { checkAndDelete, type ReconcileDeps, type UidOutcome } from './reconcile';
+import type { ScopedUid } from '../registry/registry';
+import { checkUids } from './checker';
+import { deleteClaimed, newClaim, type DeleteOutcome } from './deleter';
+import type { ReconcileDeps } from './types';
 
 /** What the admin fast path answers for each uid it was given. */
-export type AdminDeleteResult = UidOutcome | 'not_registered' | 'already_deleted';
+export type AdminDeleteResult =
+  | DeleteOutcome
+  | 'present'
+  | 'not_registered'
+  | 'already_deleted'
+  /** Firebase says gone, but it does not see the users known to exist either (the brake): nothing done. */
+  | 'unconfirmed'
+  | 'would_delete';
 
 /**
- * The fast path for backends that delete Firebase users themselves: each uid
- * is deleted from Stream only if it is registered and Firebase confirms it is
- * gone. Unregistered uids and uids already deleted are reported, not touched.
- * Throws FirebaseLookupError or ReconcileBrakeError, having deleted nothing,
- * when Firebase cannot say.
+ * The fast path for backends that delete Firebase users themselves: every
+ * uid Firebase confirms gone is deleted from Stream in this request, however
+ * many of the request that is. What protects it from a wrong configuration is
+ * not the share missing but the witnesses (src/reconcile/checker.ts): Firebase
+ * must see users of the same tenant known to exist. Unregistered uids and
+ * uids already deleted are reported, not touched. Throws FirebaseLookupError,
+ * having deleted nothing, when Firebase cannot say.
  */
 export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps): Promise<Record<string, AdminDeleteResult>> {
   const registered = await deps.registry.lookup(uids);
   const results: Record<string, AdminDeleteResult> = {};
-  const candidates: string[] = [];
+  const toCheck: ScopedUid[] = [];
+  const alreadyPending: string[] = [];
   for (const uid of uids) {
-    const state = registered.get(uid);
-    if (state === undefined) results[uid] = 'not_registered';
-    else if (state === 'deleted') results[uid] = 'already_deleted';
-    else candidates.push(uid);
+    const entry = registered.get(uid);
+    if (entry === undefined) results[uid] = 'not_registered';
+    else if (entry.state === 'deleted') results[uid] = 'already_deleted';
+    else if (entry.state === 'pending_delete') alreadyPending.push(uid);
+    else toCheck.push({ uid, tenant: entry.tenant });
   }
-  // The same per-run delete budget as the cron keeps one request within Workers' subrequest limit.
-  const outcomes = await checkAndDelete(candidates, deps, 'admin', deps.settings.maxDeletes);
-  for (const [uid, outcome] of outcomes) results[uid] = outcome;
+  const checked = toCheck.length > 0 ? await checkUids(toCheck, deps, 'admin') : { present: [], missing: [], braked: [] };
+  for (const uid of checked.present) results[uid] = 'present';
+  for (const uid of checked.braked) results[uid] = 'unconfirmed';
+  if (deps.settings.dryRun) {
+    for (const uid of [...checked.missing, ...alreadyPending]) results[uid] = 'would_delete';
+    return results;
+  }
+  const claim = newClaim((deps.now ?? Date.now)());
+  const claimed = await deps.registry.claimNow([...checked.missing, ...alreadyPending], claim);
+  // Uids another run is deleting right now: reported as such.
+  for (const uid of [...checked.missing, ...alreadyPending]) results[uid] = 'deleting';
+  if (claimed.length > 0) {
+    for (const [uid, outcome] of await deleteClaimed(claimed, claim, deps, 'admin')) results[uid] = outcome;
+  }
   return results;
 }

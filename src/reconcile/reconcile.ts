@@ -1,185 +1,139 @@
-import { FirebaseLookupError, type FirebaseAdminClient } from '../firebase/admin-api';
-import type { UserRegistry } from '../registry/registry';
-import { StreamApiError } from '../stream/errors';
-import type { StreamRestClient } from '../stream/rest-client';
-import type { DeleteMode } from './delete-mode';
+import { FirebaseLookupError } from '../firebase/admin-api';
+import type { SweepState } from '../registry/registry';
+import { checkUids } from './checker';
+import { deleteDue, resumeTasks } from './deleter';
+import { emptySummary, type ReconcileSummary } from './summary';
+import type { ReconcileDeps, ReconcileMessage } from './types';
 
 /**
  * Deleted Firebase users are deleted from Stream.
  *
  * Rules, in order of importance:
  * 1. Never delete on doubt: a uid is gone only when a successful, well-formed
- *    Firebase answer does not list it. A failed lookup leaves the whole batch
- *    untouched for a later run.
+ *    Firebase answer, scoped to the uid's tenant, does not list it, and
+ *    Firebase demonstrably sees the users it should (the brake,
+ *    src/reconcile/checker.ts). A failed lookup leaves the batch untouched.
  * 2. Only registered uids (users this service provisioned or an operator
  *    imported) are ever deleted.
  * 3. Every outcome is recorded per uid as soon as it happens, so an
- *    interrupted run loses nothing, and repeating a delete is harmless
- *    (Stream's 404 is recorded as "already gone").
+ *    interrupted run loses nothing: a deletion Firebase confirmed stays
+ *    pending until Stream confirms it, and is retried (soonest due first,
+ *    with backoff) until it is done.
+ * 4. Flat cost: each run reads O(batch) registry rows (a keyset cursor over
+ *    uid, partial indexes), whatever the registry's size.
  */
-export interface ReconcileSettings {
-  /** uids per Firebase lookup (≤ 100). */
-  batchSize: number;
-  /** Lookups per run. */
-  maxBatches: number;
-  /** Stream deletes per run; the rest wait for the next run. */
-  maxDeletes: number;
-  dryRun: boolean;
-  deleteMode: DeleteMode;
-  /** Pause between Stream deletes: Stream allows about 1 delete-user call per second per app by default. */
-  deleteIntervalMs: number;
-  /**
-   * The brake: when more than this share of a lookup batch (of 10 or more
-   * uids) is missing from Firebase, nothing in that batch is deleted. A
-   * wrong FIREBASE_PROJECT_ID or an emptied emulator looks exactly like
-   * "everyone was deleted"; this stops it from emptying Stream.
-   */
-  maxMissingPercent: number;
-}
-
-/** Batches smaller than this are too small for the brake's percentage to mean anything. */
-export const BRAKE_MIN_BATCH = 10;
-
-export class ReconcileBrakeError extends Error {
-  override readonly name = 'ReconcileBrakeError';
-  readonly code = 'reconcile_brake';
-}
-
-export interface ReconcileDeps {
-  registry: UserRegistry;
-  firebase: FirebaseAdminClient;
-  stream: StreamRestClient;
-  settings: ReconcileSettings;
-  now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
-}
-
-/** Reconciliation, as the composition root built it: on with its dependencies, or off and why. */
-export type Reconciliation = { on: true; deps: ReconcileDeps } | { on: false; reason: string };
-
-export type UidOutcome = 'present' | 'deleted' | 'already_gone' | 'failed' | 'would_delete' | 'deferred';
-
-export interface ReconcileSummary {
-  checked: number;
-  present: number;
-  deleted: number;
-  already_gone: number;
-  failed: number;
-  /** uids whose lookup failed: nothing was done to them. */
-  unknown: number;
-  would_delete: number;
-  deferred: number;
-  batches: number;
-  dry_run: boolean;
-  duration_ms: number;
-  error?: string;
-}
+export type { Reconciliation, ReconcileDeps, ReconcileMessage, ReconcileSettings } from './types';
+export type { ReconcileSummary };
 
 /**
- * One cron run: a bounded number of batches of the uids checked longest ago.
- * Returns the summary (also logged); `summary.error` is set when the run
- * stopped on a failure, which the scheduled handler then reports as a failed run.
+ * One cron run: resume Stream tasks left by earlier runs, check the uids
+ * flagged for a recheck, advance the sweep (inline: up to maxBatches lookups;
+ * queue mode: enqueue lookup batches), then send the deletions that are due,
+ * within the budget. Returns the summary (also logged and stored for the
+ * status route); `summary.error` is set when the run stopped on a failure,
+ * which the scheduled handler then reports as a failed run.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
   const now = deps.now ?? Date.now;
-  const startedAt = now();
-  const { settings } = deps;
-  const summary: ReconcileSummary = {
-    checked: 0,
-    present: 0,
-    deleted: 0,
-    already_gone: 0,
-    failed: 0,
-    unknown: 0,
-    would_delete: 0,
-    deferred: 0,
-    batches: 0,
-    dry_run: settings.dryRun,
-    duration_ms: 0,
-  };
+  const { settings, registry } = deps;
+  const summary = emptySummary(settings.dryRun, deps.queue ? 'queue' : 'inline', now());
+  let state: SweepState | undefined;
   try {
-    for (let batch = 0; batch < settings.maxBatches; batch++) {
-      const uids = await deps.registry.due(settings.batchSize, startedAt);
-      if (uids.length === 0) break;
-      summary.batches++;
-      let outcomes: Map<string, UidOutcome>;
-      try {
-        outcomes = await checkAndDelete(uids, deps, 'cron', settings.maxDeletes - summary.deleted - summary.failed);
-      } catch (error) {
-        if (!(error instanceof FirebaseLookupError) && !(error instanceof ReconcileBrakeError)) throw error;
-        // Firebase could not say, or said something implausible: nothing is deleted, the batch is retried on a later run.
-        summary.unknown += uids.length;
-        summary.error = error.message;
-        break;
-      }
-      summary.checked += uids.length;
-      for (const outcome of outcomes.values()) summary[outcome]++;
-      if (summary.deferred > 0) break; // the delete budget is spent
+    state = await registry.sweepState();
+    await resumeTasks(deps, summary);
+
+    const rechecks = await registry.rechecks(settings.batchSize);
+    if (rechecks.length > 0) await checkBatch(rechecks, deps, summary);
+
+    if (state.cursor === '' && state.sweepStartedAt === null) {
+      state = { ...state, sweepStartedAt: now(), sweepTotal: await registry.countActive(), sweepDone: 0 };
     }
+    if (deps.queue) await enqueueSweep(deps.queue, deps, state, summary);
+    else await sweepInline(deps, state, summary);
+
+    await deleteDue(deps, summary, settings.maxDeletes - summary.sent);
   } catch (error) {
-    summary.error = error instanceof Error ? error.message : String(error);
+    summary.error ??= error instanceof Error ? error.message : String(error);
   }
-  summary.duration_ms = now() - startedAt;
+  summary.duration_ms = now() - summary.started_at;
+  if (state) {
+    try {
+      await registry.saveSweepState({ ...state, lastRun: summary });
+    } catch (error) {
+      summary.error ??= `could not save the sweep position: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
   const log = summary.error ? console.error : console.log;
   log(JSON.stringify({ event: 'reconcile_summary', ...summary }));
   return summary;
 }
 
-/**
- * Asks Firebase about `uids` (all registered, at most 100) and deletes from
- * Stream those it no longer has, up to `deleteBudget` deletes. Throws
- * FirebaseLookupError, having done nothing, when Firebase cannot say.
- */
-export async function checkAndDelete(
-  uids: string[],
-  deps: ReconcileDeps,
-  source: 'cron' | 'admin',
-  deleteBudget: number,
-): Promise<Map<string, UidOutcome>> {
-  const { registry, stream, settings } = deps;
-  const existing = await deps.firebase.existing(uids);
-  const missingCount = uids.length - uids.filter((uid) => existing.has(uid)).length;
-  if (uids.length >= BRAKE_MIN_BATCH && missingCount * 100 > uids.length * settings.maxMissingPercent) {
-    throw new ReconcileBrakeError(
-      `brake: ${missingCount} of ${uids.length} uids in one batch are missing from Firebase (limit ${settings.maxMissingPercent}%); ` +
-        'nothing was deleted. Check FIREBASE_PROJECT_ID and the service account; if this is real, raise RECONCILE_MAX_MISSING_PERCENT',
-    );
+/** Checks one lookup batch and adds its outcome to the summary; a failed lookup stops the run (nothing done to the batch). */
+async function checkBatch(batch: { uid: string; tenant: string }[], deps: ReconcileDeps, summary: ReconcileSummary): Promise<boolean> {
+  summary.batches++;
+  try {
+    const result = await checkUids(batch, deps, 'cron');
+    summary.checked += batch.length;
+    summary.present += result.present.length;
+    if (deps.settings.dryRun) summary.would_delete += result.missing.length;
+    else summary.missing += result.missing.length;
+    summary.braked += result.braked.length;
+    if (result.braked.length > 0) summary.error ??= result.brakeReason;
+    return true;
+  } catch (error) {
+    if (!(error instanceof FirebaseLookupError)) throw error;
+    summary.unknown += batch.length;
+    summary.error = error.message;
+    return false;
   }
-  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const outcomes = new Map<string, UidOutcome>();
-  const present = uids.filter((uid) => existing.has(uid));
-  await registry.markPresent(present);
-  for (const uid of present) outcomes.set(uid, 'present');
+}
 
-  let deletes = 0;
-  for (const uid of uids.filter((candidate) => !existing.has(candidate))) {
-    if (settings.dryRun) {
-      console.log(JSON.stringify({ event: 'reconcile_would_delete', uid, mode: settings.deleteMode.label, source }));
-      await registry.markChecked(uid);
-      outcomes.set(uid, 'would_delete');
-      continue;
+/** Inline mode: up to maxBatches lookups from the sweep's cursor; a finished sweep starts over on the next run. */
+async function sweepInline(deps: ReconcileDeps, state: SweepState, summary: ReconcileSummary): Promise<void> {
+  for (let batch = 0; batch < deps.settings.maxBatches; batch++) {
+    const page = await deps.registry.page(state.cursor, deps.settings.batchSize);
+    if (page.length === 0) {
+      finishSweep(state, deps.now ?? Date.now);
+      summary.sweep_completed = true;
+      return;
     }
-    if (deletes >= deleteBudget) {
-      outcomes.set(uid, 'deferred'); // left as it was: first in line next run
-      continue;
-    }
-    if (deletes > 0 && settings.deleteIntervalMs > 0) await sleep(settings.deleteIntervalMs);
-    deletes++;
-    try {
-      await stream.deleteUser(uid, settings.deleteMode.flags);
-      await registry.markDeleted(uid, `${source}:${settings.deleteMode.label}`);
-      outcomes.set(uid, 'deleted');
-    } catch (error) {
-      if (error instanceof StreamApiError && error.isNotFound) {
-        await registry.markDeleted(uid, `${source}:already_gone`);
-        outcomes.set(uid, 'already_gone');
-      } else if (error instanceof StreamApiError) {
-        await registry.markDeleteFailed(uid, error.message);
-        outcomes.set(uid, 'failed');
-      } else {
-        throw error;
-      }
-    }
+    if (!(await checkBatch(page, deps, summary))) return; // the cursor stays: the batch is checked again next run
+    state.cursor = page[page.length - 1]!.uid;
+    state.sweepDone += page.length;
   }
-  return outcomes;
+}
+
+/** Queue mode: pages through the registry and enqueues lookup batches for the consumer (src/reconcile/queue.ts). */
+async function enqueueSweep(queue: Queue<ReconcileMessage>, deps: ReconcileDeps, state: SweepState, summary: ReconcileSummary): Promise<void> {
+  const { batchSize, queueBatchesPerRun } = deps.settings;
+  let enqueued = 0;
+  while (enqueued < queueBatchesPerRun) {
+    // Large pages keep D1 reads per run low; 5,000 uids is about 200 KB.
+    const page = await deps.registry.page(state.cursor, Math.min(5_000, (queueBatchesPerRun - enqueued) * batchSize));
+    if (page.length === 0) {
+      finishSweep(state, deps.now ?? Date.now);
+      summary.sweep_completed = true;
+      break;
+    }
+    const messages: MessageSendRequest<ReconcileMessage>[] = [];
+    for (let i = 0; i < page.length; i += batchSize) {
+      messages.push({ body: { kind: 'check', uids: page.slice(i, i + batchSize).map(({ uid, tenant }) => ({ uid, tenant })) } });
+    }
+    for (let i = 0; i < messages.length; i += 100) await queue.sendBatch(messages.slice(i, i + 100)); // sendBatch takes ≤ 100
+    enqueued += messages.length;
+    summary.enqueued += page.length;
+    state.cursor = page[page.length - 1]!.uid;
+    state.sweepDone += page.length;
+  }
+}
+
+function finishSweep(state: SweepState, now: () => number): void {
+  const finishedAt = now();
+  state.lastSweepCompletedAt = finishedAt;
+  state.lastSweepDurationMs = state.sweepStartedAt === null ? null : finishedAt - state.sweepStartedAt;
+  state.sweepsCompleted++;
+  state.cursor = '';
+  state.sweepStartedAt = null;
+  state.sweepTotal = null;
+  state.sweepDone = 0;
 }

@@ -1,21 +1,48 @@
 /**
- * The registry of provisioned users, in D1 (binding `DB`).
+ * The registry of provisioned users, in D1 (binding `DB`): reconciliation
+ * only ever deletes users listed here.
  *
- * Recording is off the hot path: `remember` hands the write to
- * `ctx.waitUntil` and skips uids this isolate already recorded, so a token
- * request never waits for storage.
+ * Each uid carries its tenant ('' = project-level), its state (active →
+ * pending_delete → deleted) and when it was last known to exist. Every query
+ * the cron path runs reads O(batch) rows through a partial index that matches
+ * it exactly (migrations/0002; plans checked in test/registry/query-plans.test.ts):
+ * no scan or sort grows with the registry.
+ *
+ * Recording on the token route is off the hot path: `remember` hands the
+ * write to `ctx.waitUntil` and skips uids this isolate already recorded.
  */
-import { isValidStreamUserId } from '../user-id';
-
 export type RegistryState = 'active' | 'pending_delete' | 'deleted';
 
-export interface RegistryEntry {
+export interface RegisteredUser {
   uid: string;
+  tenant: string;
   state: RegistryState;
 }
 
-/** Enough for a busy isolate; past it the set starts over (a repeat INSERT is harmless, only wasted). */
+/** A uid and the tenant its lookups are scoped to. */
+export interface ScopedUid {
+  uid: string;
+  tenant: string;
+}
+
+export interface PendingDeletion extends ScopedUid {
+  failures: number;
+}
+
+export interface SweepState {
+  cursor: string;
+  sweepStartedAt: number | null;
+  sweepTotal: number | null;
+  sweepDone: number;
+  sweepsCompleted: number;
+  lastSweepCompletedAt: number | null;
+  lastSweepDurationMs: number | null;
+  lastRun: unknown;
+}
+
+/** Enough for a busy isolate; past it the set starts over (a repeat write is harmless, only wasted). */
 const MAX_REMEMBERED_PER_ISOLATE = 50_000;
+const ids = (uids: readonly string[]) => JSON.stringify(uids);
 
 export class UserRegistry {
   readonly #db: D1Database;
@@ -27,120 +54,308 @@ export class UserRegistry {
     this.#now = now;
   }
 
-  /** Records `uid` in the background; never throws, never blocks the caller. */
-  remember(uid: string, waitUntil: (promise: Promise<unknown>) => void): void {
+  // --- recording (token routes) ---
+
+  /** Records `uid` as seen alive, in the background; never throws, never blocks the caller. */
+  remember(uid: string, tenant: string, waitUntil: (promise: Promise<unknown>) => void): void {
     if (this.#recorded.has(uid)) return;
-    this.#remember(uid);
-    const write = this.#insert(uid).catch((error: unknown) => {
-      this.#recorded.delete(uid); // try again on the uid's next request
-      console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
-    });
+    this.#markRecorded(uid);
+    const write = this.#upsert(uid, tenant)
+      .first<{ tenant: string; state: RegistryState }>()
+      .then((row) => {
+        // A token for a deleted uid, or one registered under another tenant: worth an operator's look.
+        if (row && row.state !== 'active') console.error(JSON.stringify({ event: 'deleted_user_returned', state: row.state }));
+        if (row && row.tenant !== tenant) console.error(JSON.stringify({ event: 'tenant_mismatch_seen' }));
+      })
+      .catch((error: unknown) => {
+        this.#recorded.delete(uid); // try again on the uid's next request
+        console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
+      });
     waitUntil(write);
-  }
-
-  #remember(uid: string): void {
-    if (this.#recorded.size >= MAX_REMEMBERED_PER_ISOLATE) this.#recorded.clear();
-    this.#recorded.add(uid);
-  }
-
-  #insert(uid: string): Promise<unknown> {
-    return this.#db
-      .prepare('INSERT INTO stream_users (uid, first_seen_at) VALUES (?1, ?2) ON CONFLICT (uid) DO NOTHING')
-      .bind(uid, this.#now())
-      .run();
   }
 
   /**
    * Records `uid` and waits for it (the create routes, before Stream has the
-   * user). A storage failure is logged and not thrown: the user still gets
-   * served, and the next token request records the uid again.
+   * user). Answers the registry's entry, which may be older than this call:
+   * a uid registered under another tenant keeps that tenant, and a deleted
+   * uid stays deleted. Throws when storage fails: the caller must not create
+   * a Stream user the registry does not know.
    */
-  async recordNow(uid: string): Promise<void> {
-    if (this.#recorded.has(uid) || !isValidStreamUserId(uid)) return;
-    try {
-      await this.#insert(uid);
-      this.#remember(uid);
-    } catch (error) {
-      console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
-    }
+  async recordNow(uid: string, tenant: string): Promise<RegisteredUser> {
+    const row = await this.#upsert(uid, tenant).first<{ tenant: string; state: RegistryState }>();
+    if (!row) throw new Error('registry upsert returned no row');
+    this.#markRecorded(uid);
+    return { uid, tenant: row.tenant, state: row.state };
   }
 
-  /** Adds uids (operator import); answers how many were new. */
-  async importUids(uids: string[]): Promise<number> {
+  /** The registry's entry for one uid (one indexed read). */
+  async get(uid: string): Promise<RegisteredUser | undefined> {
+    const row = await this.#db.prepare('SELECT uid, tenant, state FROM stream_users WHERE uid = ?1').bind(uid).first<RegisteredUser>();
+    return row ?? undefined;
+  }
+
+  #markRecorded(uid: string): void {
+    if (this.#recorded.size >= MAX_REMEMBERED_PER_ISOLATE) this.#recorded.clear();
+    this.#recorded.add(uid);
+  }
+
+  /** Inserts the uid, or refreshes `alive_at` of an active one; never changes its tenant or revives a deletion. */
+  #upsert(uid: string, tenant: string): D1PreparedStatement {
+    return this.#db
+      .prepare(
+        `INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (uid) DO UPDATE SET alive_at = CASE WHEN state = 'active' AND tenant = excluded.tenant THEN excluded.alive_at ELSE alive_at END
+         RETURNING tenant, state`,
+      )
+      .bind(uid, tenant, this.#now());
+  }
+
+  /** Adds uids (operator import) under one tenant; answers how many were new. */
+  async importUids(uids: string[], tenant = ''): Promise<number> {
     const result = await this.#db
       .prepare(
-        `INSERT INTO stream_users (uid, first_seen_at)
-         SELECT value, ?2 FROM json_each(?1) WHERE true
+        `INSERT INTO stream_users (uid, tenant, first_seen_at)
+         SELECT value, ?2, ?3 FROM json_each(?1) WHERE true
          ON CONFLICT (uid) DO NOTHING`,
       )
-      .bind(JSON.stringify(uids), this.#now())
+      .bind(ids(uids), tenant, this.#now())
       .run();
     return result.meta.changes ?? 0;
   }
 
+  async lookup(uids: string[]): Promise<Map<string, RegisteredUser>> {
+    const { results } = await this.#db
+      .prepare('SELECT uid, tenant, state FROM stream_users WHERE uid IN (SELECT value FROM json_each(?1))')
+      .bind(ids(uids))
+      .all<RegisteredUser>();
+    return new Map(results.map((row) => [row.uid, row]));
+  }
+
+  // --- choosing what to check and delete: each O(limit) rows ---
+
+  /** The next active uids after `cursor`, in uid order (the sweep's keyset cursor). */
+  async page(cursor: string, limit: number): Promise<ScopedUid[]> {
+    const { results } = await this.#db
+      .prepare(`SELECT uid, tenant FROM stream_users WHERE state = 'active' AND uid > ?1 ORDER BY uid LIMIT ?2`)
+      .bind(cursor, limit)
+      .all<ScopedUid>();
+    return results;
+  }
+
+  /** Active uids to check before the sweep (the self-service path found the account still there). */
+  async rechecks(limit: number): Promise<ScopedUid[]> {
+    const { results } = await this.#db
+      .prepare(`SELECT uid, tenant FROM stream_users WHERE recheck = 1 AND state = 'active' ORDER BY uid LIMIT ?1`)
+      .bind(limit)
+      .all<ScopedUid>();
+    return results;
+  }
+
   /**
-   * The next uids to check: pending deletions first, then never checked, then
-   * checked longest ago. Uids already handled in this run (checked at or
-   * after `runStartedAt`) are skipped, so one run never loops on the same uid.
+   * Claims up to `limit` deletions that are due (soonest due first) for one
+   * caller, atomically: concurrent queue consumers never send the same uid
+   * twice. The claim is the uid's `task_id` until Stream's task id replaces
+   * it; a claim left by an invocation that died is released by `openTasks`'
+   * caller (see src/reconcile/deleter.ts).
    */
-  async due(limit: number, runStartedAt: number): Promise<string[]> {
+  async claimDueDeletions(limit: number, claim: string): Promise<PendingDeletion[]> {
     const { results } = await this.#db
       .prepare(
-        `SELECT uid FROM stream_users
-         WHERE state != 'deleted' AND (last_checked_at IS NULL OR last_checked_at < ?1)
-         ORDER BY state = 'pending_delete' DESC, last_checked_at ASC, uid ASC
-         LIMIT ?2`,
+        `UPDATE stream_users SET task_id = ?3
+         WHERE uid IN (SELECT uid FROM stream_users
+                       WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1
+                       ORDER BY next_attempt_at LIMIT ?2)
+         RETURNING uid, tenant, failures`,
       )
-      .bind(runStartedAt, limit)
+      .bind(this.#now(), limit, claim)
+      .all<PendingDeletion>();
+    return results;
+  }
+
+  /** Deletions due now, counted up to `limit` (a bounded read). */
+  async countDue(limit: number): Promise<number> {
+    const row = await this.#db
+      .prepare(
+        `SELECT count(*) AS n FROM (SELECT 1 FROM stream_users
+         WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1 LIMIT ?2)`,
+      )
+      .bind(this.#now(), limit)
+      .first<{ n: number }>();
+    return row?.n ?? 0;
+  }
+
+  /** Claims these pending uids (the admin and self-service paths), whatever their due time. */
+  async claimNow(uids: string[], claim: string): Promise<string[]> {
+    const { results } = await this.#db
+      .prepare(
+        `UPDATE stream_users SET task_id = ?2
+         WHERE uid IN (SELECT value FROM json_each(?1)) AND state = 'pending_delete' AND task_id IS NULL
+         RETURNING uid`,
+      )
+      .bind(ids(uids), claim)
       .all<{ uid: string }>();
     return results.map((row) => row.uid);
   }
 
-  async lookup(uids: string[]): Promise<Map<string, RegistryState>> {
+  /** Stream tasks still deleting registered uids, with their uids. */
+  async openTasks(limit: number): Promise<Map<string, string[]>> {
     const { results } = await this.#db
-      .prepare('SELECT uid, state FROM stream_users WHERE uid IN (SELECT value FROM json_each(?1))')
-      .bind(JSON.stringify(uids))
-      .all<RegistryEntry>();
-    return new Map(results.map((row) => [row.uid, row.state]));
+      .prepare(`SELECT task_id, uid FROM stream_users WHERE task_id IS NOT NULL ORDER BY task_id LIMIT ?1`)
+      .bind(limit)
+      .all<{ task_id: string; uid: string }>();
+    const tasks = new Map<string, string[]>();
+    for (const row of results) tasks.set(row.task_id, [...(tasks.get(row.task_id) ?? []), row.uid]);
+    return tasks;
   }
+
+  /** The uids of `tenant` most recently known to exist: the brake's witnesses. */
+  async witnesses(tenant: string, limit: number): Promise<string[]> {
+    const { results } = await this.#db
+      .prepare(
+        `SELECT uid FROM stream_users WHERE state = 'active' AND alive_at IS NOT NULL AND tenant = ?1
+         ORDER BY alive_at DESC LIMIT ?2`,
+      )
+      .bind(tenant, limit)
+      .all<{ uid: string }>();
+    return results.map((row) => row.uid);
+  }
+
+  // --- recording outcomes ---
 
   /** Firebase still has these users. */
   async markPresent(uids: string[]): Promise<void> {
     if (uids.length === 0) return;
-    await this.#db
-      .prepare(
-        `UPDATE stream_users SET last_checked_at = ?2, state = 'active'
-         WHERE uid IN (SELECT value FROM json_each(?1)) AND state != 'deleted'`,
-      )
-      .bind(JSON.stringify(uids), this.#now())
-      .run();
-  }
-
-  /** Checked, nothing done (dry run): moves the uid to the back of the queue. */
-  async markChecked(uid: string): Promise<void> {
-    await this.#db.prepare('UPDATE stream_users SET last_checked_at = ?2 WHERE uid = ?1').bind(uid, this.#now()).run();
-  }
-
-  async markDeleted(uid: string, how: string): Promise<void> {
     const now = this.#now();
     await this.#db
       .prepare(
-        `UPDATE stream_users SET state = 'deleted', deleted_at = ?2, last_checked_at = ?2, deleted_how = ?3, last_error = NULL
-         WHERE uid = ?1`,
+        `UPDATE stream_users SET last_checked_at = ?2, alive_at = ?2, recheck = 0
+         WHERE uid IN (SELECT value FROM json_each(?1)) AND state = 'active'`,
       )
-      .bind(uid, now, how)
+      .bind(ids(uids), now)
       .run();
   }
 
-  /** Gone from Firebase but the Stream delete failed: retried first on the next run. */
-  async markDeleteFailed(uid: string, error: string): Promise<void> {
+  /** Firebase confirms these are gone: their Stream users are to be deleted, from now on. */
+  async markMissing(uids: string[]): Promise<void> {
+    if (uids.length === 0) return;
+    const now = this.#now();
     await this.#db
       .prepare(
-        `UPDATE stream_users SET state = 'pending_delete', last_checked_at = ?2, failures = failures + 1, last_error = ?3
-         WHERE uid = ?1`,
+        `UPDATE stream_users SET state = 'pending_delete', last_checked_at = ?2, next_attempt_at = ?2, recheck = 0
+         WHERE uid IN (SELECT value FROM json_each(?1)) AND state = 'active'`,
       )
-      .bind(uid, this.#now(), error.slice(0, 500))
+      .bind(ids(uids), now)
       .run();
+  }
+
+  /** Check these first on the next run. */
+  async markRecheck(uid: string): Promise<void> {
+    await this.#db.prepare(`UPDATE stream_users SET recheck = 1 WHERE uid = ?1 AND state = 'active'`).bind(uid).run();
+  }
+
+  /** Checked, nothing done (dry run). */
+  async markChecked(uids: string[]): Promise<void> {
+    if (uids.length === 0) return;
+    await this.#db
+      .prepare(`UPDATE stream_users SET last_checked_at = ?2, recheck = 0 WHERE uid IN (SELECT value FROM json_each(?1))`)
+      .bind(ids(uids), this.#now())
+      .run();
+  }
+
+  /** Sent to Stream: the claim becomes Stream's task id. */
+  async markInTask(claim: string, taskId: string): Promise<void> {
+    await this.#db.prepare(`UPDATE stream_users SET task_id = ?2 WHERE task_id = ?1`).bind(claim, taskId).run();
+  }
+
+  async markDeleted(uids: string[], how: string): Promise<void> {
+    if (uids.length === 0) return;
+    await this.#db
+      .prepare(
+        `UPDATE stream_users SET state = 'deleted', deleted_at = ?2, deleted_how = ?3, last_error = NULL, task_id = NULL, next_attempt_at = NULL
+         WHERE uid IN (SELECT value FROM json_each(?1))`,
+      )
+      .bind(ids(uids), this.#now(), how)
+      .run();
+  }
+
+  /**
+   * The Stream delete failed: tried again after a backoff that doubles with
+   * each failure (from `baseBackoffMs`, at most `maxBackoffMs`), so deletions
+   * due sooner go first and a uid that always fails cannot starve the others.
+   */
+  async markDeleteFailed(uids: string[], error: string, backoff: { baseMs: number; maxMs: number }): Promise<void> {
+    if (uids.length === 0) return;
+    await this.#db
+      .prepare(
+        `UPDATE stream_users SET state = 'pending_delete', task_id = NULL, failures = failures + 1, last_error = ?2,
+           next_attempt_at = ?3 + min(?4 * (1 << min(failures, 30)), ?5)
+         WHERE uid IN (SELECT value FROM json_each(?1)) AND state != 'deleted'`,
+      )
+      .bind(ids(uids), error.slice(0, 500), this.#now(), backoff.baseMs, backoff.maxMs)
+      .run();
+  }
+
+  // --- the sweep's position and the operator's view ---
+
+  async sweepState(): Promise<SweepState> {
+    const row = await this.#db.prepare('SELECT * FROM reconcile_state WHERE id = 1').first<Record<string, unknown>>();
+    return {
+      cursor: (row?.cursor as string | undefined) ?? '',
+      sweepStartedAt: (row?.sweep_started_at as number | null | undefined) ?? null,
+      sweepTotal: (row?.sweep_total as number | null | undefined) ?? null,
+      sweepDone: (row?.sweep_done as number | undefined) ?? 0,
+      sweepsCompleted: (row?.sweeps_completed as number | undefined) ?? 0,
+      lastSweepCompletedAt: (row?.last_sweep_completed_at as number | null | undefined) ?? null,
+      lastSweepDurationMs: (row?.last_sweep_duration_ms as number | null | undefined) ?? null,
+      lastRun: typeof row?.last_run === 'string' ? (JSON.parse(row.last_run) as unknown) : null,
+    };
+  }
+
+  async saveSweepState(state: SweepState): Promise<void> {
+    await this.#db
+      .prepare(
+        `INSERT INTO reconcile_state (id, cursor, sweep_started_at, sweep_total, sweep_done, sweeps_completed, last_sweep_completed_at, last_sweep_duration_ms, last_run)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET cursor = ?1, sweep_started_at = ?2, sweep_total = ?3, sweep_done = ?4, sweeps_completed = ?5,
+           last_sweep_completed_at = ?6, last_sweep_duration_ms = ?7, last_run = ?8`,
+      )
+      .bind(
+        state.cursor,
+        state.sweepStartedAt,
+        state.sweepTotal,
+        state.sweepDone,
+        state.sweepsCompleted,
+        state.lastSweepCompletedAt,
+        state.lastSweepDurationMs,
+        state.lastRun === null ? null : JSON.stringify(state.lastRun),
+      )
+      .run();
+  }
+
+  /** Active uids: read once per sweep, through the sweep index (O(registry) rows, once, not per batch). */
+  async countActive(): Promise<number> {
+    const row = await this.#db.prepare(`SELECT count(*) AS n FROM stream_users WHERE state = 'active'`).first<{ n: number }>();
+    return row?.n ?? 0;
+  }
+
+  /** Operator view: uids by state (a full count: for the status route, never the cron path). */
+  async countsByState(): Promise<Record<RegistryState, number>> {
+    const { results } = await this.#db.prepare('SELECT state, count(*) AS n FROM stream_users GROUP BY state').all<{ state: RegistryState; n: number }>();
+    const counts: Record<RegistryState, number> = { active: 0, pending_delete: 0, deleted: 0 };
+    for (const row of results) counts[row.state] = row.n;
+    return counts;
+  }
+
+  /** Operator view: the oldest pending deletions with their last error. */
+  async oldestPending(limit: number): Promise<{ uid: string; tenant: string; failures: number; last_error: string | null; since: number | null; task_id: string | null }[]> {
+    const { results } = await this.#db
+      .prepare(
+        `SELECT uid, tenant, failures, last_error, last_checked_at AS since, task_id FROM stream_users
+         WHERE state = 'pending_delete' ORDER BY last_checked_at LIMIT ?1`,
+      )
+      .bind(limit)
+      .all<{ uid: string; tenant: string; failures: number; last_error: string | null; since: number | null; task_id: string | null }>();
+    return results;
   }
 }
 

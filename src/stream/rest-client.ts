@@ -24,16 +24,19 @@ export interface PartialUserUpdate {
   unset?: string[];
 }
 
-export interface DeleteUserFlags {
-  mark_messages_deleted: boolean;
-  hard_delete: boolean;
-  delete_conversation_channels: boolean;
-}
-
 export interface DeleteUsersOptions {
   user: 'soft' | 'hard' | 'pruning';
   messages?: 'soft' | 'hard' | 'pruning';
   conversations?: 'soft' | 'hard';
+}
+
+/** `GET /tasks/{id}`: `status` is waiting, pending, running, completed or failed. */
+export interface StreamTask {
+  task_id?: string;
+  status: string;
+  /** For user deletion, per user id (shape not documented by Stream: read defensively). */
+  result?: Record<string, unknown>;
+  error?: { type?: string; description?: string };
 }
 
 export interface StreamClientOptions {
@@ -64,6 +67,8 @@ export class StreamRestClient {
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => number;
   readonly #backoffMs: (retry: number) => number;
+  /** Stream's X-RateLimit-* from the last answer of each operation. */
+  readonly #limits = new Map<string, { remaining: number; resetAt: number }>();
 
   constructor(options: StreamClientOptions) {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
@@ -95,17 +100,13 @@ export class StreamRestClient {
     return this.partialUpdateUsers([{ id: userId, set: { revoke_tokens_issued_before: before.toISOString() } }]);
   }
 
-  deleteUser(userId: string, flags: DeleteUserFlags): Promise<{ user?: StreamUser; task_id?: string }> {
-    const query = {
-      mark_messages_deleted: String(flags.mark_messages_deleted),
-      hard_delete: String(flags.hard_delete),
-      delete_conversation_channels: String(flags.delete_conversation_channels),
-    };
-    return this.#call('deleteUser', 'DELETE', `/users/${encodeURIComponent(userId)}`, query);
-  }
-
+  /** Stream's current delete (up to 100 ids): an asynchronous task, polled with `getTask`. */
   deleteUsers(userIds: string[], options: DeleteUsersOptions): Promise<{ task_id: string }> {
     return this.#call('deleteUsers', 'POST', '/users/delete', {}, { user_ids: userIds, ...options });
+  }
+
+  getTask(taskId: string): Promise<StreamTask> {
+    return this.#call('getTask', 'GET', `/tasks/${encodeURIComponent(taskId)}`, {});
   }
 
   queryUsers(
@@ -114,6 +115,22 @@ export class StreamRestClient {
   ): Promise<{ users: StreamUser[] }> {
     const payload = { filter_conditions: filter, sort: options.sort ?? [], presence: false, ...pick(options, ['limit', 'offset']) };
     return this.#call('queryUsers', 'GET', '/users', { payload: JSON.stringify(payload) });
+  }
+
+  /**
+   * What Stream last said about an operation's rate limit (X-RateLimit-Remaining
+   * and -Reset), while its window lasts; undefined when unknown or over.
+   */
+  rateLimit(operation: string, nowMs: number = this.#now()): { remaining: number; resetAt: number } | undefined {
+    const limit = this.#limits.get(operation);
+    return limit && limit.resetAt > nowMs ? limit : undefined;
+  }
+
+  #noteRateLimit(operation: string, headers: Headers): void {
+    const remaining = headers.get('x-ratelimit-remaining');
+    const reset = headers.get('x-ratelimit-reset');
+    if (remaining === null || reset === null || !/^\d+$/.test(remaining.trim()) || !/^\d+$/.test(reset.trim())) return;
+    this.#limits.set(operation, { remaining: Number(remaining), resetAt: Number(reset) * 1000 });
   }
 
   async #call<T>(operation: string, method: string, path: string, query: Record<string, string>, body?: unknown): Promise<T> {
@@ -138,6 +155,7 @@ export class StreamRestClient {
           body: payload,
           signal: AbortSignal.timeout(this.#timeoutMs),
         });
+        this.#noteRateLimit(operation, response.headers);
         if (response.ok) return (await response.json()) as T;
         failure = await streamErrorFrom(operation, response);
         if (response.status !== 429 && response.status < 500) throw failure; // the request itself is wrong: retrying will not help

@@ -27,13 +27,20 @@ describe('parseConfig', () => {
       firebaseAuthEmulatorHost: undefined,
       serviceAccount: undefined,
       adminToken: undefined,
-      reconcile: { batchSize: 100, maxBatches: 10, maxDeletes: 50, dryRun: false, deleteIntervalMs: 500, maxMissingPercent: 50 },
+      reconcile: {
+        batchSize: 100,
+        maxBatches: 10,
+        maxDeletes: 50,
+        dryRun: false,
+        deleteIntervalMs: 500,
+        maxMissingPercent: 50,
+        taskWaitMs: 2000,
+        queueBatchesPerRun: 2500,
+      },
     });
     expect([...config.streamUserFields]).toEqual(['name', 'image']);
-    expect(config.reconcile.deleteMode).toEqual({
-      label: 'soft',
-      flags: { hard_delete: false, mark_messages_deleted: false, delete_conversation_channels: false },
-    });
+    expect([...config.tenants]).toEqual([]);
+    expect(config.reconcile.deleteMode).toEqual({ label: 'soft', options: { user: 'soft' } });
   });
 
   it('names every missing required setting at once', () => {
@@ -63,6 +70,19 @@ describe('parseConfig', () => {
     ['RECONCILE_DELETE_INTERVAL_MS', { RECONCILE_DELETE_INTERVAL_MS: '-1' }],
     ['RECONCILE_MAX_MISSING_PERCENT', { RECONCILE_MAX_MISSING_PERCENT: '101' }],
     ['ADMIN_TOKEN', { ADMIN_TOKEN: 'too-short' }],
+    ['FIREBASE_TENANT_IDS', { FIREBASE_TENANT_IDS: 'ok-tenant, not/a/tenant' }],
+    ['RECONCILE_TASK_WAIT_MS', { RECONCILE_TASK_WAIT_MS: '60000' }],
+    ['RECONCILE_QUEUE_BATCHES_PER_RUN', { RECONCILE_QUEUE_BATCHES_PER_RUN: '0' }],
+    [
+      'GOOGLE_SERVICE_ACCOUNT',
+      {
+        GOOGLE_SERVICE_ACCOUNT: JSON.stringify({
+          project_id: 'another-project',
+          client_email: 'a@another-project.iam.gserviceaccount.com',
+          private_key: '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n',
+        }),
+      },
+    ],
   ])('names %s when it is malformed', (setting, override) => {
     const { settings, message } = problemsOf({ ...valid, ...override });
     expect(settings).toEqual([setting]);
@@ -89,7 +109,18 @@ describe('parseConfig', () => {
     expect([...config.streamUserFields]).toEqual(['email', 'name']);
     expect(config.cors).toEqual({ kind: 'list', origins: new Set(['https://a.example', 'http://localhost:5173']) });
     expect(config.reconcile.dryRun).toBe(true);
-    expect(config.reconcile.deleteMode).toEqual({ label: 'hard,channels', flags: { hard_delete: true, mark_messages_deleted: false, delete_conversation_channels: true } });
+    // Stream requires a hard user delete to hard-delete messages and conversations too.
+    expect(config.reconcile.deleteMode).toEqual({ label: 'hard,messages,channels', options: { user: 'hard', messages: 'hard', conversations: 'hard' } });
+    expect(parseConfig({ ...valid, STREAM_DELETE_MODE: 'soft,messages' }).reconcile.deleteMode).toEqual({
+      label: 'soft,messages',
+      options: { user: 'soft', messages: 'soft' },
+    });
+    expect(parseConfig({ ...valid, STREAM_DELETE_MODE: 'pruning,messages,channels' }).reconcile.deleteMode.options).toEqual({
+      user: 'pruning',
+      messages: 'pruning',
+      conversations: 'soft',
+    });
+    expect([...parseConfig({ ...valid, FIREBASE_TENANT_IDS: 'tenant-a, tenant-b' }).tenants]).toEqual(['tenant-a', 'tenant-b']);
     expect(config.streamTokenTtlSeconds).toBe(0);
   });
 

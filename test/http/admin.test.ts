@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { callWorker, Scenario } from '../support/fixtures';
-import { clearRegistry, productionEnv, register, registryRows, streamDeletes } from '../support/reconcile';
+import { clearRegistry, productionEnv, register, registerAlive, registryRows, runCron, streamDeletes } from '../support/reconcile';
 
 // These tests use the D1 registry, so they run one after another and each starts empty.
 beforeEach(clearRegistry);
@@ -45,6 +45,53 @@ describe('admin routes', () => {
 
     const again = await post(env, '/v1/admin/users/delete', { uids: ['gone-1'] });
     expect(await again.json()).toEqual({ results: { 'gone-1': 'already_deleted' } });
+  });
+
+  it('delete every uid Firebase confirms gone, however many, when it sees a user known to exist', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    const gone = Array.from({ length: 40 }, (_, i) => `gone-${i}`);
+    await register(gone);
+    await registerAlive(['regular']);
+    await scenario.seedStreamUsers(gone.map((id) => ({ id })));
+    await scenario.setGoogleAdmin({ existing: ['regular'] });
+
+    const response = await post(env, '/v1/admin/users/delete', { uids: gone });
+    expect(response.status).toBe(200);
+    const { results } = (await response.json()) as { results: Record<string, string> };
+    expect(Object.values(results)).toEqual(gone.map(() => 'deleted'));
+    expect((await streamDeletes(scenario)).sort()).toEqual([...gone].sort());
+  });
+
+  it('delete nothing when Firebase sees none of the users known to exist (a wrong configuration)', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    await register(['gone-1', 'gone-2']);
+    await registerAlive(['regular']);
+    await scenario.setGoogleAdmin({ existing: [] });
+    const response = await post(env, '/v1/admin/users/delete', { uids: ['gone-1', 'gone-2'] });
+    expect(await response.json()).toEqual({ results: { 'gone-1': 'unconfirmed', 'gone-2': 'unconfirmed' } });
+    expect(await streamDeletes(scenario)).toEqual([]);
+    expect((await registryRows()).get('gone-1')?.state).toBe('active');
+  });
+
+  it('reconcile status: counts, oldest pending with their error, last run and sweep progress', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN, RECONCILE_BATCH_SIZE: '2', RECONCILE_MAX_BATCHES: '1' });
+    await register(['a', 'b', 'c', 'd']);
+    await scenario.setGoogleAdmin({ existing: ['b', 'c', 'd'] });
+    await scenario.scriptStream([{ method: 'POST', status: 403, body: { code: 17, message: 'not allowed' } }]);
+    await runCron(env);
+    const response = await callWorker(env, '/v1/admin/reconcile/status', { method: 'GET', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    expect(response.status).toBe(200);
+    const status = (await response.json()) as Record<string, any>;
+    expect(status.mode).toBe('inline');
+    expect(status.registry).toEqual({ active: 3, pending_delete: 1, deleted: 0 });
+    expect(status.oldest_pending).toMatchObject([{ uid: 'a', failures: 1, last_error: expect.stringContaining('403') }]);
+    expect(status.last_run).toMatchObject({ checked: 2, missing: 1, failed: 1 });
+    expect(status.sweep).toMatchObject({ position: 'b', done: 2, total: 4, sweeps_completed: 0 });
+    expect(Date.parse(status.sweep.projected_completion)).toBeGreaterThan(0);
+    expect((await callWorker(env, '/v1/admin/reconcile/status', { method: 'GET' })).status).toBe(401);
   });
 
   it('delete nothing when Firebase cannot answer', async () => {

@@ -124,8 +124,10 @@ async function handleLookup(scenario: Scenario, req: IncomingMessage, bodyText: 
     case 'no-kind':
       return send(res, 200, {});
   }
-  const { localId } = JSON.parse(bodyText) as { localId: string[] };
-  const users = localId.filter((uid) => admin.existing.has(uid)).map((uid) => ({ localId: uid, email: `${uid}@example.com` }));
+  const { localId, tenantId } = JSON.parse(bodyText) as { localId: string[]; tenantId?: string };
+  // Tenant users are listed as "<tenant>/<uid>": a project-level lookup does not see them, as in Firebase.
+  const key = (uid: string) => (tenantId ? `${tenantId}/${uid}` : uid);
+  const users = localId.filter((uid) => admin.existing.has(key(uid))).map((uid) => ({ localId: uid, email: `${uid}@example.com` }));
   // Like Google: the `users` key is absent when none of the ids exist.
   send(res, 200, users.length > 0 ? { kind: 'identitytoolkit#GetAccountInfoResponse', users } : { kind: 'identitytoolkit#GetAccountInfoResponse' });
 }
@@ -150,8 +152,8 @@ async function recordSdkCall(origin: string, request: { secret: string; apiKey: 
     case 'revokeUserToken':
       await client.revokeUserToken(args[0], new Date(args[1]));
       break;
-    case 'deleteUser':
-      await client.deleteUser(args[0], args[1]);
+    case 'getTask':
+      await client.getTask(args[0]);
       break;
     case 'deleteUsers':
       await client.deleteUsers(args[0], args[1]);
@@ -227,6 +229,12 @@ export async function startFixtureServer(): Promise<{ origin: string; server: Se
       }
       if (rest === '/stream-control/users' && req.method === 'POST') {
         for (const user of JSON.parse(bodyText) as Record<string, unknown>[]) stream.users.set(user.id as string, user);
+        return send(res, 200, { ok: true });
+      }
+      if (rest === '/stream-control/tasks' && req.method === 'PUT') {
+        const update = JSON.parse(bodyText) as { runningPolls?: number; failUids?: string[] };
+        if (update.runningPolls !== undefined) stream.taskRunningPolls = update.runningPolls;
+        if (update.failUids !== undefined) stream.failDeletes = new Set(update.failUids);
         return send(res, 200, { ok: true });
       }
       if (rest === '/stream-control/users' && req.method === 'GET') {

@@ -2,12 +2,14 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { callable, callWorker, Scenario } from '../support/fixtures';
 import {
   clearRegistry,
+  makeDeletionsDue,
   DB,
   emulatorDeleteUser,
   emulatorHost,
   emulatorSignUp,
   productionEnv,
   register,
+  registerAlive,
   registryRows,
   runCron,
   streamDeletes,
@@ -76,8 +78,8 @@ describe('production path: service account + accounts:lookup', () => {
     await register(['gone-1']);
     await scenario.seedStreamUsers([{ id: 'gone-1' }]);
     await runCron(env);
-    const [request] = (await scenario.streamRequests()).filter((r) => r.method === 'DELETE');
-    expect(request?.query).toMatchObject({ hard_delete: 'true', mark_messages_deleted: 'true', delete_conversation_channels: 'true' });
+    const [request] = (await scenario.streamRequests()).filter((r) => r.path === '/users/delete');
+    expect(request?.body).toEqual({ user_ids: ['gone-1'], user: 'hard', messages: 'hard', conversations: 'hard' });
     expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'deleted', deleted_how: 'cron:hard,messages,channels' });
   });
 });
@@ -103,28 +105,59 @@ describe('never deletes on doubt', () => {
     }, 30_000);
   }
 
-  it('the brake: a batch mostly missing from Firebase deletes nothing', async () => {
+  it('the brake: a batch that is all missing, with no user known to exist to confirm it, deletes nothing', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     const uids = Array.from({ length: 12 }, (_, i) => `u${i}`);
     await register(uids);
     await scenario.seedStreamUsers(uids.map((id) => ({ id })));
-    await scenario.setGoogleAdmin({ existing: uids.slice(0, 5) }); // 7 of 12 "gone": looks like a wrong project
+    await scenario.setGoogleAdmin({ existing: [] }); // everyone "gone", and no witness to ask
 
     const summary = await runCron(env);
-    expect(summary).toMatchObject({ deleted: 0, unknown: 12 });
-    expect(String(summary.error)).toContain('RECONCILE_MAX_MISSING_PERCENT');
+    expect(summary).toMatchObject({ deleted: 0, braked: 12, present: 0 });
+    expect(String(summary.error)).toContain('FIREBASE_PROJECT_ID');
     expect(await streamDeletes(scenario)).toEqual([]);
+    expect([...(await registryRows()).values()].filter((row) => row.state !== 'active')).toEqual([]);
 
-    // An operator who knows it is real raises the limit.
-    expect(await runCron(await productionEnv(scenario, { RECONCILE_MAX_MISSING_PERCENT: '100' }))).toMatchObject({ deleted: 7 });
+    // The brake cannot jam: once Firebase confirms a user known to exist, the same uids are deleted
+    // on the next sweep, with no setting changed.
+    await registerAlive(['regular']);
+    await scenario.setGoogleAdmin({ existing: ['regular'] });
+    expect(await runCron(env)).toMatchObject({ deleted: 12, braked: 0 });
+  });
+
+  it('a wrong project id deletes nothing, run after run: Firebase sees none of the users known to exist', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    const uids = Array.from({ length: 30 }, (_, i) => `u${String(i).padStart(2, '0')}`);
+    await registerAlive(uids);
+    await scenario.seedStreamUsers(uids.map((id) => ({ id })));
+    // A wrong project (or an emptied emulator) answers every lookup with nobody.
+    await scenario.setGoogleAdmin({ existing: [] });
+    for (let run = 0; run < 3; run++) {
+      const summary = await runCron(env);
+      expect(summary).toMatchObject({ deleted: 0, missing: 0, braked: 30 });
+      expect(summary.error).toMatch(/brake/);
+    }
+    expect(await streamDeletes(scenario)).toEqual([]);
+    expect((await scenario.streamUsers()).users).toHaveLength(30);
+  });
+
+  it('a high deletion rate is not a brake: 90% of a batch deleted for real is deleted', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { RECONCILE_MAX_DELETES: '100' });
+    const uids = Array.from({ length: 20 }, (_, i) => `u${String(i).padStart(2, '0')}`);
+    await register(uids);
+    await scenario.seedStreamUsers(uids.map((id) => ({ id })));
+    await scenario.setGoogleAdmin({ existing: uids.slice(0, 2) });
+    expect(await runCron(env)).toMatchObject({ present: 2, missing: 18, deleted: 18, braked: 0 });
   });
 
   it('a bare 404 (not Stream\'s own "not found") is a failure, not "already gone"', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await register(['gone-1']);
-    await scenario.scriptStream([{ status: 404, rawBody: '<html>Not Found</html>', method: 'DELETE' }]);
+    await scenario.scriptStream([{ status: 404, rawBody: '<html>Not Found</html>', method: 'POST' }]);
     expect(await runCron(env)).toMatchObject({ failed: 1, already_gone: 0 });
     expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'pending_delete' });
   });
@@ -160,13 +193,15 @@ describe('failures and interruptions', () => {
     const env = await productionEnv(scenario);
     await register(['gone-1']);
     await scenario.seedStreamUsers([{ id: 'gone-1' }]);
-    const failure = { status: 500, body: { code: -1, message: 'boom' }, method: 'DELETE' };
+    const failure = { status: 500, body: { code: -1, message: 'boom' }, method: 'POST' };
     await scenario.scriptStream([failure, failure, failure]);
 
     expect(await runCron(env)).toMatchObject({ failed: 1, deleted: 0 });
     expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'pending_delete', failures: 1 });
     expect((await scenario.streamUsers()).users.map((u) => u.id)).toEqual(['gone-1']);
 
+    // Retried after its backoff (here: made due at once), before anything found later.
+    await makeDeletionsDue();
     expect(await runCron(env)).toMatchObject({ deleted: 1, failed: 0 });
     expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'deleted' });
     expect((await scenario.streamUsers()).users).toEqual([]);
@@ -201,19 +236,21 @@ describe('failures and interruptions', () => {
     expect((await streamDeletes(scenario)).sort()).toEqual(uids);
   });
 
-  it('a registry larger than one run is fully covered after enough runs, oldest-checked first', async () => {
+  it('a registry larger than one run is fully covered after enough runs, in cursor order', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario, { RECONCILE_BATCH_SIZE: '40', RECONCILE_MAX_BATCHES: '2' });
     const uids = Array.from({ length: 230 }, (_, i) => `user-${String(i).padStart(3, '0')}`);
     await register(uids);
     await scenario.setGoogleAdmin({ existing: uids });
 
-    // 230 uids, 80 per run: never-checked uids come first, so three runs reach every one of them.
+    // 230 uids, 80 per run: the sweep's cursor moves on each run, so three runs reach every one of them.
     const afterRun: number[] = [];
+    const checked: unknown[] = [];
     for (let run = 0; run < 3; run++) {
-      expect((await runCron(env)).checked).toBe(80);
+      checked.push((await runCron(env)).checked);
       afterRun.push([...(await registryRows()).values()].filter((row) => row.last_checked_at === null).length);
     }
+    expect(checked).toEqual([80, 80, 70]);
     expect(afterRun).toEqual([150, 70, 0]);
     expect(await streamDeletes(scenario)).toEqual([]);
   });
@@ -224,5 +261,5 @@ async function deleteInStandIn(scenario: Scenario, uid: string): Promise<void> {
   const { StreamRestClient } = await import('../../src/stream/rest-client');
   const { StreamTokenSigner } = await import('../../src/stream/tokens');
   const client = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: 'k', signer: new StreamTokenSigner(scenario.streamSecret) });
-  await client.deleteUser(uid, { mark_messages_deleted: false, hard_delete: false, delete_conversation_channels: false });
+  await client.deleteUsers([uid], { user: 'soft' });
 }

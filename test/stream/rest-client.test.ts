@@ -48,19 +48,19 @@ describe('Stream REST client: same wire format as the stream-chat SDK', () => {
       sdk: ['revokeUserToken', ['u1', revokeAt]],
     },
     {
-      name: 'delete one user (soft, as the original)',
-      ours: (c) => c.deleteUser('u1', { mark_messages_deleted: false, hard_delete: false, delete_conversation_channels: false }),
-      sdk: ['deleteUser', ['u1', { mark_messages_deleted: false, hard_delete: false, delete_conversation_channels: false }]],
-    },
-    {
-      name: 'delete one user (hard, with messages and channels, id needing encoding)',
-      ours: (c) => c.deleteUser('a@b', { mark_messages_deleted: true, hard_delete: true, delete_conversation_channels: true }),
-      sdk: ['deleteUser', ['a@b', { mark_messages_deleted: true, hard_delete: true, delete_conversation_channels: true }]],
-    },
-    {
       name: 'delete many',
       ours: (c) => c.deleteUsers(['u1', 'u2'], { user: 'hard', messages: 'hard', conversations: 'hard' }),
       sdk: ['deleteUsers', [['u1', 'u2'], { user: 'hard', messages: 'hard', conversations: 'hard' }]],
+    },
+    {
+      name: 'delete many, soft with messages (id needing encoding)',
+      ours: (c) => c.deleteUsers(['a@b', 'u_2'], { user: 'soft', messages: 'soft' }),
+      sdk: ['deleteUsers', [['a@b', 'u_2'], { user: 'soft', messages: 'soft' }]],
+    },
+    {
+      name: 'get a task',
+      ours: (c) => c.getTask('task-1/x'),
+      sdk: ['getTask', ['task-1/x']],
     },
     {
       name: 'query users',

@@ -88,6 +88,11 @@ export class Scenario {
     await call(`/s/${this.id}/stream-control/users`, { method: 'POST', body: JSON.stringify(users) });
   }
 
+  /** How the Stream stand-in's delete tasks behave: polls answered "running" first, uids they fail. */
+  async setStreamTasks(options: { runningPolls?: number; failUids?: string[] }): Promise<void> {
+    await call(`/s/${this.id}/stream-control/tasks`, { method: 'PUT', body: JSON.stringify(options) });
+  }
+
   async streamUsers(): Promise<{ users: Record<string, unknown>[]; deleted: string[] }> {
     return (await (await call(`/s/${this.id}/stream-control/users`)).json()) as { users: Record<string, unknown>[]; deleted: string[] };
   }
@@ -110,6 +115,7 @@ export class Scenario {
     return {
       ...baseEnv,
       DB: undefined,
+      RECONCILE_QUEUE: undefined,
       FIREBASE_PROJECT_ID: PROJECT_ID,
       STREAM_API_KEY,
       STREAM_API_SECRET: this.streamSecret,

@@ -12,23 +12,43 @@ export const DB = baseEnv.DB;
 
 export interface RegistryRow {
   uid: string;
+  tenant: string;
   state: string;
   last_checked_at: number | null;
   deleted_how: string | null;
   failures: number;
+  recheck: number;
+  task_id: string | null;
+  next_attempt_at: number | null;
+  alive_at: number | null;
+  last_error: string | null;
 }
 
 export async function clearRegistry(): Promise<void> {
-  await DB.prepare('DELETE FROM stream_users').run();
+  await DB.batch([DB.prepare('DELETE FROM stream_users'), DB.prepare('DELETE FROM reconcile_state')]);
 }
 
 export async function registryRows(): Promise<Map<string, RegistryRow>> {
-  const { results } = await DB.prepare('SELECT uid, state, last_checked_at, deleted_how, failures FROM stream_users').all<RegistryRow>();
+  const { results } = await DB.prepare('SELECT uid, tenant, state, last_checked_at, deleted_how, failures, recheck, task_id, next_attempt_at, alive_at, last_error FROM stream_users').all<RegistryRow>();
   return new Map(results.map((row) => [row.uid, row]));
 }
 
-export async function register(uids: string[]): Promise<void> {
-  await DB.batch(uids.map((uid) => DB.prepare('INSERT INTO stream_users (uid, first_seen_at) VALUES (?, ?)').bind(uid, Date.now())));
+/** Registers uids as an operator import would: never seen alive, so none of them can be a witness yet. */
+export async function register(uids: string[], tenant = ''): Promise<void> {
+  await DB.batch(uids.map((uid) => DB.prepare('INSERT INTO stream_users (uid, tenant, first_seen_at) VALUES (?, ?, ?)').bind(uid, tenant, Date.now())));
+}
+
+/** Registers uids as seen alive (a valid ID token) `agoMs` ago: the brake's witnesses. */
+export async function registerAlive(uids: string[], tenant = '', agoMs = 60_000): Promise<void> {
+  const at = Date.now() - agoMs;
+  await DB.batch(
+    uids.map((uid) => DB.prepare('INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?, ?, ?, ?)').bind(uid, tenant, at, at)),
+  );
+}
+
+/** Makes every pending deletion due now, as if its backoff had passed. */
+export async function makeDeletionsDue(): Promise<void> {
+  await DB.prepare(`UPDATE stream_users SET next_attempt_at = 0 WHERE state = 'pending_delete'`).run();
 }
 
 /** Runs the Worker's scheduled handler as the cron would and returns the summary it logged. */
@@ -53,11 +73,11 @@ export async function runCron(env: Env): Promise<Record<string, unknown>> {
   return summary;
 }
 
-/** The Stream DELETE requests a scenario's Stream stand-in received, as uids. */
+/** The user ids a scenario's Stream stand-in was asked to delete (`POST /users/delete`), in order. */
 export async function streamDeletes(scenario: Scenario): Promise<string[]> {
   return (await scenario.streamRequests())
-    .filter((request) => request.method === 'DELETE')
-    .map((request) => decodeURIComponent(request.path.replace('/users/', '')));
+    .filter((request) => request.method === 'POST' && request.path === '/users/delete')
+    .flatMap((request) => (request.body as { user_ids: string[] }).user_ids);
 }
 
 // --- the real Firebase Auth emulator ---
@@ -68,24 +88,36 @@ export function emulatorHost(): string {
 
 const emulatorApi = () => `http://${emulatorHost()}/identitytoolkit.googleapis.com/v1`;
 
-export async function emulatorSignUp(email: string): Promise<{ uid: string; idToken: string }> {
+/** Signs a user up (in `tenant`, when given) and returns the emulator's unsigned ID token. */
+export async function emulatorSignUp(email: string, tenant?: string): Promise<{ uid: string; idToken: string }> {
   const response = await fetch(`${emulatorApi()}/accounts:signUp?key=fake-api-key`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email, password: 'password-123', returnSecureToken: true }),
+    body: JSON.stringify({ email, password: 'password-123', returnSecureToken: true, ...(tenant ? { tenantId: tenant } : {}) }),
   });
   if (!response.ok) throw new Error(`signUp: HTTP ${response.status} ${await response.text()}`);
   const body = (await response.json()) as { localId: string; idToken: string };
   return { uid: body.localId, idToken: body.idToken };
 }
 
-export async function emulatorDeleteUser(uid: string): Promise<void> {
+export async function emulatorDeleteUser(uid: string, tenant?: string): Promise<void> {
   const response = await fetch(`${emulatorApi()}/projects/${PROJECT_ID}/accounts:delete`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },
-    body: JSON.stringify({ localId: uid }),
+    body: JSON.stringify({ localId: uid, ...(tenant ? { tenantId: tenant } : {}) }),
   });
   if (!response.ok) throw new Error(`accounts:delete: HTTP ${response.status} ${await response.text()}`);
+}
+
+/** Creates an Identity Platform tenant in the emulator and returns its id. */
+export async function emulatorCreateTenant(displayName: string): Promise<string> {
+  const response = await fetch(`http://${emulatorHost()}/identitytoolkit.googleapis.com/v2/projects/${PROJECT_ID}/tenants`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },
+    body: JSON.stringify({ displayName, allowPasswordSignup: true }),
+  });
+  if (!response.ok) throw new Error(`create tenant: HTTP ${response.status} ${await response.text()}`);
+  return ((await response.json()) as { tenantId: string }).tenantId;
 }
 
 // --- a service account whose public key the Google stand-in knows ---

@@ -1,0 +1,181 @@
+import { StreamApiError } from '../stream/errors';
+import type { StreamTask } from '../stream/rest-client';
+import type { ReconcileSummary } from './summary';
+import { DELETE_BACKOFF, type ReconcileDeps } from './types';
+
+/**
+ * Deleting from Stream with its current API: `POST /users/delete` with up to
+ * 100 ids starts a task (Stream marks the users deleted at once and cleans
+ * up in the background), polled with `GET /tasks/{id}`. Each uid's outcome is
+ * recorded as it becomes known: deleted, already gone, or failed (tried again
+ * after a backoff, so a uid Stream always refuses cannot starve the others).
+ * A task still running when the run's wait is over stays recorded on its uids
+ * and is resumed by the next run.
+ */
+export type DeleteOutcome = 'deleted' | 'already_gone' | 'failed' | 'deleting';
+
+/** Stream takes up to 100 user ids per delete request. */
+export const STREAM_DELETE_MAX_IDS = 100;
+const POLL_INTERVAL_MS = 500;
+/** A claim older than this was left by an invocation that died before Stream answered. */
+const STALE_CLAIM_MS = 15 * 60_000;
+
+export function newClaim(now: number): string {
+  return `claim:${now}:${crypto.randomUUID()}`;
+}
+
+/**
+ * Sends the deletions that are due, soonest due first, up to `budget` user
+ * ids (already-gone ones included), pausing between requests and stopping
+ * early when Stream's rate limit for the endpoint is spent.
+ */
+export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, budget: number): Promise<void> {
+  if (deps.settings.dryRun) return;
+  const now = deps.now ?? Date.now;
+  let requests = 0;
+  while (budget > 0) {
+    const limit = deps.stream.rateLimit('deleteUsers', now());
+    if (limit !== undefined && limit.remaining === 0) break; // Stream's budget for this window is spent
+    const claim = newClaim(now());
+    const claimed = await deps.registry.claimDueDeletions(Math.min(budget, STREAM_DELETE_MAX_IDS), claim);
+    if (claimed.length === 0) return;
+    if (requests > 0 && deps.settings.deleteIntervalMs > 0) await sleepOf(deps)(deps.settings.deleteIntervalMs);
+    requests++;
+    budget -= claimed.length;
+    summary.sent += claimed.length;
+    const outcomes = await deleteClaimed(claimed.map((entry) => entry.uid), claim, deps, 'cron');
+    addOutcomes(summary, outcomes);
+  }
+  // Anything still due waits for the next run (counted up to one request's worth).
+  summary.deferred += await deps.registry.countDue(STREAM_DELETE_MAX_IDS);
+}
+
+/**
+ * Deletes claimed uids (≤ 100) from Stream and records each outcome. A
+ * failure of the request itself is recorded as a failure of every uid in it.
+ */
+export async function deleteClaimed(uids: string[], claim: string, deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+  const { stream, registry, settings } = deps;
+  const outcomes = new Map<string, DeleteOutcome>();
+  let taskId: string;
+  try {
+    taskId = (await stream.deleteUsers(uids, settings.deleteMode.options)).task_id;
+    if (typeof taskId !== 'string' || taskId === '') throw new StreamApiError('deleteUsers', 200, { message: 'answer has no task_id' });
+  } catch (error) {
+    if (!(error instanceof StreamApiError)) throw error;
+    if (error.isNotFound) return deleteExisting(uids, claim, deps, source);
+    await registry.markDeleteFailed(uids, error.message, DELETE_BACKOFF);
+    for (const uid of uids) outcomes.set(uid, 'failed');
+    return outcomes;
+  }
+  await registry.markInTask(claim, taskId);
+  return waitForTask(taskId, uids, deps, source, settings.taskWaitMs);
+}
+
+/**
+ * Stream refused the whole request because a user does not exist: find out
+ * which ones still do (one query), record the rest as already gone, and send
+ * the existing ones again.
+ */
+async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+  const outcomes = new Map<string, DeleteOutcome>();
+  let found: Set<string>;
+  try {
+    const { users } = await deps.stream.queryUsers({ id: { $in: uids } }, { limit: STREAM_DELETE_MAX_IDS });
+    found = new Set(users.map((user) => user.id));
+  } catch (error) {
+    if (!(error instanceof StreamApiError)) throw error;
+    await deps.registry.markDeleteFailed(uids, error.message, DELETE_BACKOFF);
+    for (const uid of uids) outcomes.set(uid, 'failed');
+    return outcomes;
+  }
+  const gone = uids.filter((uid) => !found.has(uid));
+  await deps.registry.markDeleted(gone, `${source}:already_gone`);
+  for (const uid of gone) outcomes.set(uid, 'already_gone');
+  const rest = uids.filter((uid) => found.has(uid));
+  if (rest.length === 0) return outcomes;
+  for (const [uid, outcome] of await deleteClaimed(rest, claim, deps, source)) outcomes.set(uid, outcome);
+  return outcomes;
+}
+
+/** Polls a task until it ends or `waitMs` passes; records what it says. */
+export async function waitForTask(taskId: string, uids: string[], deps: ReconcileDeps, source: string, waitMs: number): Promise<Map<string, DeleteOutcome>> {
+  const now = deps.now ?? Date.now;
+  const deadline = now() + waitMs;
+  for (;;) {
+    let task: StreamTask;
+    try {
+      task = await deps.stream.getTask(taskId);
+    } catch (error) {
+      if (!(error instanceof StreamApiError)) throw error;
+      if (error.isNotFound) {
+        // Stream no longer knows the task: send the uids again (deleting twice is harmless).
+        await deps.registry.markDeleteFailed(uids, `task ${taskId} not found`, DELETE_BACKOFF);
+        return new Map(uids.map((uid) => [uid, 'failed']));
+      }
+      return new Map(uids.map((uid) => [uid, 'deleting'])); // ask again next time
+    }
+    if (task.status === 'completed') return recordTaskResult(task, uids, deps, source);
+    if (task.status === 'failed') {
+      const reason = `Stream task failed: ${task.error?.description ?? task.error?.type ?? 'no detail'}`.slice(0, 300);
+      await deps.registry.markDeleteFailed(uids, reason, DELETE_BACKOFF);
+      return new Map(uids.map((uid) => [uid, 'failed']));
+    }
+    if (now() + POLL_INTERVAL_MS > deadline) return new Map(uids.map((uid) => [uid, 'deleting']));
+    await sleepOf(deps)(POLL_INTERVAL_MS);
+  }
+}
+
+/**
+ * A completed task's per-user result. Stream does not document its shape:
+ * an entry that says error (or has an `error`) is a failure, unless it says
+ * the user does not exist; anything else, or no entry, is done.
+ */
+async function recordTaskResult(task: StreamTask, uids: string[], deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+  const outcomes = new Map<string, DeleteOutcome>();
+  const failedWith = new Map<string, string>();
+  for (const uid of uids) {
+    const entry = task.result?.[uid] as { status?: unknown; error?: unknown; message?: unknown } | undefined;
+    const status = typeof entry?.status === 'string' ? entry.status.toLowerCase() : undefined;
+    const text = [entry?.error, entry?.message].find((value) => typeof value === 'string') as string | undefined;
+    if (status !== 'error' && status !== 'failed' && entry?.error === undefined) outcomes.set(uid, 'deleted');
+    else if (text !== undefined && /not[ _-]?found|does not exist|doesn't exist/i.test(text)) outcomes.set(uid, 'already_gone');
+    else {
+      outcomes.set(uid, 'failed');
+      failedWith.set(uid, (text ?? 'Stream reported an error').slice(0, 300));
+    }
+  }
+  const of = (kind: DeleteOutcome) => uids.filter((uid) => outcomes.get(uid) === kind);
+  await deps.registry.markDeleted(of('deleted'), `${source}:${deps.settings.deleteMode.label}`);
+  await deps.registry.markDeleted(of('already_gone'), `${source}:already_gone`);
+  for (const [uid, reason] of failedWith) await deps.registry.markDeleteFailed([uid], reason, DELETE_BACKOFF);
+  return outcomes;
+}
+
+/** Tasks (and claims) left by earlier runs: finished now, still running, or abandoned. */
+export async function resumeTasks(deps: ReconcileDeps, summary: ReconcileSummary): Promise<void> {
+  const now = deps.now ?? Date.now;
+  const tasks = await deps.registry.openTasks(5 * STREAM_DELETE_MAX_IDS);
+  for (const [taskId, uids] of tasks) {
+    if (taskId.startsWith('claim:')) {
+      const claimedAt = Number(taskId.split(':')[1]);
+      if (now() - claimedAt > STALE_CLAIM_MS) {
+        await deps.registry.markDeleteFailed(uids, 'interrupted before Stream answered', DELETE_BACKOFF);
+        summary.failed += uids.length;
+      }
+      continue;
+    }
+    addOutcomes(summary, await waitForTask(taskId, uids, deps, 'cron', 0));
+  }
+}
+
+export function addOutcomes(summary: ReconcileSummary, outcomes: Map<string, DeleteOutcome>): void {
+  for (const outcome of outcomes.values()) {
+    if (outcome === 'deleting') summary.in_task++;
+    else summary[outcome]++;
+  }
+}
+
+function sleepOf(deps: ReconcileDeps): (ms: number) => Promise<void> {
+  return deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+}

@@ -1,0 +1,48 @@
+import { AppError } from '../errors';
+import { checkUids } from './checker';
+import { deleteClaimed, newClaim } from './deleter';
+import type { ReconcileDeps } from './types';
+
+/**
+ * The self-service path: the app calls it right after deleting the Firebase
+ * account, with the ID token it still holds. Firebase is asked at once (in
+ * the uid's tenant); if the account is gone, the Stream user is deleted in
+ * this request. If the account still exists, nothing is deleted and the uid
+ * is checked first by the next run. The witnesses guard this path as they
+ * guard the admin one: a valid token of a living user cannot make a
+ * misconfigured Worker delete it.
+ */
+export type SelfDeleteAnswer =
+  | { deleted: true; completed: boolean }
+  | { deleted: false; reason: 'not_registered' | 'firebase_account_exists' | 'unconfirmed' | 'dry_run' | 'failed' };
+
+export async function deleteSelf(uid: string, tenant: string, deps: ReconcileDeps): Promise<SelfDeleteAnswer> {
+  const { registry } = deps;
+  const entry = await registry.get(uid);
+  if (entry === undefined) return { deleted: false, reason: 'not_registered' };
+  if (entry.tenant !== tenant) throw tenantMismatch();
+  if (entry.state === 'deleted') return { deleted: true, completed: true };
+  if (entry.state === 'active') {
+    const checked = await checkUids([{ uid, tenant: entry.tenant }], deps, 'self');
+    if (checked.present.length > 0) {
+      await registry.markRecheck(uid);
+      return { deleted: false, reason: 'firebase_account_exists' };
+    }
+    if (checked.braked.length > 0) {
+      await registry.markRecheck(uid);
+      return { deleted: false, reason: 'unconfirmed' };
+    }
+  }
+  if (deps.settings.dryRun) return { deleted: false, reason: 'dry_run' };
+  const claim = newClaim((deps.now ?? Date.now)());
+  const claimed = await registry.claimNow([uid], claim);
+  if (claimed.length === 0) return { deleted: true, completed: false }; // another run is deleting it right now
+  const outcome = (await deleteClaimed(claimed, claim, deps, 'self')).get(uid);
+  if (outcome === 'deleted' || outcome === 'already_gone') return { deleted: true, completed: true };
+  if (outcome === 'deleting') return { deleted: true, completed: false };
+  return { deleted: false, reason: 'failed' };
+}
+
+export function tenantMismatch(): AppError {
+  return new AppError('tenant_mismatch', 'This uid is registered under another tenant; its Stream user belongs to that tenant\'s user');
+}

@@ -1,0 +1,55 @@
+/** What one reconciliation run (cron, or one queue consumer invocation) did: logged, and stored for the status route. */
+export interface ReconcileSummary {
+  mode: 'inline' | 'queue' | 'consumer';
+  started_at: number;
+  /** uids Firebase was asked about. */
+  checked: number;
+  present: number;
+  /** Newly confirmed gone from Firebase (now pending deletion). */
+  missing: number;
+  /** Newly found missing but not trusted: the brake held them (nothing done to them). */
+  braked: number;
+  /** uids whose lookup failed: nothing was done to them. */
+  unknown: number;
+  /** User ids sent to Stream's delete (the budget counts these). */
+  sent: number;
+  deleted: number;
+  already_gone: number;
+  failed: number;
+  /** Still in a Stream task when the run ended: resumed by the next run. */
+  in_task: number;
+  /** Due deletions left for the next run (budget, or Stream's rate limit). */
+  deferred: number;
+  would_delete: number;
+  /** Queue mode: uids enqueued for the consumer. */
+  enqueued: number;
+  batches: number;
+  sweep_completed: boolean;
+  dry_run: boolean;
+  duration_ms: number;
+  error?: string;
+}
+
+export function emptySummary(dryRun: boolean, mode: ReconcileSummary['mode'], startedAt: number): ReconcileSummary {
+  return {
+    mode,
+    started_at: startedAt,
+    checked: 0,
+    present: 0,
+    missing: 0,
+    braked: 0,
+    unknown: 0,
+    sent: 0,
+    deleted: 0,
+    already_gone: 0,
+    failed: 0,
+    in_task: 0,
+    deferred: 0,
+    would_delete: 0,
+    enqueued: 0,
+    batches: 0,
+    sweep_completed: false,
+    dry_run: dryRun,
+    duration_ms: 0,
+  };
+}
