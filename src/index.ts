@@ -8,6 +8,7 @@ import { ServiceAccountTokenSource } from './firebase/service-account';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { createApp, protocolOf, type App } from './http/app';
 import { errorResponse, json } from './http/respond';
+import { Meter } from './platform/meter';
 import { consume } from './reconcile/queue';
 import { reconcile, type ReconcileMessage, type Reconciliation } from './reconcile/reconcile';
 import { UserRegistry } from './registry/registry';
@@ -51,17 +52,18 @@ export function build(env: Env): Built {
 function compose(config: Config, env: Env): Built {
   for (const warning of config.warnings) console.error(JSON.stringify(warning));
 
+  const meter = new Meter();
   const signer = new StreamTokenSigner(config.streamApiSecret);
-  const stream = new StreamRestClient({ baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey, signer });
-  const registry = env.DB ? new UserRegistry(env.DB) : undefined;
-  const firebase = firebaseAdminFor(config);
+  const stream = new StreamRestClient({ baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey, signer, fetch: meter.fetch() });
+  const registry = env.DB ? new UserRegistry(meter.d1(env.DB)) : undefined;
+  const firebase = firebaseAdminFor(config, meter.fetch());
   const keys = keyStoreFor(config.firebaseJwksUrl);
   const fence = new EmulatorFence(config.firebaseAuthEmulatorHost);
 
   let reconciliation: Reconciliation;
   if (!registry) reconciliation = { on: false, reason: 'no D1 binding "DB"' };
   else if (!firebase) reconciliation = { on: false, reason: 'neither GOOGLE_SERVICE_ACCOUNT nor FIREBASE_AUTH_EMULATOR_HOST is set' };
-  else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE } };
+  else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE, meter } };
 
   const tokens = new TokenService({
     settings: {
@@ -102,20 +104,22 @@ function keyStoreFor(url: string): GoogleKeyStore {
 }
 
 /** The emulator when FIREBASE_AUTH_EMULATOR_HOST is set (loopback only), else the service account, else nothing. */
-function firebaseAdminFor(config: Config): FirebaseAdminClient | undefined {
+function firebaseAdminFor(config: Config, fetch: typeof globalThis.fetch): FirebaseAdminClient | undefined {
   if (config.firebaseAuthEmulatorHost) {
     return new FirebaseAdminClient({
       projectId: config.firebaseProjectId,
       baseUrl: `http://${config.firebaseAuthEmulatorHost}/identitytoolkit.googleapis.com`,
       authorization: async () => 'Bearer owner',
+      fetch,
     });
   }
   if (config.serviceAccount) {
-    const tokens = new ServiceAccountTokenSource(config.serviceAccount);
+    const tokens = new ServiceAccountTokenSource(config.serviceAccount, { fetch });
     return new FirebaseAdminClient({
       projectId: config.firebaseProjectId,
       baseUrl: config.identityToolkitUrl,
       authorization: async () => `Bearer ${await tokens.accessToken()}`,
+      fetch,
     });
   }
   return undefined;

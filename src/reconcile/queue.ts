@@ -1,7 +1,7 @@
 import { FirebaseLookupError } from '../firebase/admin-api';
 import { checkUids } from './checker';
 import { deleteDue } from './deleter';
-import { emptySummary, type ReconcileSummary } from './summary';
+import { addCost, emptySummary, type ReconcileSummary } from './summary';
 import type { ReconcileDeps, ReconcileMessage } from './types';
 
 /**
@@ -17,6 +17,7 @@ export const LOOKUP_RETRY_DELAY_SECONDS = 60;
 export async function consume(batch: MessageBatch<ReconcileMessage>, deps: ReconcileDeps): Promise<ReconcileSummary> {
   const now = deps.now ?? Date.now;
   const summary = emptySummary(deps.settings.dryRun, 'consumer', now());
+  const costFrom = deps.meter?.read();
   for (const message of batch.messages) {
     const uids = validUids(message.body);
     if (uids === undefined) {
@@ -47,6 +48,7 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
     summary.error ??= error instanceof Error ? error.message : String(error);
   }
   summary.duration_ms = now() - summary.started_at;
+  addCost(summary, deps.meter, costFrom);
   (summary.error ? console.error : console.log)(JSON.stringify({ event: 'reconcile_summary', ...summary }));
   return summary;
 }

@@ -2,7 +2,7 @@ import { FirebaseLookupError } from '../firebase/admin-api';
 import type { SweepState } from '../registry/registry';
 import { checkUids } from './checker';
 import { deleteDue, resumeTasks } from './deleter';
-import { emptySummary, type ReconcileSummary } from './summary';
+import { addCost, emptySummary, type ReconcileSummary } from './summary';
 import type { ReconcileDeps, ReconcileMessage } from './types';
 
 /**
@@ -37,6 +37,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
   const now = deps.now ?? Date.now;
   const { settings, registry } = deps;
   const summary = emptySummary(settings.dryRun, deps.queue ? 'queue' : 'inline', now());
+  const costFrom = deps.meter?.read();
   let state: SweepState | undefined;
   try {
     state = await registry.sweepState();
@@ -56,6 +57,8 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
     summary.error ??= error instanceof Error ? error.message : String(error);
   }
   summary.duration_ms = now() - summary.started_at;
+  addCost(summary, deps.meter, costFrom);
+  summary.d1_queries++; // the save below
   if (state) {
     try {
       await registry.saveSweepState({ ...state, lastRun: summary });
@@ -119,7 +122,10 @@ async function enqueueSweep(queue: Queue<ReconcileMessage>, deps: ReconcileDeps,
     for (let i = 0; i < page.length; i += batchSize) {
       messages.push({ body: { kind: 'check', uids: page.slice(i, i + batchSize).map(({ uid, tenant }) => ({ uid, tenant })) } });
     }
-    for (let i = 0; i < messages.length; i += 100) await queue.sendBatch(messages.slice(i, i + 100)); // sendBatch takes ≤ 100
+    for (let i = 0; i < messages.length; i += 100) {
+      await queue.sendBatch(messages.slice(i, i + 100)); // sendBatch takes ≤ 100
+      summary.queue_sends++;
+    }
     enqueued += messages.length;
     summary.enqueued += page.length;
     state.cursor = page[page.length - 1]!.uid;

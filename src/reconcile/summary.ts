@@ -1,3 +1,5 @@
+import type { Meter, MeterReading } from '../platform/meter';
+
 /** What one reconciliation run (cron, or one queue consumer invocation) did: logged, and stored for the status route. */
 export interface ReconcileSummary {
   mode: 'inline' | 'queue' | 'consumer';
@@ -27,7 +29,19 @@ export interface ReconcileSummary {
   sweep_completed: boolean;
   dry_run: boolean;
   duration_ms: number;
+  /** What the run cost: D1 statements and rows (what D1 bills), outbound fetches, queue sends. */
+  d1_queries: number;
+  d1_rows_read: number;
+  d1_rows_written: number;
+  fetches: number;
+  queue_sends: number;
   error?: string;
+}
+
+/** Adds what the meter counted since `start` to the summary. */
+export function addCost(summary: ReconcileSummary, meter: Meter | undefined, start: MeterReading | undefined): void {
+  if (!meter || !start) return;
+  Object.assign(summary, meter.since(start));
 }
 
 export function emptySummary(dryRun: boolean, mode: ReconcileSummary['mode'], startedAt: number): ReconcileSummary {
@@ -51,5 +65,10 @@ export function emptySummary(dryRun: boolean, mode: ReconcileSummary['mode'], st
     sweep_completed: false,
     dry_run: dryRun,
     duration_ms: 0,
+    d1_queries: 0,
+    d1_rows_read: 0,
+    d1_rows_written: 0,
+    fetches: 0,
+    queue_sends: 0,
   };
 }

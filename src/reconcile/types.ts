@@ -1,4 +1,5 @@
 import type { FirebaseAdminClient } from '../firebase/admin-api';
+import type { Meter } from '../platform/meter';
 import type { UserRegistry } from '../registry/registry';
 import type { StreamRestClient } from '../stream/rest-client';
 import type { DeleteMode } from './delete-mode';
@@ -38,6 +39,8 @@ export interface ReconcileDeps {
   settings: ReconcileSettings;
   /** Queue mode when set: the cron pages through the registry and enqueues; a consumer checks and deletes. */
   queue?: Queue<ReconcileMessage>;
+  /** Counts D1 rows and subrequests, so each run reports its cost. */
+  meter?: Meter;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
