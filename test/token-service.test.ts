@@ -12,15 +12,18 @@ beforeEach(clearRegistry);
 
 const claims = (sub: string, extra: Record<string, unknown> = {}): FirebaseClaims => ({ sub, aud: 'p', iss: 'i', exp: 2e9, iat: 1, ...extra });
 
-async function setup(options: { now?: () => number; sleep?: (ms: number) => Promise<void>; registry?: boolean } = {}) {
+const failing = () => Promise.reject(new Error('D1_ERROR: storage unavailable'));
+const brokenDb = { prepare: () => ({ bind: () => ({ run: failing, first: failing, all: failing }) }) } as unknown as D1Database;
+
+async function setup(options: { now?: () => number; sleep?: (ms: number) => Promise<void>; registry?: boolean | D1Database; tenants?: string[] } = {}) {
   const scenario = await Scenario.create();
   const signer = new StreamTokenSigner(scenario.streamSecret);
   const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer, maxAttempts: 1 });
   const service = new TokenService({
-    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set<string>() },
+    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []) },
     signer,
     stream,
-    registry: options.registry === false ? undefined : new UserRegistry(DB),
+    registry: options.registry === false ? undefined : new UserRegistry(options.registry === undefined || options.registry === true ? DB : options.registry),
     now: options.now,
     sleep: options.sleep,
   });
@@ -88,5 +91,38 @@ describe('TokenService', () => {
     expect(decodePayload(next.token).iat).toBe(1_700_000_001);
     await settle();
     expect((await registryRows()).has('ada')).toBe(true);
+  });
+
+  it('creates no Stream user when the registry cannot record the uid: 503, nothing sent to Stream', async () => {
+    const { scenario, service } = await setup({ registry: brokenDb });
+    const failure = await service.createUserAndIssueToken(claims('ada')).catch((error: unknown) => error);
+    expect((failure as AppError).code).toBe('registry_unavailable');
+    expect((failure as AppError).httpStatus).toBe(503);
+    expect((failure as AppError).callableStatus).toBe('UNAVAILABLE');
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+
+  it('refuses to bring back a deleted uid, with a clear error and a log line', async () => {
+    const { scenario, service } = await setup();
+    await DB.prepare(`INSERT INTO stream_users (uid, first_seen_at, state) VALUES ('gone', 0, 'deleted')`).run();
+    const failure = await service.createUserAndIssueToken(claims('gone')).catch((error: unknown) => error);
+    expect((failure as AppError).code).toBe('user_deleted');
+    expect((failure as AppError).httpStatus).toBe(410);
+    expect((failure as AppError).message).toMatch(/cannot create the same user id again/);
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+
+  it('serves listed tenants only, and a uid only to the tenant it is registered under', async () => {
+    const { service, background, settle } = await setup({ tenants: ['blue'] });
+    const blue = claims('u1', { firebase: { tenant: 'blue' } });
+    await service.issueToken(blue, background);
+    await settle();
+    expect((await registryRows()).get('u1')?.tenant).toBe('blue');
+    const red = await service.issueToken(claims('u2', { firebase: { tenant: 'red' } }), background).catch((error: unknown) => error);
+    expect((red as AppError).code).toBe('tenant_not_allowed');
+    const crossing = await service.issueToken(claims('u1'), background).catch((error: unknown) => error); // project-level token, same uid
+    expect((crossing as AppError).code).toBe('tenant_mismatch');
+    const malformed = await service.issueToken(claims('u3', { firebase: { tenant: 42 } }), background).catch((error: unknown) => error);
+    expect((malformed as AppError).code).toBe('invalid_token');
   });
 });

@@ -40,6 +40,19 @@ export interface SweepState {
   lastRun: unknown;
 }
 
+/**
+ * The queries the cron path runs, each answered through a partial index that
+ * matches it exactly (test/registry/query-plans.test.ts checks their plans).
+ */
+export const CRON_QUERIES = {
+  page: `SELECT uid, tenant FROM stream_users WHERE state = 'active' AND uid > ?1 ORDER BY uid LIMIT ?2`,
+  rechecks: `SELECT uid, tenant FROM stream_users WHERE recheck = 1 AND state = 'active' ORDER BY uid LIMIT ?1`,
+  claimDueDeletions: `UPDATE stream_users SET task_id = ?3 WHERE uid IN (SELECT uid FROM stream_users WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2) RETURNING uid, tenant, failures`,
+  countDue: `SELECT count(*) AS n FROM (SELECT 1 FROM stream_users WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1 LIMIT ?2)`,
+  openTasks: `SELECT task_id, uid FROM stream_users WHERE task_id IS NOT NULL ORDER BY task_id LIMIT ?1`,
+  witnesses: `SELECT uid FROM stream_users WHERE state = 'active' AND alive_at IS NOT NULL AND tenant = ?1 ORDER BY alive_at DESC LIMIT ?2`,
+} as const;
+
 /** Enough for a busy isolate; past it the set starts over (a repeat write is harmless, only wasted). */
 const MAX_REMEMBERED_PER_ISOLATE = 50_000;
 const ids = (uids: readonly string[]) => JSON.stringify(uids);
@@ -136,7 +149,7 @@ export class UserRegistry {
   /** The next active uids after `cursor`, in uid order (the sweep's keyset cursor). */
   async page(cursor: string, limit: number): Promise<ScopedUid[]> {
     const { results } = await this.#db
-      .prepare(`SELECT uid, tenant FROM stream_users WHERE state = 'active' AND uid > ?1 ORDER BY uid LIMIT ?2`)
+      .prepare(CRON_QUERIES.page)
       .bind(cursor, limit)
       .all<ScopedUid>();
     return results;
@@ -145,7 +158,7 @@ export class UserRegistry {
   /** Active uids to check before the sweep (the self-service path found the account still there). */
   async rechecks(limit: number): Promise<ScopedUid[]> {
     const { results } = await this.#db
-      .prepare(`SELECT uid, tenant FROM stream_users WHERE recheck = 1 AND state = 'active' ORDER BY uid LIMIT ?1`)
+      .prepare(CRON_QUERIES.rechecks)
       .bind(limit)
       .all<ScopedUid>();
     return results;
@@ -160,13 +173,7 @@ export class UserRegistry {
    */
   async claimDueDeletions(limit: number, claim: string): Promise<PendingDeletion[]> {
     const { results } = await this.#db
-      .prepare(
-        `UPDATE stream_users SET task_id = ?3
-         WHERE uid IN (SELECT uid FROM stream_users
-                       WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1
-                       ORDER BY next_attempt_at LIMIT ?2)
-         RETURNING uid, tenant, failures`,
-      )
+      .prepare(CRON_QUERIES.claimDueDeletions)
       .bind(this.#now(), limit, claim)
       .all<PendingDeletion>();
     return results;
@@ -175,10 +182,7 @@ export class UserRegistry {
   /** Deletions due now, counted up to `limit` (a bounded read). */
   async countDue(limit: number): Promise<number> {
     const row = await this.#db
-      .prepare(
-        `SELECT count(*) AS n FROM (SELECT 1 FROM stream_users
-         WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1 LIMIT ?2)`,
-      )
+      .prepare(CRON_QUERIES.countDue)
       .bind(this.#now(), limit)
       .first<{ n: number }>();
     return row?.n ?? 0;
@@ -200,7 +204,7 @@ export class UserRegistry {
   /** Stream tasks still deleting registered uids, with their uids. */
   async openTasks(limit: number): Promise<Map<string, string[]>> {
     const { results } = await this.#db
-      .prepare(`SELECT task_id, uid FROM stream_users WHERE task_id IS NOT NULL ORDER BY task_id LIMIT ?1`)
+      .prepare(CRON_QUERIES.openTasks)
       .bind(limit)
       .all<{ task_id: string; uid: string }>();
     const tasks = new Map<string, string[]>();
@@ -211,10 +215,7 @@ export class UserRegistry {
   /** The uids of `tenant` most recently known to exist: the brake's witnesses. */
   async witnesses(tenant: string, limit: number): Promise<string[]> {
     const { results } = await this.#db
-      .prepare(
-        `SELECT uid FROM stream_users WHERE state = 'active' AND alive_at IS NOT NULL AND tenant = ?1
-         ORDER BY alive_at DESC LIMIT ?2`,
-      )
+      .prepare(CRON_QUERIES.witnesses)
       .bind(tenant, limit)
       .all<{ uid: string }>();
     return results.map((row) => row.uid);
