@@ -18,7 +18,10 @@
 //        [--max-batches 1000] [--batch-size 100] [--queue-batches-per-run N] [--consumer-batch 10]
 //        [--consumer separate|same] [--inline-max-minutes 15] [--sample-runs 2]
 //        [--paid-max-batches 400] [--assume-concurrency 20] [--assume-firebase-ms 150]
-//        [--uid-length 28] [--import-concurrency 8] [--timeout-minutes 30] [--markdown FILE]
+//        [--uid-length 28] [--tenant ID] [--sweeps 2] [--import-concurrency 8] [--timeout-minutes 30]
+//        [--markdown FILE]
+//
+// Sweep 1 is the first after the import (alive_at still unset); sweep 2 on is the steady state.
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -50,6 +53,8 @@ const { values: opts } = parseArgs({
     'uid-length': { type: 'string', default: '28' },
     'import-concurrency': { type: 'string', default: '8' },
     'timeout-minutes': { type: 'string', default: '30' },
+    sweeps: { type: 'string', default: '2' },
+    tenant: { type: 'string', default: '' },
     markdown: { type: 'string' },
   },
 });
@@ -76,6 +81,9 @@ const ASSUME_FIREBASE_MS = Number(opts['assume-firebase-ms']);
 const UID_LENGTH = whole('uid-length', opts['uid-length'], 4, 128);
 const IMPORT_CONCURRENCY = whole('import-concurrency', opts['import-concurrency'], 1, 64);
 const TIMEOUT_MS = Number(opts['timeout-minutes']) * 60_000;
+const SWEEPS = whole('sweeps', opts.sweeps, 1, 10);
+/** The tenant the uids are imported under ('' = project-level users; their lookups then carry tenantId). */
+const TENANT = opts.tenant ?? '';
 
 /** The Worker's defaults and the platform limits the projections use (sources in the output). */
 const WORKER_DEFAULTS = { maxBatches: 10, queueBatchesPerRun: 2500, cronMinutes: 15 };
@@ -317,7 +325,7 @@ async function importUids(url, count) {
       const chunk = next++;
       if (chunk >= chunks) return;
       const size = Math.min(IMPORT_MAX_UIDS, count - chunk * IMPORT_MAX_UIDS);
-      const result = await admin(url, '/v1/admin/registry/import', { uids: makeUids(size) });
+      const result = await admin(url, '/v1/admin/registry/import', { uids: makeUids(size), ...(TENANT ? { tenant: TENANT } : {}) });
       added += result.added;
       calls++;
       if (performance.now() - lastReport > 10_000) {
@@ -478,15 +486,17 @@ function printPlans({ size, stats, rows }) {
 // ---- one sweep, inline ----
 /**
  * @typedef {{ ms: number; summary: Summary }} Run
- * @typedef {{ mode: 'inline'; size: number; runs: Run[]; sweepRuns: number; extrapolated: boolean; sweepMs: number; checked: number;
+ * @typedef {{ mode: 'inline'; size: number; sweep: number; runs: Run[]; sweepRuns: number; extrapolated: boolean; sweepMs: number; checked: number;
  *   d1Queries: number; rowsRead: number; rowsWritten: number; fetches: number; queueSends: number; batches: number; overheadQueries: number }} InlineResult
  */
 /**
  * @param {{ mf: Miniflare; url: string }} worker
  * @param {number} size
+ * @param {number} sweepNo
  * @returns {Promise<InlineResult>}
  */
-async function sweepInline({ mf, url }, size) {
+async function sweepInline({ mf, url }, size, sweepNo) {
+  const completedBefore = (await status(url)).sweep.sweeps_completed;
   const perRun = MAX_BATCHES * BATCH_SIZE;
   const expectedRuns = Math.floor(size / perRun) + 1; // the run that finds the end of the registry ends the sweep
   const maxRuns = expectedRuns + 3;
@@ -501,7 +511,7 @@ async function sweepInline({ mf, url }, size) {
     if (outcome !== 'ok' || summary.error) throw new Error(`cron run ${i + 1}: ${outcome} ${summary.error ?? ''}`);
     runs.push({ ms, summary });
     progress(`  inline run ${i + 1}: ${summary.checked} checked, ${summary.d1_queries} D1 queries, ${summary.fetches} fetches, ${duration(ms)}`);
-    if (sweep.sweeps_completed >= 1) break;
+    if (sweep.sweeps_completed > completedBefore) break;
     const elapsed = performance.now() - t0;
     if (i + 1 >= SAMPLE_RUNS && (elapsed / (i + 1)) * expectedRuns > INLINE_MAX_MS) {
       extrapolated = true;
@@ -523,12 +533,13 @@ async function sweepInline({ mf, url }, size) {
   // Per batch: a page query and a markPresent; the rest of a run is fixed overhead (state, tasks,
   // rechecks, claim, save; countActive at a sweep's start; the empty page that ends a sweep).
   const overheadQueries = median(runs.map((r) => r.summary.d1_queries - 2 * r.summary.batches));
-  if (!extrapolated) return { mode: 'inline', size, runs, sweepRuns: runs.length, extrapolated, sweepMs: measured.ms, ...measured, overheadQueries };
+  if (!extrapolated) return { mode: 'inline', size, sweep: sweepNo, runs, sweepRuns: runs.length, extrapolated, sweepMs: measured.ms, ...measured, overheadQueries };
   // Extrapolated: the sweep's cost scaled from the sampled uids to the registry; the time from the sampled runs.
   const scale = size / measured.checked;
   return {
     mode: 'inline',
     size,
+    sweep: sweepNo,
     runs,
     sweepRuns: expectedRuns,
     extrapolated,
@@ -546,16 +557,18 @@ async function sweepInline({ mf, url }, size) {
 
 // ---- one sweep, queue mode ----
 /**
- * @typedef {{ mode: 'queue'; size: number; cronRuns: Run[]; consumers: LoggedSummary[]; wallMs: number; cronMs: number; drainAfterCronMs: number;
+ * @typedef {{ mode: 'queue'; size: number; sweep: number; cronRuns: Run[]; consumers: LoggedSummary[]; wallMs: number; cronMs: number; drainAfterCronMs: number;
  *   checked: number; d1Queries: number; rowsRead: number; rowsWritten: number; fetches: number; invocationMs: number; invocationDurationMs: number;
  *   messages: number; cron: { d1Queries: number; rowsRead: number; rowsWritten: number; queueSends: number; enqueued: number; maxRunQueries: number } }} QueueResult
  */
 /**
  * @param {{ mf: Miniflare; url: string }} worker
  * @param {number} size
+ * @param {number} sweepNo
  * @returns {Promise<QueueResult>}
  */
-async function sweepQueue({ mf, url }, size) {
+async function sweepQueue({ mf, url }, size, sweepNo) {
+  const completedBefore = (await status(url)).sweep.sweeps_completed;
   const perRun = (QUEUE_BATCHES_PER_RUN ?? WORKER_DEFAULTS.queueBatchesPerRun) * BATCH_SIZE;
   const maxRuns = Math.floor(size / perRun) + 4;
   logged = [];
@@ -572,7 +585,7 @@ async function sweepQueue({ mf, url }, size) {
     if (outcome !== 'ok' || summary.error) throw new Error(`queue cron run ${i + 1}: ${outcome} ${summary.error ?? ''}`);
     cronRuns.push({ ms, summary });
     progress(`  queue cron run ${i + 1}: ${summary.enqueued} enqueued in ${summary.queue_sends} sends, ${summary.d1_queries} D1 queries, ${duration(ms)}; consumers so far ${checkedSoFar()}`);
-    if (sweep.sweeps_completed >= 1) break;
+    if (sweep.sweeps_completed > completedBefore) break;
   }
   const cronDoneAt = performance.now();
   const deadline = cronDoneAt + TIMEOUT_MS;
@@ -590,11 +603,14 @@ async function sweepQueue({ mf, url }, size) {
   const consumers = consumerSummaries();
   const last = /** @type {LoggedSummary} */ (consumers.reduce((a, b) => (b.arrivedAt > a.arrivedAt ? b : a)));
   const wallMs = last.arrivedAt - t0;
+  const first = /** @type {LoggedSummary} */ (consumers.reduce((a, b) => (b.arrivedAt < a.arrivedAt ? b : a)));
+  const consumerSpan = last.arrivedAt - (first.arrivedAt - first.duration_ms);
   const messages = sum(consumers.map((s) => s.batches));
   const cronSum = (/** @type {keyof Summary} */ key) => sum(cronRuns.map((r) => Number(r.summary[key])));
   return {
     mode: 'queue',
     size,
+    sweep: sweepNo,
     cronRuns,
     consumers,
     wallMs,
@@ -606,7 +622,7 @@ async function sweepQueue({ mf, url }, size) {
     rowsWritten: sum(consumers.map((s) => s.d1_rows_written)),
     fetches: sum(consumers.map((s) => s.fetches)),
     // One consumer at a time locally (Miniflare's broker dispatches a queue's batches serially): its wall time per invocation.
-    invocationMs: wallMs / consumers.length,
+    invocationMs: consumerSpan / consumers.length,
     invocationDurationMs: median(consumers.map((s) => s.duration_ms)),
     messages,
     cron: {
@@ -621,7 +637,7 @@ async function sweepQueue({ mf, url }, size) {
 }
 
 // ---- main ----
-/** @type {Map<number, { import?: { ms: number; calls: number }; inline?: InlineResult; queue?: QueueResult; plans?: Awaited<ReturnType<typeof queryPlans>> }>} */
+/** @type {Map<number, { import?: { ms: number; calls: number }; inline: InlineResult[]; queue: QueueResult[]; plans?: Awaited<ReturnType<typeof queryPlans>> }>} */
 const results = new Map();
 /** @type {{ mf: Miniflare } | undefined} */
 let running;
@@ -658,7 +674,7 @@ try {
   for (const size of SIZES) {
     if (interrupted) break;
     /** @type {NonNullable<ReturnType<typeof results.get>>} */
-    const entry = {};
+    const entry = { inline: [], queue: [] };
     results.set(size, entry);
     // The registry, imported once per size into a seed directory; each mode sweeps a fresh copy of it.
     const seed = join(tmp, `seed-${size}`);
@@ -681,19 +697,25 @@ try {
       cpSync(seed, persist, { recursive: true });
       const worker = await startWorker({ persist, queue: mode === 'queue' });
       running = worker;
-      const before = { lookups: lookups.calls, lookedUp: lookups.uids, stream: stream.standIn.requests.length };
       otherEvents = [];
       logged = [];
       try {
-        progress(`  ${mode}: sweeping…`);
-        const result = mode === 'inline' ? await sweepInline(worker, size) : await sweepQueue(worker, size);
-        if (mode === 'inline') entry.inline = /** @type {InlineResult} */ (result);
-        else entry.queue = /** @type {QueueResult} */ (result);
-        const lookupCalls = lookups.calls - before.lookups;
-        const streamCalls = stream.standIn.requests.length - before.stream;
-        progress(`  ${mode}: ${lookupCalls} lookups (${lookups.uids - before.lookedUp} uids, at most ${lookups.maxUids} per call), ${streamCalls} Stream calls`);
-        if (streamCalls !== 0) throw new Error(`${mode}: ${streamCalls} calls reached Stream; none expected (every uid is present)`);
-        if (lookups.refused > 0) throw new Error(`the Firebase stand-in refused ${lookups.refused} requests`);
+        for (let sweepNo = 1; sweepNo <= SWEEPS; sweepNo++) {
+          const before = { lookups: lookups.calls, lookedUp: lookups.uids, tenantCalls: lookups.tenantCalls, stream: stream.standIn.requests.length };
+          progress(`  ${mode}: sweep ${sweepNo}…`);
+          const result = mode === 'inline' ? await sweepInline(worker, size, sweepNo) : await sweepQueue(worker, size, sweepNo);
+          if (result.mode === 'inline') entry.inline.push(result);
+          else entry.queue.push(result);
+          const lookupCalls = lookups.calls - before.lookups;
+          const lookedUp = lookups.uids - before.lookedUp;
+          const streamCalls = stream.standIn.requests.length - before.stream;
+          progress(`  ${mode} sweep ${sweepNo}: ${lookupCalls} lookups (${lookedUp} uids, at most ${lookups.maxUids} per call, ${lookups.tenantCalls - before.tenantCalls} with a tenantId), ${streamCalls} Stream calls`);
+          if (streamCalls !== 0) throw new Error(`${mode}: ${streamCalls} calls reached Stream; none expected (every uid is present)`);
+          if (lookups.refused > 0) throw new Error(`the Firebase stand-in refused ${lookups.refused} requests`);
+          if (TENANT && lookups.tenantCalls - before.tenantCalls !== lookupCalls) throw new Error('tenant uids were looked up without their tenantId');
+          if (result.mode === 'inline' && result.extrapolated) break; // the sweep was sampled, not finished
+          if (lookedUp !== size) throw new Error(`${mode} sweep ${sweepNo}: Firebase was asked about ${lookedUp} uids, expected ${size}`);
+        }
         if (!entry.plans) entry.plans = await queryPlans(worker.mf, size);
       } catch (error) {
         progress(`  ${mode} failed: ${/** @type {Error} */ (error).message}`);
@@ -720,7 +742,8 @@ try {
 
 function report() {
   const sizes = [...results.keys()];
-  const base = results.get(sizes[0] ?? 0);
+  /** @template {{ size: number; sweep: number }} R @param {R[]} list @param {R} r */
+  const refOf = (list, r) => list.find((x) => x.sweep === r.sweep);
   const importRows = sizes.filter((s) => results.get(s)?.import);
   if (importRows.length > 0) {
     say('## Import (POST /v1/admin/registry/import, 1,000 uids per call, ' + `${IMPORT_CONCURRENCY} concurrent)`);
@@ -734,109 +757,121 @@ function report() {
     say();
   }
 
-  const inline = sizes.map((s) => results.get(s)?.inline).filter((r) => r !== undefined);
+  const inline = sizes.flatMap((s) => results.get(s)?.inline ?? []).sort((a, b) => a.sweep - b.sweep || a.size - b.size);
+  /** @param {number} x a ratio to the smallest size; the target is ≤ 1.5× */
+  const mark = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×${x <= 1.5 ? ' ✓' : ' ✗'}` : '–');
+  /** @param {number} x */
+  const times = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
   if (inline.length > 0) {
-    const ref = base?.inline;
     say(`## Inline mode: one full sweep, bench setting RECONCILE_MAX_BATCHES=${MAX_BATCHES} (${fmt(MAX_BATCHES * BATCH_SIZE, 0)} uids per run)`);
     say();
-    say('| uids | runs/sweep | D1 queries/run (full run) | fetches/run (full run) | D1 queries /100 uids | fetches /100 uids | D1 rows read /uid | D1 rows written /uid | sweep wall (local) | ms /100 uids (local) | rows read /uid × smallest | rows written /uid × smallest | ms /uid × smallest |');
-    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    say('Sweep 1 follows the import (every alive_at still NULL); sweep 2 is the steady state. Ratios are per uid, against the smallest size\'s same sweep.');
+    say();
+    say('| uids | sweep | runs/sweep | D1 queries/run (full run) | fetches/run (full run) | D1 queries /100 uids | fetches /100 uids | D1 rows read /uid | D1 rows written /uid | sweep wall (local) | ms /100 uids (local) | rows read /uid × smallest | rows written /uid × smallest | queries /uid × smallest | ms /uid × smallest |');
+    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of inline) {
+      const ref = refOf(inline, r);
       const full = r.runs.filter((run) => run.summary.batches >= MAX_BATCHES);
-      const perRunQueries = full.length > 0 ? median(full.map((run) => run.summary.d1_queries)) : median(r.runs.map((run) => run.summary.d1_queries));
-      const perRunFetches = full.length > 0 ? median(full.map((run) => run.summary.fetches)) : median(r.runs.map((run) => run.summary.fetches));
-      const ratio = (/** @type {number} */ value, /** @type {number | undefined} */ reference) => (reference ? `${(value / reference).toFixed(2)}×` : '–');
-      const flag = (/** @type {number} */ x) => (Number.isFinite(x) ? (x <= 1.5 ? ' ✓' : ' ✗') : '');
-      const readRatio = ref ? r.rowsRead / r.checked / (ref.rowsRead / ref.checked) : NaN;
-      const msRatio = ref ? r.sweepMs / r.checked / (ref.sweepMs / ref.checked) : NaN;
+      const some = full.length > 0 ? full : r.runs;
+      const per = (/** @type {number} */ value, /** @type {number | undefined} */ reference) => (ref && reference ? value / r.checked / (reference / ref.checked) : NaN);
       say(
-        `| ${fmt(r.size, 0)}${r.extrapolated ? ` (extrapolated from ${r.runs.length} runs)` : ''} | ${r.sweepRuns}${full.length === 0 ? '' : ''} | ${fmt(perRunQueries, 0)}${full.length === 0 ? ' (partial)' : ''} | ${fmt(perRunFetches, 0)} | ` +
-          `${fmt((r.d1Queries / r.checked) * 100)} | ${fmt((r.fetches / r.checked) * 100)} | ${fmt(r.rowsRead / r.checked, 3)} | ${fmt(r.rowsWritten / r.checked, 3)} | ` +
-          `${duration(r.sweepMs)} | ${fmt((r.sweepMs / r.checked) * 100)} | ${ratio(r.rowsRead / r.checked, ref && ref.rowsRead / ref.checked)}${flag(readRatio)} | ` +
-          `${ratio(r.rowsWritten / r.checked, ref && ref.rowsWritten / ref.checked)} | ${ratio(r.sweepMs / r.checked, ref && ref.sweepMs / ref.checked)}${flag(msRatio)} |`,
+        `| ${fmt(r.size, 0)}${r.extrapolated ? ` (extrapolated from ${r.runs.length} runs)` : ''} | ${r.sweep} | ${r.sweepRuns} | ${fmt(median(some.map((run) => run.summary.d1_queries)), 0)}${full.length === 0 ? ' (one partial run)' : ''} | ` +
+          `${fmt(median(some.map((run) => run.summary.fetches)), 0)} | ${fmt((r.d1Queries / r.checked) * 100)} | ${fmt((r.fetches / r.checked) * 100)} | ${fmt(r.rowsRead / r.checked, 3)} | ${fmt(r.rowsWritten / r.checked, 3)} | ` +
+          `${duration(r.sweepMs)} | ${fmt((r.sweepMs / r.checked) * 100)} | ${mark(per(r.rowsRead, ref?.rowsRead))} | ${times(per(r.rowsWritten, ref?.rowsWritten))} | ` +
+          `${times(per(r.d1Queries, ref?.d1Queries))} | ${mark(per(r.sweepMs, ref?.sweepMs))} |`,
       );
     }
     say();
-    say('Per run (status route `last_run`):');
+    say('Per run (status route `last_run`; wall = the scheduled() call):');
     say();
-    say('| uids | run | checked | batches | D1 queries | D1 rows read | D1 rows written | fetches | wall (local) | sweep completed |');
-    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    say('| uids | sweep | run | checked | batches | D1 queries | D1 rows read | D1 rows written | fetches | wall (local) | sweep completed |');
+    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const r of inline) {
       for (const [i, run] of r.runs.entries()) {
         const s = run.summary;
-        say(`| ${fmt(r.size, 0)} | ${i + 1} | ${fmt(s.checked, 0)} | ${s.batches} | ${s.d1_queries} | ${fmt(s.d1_rows_read, 0)} | ${fmt(s.d1_rows_written, 0)} | ${s.fetches} | ${duration(run.ms)} | ${s.sweep_completed ? 'yes' : ''} |`);
+        say(`| ${fmt(r.size, 0)} | ${r.sweep} | ${i + 1} | ${fmt(s.checked, 0)} | ${s.batches} | ${s.d1_queries} | ${fmt(s.d1_rows_read, 0)} | ${fmt(s.d1_rows_written, 0)} | ${s.fetches} | ${duration(run.ms)} | ${s.sweep_completed ? 'yes' : ''} |`);
       }
     }
     say();
 
-    // Projections: runs per sweep at the Worker's defaults (Free) and a Paid setting, one run per cron period.
+    // Projections: runs per sweep at the Worker's default (Free) and a Paid setting, one run per cron period.
     const overhead = Math.round(median(inline.map((r) => r.overheadQueries)));
     const perBatchQueries = 2;
-    const freeQueries = overhead + perBatchQueries * WORKER_DEFAULTS.maxBatches;
-    const paidQueries = overhead + perBatchQueries * PAID_MAX_BATCHES;
-    const paidCeiling = Math.floor((1000 - overhead) / perBatchQueries);
-    say(`Projected on Cloudflare, one run per cron period (${WORKER_DEFAULTS.cronMinutes} min); a run is ${perBatchQueries} D1 queries per lookup batch + ${overhead} fixed (measured), 1 fetch per batch:`);
+    const budget = (/** @type {number} */ batches) => overhead + perBatchQueries * batches;
+    say(
+      `Projected on Cloudflare, one run per cron period (${WORKER_DEFAULTS.cronMinutes} min). A run is ${perBatchQueries} D1 queries and 1 fetch per lookup batch ` +
+        `+ ${overhead} fixed queries (measured: state, open tasks, rechecks, countActive at a sweep's start, claim, save, the empty page that ends a sweep):`,
+    );
     say();
-    say(`| uids | Free: RECONCILE_MAX_BATCHES=${WORKER_DEFAULTS.maxBatches} (default), ${fmt(WORKER_DEFAULTS.maxBatches * BATCH_SIZE, 0)} uids/run: runs/sweep | sweep period = worst-case deletion latency | Paid: RECONCILE_MAX_BATCHES=${PAID_MAX_BATCHES}, ${fmt(PAID_MAX_BATCHES * BATCH_SIZE, 0)} uids/run: runs/sweep | sweep period | bench setting (${MAX_BATCHES}): runs/sweep | sweep period |`);
+    say(
+      `| uids | Free default RECONCILE_MAX_BATCHES=${WORKER_DEFAULTS.maxBatches} (${fmt(WORKER_DEFAULTS.maxBatches * BATCH_SIZE, 0)} uids/run): runs/sweep | sweep period = worst-case deletion latency | ` +
+        `Paid RECONCILE_MAX_BATCHES=${PAID_MAX_BATCHES} (${fmt(PAID_MAX_BATCHES * BATCH_SIZE, 0)} uids/run): runs/sweep | sweep period | bench setting ${MAX_BATCHES}: runs/sweep (measured) | sweep period |`,
+    );
     say('|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of inline) {
+    for (const r of inline.filter((x) => x.sweep === 1)) {
       const runsAt = (/** @type {number} */ batches) => Math.floor(r.size / (batches * BATCH_SIZE)) + 1;
       const period = (/** @type {number} */ runs) => duration(runs * WORKER_DEFAULTS.cronMinutes * 60_000);
       say(`| ${fmt(r.size, 0)} | ${fmt(runsAt(WORKER_DEFAULTS.maxBatches), 0)} | ${period(runsAt(WORKER_DEFAULTS.maxBatches))} | ${fmt(runsAt(PAID_MAX_BATCHES), 0)} | ${period(runsAt(PAID_MAX_BATCHES))} | ${r.sweepRuns} | ${period(r.sweepRuns)} |`);
     }
     say();
     say(
-      `Per-run budgets: Free default ≈ ${freeQueries} D1 queries and ${WORKER_DEFAULTS.maxBatches} fetches (limits: 50 D1 queries, 50 subrequests, 10 ms CPU per invocation on Workers Free); ` +
-        `Paid ${PAID_MAX_BATCHES} batches ≈ ${paidQueries} D1 queries and ${PAID_MAX_BATCHES} fetches (limits: 1,000 D1 queries, 10,000 subrequests); ` +
-        `the D1 query limit caps RECONCILE_MAX_BATCHES at about ${paidCeiling} on Paid and ${Math.floor((50 - overhead) / perBatchQueries)} on Free. ` +
-        `The bench setting (${MAX_BATCHES} batches ≈ ${overhead + perBatchQueries * MAX_BATCHES} queries) is over Paid's D1 limit: it is for the bench only. ` +
+      `Per-run budgets: Free default ≈ ${budget(WORKER_DEFAULTS.maxBatches)} D1 queries and ${WORKER_DEFAULTS.maxBatches} fetches (Workers Free limits: 50 D1 queries, 50 subrequests, 10 ms CPU per invocation); ` +
+        `Paid ${PAID_MAX_BATCHES} batches ≈ ${budget(PAID_MAX_BATCHES)} D1 queries and ${PAID_MAX_BATCHES} fetches (Paid limits: 1,000 D1 queries, 10,000 subrequests). ` +
+        `The D1 query limit caps RECONCILE_MAX_BATCHES at about ${Math.floor((1000 - overhead) / perBatchQueries)} on Paid and ${Math.floor((50 - overhead) / perBatchQueries)} on Free; ` +
+        `the bench setting (${MAX_BATCHES} batches ≈ ${budget(MAX_BATCHES)} queries) is over Paid's limit and is for the bench only. ` +
         `CPU time is not measured (workerd's clock does not advance during computation).`,
     );
     say();
   }
 
-  const queue = sizes.map((s) => results.get(s)?.queue).filter((r) => r !== undefined);
+  const queue = sizes.flatMap((s) => results.get(s)?.queue ?? []).sort((a, b) => a.sweep - b.sweep || a.size - b.size);
   if (queue.length > 0) {
     const perRunUids = (QUEUE_BATCHES_PER_RUN ?? WORKER_DEFAULTS.queueBatchesPerRun) * BATCH_SIZE;
-    const ref = base?.queue;
     say(
-      `## Queue mode: cron enqueues, consumers check (consumer max_batch_size=${CONSUMER_BATCH}; RECONCILE_QUEUE_BATCHES_PER_RUN=${QUEUE_BATCHES_PER_RUN ?? WORKER_DEFAULTS.queueBatchesPerRun} → ${fmt(perRunUids, 0)} uids per cron run; crons triggered back to back locally)`,
+      `## Queue mode: the cron enqueues, consumers check (consumer max_batch_size=${CONSUMER_BATCH}; RECONCILE_QUEUE_BATCHES_PER_RUN=${QUEUE_BATCHES_PER_RUN ?? WORKER_DEFAULTS.queueBatchesPerRun} → ${fmt(perRunUids, 0)} uids per cron run)`,
     );
     say();
-    say('| uids | cron runs/sweep | cron D1 queries/run (max) | cron rows read /uid | queue sends | messages | consumer invocations | consumer D1 queries /100 uids | consumer fetches /100 uids | consumer rows read /uid | consumer rows written /uid | wall: first cron → all checked (local) | uids/s (local, 1 consumer) | consumer ms/invocation (local) | rows read /uid × smallest | ms /uid × smallest |');
-    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    say(
+      'Crons triggered back to back locally; Miniflare runs one consumer invocation at a time per queue. Consumer figures are the sums of the consumers\' logged `reconcile_summary` lines ' +
+        `(${CONSUMER === 'separate' ? 'the consumer runs in an isolate of its own, so its meter counts only its own work' : 'the consumer shares the cron\'s isolate and meter: counts overlap while both run'}).`,
+    );
+    say();
+    say('| uids | sweep | cron runs | cron D1 queries/run (max) | cron rows read /uid | queue sends | messages | consumer invocations | consumer D1 queries /100 uids | consumer fetches /100 uids | consumer rows read /uid | consumer rows written /uid | first cron → all checked (local) | uids/s (local, 1 consumer) | ms per invocation (local) | consumer rows read /uid × smallest | ms /uid × smallest |');
+    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of queue) {
-      const readRatio = ref ? r.rowsRead / r.checked / (ref.rowsRead / ref.checked) : NaN;
-      const msRatio = ref ? r.wallMs / r.checked / (ref.wallMs / ref.checked) : NaN;
-      const mark = (/** @type {number} */ x) => (Number.isFinite(x) ? `${x.toFixed(2)}×${x <= 1.5 ? ' ✓' : ' ✗'}` : '–');
+      const ref = refOf(queue, r);
+      const per = (/** @type {number} */ value, /** @type {number | undefined} */ reference) => (ref && reference ? value / r.checked / (reference / ref.checked) : NaN);
       say(
-        `| ${fmt(r.size, 0)} | ${r.cronRuns.length} | ${r.cron.maxRunQueries} | ${fmt(r.cron.rowsRead / r.size, 3)} | ${r.cron.queueSends} | ${fmt(r.messages, 0)} | ${fmt(r.consumers.length, 0)} | ` +
+        `| ${fmt(r.size, 0)} | ${r.sweep} | ${r.cronRuns.length} | ${r.cron.maxRunQueries} | ${fmt(r.cron.rowsRead / r.size, 3)} | ${r.cron.queueSends} | ${fmt(r.messages, 0)} | ${fmt(r.consumers.length, 0)} | ` +
           `${fmt((r.d1Queries / r.checked) * 100)} | ${fmt((r.fetches / r.checked) * 100)} | ${fmt(r.rowsRead / r.checked, 3)} | ${fmt(r.rowsWritten / r.checked, 3)} | ` +
-          `${duration(r.wallMs)} (cron ${duration(r.cronMs)}, then ${duration(r.drainAfterCronMs)}) | ${fmt(r.checked / (r.wallMs / 1000), 0)} | ${fmt(r.invocationMs, 1)} (logged duration_ms median ${fmt(r.invocationDurationMs, 0)}) | ${mark(readRatio)} | ${mark(msRatio)} |`,
+          `${duration(r.wallMs)} (crons ${duration(r.cronMs)}, then ${duration(r.drainAfterCronMs)}) | ${fmt(r.checked / (r.wallMs / 1000), 0)} | ${fmt(r.invocationMs, 1)} (logged duration_ms median ${fmt(r.invocationDurationMs, 0)}) | ` +
+          `${mark(per(r.rowsRead, ref?.rowsRead))} | ${mark(per(r.wallMs, ref?.wallMs))} |`,
       );
     }
     say();
-    say('Cron runs (status route `last_run`):');
+    say('Cron runs (status route `last_run`; wall = the scheduled() call):');
     say();
-    say('| uids | run | enqueued | queue sends | D1 queries | D1 rows read | D1 rows written | wall (local) | sweep completed |');
-    say('|---:|---:|---:|---:|---:|---:|---:|---:|---|');
+    say('| uids | sweep | run | enqueued | queue sends | D1 queries | D1 rows read | D1 rows written | fetches | wall (local) | sweep completed |');
+    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const r of queue) {
       for (const [i, run] of r.cronRuns.entries()) {
         const s = run.summary;
-        say(`| ${fmt(r.size, 0)} | ${i + 1} | ${fmt(s.enqueued, 0)} | ${s.queue_sends} | ${s.d1_queries} | ${fmt(s.d1_rows_read, 0)} | ${fmt(s.d1_rows_written, 0)} | ${duration(run.ms)} | ${s.sweep_completed ? 'yes' : ''} |`);
+        say(`| ${fmt(r.size, 0)} | ${r.sweep} | ${i + 1} | ${fmt(s.enqueued, 0)} | ${s.queue_sends} | ${s.d1_queries} | ${fmt(s.d1_rows_read, 0)} | ${fmt(s.d1_rows_written, 0)} | ${s.fetches} | ${duration(run.ms)} | ${s.sweep_completed ? 'yes' : ''} |`);
       }
     }
     say();
-    // Projection: crons every 15 minutes; consumers scale out to max_concurrency; each invocation does its
+    // Projection: a cron every 15 minutes; consumers scale out to max_concurrency; an invocation does its
     // messages' lookups one after another, so a real Firebase round trip adds to the local time per message.
     say(
-      `Projected on Cloudflare: cron every ${WORKER_DEFAULTS.cronMinutes} min enqueues ${fmt(perRunUids, 0)} uids; consumers at max_concurrency ${ASSUME_CONCURRENCY}; ` +
-        `per invocation = measured local time + ${CONSUMER_BATCH} × ${ASSUME_FIREBASE_MS} ms (assumed accounts:lookup round trip, the lookups of an invocation run one after another):`,
+      `Projected on Cloudflare (last sweep measured per size): a cron every ${WORKER_DEFAULTS.cronMinutes} min enqueues up to ${fmt(perRunUids, 0)} uids; consumers at max_concurrency ${ASSUME_CONCURRENCY}; ` +
+        `an invocation takes the measured local time + ${CONSUMER_BATCH} × ${ASSUME_FIREBASE_MS} ms (assumed accounts:lookup round trip; an invocation's lookups run one after another). ` +
+        'D1 latency on Cloudflare is not modelled (local D1 is in-process SQLite).',
     );
     say();
-    say('| uids | cron runs/sweep | last uids enqueued at | drain of one run\'s batches | all checked after (≈ worst-case deletion latency) | sweep period (a new sweep starts the run after the one that finds the end) | queue operations/sweep (3 per message) |');
+    say('| uids | cron runs/sweep | last uids enqueued | drain of one run\'s messages | all checked after (≈ worst-case deletion latency) | sweep period (a new sweep starts on the run after the one that finds the end) | queue operations/sweep (≈3 per message) |');
     say('|---:|---:|---:|---:|---:|---:|---:|');
-    for (const r of queue) {
+    const lastSweep = new Map(queue.map((r) => [r.size, r]));
+    for (const r of lastSweep.values()) {
       const enqueueRuns = Math.ceil(r.size / perRunUids);
       const sweepRuns = Math.floor(r.size / perRunUids) + 1;
       const perInvocation = r.invocationMs + CONSUMER_BATCH * ASSUME_FIREBASE_MS;

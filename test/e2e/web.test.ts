@@ -74,5 +74,20 @@ it('signs up and in with the Firebase JS SDK, gets a Stream token from another o
   await page.waitForFunction(() => document.getElementById('stream-user-id')?.dataset.value, undefined, { timeout: 20_000 });
   expect(await page.getAttribute('#stream-user-id', 'data-value')).toBe(firebaseUid);
   expect(await page.textContent('#error')).toBe('');
+
+  // Another user of the app exists (the deletion's brake asks Firebase about users known to exist).
+  const other = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=k`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: `other-${Date.now()}@example.com`, password: 'password-123', returnSecureToken: true }),
+  });
+  const { idToken: otherToken } = (await other.json()) as { idToken: string };
+  expect((await fetch(`${stack.workerUrl}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${otherToken}` } })).status).toBe(200);
+
+  // Delete my account: the Firebase account, then the Stream user, at once.
+  await page.click('#delete-account');
+  await page.waitForFunction(() => document.getElementById('delete-result')?.dataset.value, undefined, { timeout: 20_000 });
+  expect(await page.textContent('#error')).toBe('');
+  expect(await page.getAttribute('#delete-result', 'data-value')).toBe('deleted');
   expect(pageErrors).toEqual([]);
 });

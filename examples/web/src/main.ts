@@ -2,6 +2,7 @@ import { initializeApp } from 'firebase/app';
 import {
   connectAuthEmulator,
   createUserWithEmailAndPassword,
+  deleteUser,
   getAuth,
   onAuthStateChanged,
   signInWithEmailAndPassword,
@@ -49,6 +50,23 @@ async function run(action: () => Promise<unknown>) {
 $('sign-up').addEventListener('click', () => run(() => createUserWithEmailAndPassword(auth, field('email'), field('password'))));
 $('sign-in').addEventListener('click', () => run(() => signInWithEmailAndPassword(auth, field('email'), field('password'))));
 $('sign-out').addEventListener('click', () => run(() => signOut(auth)));
+
+// Delete the Firebase account, then the Stream user at once: the ID token taken before the deletion is
+// still validly signed, and the Worker checks with Firebase that the account is really gone.
+$('delete-account').addEventListener('click', () =>
+  run(async () => {
+    const user = auth.currentUser;
+    if (!user) throw new Error('Sign in first');
+    const idToken = await user.getIdToken();
+    await deleteUser(user);
+    const response = await fetch(`${workerUrl}/v1/users/me/delete`, { method: 'POST', headers: { Authorization: `Bearer ${idToken}` } });
+    const answer = (await response.json()) as { deleted?: boolean; completed?: boolean; reason?: string; detail?: string };
+    if (!response.ok) throw new Error(answer.detail ?? `HTTP ${response.status}`);
+    // 200: gone from Stream; 202: not yet (the account still existed, or Stream is still deleting): the cron finishes it.
+    const outcome = answer.deleted ? (answer.completed ? 'deleted' : 'deleting') : `not deleted: ${answer.reason}`;
+    show('delete-result', outcome, outcome);
+  }),
+);
 
 onAuthStateChanged(auth, (user) => {
   show('firebase-uid', user?.uid ?? '–', user?.uid ?? '');
