@@ -90,6 +90,25 @@ describe('tenants (Identity Platform) on the Auth emulator', () => {
   });
 });
 
+describe('a wrong project on the Auth emulator', () => {
+  it('deletes nothing: the lookups find nobody, and nobody known to exist either', async () => {
+    const scenario = await Scenario.create();
+    const env = await emulatorEnv(scenario);
+    const people = await Promise.all(Array.from({ length: 12 }, (_, n) => emulatorSignUp(email(`p${n}`))));
+    for (const person of people) expect((await callWorker(env, '/v1/users/me', { idToken: person.idToken })).status).toBe(200);
+
+    // Same registry, FIREBASE_PROJECT_ID pointing at another (empty) project: everyone "looks deleted".
+    const wrong = { ...env, FIREBASE_PROJECT_ID: 'demo-some-other-project' };
+    for (let run = 0; run < 2; run++) {
+      const summary = await runCron(wrong);
+      expect(summary).toMatchObject({ deleted: 0, missing: 0, braked: 12 });
+    }
+    expect(await streamDeletes(scenario)).toEqual([]);
+    // The right project again: everyone is present, nothing was lost.
+    expect(await runCron(env)).toMatchObject({ present: 12, deleted: 0 });
+  });
+});
+
 describe('self-service delete on the Auth emulator', () => {
   it('deletes the Stream user in the request once the Firebase account is gone (REST)', async () => {
     const scenario = await Scenario.create();
