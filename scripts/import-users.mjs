@@ -9,6 +9,7 @@
 //
 // --uids FILE      one uid per line (e.g. exported with `firebase auth:export`)
 // --from-stream    every Stream user with the given role (default "user"; admins and bots are left out)
+// --tenant ID      the Identity Platform tenant these users belong to (lookups are scoped to it)
 // --dry-run        print what would be imported
 // Only import uids that are Firebase uids: reconciliation deletes a registered
 // uid from Stream when Firebase does not know it.
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     uids: { type: 'string' },
     'from-stream': { type: 'boolean', default: false },
     role: { type: 'string', default: 'user' },
+    tenant: { type: 'string', default: '' },
     'stream-base-url': { type: 'string', default: process.env.STREAM_BASE_URL ?? DEFAULT_STREAM_BASE_URL },
     'dry-run': { type: 'boolean', default: false },
   },
@@ -98,7 +100,7 @@ async function send(batch) {
   const response = await fetch(`${/** @type {string} */ (values.worker).replace(/\/+$/, '')}/v1/admin/registry/import`, {
     method: 'POST',
     headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({ uids: batch }),
+    body: JSON.stringify(values.tenant ? { uids: batch, tenant: values.tenant } : { uids: batch }),
   });
   if (!response.ok) fail(`the Worker answered HTTP ${response.status}: ${await response.text()}`);
   return (await response.json()).added;
