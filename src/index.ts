@@ -4,6 +4,7 @@ import { AppError } from './errors';
 import { FirebaseAdminClient } from './firebase/admin-api';
 import { EmulatorFence } from './firebase/emulator';
 import { GoogleKeyStore } from './firebase/google-keys';
+import { CacheApiKeySetCache } from './firebase/key-set-cache';
 import { ServiceAccountTokenSource } from './firebase/service-account';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { createApp, protocolOf, type App } from './http/app';
@@ -79,11 +80,11 @@ function compose(config: Config, env: Env): Built {
   });
   const app = createApp({
     tokens,
-    verifyIdToken: (idToken, requestUrl) =>
+    verifyIdToken: (idToken, { requestUrl, waitUntil }) =>
       verifyFirebaseIdToken(idToken, {
         projectId: config.firebaseProjectId,
         issuer: config.firebaseIssuer,
-        getKey: (kid) => keys.getKey(kid),
+        getKey: (kid) => keys.getKey(kid, waitUntil),
         acceptUnsigned: fence.allows(requestUrl),
       }),
     cors: config.cors,
@@ -97,7 +98,9 @@ function compose(config: Config, env: Env): Built {
 function keyStoreFor(url: string): GoogleKeyStore {
   let store = keyStores.get(url);
   if (!store) {
-    store = new GoogleKeyStore({ url });
+    // The data centre's copy, where the runtime has one (Cloudflare: only on custom domains).
+    const shared = typeof caches === 'undefined' ? undefined : new CacheApiKeySetCache(caches.default);
+    store = new GoogleKeyStore({ url, shared });
     keyStores.set(url, store);
   }
   return store;

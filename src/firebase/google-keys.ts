@@ -2,19 +2,27 @@ import { importJWK, type JWK } from 'jose';
 import { AppError } from '../errors';
 
 /**
- * Google's public keys for Firebase ID tokens, cached per isolate as imported
- * CryptoKeys.
+ * Google's public keys for Firebase ID tokens, cached as imported CryptoKeys,
+ * so that no request that could be served ever waits for Google.
  *
  * - Fresh for the response's `Cache-Control: max-age`; within that time a
  *   request costs no fetch and no key import.
- * - Concurrent cold requests share one fetch. A request never waits without
- *   bound on a fetch another request started: Workers ties I/O to the request
- *   that began it, and that promise may never settle once its request ends.
+ * - Past max-age (within the grace period) keys are served at once and
+ *   refreshed in the background (`ctx.waitUntil`), one refresh at a time:
+ *   stale-while-revalidate. A Google that hangs costs the refresh, never a request.
+ * - A second tier shared by the isolates of a data centre (the Cache API,
+ *   `KeySetCache`): a new isolate reads the raw key set there before going
+ *   to Google. It does nothing on `*.workers.dev` (Cloudflare's Cache API
+ *   only works on custom domains); the first tier still does.
+ * - Concurrent cold requests share one fetch, each waiting for it a bounded
+ *   time: Workers ties I/O to the request that began it, and that promise
+ *   may never settle once its request ends (panva/jose#355, #509).
  * - An unknown `kid` triggers at most one refetch per `unknownKidRefetchMs`,
- *   so made-up key ids cannot make us hammer Google.
- * - When Google cannot be reached, keys past max-age stay usable for
- *   `graceMs`; with no usable keys at all the answer is `keys_unavailable`
- *   (503), never "unauthenticated".
+ *   so made-up key ids cannot make us hammer Google. When Google cannot be
+ *   reached to look for it, the answer is `keys_unavailable` (503): the token
+ *   may well be valid, signed with a key rotated in during the outage.
+ * - With no usable keys at all the answer is `keys_unavailable` (503), never
+ *   "unauthenticated".
  */
 export interface GoogleKeyStoreOptions {
   url: string;
@@ -24,9 +32,27 @@ export interface GoogleKeyStoreOptions {
   timeoutMs?: number;
   graceMs?: number;
   unknownKidRefetchMs?: number;
-  /** After a failed fetch, serve stale keys (or 503) for this long before trying Google again. */
+  /** After a failed fetch, wait this long before trying Google again. */
   failureBackoffMs?: number;
+  /** The data centre's copy of the key set (src/firebase/key-set-cache.ts); none by default. */
+  shared?: KeySetCache;
 }
+
+/** A raw key set with the times it is fresh and usable until (Unix ms). */
+export interface StoredKeySet {
+  keys: unknown;
+  freshUntil: number;
+  usableUntil: number;
+}
+
+/** Where isolates share the raw key set: `caches.default` in production. */
+export interface KeySetCache {
+  get(url: string): Promise<StoredKeySet | undefined>;
+  put(url: string, keySet: StoredKeySet): Promise<void>;
+}
+
+/** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
+export type Background = (promise: Promise<unknown>) => void;
 
 interface CachedKey {
   /** The RSA modulus, to recognise a key we already imported. */
@@ -48,13 +74,16 @@ export class GoogleKeyStore {
   readonly #graceMs: number;
   readonly #unknownKidRefetchMs: number;
   readonly #failureBackoffMs: number;
+  readonly #shared: KeySetCache | undefined;
 
   #keys: Map<string, CachedKey> | undefined;
   #freshUntil = 0;
   #usableUntil = 0;
   #lastAttemptAt = Number.NEGATIVE_INFINITY;
   #lastFailureAt = Number.NEGATIVE_INFINITY;
+  #lastFetchFailed = false;
   #inflight: Promise<void> | undefined;
+  #sharedChecked = false;
 
   constructor(options: GoogleKeyStoreOptions) {
     this.#url = options.url;
@@ -64,59 +93,81 @@ export class GoogleKeyStore {
     this.#graceMs = options.graceMs ?? 6 * 3600_000;
     this.#unknownKidRefetchMs = options.unknownKidRefetchMs ?? 30_000;
     this.#failureBackoffMs = options.failureBackoffMs ?? 5_000;
+    this.#shared = options.shared;
   }
 
-  /** The key for `kid`; throws AppError `invalid_token` (unknown kid) or `keys_unavailable`. */
-  async getKey(kid: string): Promise<CryptoKey> {
-    const now = this.#now();
-    if (this.#keys && now < this.#freshUntil) {
-      const hit = this.#keys.get(kid);
-      if (hit) return hit.key;
-      // Google may have rotated in a new key: look once, then stay quiet for a while.
-      // Joining a refetch already under way costs no extra fetch, so concurrent requests wait for it.
-      if (this.#inflight || now - this.#lastAttemptAt >= this.#unknownKidRefetchMs) {
-        await this.#refresh().catch(() => undefined);
-        const found = this.#keys.get(kid);
-        if (found) return found.key;
-      }
-      throw unknownKid();
-    }
+  /**
+   * The key for `kid`; throws AppError `invalid_token` (a kid Google does not
+   * have) or `keys_unavailable`. `background` carries a refresh past the
+   * answer; without it the refresh runs unattached.
+   */
+  async getKey(kid: string, background?: Background): Promise<CryptoKey> {
+    if (!this.#usable()) await this.#loadCold(background);
+    if (!this.#keys || !this.#usable()) throw unavailable();
 
-    // Cold, or past max-age.
-    if (now - this.#lastFailureAt >= this.#failureBackoffMs) {
-      await this.#refresh().catch(() => undefined);
+    const hit = this.#keys.get(kid);
+    if (hit) {
+      if (this.#now() >= this.#freshUntil) this.#refreshInBackground(background);
+      return hit.key;
     }
-    if (!this.#keys || this.#now() >= this.#usableUntil) {
-      throw new AppError('keys_unavailable', 'Firebase public keys are unavailable; try again shortly', {
-        headers: { 'Retry-After': '5' },
-      });
+    // Google may have rotated in a new key: look once, then stay quiet for a while.
+    // Joining a refetch already under way costs no extra fetch, so concurrent requests wait for it.
+    if (this.#inflight || this.#now() - this.#lastAttemptAt >= this.#unknownKidRefetchMs) {
+      await this.#refresh(background).catch(() => undefined);
+      const found = this.#keys.get(kid);
+      if (found) return found.key;
     }
-    const found = this.#keys.get(kid);
-    if (found) return found.key;
-    throw unknownKid();
+    // Not found: unknown for sure only if Google answered the last time we asked.
+    if (this.#lastFetchFailed) throw unavailable();
+    throw new AppError('invalid_token', 'ID token is signed with an unknown key');
+  }
+
+  #usable(): boolean {
+    return this.#keys !== undefined && this.#now() < this.#usableUntil;
+  }
+
+  /** No usable keys: the data centre's copy first, then Google (waited for, bounded). */
+  async #loadCold(background: Background | undefined): Promise<void> {
+    if (this.#shared && !this.#sharedChecked) {
+      this.#sharedChecked = true; // once per isolate: after that this isolate keeps its own
+      const stored = await this.#shared.get(this.#url).catch(() => undefined);
+      if (stored && this.#now() < stored.usableUntil) {
+        await this.#install(stored).catch(() => undefined);
+        if (this.#usable()) return;
+      }
+    }
+    if (this.#now() - this.#lastFailureAt >= this.#failureBackoffMs || this.#inflight) {
+      await this.#refresh(background).catch(() => undefined);
+    }
+  }
+
+  #refreshInBackground(background: Background | undefined): void {
+    if (this.#inflight || this.#now() - this.#lastFailureAt < this.#failureBackoffMs) return;
+    const refresh = this.#refresh(background).catch(() => undefined);
+    if (background) background(refresh);
   }
 
   /** Shares one fetch between concurrent callers, each waiting at most a bounded time. */
-  #refresh(): Promise<void> {
+  #refresh(background: Background | undefined): Promise<void> {
     if (this.#inflight) {
       const shared = this.#inflight;
       return withTimeout(shared, this.#timeoutMs + 1_000).catch((error: unknown) => {
         if (error instanceof WaitTimeout && this.#inflight === shared) {
           // The request that started it has probably ended: fetch on our own.
           this.#inflight = undefined;
-          return this.#refresh();
+          return this.#refresh(background);
         }
         throw error;
       });
     }
-    const attempt = this.#fetchKeys().finally(() => {
+    const attempt = this.#fetchKeys(background).finally(() => {
       if (this.#inflight === attempt) this.#inflight = undefined;
     });
     this.#inflight = attempt;
     return attempt;
   }
 
-  async #fetchKeys(): Promise<void> {
+  async #fetchKeys(background: Background | undefined): Promise<void> {
     this.#lastAttemptAt = this.#now();
     try {
       const response = await this.#fetch(this.#url, {
@@ -128,33 +179,39 @@ export class GoogleKeyStore {
         throw new Error(`HTTP ${response.status}`);
       }
       const body: unknown = await response.json();
-      const keys = await this.#importKeys(body);
-      const freshMs = freshnessFromCacheControl(response.headers.get('cache-control'));
       const fetchedAt = this.#now();
-      this.#keys = keys;
-      this.#freshUntil = fetchedAt + freshMs;
-      this.#usableUntil = this.#freshUntil + this.#graceMs;
+      const freshUntil = fetchedAt + freshnessFromCacheControl(response.headers.get('cache-control'));
+      const keySet = { keys: body, freshUntil, usableUntil: freshUntil + this.#graceMs };
+      await this.#install(keySet);
+      this.#lastFetchFailed = false;
+      if (this.#shared) {
+        const put = this.#shared.put(this.#url, keySet).catch(() => undefined);
+        if (background) background(put);
+      }
     } catch (error) {
       this.#lastFailureAt = this.#now();
+      this.#lastFetchFailed = true;
       // The message names the failure, never key material.
       console.error(
         JSON.stringify({
           event: 'google_keys_fetch_failed',
           error: error instanceof Error ? error.message : 'unknown error',
-          have_stale_keys: Boolean(this.#keys) && this.#now() < this.#usableUntil,
+          have_stale_keys: this.#usable(),
         }),
       );
       throw error;
     }
   }
 
-  async #importKeys(body: unknown): Promise<Map<string, CachedKey>> {
-    const list = (body as { keys?: unknown } | null)?.keys;
+  /** Imports a key set (reusing keys already imported) and makes it current. */
+  async #install(keySet: StoredKeySet): Promise<void> {
+    const list = (keySet.keys as { keys?: unknown } | null)?.keys;
     if (!Array.isArray(list)) throw new Error('key set is not {"keys": [...]}');
     const keys = new Map<string, CachedKey>();
     for (const jwk of list as JWK[]) {
       if (!jwk || typeof jwk !== 'object' || typeof jwk.kid !== 'string' || jwk.kid === '') continue;
       if (jwk.kty !== 'RSA' || typeof jwk.n !== 'string' || typeof jwk.e !== 'string') continue;
+      // A key published for another algorithm or for encryption never verifies an ID token.
       if (jwk.alg !== undefined && jwk.alg !== 'RS256') continue;
       if (jwk.use !== undefined && jwk.use !== 'sig') continue;
       const known = this.#keys?.get(jwk.kid);
@@ -166,12 +223,16 @@ export class GoogleKeyStore {
       keys.set(jwk.kid, { n: jwk.n, key: key as CryptoKey });
     }
     if (keys.size === 0) throw new Error('key set has no usable RS256 keys');
-    return keys;
+    this.#keys = keys;
+    this.#freshUntil = keySet.freshUntil;
+    this.#usableUntil = keySet.usableUntil;
   }
 }
 
-function unknownKid(): AppError {
-  return new AppError('invalid_token', 'ID token is signed with an unknown key');
+function unavailable(): AppError {
+  return new AppError('keys_unavailable', 'Firebase public keys are unavailable; try again shortly', {
+    headers: { 'Retry-After': '5' },
+  });
 }
 
 /** `max-age` from Cache-Control, clamped so a bad header can neither disable caching nor pin keys for days. */

@@ -16,8 +16,14 @@ export interface FirebaseClaims {
   [claim: string]: unknown;
 }
 
-/** Verifies an ID token; `requestUrl` lets emulator mode check the request arrived on loopback. */
-export type IdTokenVerifier = (idToken: string, requestUrl: string) => Promise<FirebaseClaims>;
+/** What a verifier may need of the request: its URL (emulator mode checks it arrived on loopback) and `waitUntil` (key refreshes). */
+export interface VerifyContext {
+  requestUrl: string;
+  waitUntil: (promise: Promise<unknown>) => void;
+}
+
+/** Verifies an ID token. */
+export type IdTokenVerifier = (idToken: string, context: VerifyContext) => Promise<FirebaseClaims>;
 
 export interface VerifyOptions {
   projectId: string;

@@ -60,8 +60,8 @@ export function createApp(deps: AppDeps): App {
     await readCallableRequest(c.req.raw);
     return json({ result: await handler(c) });
   };
-  const caller = (c: Context<AppEnv>) => authenticate(c.req.raw, deps.verifyIdToken);
   const background = (c: Context<AppEnv>) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
+  const caller = (c: Context<AppEnv>) => authenticate(c.req.raw, deps.verifyIdToken, background(c));
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c));
   const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c));

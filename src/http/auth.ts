@@ -1,5 +1,5 @@
 import { AppError } from '../errors';
-import type { FirebaseClaims, IdTokenVerifier } from '../firebase/verify-id-token';
+import type { FirebaseClaims, IdTokenVerifier, VerifyContext } from '../firebase/verify-id-token';
 
 /**
  * Reads `Authorization: Bearer <Firebase ID token>` and verifies the token.
@@ -7,12 +7,12 @@ import type { FirebaseClaims, IdTokenVerifier } from '../firebase/verify-id-toke
  * it with FAILED_PRECONDITION, as the original did); any other scheme, an
  * empty token or a bad token is `invalid_token`.
  */
-export async function authenticate(request: Request, verify: IdTokenVerifier): Promise<FirebaseClaims> {
+export async function authenticate(request: Request, verify: IdTokenVerifier, waitUntil: VerifyContext['waitUntil']): Promise<FirebaseClaims> {
   const authorization = request.headers.get('Authorization');
   if (authorization === null || authorization.trim() === '') {
     throw new AppError('missing_authorization', 'The request has no Authorization header; send "Bearer <Firebase ID token>"');
   }
   const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim());
   if (!match) throw new AppError('invalid_token', 'Authorization must be "Bearer <Firebase ID token>"');
-  return verify(match[1]!, request.url);
+  return verify(match[1]!, { requestUrl: request.url, waitUntil });
 }

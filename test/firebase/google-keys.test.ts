@@ -11,6 +11,8 @@ import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import { AppError } from '../../src/errors';
 import { freshnessFromCacheControl, GoogleKeyStore, KEY_CACHE_LIMITS } from '../../src/firebase/google-keys';
+import { CacheApiKeySetCache } from '../../src/firebase/key-set-cache';
+import { captureConsole } from '../support/console';
 import { callable, callWorker, makeSigningKey, mintIdToken, Scenario, type SigningKey } from '../support/fixtures';
 
 const UID = 'key-cache-user';
@@ -292,6 +294,139 @@ describe('GoogleKeyStore with an injected clock', () => {
 
     const error = await expectRejection(store.getKey(key.kid), 'keys_unavailable');
     expect(error.headers['Retry-After']).toMatch(/^\d+$/);
+    expect(await scenario.keyFetches()).toBe(1);
+  });
+});
+
+describe('keys never block a request that could be served', () => {
+  /** Collects background work as ctx.waitUntil would. */
+  function background() {
+    const pending: Promise<unknown>[] = [];
+    return { waitUntil: (promise: Promise<unknown>) => void pending.push(promise), settle: () => Promise.all(pending), pending };
+  }
+
+  it('past max-age with Google hanging: answers at once from stale keys and refreshes in the background, one at a time', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 600 });
+    const clock = new ManualClock();
+    const store = new GoogleKeyStore({ url: scenario.jwksUrl, now: clock.now, timeoutMs: 1_500 });
+    await store.getKey(key.kid);
+
+    await scenario.setGoogle({ delayMs: 3_000 }); // hangs past the fetch timeout
+    clock.advance(601 * SECOND);
+    const bg = background();
+    const started = Date.now();
+    for (let i = 0; i < 20; i++) await expectKeyOf(await store.getKey(key.kid, bg.waitUntil), key);
+    expect(Date.now() - started).toBeLessThan(1_000); // nobody waited for Google
+    expect(bg.pending).toHaveLength(1); // one refresh, handed to waitUntil
+    const log = captureConsole();
+    try {
+      await bg.settle();
+    } finally {
+      log.restore();
+    }
+    expect(log.lines.some((line) => line.includes('google_keys_fetch_failed'))).toBe(true);
+    expect(await scenario.keyFetches()).toBe(2);
+  });
+
+  it('a refresh in the background picks up the new key set for later requests', async () => {
+    const oldKey = await makeSigningKey();
+    const newKey = await makeSigningKey();
+    const scenario = await scenarioWith([oldKey], { maxAge: 600 });
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(oldKey.kid);
+    await scenario.setGoogle({ keys: [oldKey, newKey] });
+    clock.advance(601 * SECOND);
+    const bg = background();
+    await store.getKey(oldKey.kid, bg.waitUntil);
+    await bg.settle();
+    clock.advance(UNKNOWN_KID_WINDOW / 2); // inside the unknown-kid window: no refetch needed, the key is known
+    await expectKeyOf(await store.getKey(newKey.kid), newKey);
+    expect(await scenario.keyFetches()).toBe(2);
+  });
+
+  it('an unknown kid while Google is unreachable is 503 keys_unavailable, not 401', async () => {
+    const key = await makeSigningKey();
+    const rotated = await makeSigningKey();
+    const scenario = await scenarioWith([key]);
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(key.kid);
+    await scenario.setGoogle({ down: true });
+    clock.advance(UNKNOWN_KID_WINDOW + SECOND);
+    const log = captureConsole();
+    try {
+      const error = await expectRejection(store.getKey(rotated.kid), 'keys_unavailable');
+      expect(error.httpStatus).toBe(503);
+      // Within the window after that failed attempt, still 503: the last word from Google was no word.
+      await expectRejection(store.getKey(rotated.kid), 'keys_unavailable');
+    } finally {
+      log.restore();
+    }
+    // Google back: the rotated key is found.
+    await scenario.setGoogle({ down: false, keys: [key, rotated] });
+    clock.advance(UNKNOWN_KID_WINDOW + SECOND);
+    await expectKeyOf(await store.getKey(rotated.kid), rotated);
+  });
+
+  it('a garbage key set keeps the keys it had', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 600 });
+    const clock = new ManualClock();
+    const store = storeFor(scenario, clock);
+    await store.getKey(key.kid);
+    await scenario.setGoogle({ jwks: { keys: 'nope' } });
+    clock.advance(601 * SECOND);
+    const bg = background();
+    const log = captureConsole();
+    try {
+      await expectKeyOf(await store.getKey(key.kid, bg.waitUntil), key);
+      await bg.settle();
+      await expectKeyOf(await store.getKey(key.kid, bg.waitUntil), key);
+    } finally {
+      log.restore();
+    }
+    expect(log.lines.some((line) => line.includes('key set is not'))).toBe(true);
+  });
+
+  it('never uses a key published for another algorithm or for encryption, even under the right kid', async () => {
+    const key = await makeSigningKey();
+    for (const odd of [{ alg: 'RS512' }, { use: 'enc' }]) {
+      const scenario = await Scenario.create();
+      const good = await makeSigningKey();
+      await scenario.setGoogle({ jwks: { keys: [{ ...key.publicJwk, ...odd }, good.publicJwk] } });
+      const store = storeFor(scenario, new ManualClock());
+      await expectRejection(store.getKey(key.kid), 'invalid_token');
+      await expectKeyOf(await store.getKey(good.kid), good);
+    }
+  });
+});
+
+describe('the data centre\'s copy (Cache API)', () => {
+  it('a new isolate reads the key set there instead of going to Google', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 3600 });
+    const cache = new CacheApiKeySetCache(await caches.open(`keys-${crypto.randomUUID()}`));
+    const first = new GoogleKeyStore({ url: scenario.jwksUrl, shared: cache });
+    const bg = { pending: [] as Promise<unknown>[] };
+    await expectKeyOf(await first.getKey(key.kid, (p) => void bg.pending.push(p)), key);
+    await Promise.all(bg.pending);
+    expect(await scenario.keyFetches()).toBe(1);
+
+    const second = new GoogleKeyStore({ url: scenario.jwksUrl, shared: cache }); // another isolate
+    await expectKeyOf(await second.getKey(key.kid), key);
+    expect(await scenario.keyFetches()).toBe(1);
+  });
+
+  it('an expired or unreadable copy sends the isolate to Google', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key]);
+    const raw = await caches.open(`keys-${crypto.randomUUID()}`);
+    const cache = new CacheApiKeySetCache(raw);
+    await cache.put(scenario.jwksUrl, { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() - 2000, usableUntil: Date.now() - 1000 });
+    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: cache });
+    await expectKeyOf(await store.getKey(key.kid), key);
     expect(await scenario.keyFetches()).toBe(1);
   });
 });

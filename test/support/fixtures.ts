@@ -65,9 +65,11 @@ export class Scenario {
     return `${this.base}/stream`;
   }
 
-  async setGoogle(options: { keys?: SigningKey[]; maxAge?: number; down?: boolean; delayMs?: number }): Promise<void> {
+  /** Google's key endpoint: its keys (or any raw `jwks` body), max-age, and whether it is down or slow. */
+  async setGoogle(options: { keys?: SigningKey[]; jwks?: unknown; maxAge?: number; down?: boolean; delayMs?: number }): Promise<void> {
     const body: Record<string, unknown> = { maxAge: options.maxAge, down: options.down, delayMs: options.delayMs };
     if (options.keys) body.jwks = { keys: options.keys.map((k) => k.publicJwk) };
+    if (options.jwks !== undefined) body.jwks = options.jwks;
     await call(`/s/${this.id}/jwks`, { method: 'PUT', body: JSON.stringify(body) });
   }
 
