@@ -66,9 +66,12 @@ function projectIdFrom(devVars) {
 
 /**
  * Starts everything; resolves once the Worker answers /healthz.
- * @param {{ workerPort?: number; emulatorPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void }} [options]
+ * @param {{ workerPort?: number; emulatorPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[] }} [options]
  * @returns {Promise<LocalStack>}
  */
+/** Where `npm run web` serves the web example. */
+const LOCAL_PAGES = ['http://127.0.0.1:5173', 'http://localhost:5173'];
+
 export async function startLocal(options = {}) {
   const log = options.log ?? ((/** @type {string} */ line) => process.stdout.write(line));
   const devVars = readDevVars();
@@ -91,7 +94,8 @@ export async function startLocal(options = {}) {
     const vars = {
       FIREBASE_AUTH_EMULATOR_HOST: emulator.host,
       FIREBASE_PROJECT_ID: projectId,
-      CORS_ALLOWED_ORIGINS: devVars.CORS_ALLOWED_ORIGINS ?? '*',
+      // The local pages this stack serves (the web example), not '*': emulator mode refuses any other origin anyway.
+      CORS_ALLOWED_ORIGINS: devVars.CORS_ALLOWED_ORIGINS ?? (options.corsOrigins ?? LOCAL_PAGES).join(','),
     };
     /** @type {LocalStack['stream']} */
     let stream = null;

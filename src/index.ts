@@ -90,6 +90,7 @@ function compose(config: Config, env: Env): Built {
     cors: config.cors,
     streamApiKey: config.streamApiKey,
     adminToken: config.adminToken,
+    emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
     reconciliation,
   });
   return { config, app, reconciliation };

@@ -21,6 +21,23 @@ export function isLoopbackHost(hostWithOptionalPort: string): boolean {
   );
 }
 
+/**
+ * Whether a browser `Origin` is a page served from this machine
+ * (`http(s)://localhost`, `127.0.0.0/8`, `[::1]`, any port). In emulator
+ * mode every other origin is refused outright: a page from anywhere that
+ * calls `http://127.0.0.1:8787` sends a loopback Host, and could otherwise
+ * mint tokens with unsigned ID tokens, against real Stream credentials too.
+ */
+export function isLoopbackOrigin(origin: string): boolean {
+  let url: URL;
+  try {
+    url = new URL(origin);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && isLoopbackHost(url.host);
+}
+
 function stripPort(host: string): string {
   if (host.startsWith('[')) {
     const end = host.indexOf(']');

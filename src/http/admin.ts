@@ -9,8 +9,8 @@ import { json } from './respond';
 
 /**
  * Operator routes, behind `Authorization: Bearer <ADMIN_TOKEN>` (compared in
- * constant time). Off (403) while ADMIN_TOKEN is unset or reconciliation is
- * not configured.
+ * constant time; a missing or wrong token is 401). Absent (404) while
+ * ADMIN_TOKEN is unset or reconciliation is not configured.
  *
  * - POST /v1/admin/users/delete {"uids": [...]}: the fast path for backends
  *   that delete Firebase users themselves. Each uid is deleted from Stream
@@ -25,14 +25,10 @@ import { json } from './respond';
  */
 export const MAX_IMPORT_UIDS = 1000;
 
-export function createAdminRoutes(adminToken: string | undefined, reconciliation: Reconciliation): Hono {
+export function createAdminRoutes(adminToken: string | undefined, reconciliation: Reconciliation): Hono | undefined {
+  // Off: simply absent, a 404 like any unknown path, telling anonymous callers nothing about the configuration.
+  if (!adminToken || !reconciliation.on) return undefined;
   const admin = new Hono();
-  if (!adminToken || !reconciliation.on) {
-    admin.all('*', () => {
-      throw new AppError('forbidden', 'Admin routes are off: set ADMIN_TOKEN and configure reconciliation (DB, Firebase admin access)');
-    });
-    return admin;
-  }
   const { deps } = reconciliation;
 
   admin.use('*', async (c, next) => {

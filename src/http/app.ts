@@ -1,6 +1,7 @@
-import { Hono, type Context } from 'hono';
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { Env } from '../env';
 import { AppError } from '../errors';
+import { isLoopbackOrigin } from '../firebase/emulator';
 import type { IdTokenVerifier } from '../firebase/verify-id-token';
 import type { Reconciliation } from '../reconcile/reconcile';
 import type { IssuedToken, TokenService } from '../token-service';
@@ -32,6 +33,8 @@ export interface AppDeps {
   streamApiKey: string;
   /** undefined = admin routes off. */
   adminToken: string | undefined;
+  /** Emulator mode: requests from non-loopback browser origins are refused. */
+  emulatorMode: boolean;
   reconciliation: Reconciliation;
 }
 
@@ -48,6 +51,7 @@ export function createApp(deps: AppDeps): App {
     c.set('protocol', protocolOf(c.req.path));
     await next();
   });
+  if (deps.emulatorMode) app.use('*', localPagesOnly);
   const cors = corsMiddleware(deps.cors);
   if (cors) app.use('*', cors);
   app.use('*', bodyLimit(MAX_BODY_BYTES));
@@ -94,9 +98,12 @@ export function createApp(deps: AppDeps): App {
   });
   for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke', '/v1/users/me/delete']) allowOnly(app, path, ['POST']);
 
-  app.route('/v1/admin', createAdminRoutes(deps.adminToken, deps.reconciliation));
-  for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import']) allowOnly(app, path, ['POST']);
-  allowOnly(app, '/v1/admin/reconcile/status', ['GET']);
+  const admin = createAdminRoutes(deps.adminToken, deps.reconciliation);
+  if (admin) {
+    app.route('/v1/admin', admin);
+    for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import']) allowOnly(app, path, ['POST']);
+    allowOnly(app, '/v1/admin/reconcile/status', ['GET']);
+  }
 
   app.notFound(() => {
     throw new AppError('not_found', 'No such route');
@@ -104,6 +111,20 @@ export function createApp(deps: AppDeps): App {
   app.onError((error, c) => errorResponse(error, c.get('protocol') ?? 'rest'));
   return app;
 }
+
+/**
+ * Emulator mode serves only pages of this machine, whatever CORS_ALLOWED_ORIGINS
+ * says: a request with any other `Origin` gets 403 before anything is read or
+ * signed. Requests without `Origin` (curl, mobile apps, tests) are not browsers' and pass.
+ */
+const localPagesOnly: MiddlewareHandler = async (c, next) => {
+  const origin = c.req.header('Origin');
+  if (origin !== undefined && !isLoopbackOrigin(origin)) {
+    console.error(JSON.stringify({ event: 'emulator_origin_refused', reason: 'emulator mode serves only pages from this machine' }));
+    throw new AppError('forbidden', 'Emulator mode answers only pages served from this machine (localhost, 127.0.0.0/8, [::1])');
+  }
+  await next();
+};
 
 /** After a path's real routes: every other method is a 405 naming the allowed ones. */
 function allowOnly(app: Hono<AppEnv>, path: string, methods: string[]): void {

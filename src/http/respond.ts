@@ -8,6 +8,8 @@ import { AppError, toAppError } from '../errors';
  */
 export type Protocol = 'rest' | 'callable';
 
+const REALM = 'stream-token-edge';
+
 export function errorResponse(error: unknown, protocol: Protocol): Response {
   const appError = toAppError(error);
   logError(error, appError);
@@ -24,7 +26,9 @@ export function errorResponse(error: unknown, protocol: Protocol): Response {
   }
 
   headers.set('Content-Type', 'application/problem+json');
-  if (appError.httpStatus === 401) headers.set('WWW-Authenticate', `Bearer error="invalid_token"`);
+  // RFC 6750 §3.1: `error` only when a token was sent; a request without one gets the bare challenge.
+  if (appError.code === 'missing_authorization') headers.set('WWW-Authenticate', `Bearer realm="${REALM}"`);
+  else if (appError.httpStatus === 401) headers.set('WWW-Authenticate', `Bearer realm="${REALM}", error="invalid_token"`);
   const problem = { type: 'about:blank', title: appError.title, status: appError.httpStatus, detail: message, code: appError.code };
   return new Response(JSON.stringify(problem), { status: appError.httpStatus, headers });
 }

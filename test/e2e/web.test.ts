@@ -21,10 +21,8 @@ beforeAll(async () => {
   const state = mkdtempSync(join(tmpdir(), 'web-e2e-state-'));
   const out = mkdtempSync(join(tmpdir(), 'web-e2e-dist-'));
   dirs.push(state, out);
-  [stack, web] = await Promise.all([
-    startLocal({ workerPort: await freePort(), emulatorPort: await freePort(), persistTo: state, log: () => {} }),
-    buildWeb(out).then((dir) => serveWeb(dir)),
-  ]);
+  web = await serveWeb(await buildWeb(out));
+  stack = await startLocal({ workerPort: await freePort(), emulatorPort: await freePort(), persistTo: state, log: () => {}, corsOrigins: [new URL(web.url).origin] });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
 });
 

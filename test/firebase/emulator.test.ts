@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { isLoopbackHost } from '../../src/firebase/emulator';
+import { isLoopbackHost, isLoopbackOrigin } from '../../src/firebase/emulator';
+import { captureConsole } from '../support/console';
 import { callWorker, Scenario, unsignedIdToken } from '../support/fixtures';
 
 describe('isLoopbackHost', () => {
@@ -11,6 +12,64 @@ describe('isLoopbackHost', () => {
     'refuses %s',
     (host) => expect(isLoopbackHost(host)).toBe(false),
   );
+});
+
+describe('isLoopbackOrigin', () => {
+  it.each(['http://localhost:5173', 'http://127.0.0.1', 'https://127.0.0.2:8443', 'http://[::1]:8080', 'http://LOCALHOST:3000'])('accepts %s', (origin) =>
+    expect(isLoopbackOrigin(origin)).toBe(true),
+  );
+  it.each(['null', '', 'https://evil.example', 'http://localhost.evil.example', 'http://127.0.0.1.nip.io', 'file://', 'chrome-extension://abc', 'http://10.0.0.1'])(
+    'refuses %s',
+    (origin) => expect(isLoopbackOrigin(origin)).toBe(false),
+  );
+});
+
+describe('emulator mode serves only local pages', () => {
+  it('refuses a request from any other browser origin with 403, nothing signed, whatever CORS_ALLOWED_ORIGINS says', async () => {
+    const scenario = await Scenario.create();
+    await scenario.setGoogle({ keys: [] });
+    const env = scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', CORS_ALLOWED_ORIGINS: '*' });
+    const log = captureConsole();
+    try {
+      for (const path of ['/v1/token', '/v1/users/me', '/v1/token/revoke', '/createStreamUserAndGetToken']) {
+        const response = await callWorker(env, path, {
+          idToken: unsignedIdToken('victim'),
+          origin: 'http://127.0.0.1:8787',
+          headers: { Origin: 'https://evil.example', 'Content-Type': 'application/json' },
+          body: JSON.stringify({ data: null }),
+        });
+        expect(response.status, path).toBe(403);
+        const text = await response.text();
+        expect(text).not.toMatch(/eyJ/); // no token of any kind in the answer
+        expect(response.headers.get('Access-Control-Allow-Origin')).toBeNull();
+      }
+    } finally {
+      log.restore();
+    }
+    expect(log.lines.some((line) => line.includes('emulator_origin_refused'))).toBe(true);
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+
+  it('serves pages of this machine, and requests without Origin', async () => {
+    const scenario = await Scenario.create();
+    await scenario.setGoogle({ keys: [] });
+    const env = scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', CORS_ALLOWED_ORIGINS: 'http://localhost:5173' });
+    for (const origin of ['http://localhost:5173', 'http://127.0.0.1:3000', undefined]) {
+      const response = await callWorker(env, '/v1/token', {
+        idToken: unsignedIdToken('local-dev'),
+        origin: 'http://127.0.0.1:8787',
+        headers: origin ? { Origin: origin } : {},
+      });
+      expect(response.status, String(origin)).toBe(200);
+    }
+  });
+
+  it('outside emulator mode an Origin changes nothing but CORS headers', async () => {
+    const scenario = await Scenario.create();
+    await scenario.setGoogle({ keys: [] });
+    const response = await callWorker(scenario.env(), '/healthz', { method: 'GET', headers: { Origin: 'https://app.example.com' } });
+    expect(response.status).toBe(200);
+  });
 });
 
 describe('emulator mode', () => {

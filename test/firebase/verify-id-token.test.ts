@@ -269,7 +269,8 @@ async function expectRestRejection(response: Response, credential: BadCredential
   const text = await response.text();
   expect(response.status, text).toBe(401);
   expect(response.headers.get('Content-Type')).toMatch(/^application\/problem\+json\b/);
-  expect(response.headers.get('WWW-Authenticate')).toBe('Bearer error="invalid_token"');
+  expect(response.headers.get('WWW-Authenticate')).toBe('Bearer realm="stream-token-edge", error="invalid_token"');
+  expect(response.headers.get('Cache-Control')).toBe('no-store');
   const problem = JSON.parse(text) as { status: unknown; code: unknown; detail: unknown };
   expect(problem).toMatchObject({ status: 401, code: 'invalid_token' });
   expect(problem.detail).toMatch(reason);
@@ -313,7 +314,8 @@ describe('Firebase ID token rejection matrix (through the Worker)', () => {
       const problem = (await rest.json()) as { status: number; code: string };
       expect(rest.status).toBe(401);
       expect(rest.headers.get('Content-Type')).toMatch(/^application\/problem\+json\b/);
-      expect(rest.headers.get('WWW-Authenticate')).toMatch(/^Bearer\b/);
+      // RFC 6750 §3.1: no `error` when no token was sent.
+      expect(rest.headers.get('WWW-Authenticate')).toBe('Bearer realm="stream-token-edge"');
       expect(problem).toMatchObject({ status: 401, code: 'missing_authorization' });
     }
 

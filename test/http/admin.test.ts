@@ -13,9 +13,14 @@ describe('admin routes', () => {
       body: JSON.stringify(body),
     });
 
-  it('are off without ADMIN_TOKEN, and refuse a missing or wrong token', async () => {
+  it('are absent (404) without ADMIN_TOKEN, and refuse a missing or wrong token with 401', async () => {
     const scenario = await Scenario.create();
-    expect((await post(await productionEnv(scenario), '/v1/admin/users/delete', { uids: ['x'] })).status).toBe(403);
+    // Off: absent, like any unknown path, whatever the method.
+    for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/status']) {
+      const off = await post(await productionEnv(scenario), path, { uids: ['x'] });
+      expect(off.status, path).toBe(404);
+      expect(await off.json()).toMatchObject({ code: 'not_found' });
+    }
     const env = await productionEnv(scenario, { ADMIN_TOKEN });
     expect((await post(env, '/v1/admin/users/delete', { uids: ['x'] }, null)).status).toBe(401);
     const wrong = await post(env, '/v1/admin/users/delete', { uids: ['x'] }, 'b'.repeat(40));
