@@ -108,10 +108,13 @@ export class StreamStandIn {
       return json(200, { users: out, duration: '1ms' });
     }
     if (method === 'GET' && path === '/users') {
-      /** @type {{ filter_conditions?: Record<string, unknown>; sort?: { field: string; direction: number }[]; offset?: number; limit?: number }} */
+      /** @type {{ filter_conditions?: Record<string, unknown>; sort?: { field: string; direction: number }[]; offset?: number; limit?: number; include_deactivated_users?: boolean }} */
       const payload = JSON.parse(query.payload ?? '{}');
       /** @type {any[]} */
-      const found = [...users.values()].filter((user) => matches(user, payload.filter_conditions ?? {}));
+      // Like Stream, deactivated users are only listed when asked for.
+      const found = [...users.values()].filter(
+        (user) => matches(user, payload.filter_conditions ?? {}) && (payload.include_deactivated_users === true || !user.deactivated_at),
+      );
       for (const { field, direction } of [...(payload.sort ?? [])].reverse()) {
         found.sort((a, b) => (a[field] < b[field] ? -direction : a[field] > b[field] ? direction : 0));
       }

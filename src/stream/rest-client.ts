@@ -111,9 +111,14 @@ export class StreamRestClient {
 
   queryUsers(
     filter: Record<string, unknown>,
-    options: { limit?: number; offset?: number; sort?: { field: string; direction: 1 | -1 }[] } = {},
+    options: { limit?: number; offset?: number; sort?: { field: string; direction: 1 | -1 }[]; include_deactivated_users?: boolean } = {},
   ): Promise<{ users: StreamUser[] }> {
-    const payload = { filter_conditions: filter, sort: options.sort ?? [], presence: false, ...pick(options, ['limit', 'offset']) };
+    const payload = {
+      filter_conditions: filter,
+      sort: options.sort ?? [],
+      presence: false,
+      ...pick(options, ['limit', 'offset', 'include_deactivated_users']),
+    };
     return this.#call('queryUsers', 'GET', '/users', { payload: JSON.stringify(payload) });
   }
 

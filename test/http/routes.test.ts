@@ -1,3 +1,4 @@
+import { env as baseEnv } from 'cloudflare:workers';
 import { jwtVerify } from 'jose';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -10,6 +11,7 @@ import {
   STREAM_API_KEY,
   type SigningKey,
 } from '../support/fixtures';
+import { captureConsole } from '../support/console';
 
 let scenario: Scenario;
 let key: SigningKey;
@@ -281,5 +283,70 @@ describe('CORS', () => {
   it('allows any origin with "*"', async () => {
     const response = await callWorker(scenario.env({ CORS_ALLOWED_ORIGINS: '*' }), '/v1/token', preflight('https://x.example'));
     expect(response.headers.get('Access-Control-Allow-Origin')).toBe('*');
+  });
+});
+
+describe('what the mutation run found no test for', () => {
+  it('every error answer is Cache-Control: no-store, on both protocols', async () => {
+    const env = scenario.env();
+    const idToken = await mintIdToken(key, 'ada');
+    const cases: [string, () => Promise<Response>][] = [
+      ['401 REST', () => callWorker(env, '/v1/token', { idToken: 'not-a-token' })],
+      ['401 callable', () => callable(env, 'getStreamUserToken', 'not-a-token')],
+      ['413 REST', () => callWorker(env, '/v1/token', { idToken, body: 'x'.repeat(70_000) })],
+      ['413 callable', () => callWorker(env, '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body: 'x'.repeat(70_000) })],
+      ['404', () => callWorker(env, '/nope')],
+    ];
+    for (const [label, send] of cases) {
+      const response = await send();
+      expect(response.status, label).toBeGreaterThanOrEqual(400);
+      expect(response.headers.get('Cache-Control'), label).toBe('no-store');
+    }
+    const failure = { status: 500, body: { code: -1, message: 'boom' } };
+    for (const [label, send] of [
+      ['502 REST', () => callWorker(env, '/v1/users/me', { idToken })],
+      ['409 callable', () => callable(env, 'createStreamUserAndGetToken', idToken)],
+    ] as const) {
+      await scenario.scriptStream([failure, failure, failure]);
+      const response = await send();
+      expect(response.status, label).toBe(label.startsWith('502') ? 502 : 409);
+      expect(response.headers.get('Cache-Control'), label).toBe('no-store');
+    }
+    const down = await Scenario.create();
+    await down.setGoogle({ keys: [], down: true });
+    const log = captureConsole();
+    try {
+      for (const response of [await callWorker(down.env(), '/v1/token', { idToken }), await callable(down.env(), 'getStreamUserToken', idToken)]) {
+        expect(response.status).toBe(503);
+        expect(response.headers.get('Cache-Control')).toBe('no-store');
+      }
+    } finally {
+      log.restore();
+    }
+  });
+
+  it('refuses a bare ID token sent without the Bearer scheme', async () => {
+    const idToken = await mintIdToken(key, 'ada');
+    for (const authorization of [idToken, `Basic ${idToken}`, `Bearer`, `Bearer  `, `Token ${idToken}`]) {
+      const response = await callWorker(scenario.env(), '/v1/token', { headers: { Authorization: authorization } });
+      expect(response.status, authorization.slice(0, 12)).toBe(401);
+      expect(await response.text()).not.toContain(idToken.slice(-20));
+    }
+  });
+
+  it('registers token-only users (token and revoke routes, both protocols) for reconciliation', async () => {
+    const env = scenario.env({ DB: baseEnv.DB });
+    const calls: [string, () => Promise<Response>][] = [
+      ['rest-token', async () => callWorker(env, '/v1/token', { idToken: await mintIdToken(key, 'rest-token') })],
+      ['callable-token', async () => callable(env, 'getStreamUserToken', await mintIdToken(key, 'callable-token'))],
+      ['rest-revoke', async () => callWorker(env, '/v1/token/revoke', { idToken: await mintIdToken(key, 'rest-revoke') })],
+      ['callable-revoke', async () => callable(env, 'revokeStreamUserToken', await mintIdToken(key, 'callable-revoke'))],
+    ];
+    await scenario.seedStreamUsers([{ id: 'rest-revoke' }, { id: 'callable-revoke' }]);
+    for (const [uid, send] of calls) {
+      expect((await send()).status, uid).toBe(200);
+      const row = await baseEnv.DB.prepare('SELECT state FROM stream_users WHERE uid = ?1').bind(uid).first<{ state: string }>();
+      expect(row, uid).toEqual({ state: 'active' });
+    }
   });
 });

@@ -67,6 +67,11 @@ describe('Stream REST client: same wire format as the stream-chat SDK', () => {
       ours: (c) => c.queryUsers({ id: { $in: ['u1', 'u2'] } }, { limit: 2 }),
       sdk: ['queryUsers', [{ id: { $in: ['u1', 'u2'] } }, [], { limit: 2 }]],
     },
+    {
+      name: 'query users, deactivated included',
+      ours: (c) => c.queryUsers({ id: { $eq: 'u1' } }, { limit: 1, include_deactivated_users: true }),
+      sdk: ['queryUsers', [{ id: { $eq: 'u1' } }, [], { limit: 1, include_deactivated_users: true }]],
+    },
   ];
 
   for (const { name, ours, sdk } of contract) {

@@ -47,4 +47,28 @@ describe('syncStreamUser', () => {
     expect(await userIn(scenario, 'ada')).toMatchObject({ name: 'Ada', role: 'admin' });
     expect((await scenario.streamRequests()).some((r) => r.method === 'POST')).toBe(false);
   });
+
+  it('never creates over a failure that is not "does not exist", even when the query finds nobody', async () => {
+    const { scenario, client } = await setup();
+    await scenario.scriptStream([{ method: 'PATCH', status: 400, body: { code: 4, message: 'invalid field' } }]);
+    await expect(syncStreamUser(client, 'ghost', { name: 'Ghost' }, OWNED)).rejects.toBeInstanceOf(StreamApiError);
+    expect((await scenario.streamRequests()).map((r) => r.method)).toEqual(['PATCH']);
+  });
+
+  it('never replaces a deactivated user: the existence query includes deactivated users', async () => {
+    const { scenario, client } = await setup();
+    await scenario.seedStreamUsers([{ id: 'sleeper', name: 'Old', role: 'moderator', deactivated_at: '2026-01-01T00:00:00Z' }]);
+    await scenario.scriptStream([{ method: 'PATCH', status: 404, body: { code: 16, message: 'user sleeper does not exist' } }]);
+    await expect(syncStreamUser(client, 'sleeper', { name: 'New' }, OWNED)).rejects.toBeInstanceOf(StreamApiError);
+    const query = (await scenario.streamRequests()).find((r) => r.method === 'GET');
+    expect(JSON.parse(query!.query.payload!)).toMatchObject({ include_deactivated_users: true });
+    expect(await userIn(scenario, 'sleeper')).toMatchObject({ name: 'Old', role: 'moderator' });
+    expect((await scenario.streamRequests()).some((r) => r.method === 'POST')).toBe(false);
+  });
+
+  it('creates the user when Stream answers a 400 that says it does not exist', async () => {
+    const { scenario, client } = await setup();
+    await scenario.scriptStream([{ method: 'PATCH', status: 400, body: { code: 4, message: 'user "newbie" does not exist' } }]);
+    expect(await syncStreamUser(client, 'newbie', { name: 'New' }, OWNED)).toBe('created');
+  });
 });
