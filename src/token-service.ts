@@ -8,7 +8,7 @@ import { StreamApiError } from './stream/errors';
 import { profileFromClaims, type StreamUserField } from './stream/profile';
 import { ProfileCache } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
-import { tokenTimes, type StreamTokenSigner } from './stream/tokens';
+import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
 import { syncStreamUser } from './stream/user-sync';
 import { isValidStreamUserId } from './user-id';
 
@@ -18,6 +18,13 @@ export interface IssuedToken {
   userId: string;
   /** null for tokens without `exp` (STREAM_TOKEN_TTL_SECONDS=0). */
   expiresAt: Date | null;
+}
+
+/** The user as written to Stream: what a client passes to `connectUser`, so it does not overwrite the name with nothing. */
+export interface ConnectUser {
+  id: string;
+  name?: string;
+  image?: string;
 }
 
 /** The settings the token service reads (from Config, by the composition root). */
@@ -93,7 +100,7 @@ export class TokenService {
    * Stream when this isolate already wrote exactly this profile recently
    * (STREAM_PROFILE_CACHE_SECONDS).
    */
-  async createUserAndIssueToken(claims: FirebaseClaims): Promise<IssuedToken> {
+  async createUserAndIssueToken(claims: FirebaseClaims): Promise<IssuedToken & { user: ConnectUser }> {
     const caller = await this.#admit(claims, { registered: true });
     const { settings, stream } = this.#deps;
     const profile = profileFromClaims(claims, settings.userFields);
@@ -101,25 +108,29 @@ export class TokenService {
       await streamCall(() => syncStreamUser(stream, caller.uid, profile, settings.userFields));
       this.#profiles.remember(caller.uid, profile);
     }
-    return this.#sign(caller.uid);
+    const user: ConnectUser = { id: caller.uid };
+    if (profile.name !== undefined) user.name = profile.name;
+    if (profile.image !== undefined) user.image = profile.image;
+    return { ...(await this.#sign(caller.uid)), user };
   }
 
   /**
    * Revokes every Stream token of the caller issued up to now.
    *
-   * Tokens carry `iat` in whole seconds while the revocation time has
-   * milliseconds. The answer is held until the clock has passed the
-   * revocation's second, so every token issued after this call returns has an
-   * `iat` strictly later than that second and is accepted whichever way Stream
-   * rounds; tokens issued before the call are revoked. (At most 1 s of waiting.)
+   * Tokens carry `iat` in whole seconds, one second back (IAT_BACKDATE_SECONDS),
+   * while the revocation time has milliseconds. The answer is held until
+   * every token issued from then on has an `iat` strictly later than the
+   * revocation's second (the clock must pass that second plus the backdating),
+   * so it is accepted whichever way Stream rounds; tokens issued before the
+   * call are revoked. (At most 2 s of waiting.)
    */
   async revokeTokens(claims: FirebaseClaims, background: Background): Promise<{ userId: string; revokedBefore: Date }> {
     const { uid, tenant } = await this.#admit(claims);
     const revokedBefore = new Date(this.#now());
     await streamCall(() => this.#deps.stream.revokeUserTokens(uid, revokedBefore));
     this.#deps.registry?.remember(uid, tenant, background);
-    const nextSecond = (Math.floor(revokedBefore.getTime() / 1000) + 1) * 1000;
-    const wait = nextSecond - this.#now();
+    const firstCleanSecond = (Math.floor(revokedBefore.getTime() / 1000) + 1 + IAT_BACKDATE_SECONDS) * 1000;
+    const wait = firstCleanSecond - this.#now();
     if (wait > 0) await this.#sleep(wait);
     return { userId: uid, revokedBefore };
   }

@@ -17,7 +17,15 @@ type AppEnv = { Bindings: Env; Variables: { protocol: Protocol } };
 export type App = Hono<AppEnv>;
 
 /** Callable routes, named like the original Cloud Functions (drop-in for `httpsCallableFromUrl`). */
-const CALLABLE_PATHS = ['/createStreamUserAndGetToken', '/getStreamUserToken', '/revokeStreamUserToken', '/deleteStreamUser'] as const;
+const CALLABLE_PATHS = [
+  '/createStreamUserAndGetToken',
+  '/getStreamUserToken',
+  '/revokeStreamUserToken',
+  '/deleteStreamUser',
+  // The names of Stream's own Firebase extension (auth-chat), so an app moving off it changes one line per call.
+  '/ext-auth-chat-getStreamUserToken',
+  '/ext-auth-chat-revokeStreamUserToken',
+] as const;
 
 /** Which protocol's error format a path answers in. */
 export function protocolOf(path: string): Protocol {
@@ -72,21 +80,29 @@ export function createApp(deps: AppDeps): App {
   const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c));
 
   app.post('/createStreamUserAndGetToken', callable(async (c) => (await create(c)).token));
-  app.post('/getStreamUserToken', callable(async (c) => (await issue(c)).token));
-  app.post('/revokeStreamUserToken', callable(async (c) => ({ revoked_before: (await revoke(c)).revokedBefore.toISOString() })));
+  const getToken = callable(async (c) => (await issue(c)).token);
+  const revokeTokens = callable(async (c) => ({ revoked_before: (await revoke(c)).revokedBefore.toISOString() }));
+  app.post('/getStreamUserToken', getToken);
+  app.post('/revokeStreamUserToken', revokeTokens);
+  app.post('/ext-auth-chat-getStreamUserToken', getToken);
+  app.post('/ext-auth-chat-revokeStreamUserToken', revokeTokens);
   // The original's auth trigger, now called by the app right after it deletes the Firebase account.
   app.post('/deleteStreamUser', callable(deleteSelf));
   for (const path of CALLABLE_PATHS) allowOnly(app, path, ['POST']);
 
   // REST, for any HTTP client.
-  const tokenBody = (issued: IssuedToken) =>
+  const tokenBody = (issued: IssuedToken, extra: Record<string, unknown> = {}) =>
     json({
       token: issued.token,
       user_id: issued.userId,
       api_key: deps.streamApiKey,
       expires_at: issued.expiresAt === null ? null : issued.expiresAt.toISOString(),
+      ...extra,
     });
-  app.post('/v1/users/me', async (c) => tokenBody(await create(c)));
+  app.post('/v1/users/me', async (c) => {
+    const issued = await create(c);
+    return tokenBody(issued, { user: issued.user });
+  });
   app.post('/v1/token', async (c) => tokenBody(await issue(c)));
   app.post('/v1/token/revoke', async (c) => json({ revoked_before: (await revoke(c)).revokedBefore.toISOString() }));
   // 200 when the Stream user is gone (or the uid was never registered); 202 when nothing was deleted

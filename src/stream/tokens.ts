@@ -48,8 +48,15 @@ export class StreamTokenSigner {
   }
 }
 
+/**
+ * Stream refuses a token whose `iat` is ahead of its own clock ("token used
+ * before issue at", code 42), so tokens are dated one second back, as
+ * Stream's own Node SDK does (`iat = now − 1 s`); `exp` counts from that `iat`.
+ */
+export const IAT_BACKDATE_SECONDS = 1;
+
 /** When a token minted at `nowMs` is issued and expires (ttl 0 = never). */
 export function tokenTimes(nowMs: number, ttlSeconds: number): UserTokenTimes {
-  const iat = Math.floor(nowMs / 1000);
+  const iat = Math.floor(nowMs / 1000) - IAT_BACKDATE_SECONDS;
   return ttlSeconds === 0 ? { iat } : { iat, exp: iat + ttlSeconds };
 }

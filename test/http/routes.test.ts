@@ -164,6 +164,10 @@ describe('REST interface', () => {
     expect(body).toMatchObject({ user_id: 'ada', api_key: STREAM_API_KEY });
     expect(Date.parse(body.expires_at)).toBe((payload.exp as number) * 1000);
     expect((await scenario.streamUsers()).users.map((u) => u.id)).toEqual(['ada']);
+    // The user as written to Stream, for connectUser (no email: Stream users are visible to other chat users).
+    expect((body as unknown as { user: unknown }).user).toEqual({ id: 'ada', name: 'Ada Lovelace', image: 'https://img.example/ada.png' });
+    // Dated one second back, as Stream's own Node SDK does, so Stream never sees an iat ahead of its clock.
+    expect(payload.iat as number).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) - 1);
   });
 
   it('POST /v1/token makes no Stream call; TTL 0 gives a token without exp and expires_at null', async () => {
@@ -348,5 +352,22 @@ describe('what the mutation run found no test for', () => {
       const row = await baseEnv.DB.prepare('SELECT state FROM stream_users WHERE uid = ?1').bind(uid).first<{ state: string }>();
       expect(row, uid).toEqual({ state: 'active' });
     }
+  });
+});
+
+describe("Stream's Firebase extension names", () => {
+  it('serves ext-auth-chat-getStreamUserToken and ext-auth-chat-revokeStreamUserToken as the callables they alias', async () => {
+    const env = scenario.env();
+    await scenario.seedStreamUsers([{ id: 'ext-user' }]);
+    const idToken = await mintIdToken(key, 'ext-user');
+    const token = await callable(env, 'ext-auth-chat-getStreamUserToken', idToken);
+    expect(token.status).toBe(200);
+    expect(await verifyStreamToken(((await token.json()) as { result: string }).result)).toMatchObject({ user_id: 'ext-user' });
+    const revoke = await callable(env, 'ext-auth-chat-revokeStreamUserToken', idToken);
+    expect(await revoke.json()).toEqual({ result: { revoked_before: expect.stringMatching(/^\d{4}-/) } });
+    // Errors come in the callable format too.
+    const bad = await callable(env, 'ext-auth-chat-getStreamUserToken', 'not-a-token');
+    expect(bad.status).toBe(401);
+    expect(await bad.json()).toMatchObject({ error: { status: 'UNAUTHENTICATED' } });
   });
 });
