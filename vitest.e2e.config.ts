@@ -8,7 +8,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     name: 'e2e',
-    include: ['test/e2e/**/*.test.ts', 'test/scripts/**/*.test.ts'],
+    include: ['test/e2e/**/*.test.ts', 'test/scripts/**/*.test.ts', 'test/fuzz/**/*.test.ts'],
     environment: 'node',
     testTimeout: 180_000,
     hookTimeout: 180_000,

@@ -64,14 +64,14 @@ function projectIdFrom(devVars) {
  * }} LocalStack
  */
 
+/** Where `npm run web` serves the web example. */
+const LOCAL_PAGES = ['http://127.0.0.1:5173', 'http://localhost:5173'];
+
 /**
  * Starts everything; resolves once the Worker answers /healthz.
  * @param {{ workerPort?: number; emulatorPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[] }} [options]
  * @returns {Promise<LocalStack>}
  */
-/** Where `npm run web` serves the web example. */
-const LOCAL_PAGES = ['http://127.0.0.1:5173', 'http://localhost:5173'];
-
 export async function startLocal(options = {}) {
   const log = options.log ?? ((/** @type {string} */ line) => process.stdout.write(line));
   const devVars = readDevVars();

@@ -14,7 +14,7 @@ export function base64UrlFromText(text: string): string {
 }
 
 /** The bytes of a base64url segment, or undefined when it is not valid base64url. */
-export function bytesFromBase64Url(segment: string): Uint8Array | undefined {
+export function bytesFromBase64Url(segment: string): Uint8Array<ArrayBuffer> | undefined {
   if (segment.length % 4 === 1) return undefined;
   let binary: string;
   try {

@@ -47,7 +47,9 @@ export const MAX_ID_TOKEN_LENGTH = 8192;
 export const ISSUED_AT_SKEW_SECONDS = 5;
 const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]+$/;
 const RS256 = { name: 'RSASSA-PKCS1-v1_5' } as const;
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false });
+// ignoreBOM: true keeps a byte-order mark in the text, so JSON.parse refuses it, as firebase-admin does
+// (the differential fuzzer found a BOM-prefixed segment accepted here and refused there).
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
 /**

@@ -445,4 +445,19 @@ describe('verifyFirebaseIdToken rules', () => {
     const accepted = await verifyFirebaseIdToken(unsigned, { projectId: PROJECT_ID, issuer: ISSUER, getKey: async () => { throw new Error('no key needed'); }, now: NOW, acceptUnsigned: true });
     expect(accepted.sub).toBe('u');
   });
+
+  it('refuses a header or payload that starts with a UTF-8 byte-order mark, as firebase-admin does', async () => {
+    const { key, verify } = await setup();
+    const now = Math.floor(NOW / 1000);
+    const bom = (value: unknown) => btoa('\xEF\xBB\xBF' + JSON.stringify(value)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    for (const [header, payload] of [
+      [bom({ alg: 'RS256', kid: key.kid }), b64(goodPayload(now))],
+      [b64({ alg: 'RS256', kid: key.kid }), bom(goodPayload(now))],
+    ]) {
+      const input = `${header}.${payload}`;
+      const signature = new Uint8Array(await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key.privateKey, new TextEncoder().encode(input)));
+      const token = `${input}.${btoa(String.fromCharCode(...signature)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+      expect(await reason(verify(token))).toMatch(/not JSON/);
+    }
+  });
 });
