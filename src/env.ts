@@ -18,6 +18,14 @@ export interface Env {
   STREAM_PROFILE_CACHE_SECONDS?: string;
   /** Identity Platform tenants whose users are served, comma-separated; empty = project-level users only. */
   FIREBASE_TENANT_IDS?: string;
+  /** Custom claim holding the Stream role (off when unset), the roles it may grant, and the claim holding teams. */
+  STREAM_ROLE_CLAIM?: string;
+  STREAM_ALLOWED_ROLES?: string;
+  STREAM_TEAMS_CLAIM?: string;
+  /** Rate Limiting binding: Stream writes per uid (wrangler.toml [[ratelimits]]); none = no limit. */
+  STREAM_WRITE_LIMITER?: RateLimit;
+  /** Its period in seconds (as in wrangler.toml), for Retry-After. */
+  STREAM_WRITE_LIMIT_PERIOD_SECONDS?: string;
   /** Local development only: host:port of the Firebase Auth emulator (see src/firebase/emulator.ts). */
   FIREBASE_AUTH_EMULATOR_HOST?: string;
 

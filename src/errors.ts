@@ -39,6 +39,7 @@ export type ErrorCode =
   | 'tenant_mismatch'
   | 'user_deleted'
   | 'registry_unavailable'
+  | 'rate_limited'
   | 'internal';
 
 interface Spelling {
@@ -69,6 +70,7 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   // Stream cannot create a user id again once it was deleted.
   user_deleted: { http: 410, callable: 'FAILED_PRECONDITION', title: 'Stream user deleted' },
   registry_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Registry unavailable' },
+  rate_limited: { http: 429, callable: 'RESOURCE_EXHAUSTED', title: 'Too many requests' },
   internal: { http: 500, callable: 'INTERNAL', title: 'Internal error' },
 };
 

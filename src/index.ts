@@ -72,10 +72,13 @@ function compose(config: Config, env: Env): Built {
       userFields: config.streamUserFields,
       profileCacheSeconds: config.streamProfileCacheSeconds,
       tenants: config.tenants,
+      access: config.access,
+      writeLimitPeriodSeconds: config.writeLimitPeriodSeconds,
     },
     signer,
     stream,
     registry,
+    writeLimiter: env.STREAM_WRITE_LIMITER,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,
   });
   const app = createApp({

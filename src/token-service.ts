@@ -5,6 +5,7 @@ import { deleteSelf, tenantMismatch, type SelfDeleteAnswer } from './reconcile/s
 import type { ReconcileDeps } from './reconcile/types';
 import type { UserRegistry } from './registry/registry';
 import { StreamApiError } from './stream/errors';
+import { accessFromClaims, type AccessPolicy } from './stream/access';
 import { profileFromClaims, type StreamUserField } from './stream/profile';
 import { ProfileCache } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
@@ -37,6 +38,10 @@ export interface TokenSettings {
   profileCacheSeconds: number;
   /** Identity Platform tenants whose users are served; project-level users always are. */
   tenants: ReadonlySet<string>;
+  /** Custom claims → Stream role and teams (off unless configured). */
+  access: AccessPolicy;
+  /** The write limiter's period, for Retry-After. */
+  writeLimitPeriodSeconds: number;
 }
 
 /** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
@@ -50,6 +55,8 @@ export interface TokenServiceDeps {
   registry?: UserRegistry;
   /** Reconciliation's dependencies, for the self-service delete; undefined when reconciliation is off. */
   reconcile?: ReconcileDeps;
+  /** Per-user budget of Stream writes (the STREAM_WRITE_LIMITER binding); undefined = no limit. */
+  writeLimiter?: RateLimit;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -104,9 +111,13 @@ export class TokenService {
     const caller = await this.#admit(claims, { registered: true });
     const { settings, stream } = this.#deps;
     const profile = profileFromClaims(claims, settings.userFields);
-    if (!this.#profiles.isCurrent(caller.uid, profile)) {
-      await streamCall(() => syncStreamUser(stream, caller.uid, profile, settings.userFields));
-      this.#profiles.remember(caller.uid, profile);
+    const { access, refused } = accessFromClaims(claims, settings.access);
+    // A refused claim is left out (the rest of the profile is still synced), and an operator should know.
+    for (const reason of refused) console.warn(JSON.stringify({ event: 'claim_refused', reason }));
+    if (!this.#profiles.isCurrent(caller.uid, profile, access)) {
+      await this.#spendWriteBudget(caller.uid);
+      await streamCall(() => syncStreamUser(stream, caller.uid, profile, settings.userFields, access));
+      this.#profiles.remember(caller.uid, profile, access);
     }
     const user: ConnectUser = { id: caller.uid };
     if (profile.name !== undefined) user.name = profile.name;
@@ -126,6 +137,7 @@ export class TokenService {
    */
   async revokeTokens(claims: FirebaseClaims, background: Background): Promise<{ userId: string; revokedBefore: Date }> {
     const { uid, tenant } = await this.#admit(claims);
+    await this.#spendWriteBudget(uid);
     const revokedBefore = new Date(this.#now());
     await streamCall(() => this.#deps.stream.revokeUserTokens(uid, revokedBefore));
     this.#deps.registry?.remember(uid, tenant, background);
@@ -145,6 +157,7 @@ export class TokenService {
     if (!reconcile) {
       throw new AppError('forbidden', 'Self-service deletion is off: configure reconciliation (DB, Firebase admin access)');
     }
+    await this.#spendWriteBudget(uid);
     let answer: SelfDeleteAnswer;
     try {
       answer = await deleteSelf(uid, tenant, reconcile);
@@ -159,6 +172,22 @@ export class TokenService {
       throw new AppError('stream_failed', 'Stream did not delete the user; the deletion is retried by the next run');
     }
     return answer;
+  }
+
+  /**
+   * One signed-in user must not be able to spend the whole app's Stream quota
+   * (300 user updates a minute, app-wide): every route that calls Stream takes
+   * one from the uid's budget first (STREAM_WRITE_LIMITER; none without the binding).
+   */
+  async #spendWriteBudget(uid: string): Promise<void> {
+    const limiter = this.#deps.writeLimiter;
+    if (!limiter) return;
+    const { success } = await limiter.limit({ key: uid });
+    if (!success) {
+      throw new AppError('rate_limited', 'Too many Stream writes for this user; try again in a minute', {
+        headers: { 'Retry-After': String(this.#deps.settings.writeLimitPeriodSeconds) },
+      });
+    }
   }
 
   async #sign(uid: string): Promise<IssuedToken> {

@@ -20,7 +20,7 @@ async function setup(options: { now?: () => number; sleep?: (ms: number) => Prom
   const signer = new StreamTokenSigner(scenario.streamSecret);
   const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer, maxAttempts: 1 });
   const service = new TokenService({
-    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []) },
+    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []), access: { allowedRoles: new Set(['user']) }, writeLimitPeriodSeconds: 60 },
     signer,
     stream,
     registry: options.registry === false ? undefined : new UserRegistry(options.registry === undefined || options.registry === true ? DB : options.registry),
@@ -36,8 +36,8 @@ describe('TokenService', () => {
   it('issueToken signs without calling Stream and registers the uid in the background', async () => {
     const { scenario, service, background, settle } = await setup({ now: () => 1_700_000_000_500 });
     const issued = await service.issueToken(claims('ada'), background);
-    expect(decodePayload(issued.token)).toEqual({ user_id: 'ada', exp: 1_700_003_600, iat: 1_700_000_000 });
-    expect(issued.expiresAt?.toISOString()).toBe(new Date(1_700_003_600_000).toISOString());
+    expect(decodePayload(issued.token)).toEqual({ user_id: 'ada', exp: 1_700_003_599, iat: 1_699_999_999 });
+    expect(issued.expiresAt?.toISOString()).toBe(new Date(1_700_003_599_000).toISOString());
     await settle();
     expect((await registryRows()).has('ada')).toBe(true);
     expect(await scenario.streamRequests()).toEqual([]);
@@ -86,9 +86,10 @@ describe('TokenService', () => {
     await scenario.seedStreamUsers([{ id: 'ada' }]);
     const { revokedBefore } = await service.revokeTokens(claims('ada'), background);
     expect(revokedBefore.getTime()).toBe(1_700_000_000_250);
-    expect(waits).toEqual([750]);
+    expect(waits).toEqual([1_750]); // until 1_700_000_002 s: then iat (one second back) is 1_700_000_001
     const next = await service.issueToken(claims('ada'), background);
     expect(decodePayload(next.token).iat).toBe(1_700_000_001);
+    expect(decodePayload(next.token).iat as number).toBeGreaterThan(Math.floor(revokedBefore.getTime() / 1000));
     await settle();
     expect((await registryRows()).has('ada')).toBe(true);
   });

@@ -4,6 +4,7 @@ import { parseServiceAccountKey, type ServiceAccountKey } from '../firebase/serv
 import type { CorsPolicy } from '../http/cors';
 import { parseDeleteMode } from '../reconcile/delete-mode';
 import type { ReconcileSettings } from '../reconcile/reconcile';
+import type { AccessPolicy } from '../stream/access';
 import { STREAM_USER_FIELD_NAMES, type StreamUserField } from '../stream/profile';
 import { DEFAULTS } from './defaults';
 import { flag, httpUrl, splitList, wholeNumber, type Fail } from './parse';
@@ -31,6 +32,10 @@ export interface Config {
   cors: CorsPolicy;
   /** Identity Platform tenants whose users are served (project-level users always are). */
   tenants: ReadonlySet<string>;
+  /** Custom claims → Stream role and teams. */
+  access: AccessPolicy;
+  /** Period of the STREAM_WRITE_LIMITER binding, for Retry-After. */
+  writeLimitPeriodSeconds: number;
   /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
   firebaseAuthEmulatorHost: string | undefined;
   identityToolkitUrl: string;
@@ -130,6 +135,26 @@ export function parseConfig(env: Env): Config {
     else fail('FIREBASE_TENANT_IDS', `has "${tenant}", which is not a tenant id (letters, digits and hyphens)`);
   }
 
+  const claimName = (setting: 'STREAM_ROLE_CLAIM' | 'STREAM_TEAMS_CLAIM'): string | undefined => {
+    const name = (env[setting] ?? DEFAULTS[setting]).trim();
+    if (name === '') return undefined;
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) fail(setting, 'must be the name of a custom claim (letters, digits, _)');
+    return name;
+  };
+  const allowedRoles = new Set<string>();
+  for (const role of splitList(env.STREAM_ALLOWED_ROLES ?? DEFAULTS.STREAM_ALLOWED_ROLES)) {
+    if (/^[A-Za-z0-9_-]{1,64}$/.test(role)) allowedRoles.add(role);
+    else fail('STREAM_ALLOWED_ROLES', `has "${role}", which is not a Stream role name`);
+  }
+  const access: AccessPolicy = { roleClaim: claimName('STREAM_ROLE_CLAIM'), allowedRoles, teamsClaim: claimName('STREAM_TEAMS_CLAIM') };
+  const writeLimitPeriodSeconds = wholeNumber(
+    env.STREAM_WRITE_LIMIT_PERIOD_SECONDS ?? DEFAULTS.STREAM_WRITE_LIMIT_PERIOD_SECONDS,
+    'STREAM_WRITE_LIMIT_PERIOD_SECONDS',
+    1,
+    3600,
+    fail,
+  );
+
   let emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
   if (emulatorHost && env.GOOGLE_SERVICE_ACCOUNT?.trim()) {
     // Production credentials mean production: emulator mode stays off.
@@ -205,6 +230,8 @@ export function parseConfig(env: Env): Config {
     streamProfileCacheSeconds,
     cors,
     tenants,
+    access,
+    writeLimitPeriodSeconds,
     firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
     identityToolkitUrl,
     serviceAccount,

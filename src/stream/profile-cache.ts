@@ -1,3 +1,4 @@
+import type { StreamAccess } from './access';
 import type { StreamProfile } from './profile';
 
 /**
@@ -19,28 +20,28 @@ export class ProfileCache {
   }
 
   /** True when exactly this profile was written for `uid` within the TTL. */
-  isCurrent(uid: string, profile: StreamProfile): boolean {
+  isCurrent(uid: string, profile: StreamProfile, access: StreamAccess = {}): boolean {
     const entry = this.#entries.get(uid);
     if (!entry) return false;
     if (this.#now() >= entry.until) {
       this.#entries.delete(uid);
       return false;
     }
-    return entry.profile === key(profile);
+    return entry.profile === key(profile, access);
   }
 
-  remember(uid: string, profile: StreamProfile): void {
+  remember(uid: string, profile: StreamProfile, access: StreamAccess = {}): void {
     if (this.#ttlMs <= 0) return;
     this.#entries.delete(uid); // re-insert: Map order is then oldest-written first
     if (this.#entries.size >= this.#maxEntries) {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    this.#entries.set(uid, { profile: key(profile), until: this.#now() + this.#ttlMs });
+    this.#entries.set(uid, { profile: key(profile, access), until: this.#now() + this.#ttlMs });
   }
 }
 
 /** Stable for equal profiles whatever the insertion order of fields. */
-function key(profile: StreamProfile): string {
-  return JSON.stringify([profile.name ?? null, profile.image ?? null, profile.email ?? null]);
+function key(profile: StreamProfile, access: StreamAccess): string {
+  return JSON.stringify([profile.name ?? null, profile.image ?? null, profile.email ?? null, access.role ?? null, access.teams ?? null]);
 }

@@ -1,3 +1,4 @@
+import type { StreamAccess } from './access';
 import { StreamApiError } from './errors';
 import type { StreamProfile, StreamUserField } from './profile';
 import type { StreamRestClient } from './rest-client';
@@ -16,8 +17,10 @@ export async function syncStreamUser(
   uid: string,
   profile: StreamProfile,
   ownedFields: ReadonlySet<StreamUserField>,
+  access: StreamAccess = {},
 ): Promise<'updated' | 'created'> {
-  const set: Record<string, string> = { ...profile };
+  // Role and teams only when the claims gave them (src/stream/access.ts); never unset.
+  const set: Record<string, unknown> = { ...profile, ...access };
   // A field we own that the claims no longer carry (a removed photo) is cleared.
   const unset = [...ownedFields].filter((field) => profile[field] === undefined);
 

@@ -371,3 +371,71 @@ describe("Stream's Firebase extension names", () => {
     expect(await bad.json()).toMatchObject({ error: { status: 'UNAUTHENTICATED' } });
   });
 });
+
+describe('custom claims → Stream role and teams', () => {
+  const policy = { STREAM_ROLE_CLAIM: 'stream_role', STREAM_ALLOWED_ROLES: 'user,moderator', STREAM_TEAMS_CLAIM: 'stream_teams' };
+
+  it('a moderator made in Firebase is a moderator in Stream, with its teams, by partial update', async () => {
+    await scenario.seedStreamUsers([{ id: 'mod', name: 'Old', role: 'user', favourite: 'tea' }]);
+    const idToken = await mintIdToken(key, 'mod', { claims: { name: 'Mo', stream_role: 'moderator', stream_teams: ['red', 'blue'] } });
+    expect((await callWorker(scenario.env(policy), '/v1/users/me', { idToken })).status).toBe(200);
+    expect((await scenario.streamUsers()).users).toEqual([expect.objectContaining({ id: 'mod', name: 'Mo', role: 'moderator', teams: ['red', 'blue'], favourite: 'tea' })]);
+    const patch = (await scenario.streamRequests()).find((r) => r.method === 'PATCH');
+    expect(patch?.body).toEqual({ users: [{ id: 'mod', set: { name: 'Mo', role: 'moderator', teams: ['red', 'blue'] }, unset: ['image'] }] });
+  });
+
+  it('a token claiming admin when only user,moderator are allowed never makes an admin; the rest is synced and it is logged', async () => {
+    await scenario.seedStreamUsers([{ id: 'sneaky', role: 'user' }]);
+    const idToken = await mintIdToken(key, 'sneaky', { claims: { name: 'Sneaky', stream_role: 'admin' } });
+    const log = captureConsole();
+    let response: Response;
+    try {
+      response = await callWorker(scenario.env(policy), '/v1/users/me', { idToken });
+    } finally {
+      log.restore();
+    }
+    expect(response.status).toBe(200);
+    const user = (await scenario.streamUsers()).users[0]!;
+    expect(user).toMatchObject({ id: 'sneaky', name: 'Sneaky', role: 'user' });
+    expect(log.lines.some((line) => line.includes('claim_refused') && line.includes('admin'))).toBe(true);
+    expect(log.lines.join('\n')).not.toContain(idToken.slice(-20));
+  });
+
+  it('without the settings, role and teams stay untouched whatever the claims say', async () => {
+    await scenario.seedStreamUsers([{ id: 'plain', role: 'moderator', teams: ['x'] }]);
+    const idToken = await mintIdToken(key, 'plain', { claims: { stream_role: 'admin', stream_teams: ['y'] } });
+    await callWorker(scenario.env(), '/v1/users/me', { idToken });
+    expect((await scenario.streamUsers()).users[0]).toMatchObject({ role: 'moderator', teams: ['x'] });
+  });
+
+  it('a new user is created with its role and teams', async () => {
+    const idToken = await mintIdToken(key, 'fresh-mod', { claims: { stream_role: 'moderator', stream_teams: ['red'] } });
+    await callWorker(scenario.env(policy), '/v1/users/me', { idToken });
+    expect((await scenario.streamUsers()).users[0]).toMatchObject({ id: 'fresh-mod', role: 'moderator', teams: ['red'] });
+  });
+});
+
+describe('per-user rate limit on Stream writes (STREAM_WRITE_LIMITER)', () => {
+  it('over the limit: 429 with Retry-After on both protocols, and no Stream call', async () => {
+    const env = scenario.env({ STREAM_WRITE_LIMITER: baseEnv.STREAM_WRITE_LIMITER, STREAM_PROFILE_CACHE_SECONDS: '0' });
+    const uid = `busy-${crypto.randomUUID().slice(0, 8)}`;
+    const idToken = await mintIdToken(key, uid);
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await callWorker(env, '/v1/users/me', { idToken })).status);
+    expect(statuses).toEqual(Array(10).fill(200));
+    const calls = (await scenario.streamRequests()).length;
+
+    const rest = await callWorker(env, '/v1/users/me', { idToken });
+    expect(rest.status).toBe(429);
+    expect(rest.headers.get('Retry-After')).toBe('60');
+    expect(await rest.json()).toMatchObject({ code: 'rate_limited', status: 429 });
+    const viaCallable = await callable(env, 'revokeStreamUserToken', idToken);
+    expect(viaCallable.status).toBe(429);
+    expect(await viaCallable.json()).toMatchObject({ error: { status: 'RESOURCE_EXHAUSTED' } });
+    expect(await scenario.streamRequests()).toHaveLength(calls);
+
+    // Tokens need no Stream call: never limited. Another user has a budget of their own.
+    expect((await callWorker(env, '/v1/token', { idToken })).status).toBe(200);
+    expect((await callWorker(env, '/v1/users/me', { idToken: await mintIdToken(key, `${uid}-other`) })).status).toBe(200);
+  });
+});

@@ -118,6 +118,7 @@ export class Scenario {
       ...baseEnv,
       DB: undefined,
       RECONCILE_QUEUE: undefined,
+      STREAM_WRITE_LIMITER: undefined,
       FIREBASE_PROJECT_ID: PROJECT_ID,
       STREAM_API_KEY,
       STREAM_API_SECRET: this.streamSecret,
