@@ -26,6 +26,9 @@ export interface Env {
   STREAM_WRITE_LIMITER?: RateLimit;
   /** Its period in seconds (as in wrangler.toml), for Retry-After. */
   STREAM_WRITE_LIMIT_PERIOD_SECONDS?: string;
+  /** `true`: refuse disabled accounts and revoked ID tokens, as verifyIdToken(token, true) does. */
+  FIREBASE_CHECK_REVOKED?: string;
+  FIREBASE_CHECK_REVOKED_CACHE_SECONDS?: string;
   /** Local development only: host:port of the Firebase Auth emulator (see src/firebase/emulator.ts). */
   FIREBASE_AUTH_EMULATOR_HOST?: string;
 

@@ -40,6 +40,10 @@ export type ErrorCode =
   | 'user_deleted'
   | 'registry_unavailable'
   | 'rate_limited'
+  | 'user_not_found'
+  | 'user_disabled'
+  | 'token_revoked'
+  | 'firebase_unavailable'
   | 'internal';
 
 interface Spelling {
@@ -71,6 +75,11 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   user_deleted: { http: 410, callable: 'FAILED_PRECONDITION', title: 'Stream user deleted' },
   registry_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Registry unavailable' },
   rate_limited: { http: 429, callable: 'RESOURCE_EXHAUSTED', title: 'Too many requests' },
+  // FIREBASE_CHECK_REVOKED: what firebase-admin's verifyIdToken(token, true) refuses.
+  user_not_found: { http: 401, callable: 'UNAUTHENTICATED', title: 'Account not found' },
+  user_disabled: { http: 401, callable: 'UNAUTHENTICATED', title: 'Account disabled' },
+  token_revoked: { http: 401, callable: 'UNAUTHENTICATED', title: 'ID token revoked' },
+  firebase_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Firebase unavailable' },
   internal: { http: 500, callable: 'INTERNAL', title: 'Internal error' },
 };
 

@@ -1,6 +1,7 @@
 import { ConfigError, parseConfig, type Config } from './config/config';
 import type { Env } from './env';
 import { AppError } from './errors';
+import { AccountStatusCheck } from './firebase/account-status';
 import { FirebaseAdminClient } from './firebase/admin-api';
 import { EmulatorFence } from './firebase/emulator';
 import { GoogleKeyStore } from './firebase/google-keys';
@@ -79,6 +80,7 @@ function compose(config: Config, env: Env): Built {
     stream,
     registry,
     writeLimiter: env.STREAM_WRITE_LIMITER,
+    accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,
   });
   const app = createApp({

@@ -1,4 +1,5 @@
 import { AppError } from './errors';
+import type { AccountStatusCheck } from './firebase/account-status';
 import { FirebaseLookupError } from './firebase/admin-api';
 import type { FirebaseClaims } from './firebase/verify-id-token';
 import { deleteSelf, tenantMismatch, type SelfDeleteAnswer } from './reconcile/self-delete';
@@ -57,6 +58,8 @@ export interface TokenServiceDeps {
   reconcile?: ReconcileDeps;
   /** Per-user budget of Stream writes (the STREAM_WRITE_LIMITER binding); undefined = no limit. */
   writeLimiter?: RateLimit;
+  /** FIREBASE_CHECK_REVOKED: disabled accounts and revoked tokens are refused; undefined = off. */
+  accountStatus?: AccountStatusCheck;
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -152,7 +155,8 @@ export class TokenService {
    * after the app deleted the Firebase account, with the ID token it still holds.
    */
   async deleteStreamUser(claims: FirebaseClaims): Promise<SelfDeleteAnswer> {
-    const { uid, tenant } = await this.#admit(claims);
+    // The account is expected to be gone here: its status is not checked, Firebase's absence is the point.
+    const { uid, tenant } = await this.#admit(claims, { accountMayBeGone: true });
     const reconcile = this.#deps.reconcile;
     if (!reconcile) {
       throw new AppError('forbidden', 'Self-service deletion is off: configure reconciliation (DB, Firebase admin access)');
@@ -202,12 +206,13 @@ export class TokenService {
    * the uid is registered under. `registered: true` records the uid now and
    * refuses a deleted one (the create routes, before Stream has the user).
    */
-  async #admit(claims: FirebaseClaims, options: { registered?: boolean } = {}): Promise<Caller> {
+  async #admit(claims: FirebaseClaims, options: { registered?: boolean; accountMayBeGone?: boolean } = {}): Promise<Caller> {
     const uid = streamUserId(claims);
     const tenant = tenantOf(claims);
     if (tenant !== '' && !this.#deps.settings.tenants.has(tenant)) {
       throw new AppError('tenant_not_allowed', 'This app does not serve users of this Identity Platform tenant (FIREBASE_TENANT_IDS)');
     }
+    if (this.#deps.accountStatus && !options.accountMayBeGone) await this.#deps.accountStatus.check(claims, tenant);
     const registry = this.#deps.registry;
     if (!registry) return { uid, tenant };
 

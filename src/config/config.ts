@@ -36,6 +36,8 @@ export interface Config {
   access: AccessPolicy;
   /** Period of the STREAM_WRITE_LIMITER binding, for Retry-After. */
   writeLimitPeriodSeconds: number;
+  /** FIREBASE_CHECK_REVOKED: undefined = off; else how long each account's status is trusted. */
+  checkRevoked: { cacheSeconds: number } | undefined;
   /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
   firebaseAuthEmulatorHost: string | undefined;
   identityToolkitUrl: string;
@@ -155,6 +157,15 @@ export function parseConfig(env: Env): Config {
     fail,
   );
 
+  const checkRevoked = flag(env.FIREBASE_CHECK_REVOKED ?? DEFAULTS.FIREBASE_CHECK_REVOKED, 'FIREBASE_CHECK_REVOKED', fail);
+  const checkRevokedCacheSeconds = wholeNumber(
+    env.FIREBASE_CHECK_REVOKED_CACHE_SECONDS ?? DEFAULTS.FIREBASE_CHECK_REVOKED_CACHE_SECONDS,
+    'FIREBASE_CHECK_REVOKED_CACHE_SECONDS',
+    0,
+    3600,
+    fail,
+  );
+
   let emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
   if (emulatorHost && env.GOOGLE_SERVICE_ACCOUNT?.trim()) {
     // Production credentials mean production: emulator mode stays off.
@@ -217,6 +228,11 @@ export function parseConfig(env: Env): Config {
     fail('ADMIN_TOKEN', `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 32)`);
   }
 
+  const firebaseAdminAccess = Boolean((emulatorHost && isLoopbackHost(emulatorHost)) || serviceAccount);
+  if (checkRevoked && !firebaseAdminAccess) {
+    fail('FIREBASE_CHECK_REVOKED', 'needs GOOGLE_SERVICE_ACCOUNT (or the Auth emulator locally) to look accounts up');
+  }
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     firebaseProjectId: projectId,
@@ -232,6 +248,7 @@ export function parseConfig(env: Env): Config {
     tenants,
     access,
     writeLimitPeriodSeconds,
+    checkRevoked: checkRevoked ? { cacheSeconds: checkRevokedCacheSeconds } : undefined,
     firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
     identityToolkitUrl,
     serviceAccount,

@@ -38,7 +38,12 @@ export class FirebaseAdminClient {
    * users, so the tenant must be the one the uid signed in with.
    */
   async existing(uids: string[], tenant = ''): Promise<Set<string>> {
-    if (uids.length === 0) return new Set();
+    return new Set((await this.accounts(uids, tenant)).keys());
+  }
+
+  /** The accounts Firebase has among `uids` (in `tenant`), with what the revocation check needs. */
+  async accounts(uids: string[], tenant = ''): Promise<Map<string, AccountRecord>> {
+    if (uids.length === 0) return new Map();
     if (uids.length > MAX_LOOKUP_UIDS) throw new FirebaseLookupError(`at most ${MAX_LOOKUP_UIDS} uids per lookup`);
     const { projectId, baseUrl } = this.#options;
     let response: Response;
@@ -66,21 +71,31 @@ export class FirebaseAdminClient {
   }
 }
 
+/** What an account's record says about its tokens. */
+export interface AccountRecord {
+  disabled: boolean;
+  /** Tokens authenticated before this (Unix seconds) are revoked; undefined = never revoked. */
+  validSince: number | undefined;
+}
+
 /** Validates an accounts:lookup answer; `users` is absent when none of the uids exist. */
-export function parseLookup(body: unknown, asked: string[]): Set<string> {
+export function parseLookup(body: unknown, asked: string[]): Map<string, AccountRecord> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FirebaseLookupError('accounts:lookup answer is not an object');
   const { kind, users } = body as { kind?: unknown; users?: unknown };
   if (kind !== 'identitytoolkit#GetAccountInfoResponse') {
     throw new FirebaseLookupError('accounts:lookup answer is not a GetAccountInfoResponse');
   }
-  if (users === undefined) return new Set();
+  if (users === undefined) return new Map();
   if (!Array.isArray(users)) throw new FirebaseLookupError('accounts:lookup "users" is not an array');
   const askedSet = new Set(asked);
-  const found = new Set<string>();
+  const found = new Map<string, AccountRecord>();
   for (const user of users) {
-    const localId = (user as { localId?: unknown } | null)?.localId;
+    const { localId, disabled, validSince } = (user ?? {}) as { localId?: unknown; disabled?: unknown; validSince?: unknown };
     if (typeof localId !== 'string') throw new FirebaseLookupError('accounts:lookup user has no localId');
-    if (askedSet.has(localId)) found.add(localId);
+    // validSince is seconds as a string (firebase-admin multiplies it by 1000); anything else is not trusted.
+    const since = typeof validSince === 'string' && /^\d+$/.test(validSince) ? Number(validSince) : undefined;
+    if (validSince !== undefined && since === undefined) throw new FirebaseLookupError('accounts:lookup validSince is malformed');
+    if (askedSet.has(localId)) found.set(localId, { disabled: disabled === true, validSince: since });
   }
   return found;
 }

@@ -109,6 +109,29 @@ export async function emulatorDeleteUser(uid: string, tenant?: string): Promise<
   if (!response.ok) throw new Error(`accounts:delete: HTTP ${response.status} ${await response.text()}`);
 }
 
+/** Updates an account in the emulator as the Admin SDK would: disable it, or revoke its tokens (validSince, Unix seconds). */
+export async function emulatorUpdateUser(uid: string, update: { disableUser?: boolean; validSince?: number }): Promise<void> {
+  const body = { localId: uid, ...update, ...(update.validSince === undefined ? {} : { validSince: String(update.validSince) }) };
+  const response = await fetch(`${emulatorApi()}/projects/${PROJECT_ID}/accounts:update`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },
+    body: JSON.stringify(body),
+  });
+  if (!response.ok) throw new Error(`accounts:update: HTTP ${response.status} ${await response.text()}`);
+}
+
+/** Signs an existing emulator user in again: a fresh ID token with a new auth_time. */
+export async function emulatorSignIn(email: string): Promise<{ uid: string; idToken: string }> {
+  const response = await fetch(`${emulatorApi()}/accounts:signInWithPassword?key=fake-api-key`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password: 'password-123', returnSecureToken: true }),
+  });
+  if (!response.ok) throw new Error(`signIn: HTTP ${response.status} ${await response.text()}`);
+  const body = (await response.json()) as { localId: string; idToken: string };
+  return { uid: body.localId, idToken: body.idToken };
+}
+
 /** Creates an Identity Platform tenant in the emulator and returns its id. */
 export async function emulatorCreateTenant(displayName: string): Promise<string> {
   const response = await fetch(`http://${emulatorHost()}/identitytoolkit.googleapis.com/v2/projects/${PROJECT_ID}/tenants`, {
