@@ -24,11 +24,12 @@ describe('Stream user tokens', () => {
     const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode('s3cret'), { currentDate: new Date(1_700_000_001_000) });
     expect(protectedHeader).toEqual({ alg: 'HS256', typ: 'JWT' });
     expect(Object.keys(payload)).toEqual(['user_id', 'exp', 'iat']);
-    expect(payload).toEqual({ user_id: 'alice', exp: 1_700_003_600, iat: 1_700_000_000 });
+    // iat one second back, as Stream's own Node SDK does; exp counts from it.
+    expect(payload).toEqual({ user_id: 'alice', exp: 1_700_003_599, iat: 1_699_999_999 });
   });
 
   it('with TTL 0 has iat but no exp', () => {
-    expect(tokenTimes(1_700_000_000_999, 0)).toEqual({ iat: 1_700_000_000 });
+    expect(tokenTimes(1_700_000_000_999, 0)).toEqual({ iat: 1_699_999_999 });
   });
 
   it('makes the same server token as the SDK expects: {"server":true}, no iat or exp', async () => {
