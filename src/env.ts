@@ -29,6 +29,11 @@ export interface Env {
   /** `true`: refuse disabled accounts and revoked ID tokens, as verifyIdToken(token, true) does. */
   FIREBASE_CHECK_REVOKED?: string;
   FIREBASE_CHECK_REVOKED_CACHE_SECONDS?: string;
+  /** Firebase App Check: off | monitor | enforce, the project number, allowed app ids, and the keys' URL. */
+  APP_CHECK?: string;
+  FIREBASE_PROJECT_NUMBER?: string;
+  APP_CHECK_APP_IDS?: string;
+  APP_CHECK_JWKS_URL?: string;
   /** Local development only: host:port of the Firebase Auth emulator (see src/firebase/emulator.ts). */
   FIREBASE_AUTH_EMULATOR_HOST?: string;
 

@@ -44,6 +44,7 @@ export type ErrorCode =
   | 'user_disabled'
   | 'token_revoked'
   | 'firebase_unavailable'
+  | 'app_check_failed'
   | 'internal';
 
 interface Spelling {
@@ -80,6 +81,8 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   user_disabled: { http: 401, callable: 'UNAUTHENTICATED', title: 'Account disabled' },
   token_revoked: { http: 401, callable: 'UNAUTHENTICATED', title: 'ID token revoked' },
   firebase_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Firebase unavailable' },
+  // As firebase-functions answers a callable with enforceAppCheck.
+  app_check_failed: { http: 401, callable: 'UNAUTHENTICATED', title: 'App Check failed' },
   internal: { http: 500, callable: 'INTERNAL', title: 'Internal error' },
 };
 

@@ -2,6 +2,7 @@ import { ConfigError, parseConfig, type Config } from './config/config';
 import type { Env } from './env';
 import { AppError } from './errors';
 import { AccountStatusCheck } from './firebase/account-status';
+import { AppCheckGate, verifyAppCheckToken } from './firebase/app-check';
 import { FirebaseAdminClient } from './firebase/admin-api';
 import { EmulatorFence } from './firebase/emulator';
 import { GoogleKeyStore } from './firebase/google-keys';
@@ -96,9 +97,18 @@ function compose(config: Config, env: Env): Built {
     streamApiKey: config.streamApiKey,
     adminToken: config.adminToken,
     emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
+    appCheck: appCheckGate(config),
     reconciliation,
   });
   return { config, app, reconciliation };
+}
+
+/** App Check around its own key cache (same rules as the ID-token keys), or nothing when APP_CHECK is off. */
+function appCheckGate(config: Config): AppCheckGate | undefined {
+  if (!config.appCheck) return undefined;
+  const { mode, rules, jwksUrl } = config.appCheck;
+  const keys = keyStoreFor(jwksUrl);
+  return new AppCheckGate(mode, (token) => verifyAppCheckToken(token, rules, (kid) => keys.getKey(kid)));
 }
 
 function keyStoreFor(url: string): GoogleKeyStore {

@@ -1,4 +1,5 @@
 import type { Env } from '../env';
+import type { AppCheckRules } from '../firebase/app-check';
 import { isLoopbackHost } from '../firebase/emulator';
 import { parseServiceAccountKey, type ServiceAccountKey } from '../firebase/service-account';
 import type { CorsPolicy } from '../http/cors';
@@ -36,6 +37,8 @@ export interface Config {
   access: AccessPolicy;
   /** Period of the STREAM_WRITE_LIMITER binding, for Retry-After. */
   writeLimitPeriodSeconds: number;
+  /** Firebase App Check; undefined = off. */
+  appCheck: { mode: 'monitor' | 'enforce'; rules: AppCheckRules; jwksUrl: string } | undefined;
   /** FIREBASE_CHECK_REVOKED: undefined = off; else how long each account's status is trusted. */
   checkRevoked: { cacheSeconds: number } | undefined;
   /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
@@ -157,6 +160,26 @@ export function parseConfig(env: Env): Config {
     fail,
   );
 
+  const appCheckMode = (env.APP_CHECK ?? DEFAULTS.APP_CHECK).trim().toLowerCase();
+  if (!['off', 'monitor', 'enforce'].includes(appCheckMode)) fail('APP_CHECK', 'must be off, monitor or enforce');
+  const projectNumber = (env.FIREBASE_PROJECT_NUMBER ?? '').trim();
+  if (appCheckMode === 'monitor' || appCheckMode === 'enforce') {
+    if (!/^\d{1,20}$/.test(projectNumber)) fail('FIREBASE_PROJECT_NUMBER', 'is required with APP_CHECK (the project number, digits: Firebase console → Project settings)');
+  }
+  const appIdList = splitList(env.APP_CHECK_APP_IDS ?? DEFAULTS.APP_CHECK_APP_IDS);
+  for (const appId of appIdList) {
+    if (!/^[0-9]+:[0-9]+:[a-z]+:[0-9a-f]+$/i.test(appId)) fail('APP_CHECK_APP_IDS', `has "${appId}", which is not a Firebase app id (like 1:1234567890:web:abc123)`);
+  }
+  const appCheckJwksUrl = httpUrl(env.APP_CHECK_JWKS_URL ?? DEFAULTS.APP_CHECK_JWKS_URL, 'APP_CHECK_JWKS_URL', fail);
+  const appCheck =
+    appCheckMode === 'monitor' || appCheckMode === 'enforce'
+      ? {
+          mode: appCheckMode as 'monitor' | 'enforce',
+          rules: { projectNumber, appIds: appIdList.length > 0 ? new Set(appIdList) : undefined },
+          jwksUrl: appCheckJwksUrl,
+        }
+      : undefined;
+
   const checkRevoked = flag(env.FIREBASE_CHECK_REVOKED ?? DEFAULTS.FIREBASE_CHECK_REVOKED, 'FIREBASE_CHECK_REVOKED', fail);
   const checkRevokedCacheSeconds = wholeNumber(
     env.FIREBASE_CHECK_REVOKED_CACHE_SECONDS ?? DEFAULTS.FIREBASE_CHECK_REVOKED_CACHE_SECONDS,
@@ -249,6 +272,7 @@ export function parseConfig(env: Env): Config {
     access,
     writeLimitPeriodSeconds,
     checkRevoked: checkRevoked ? { cacheSeconds: checkRevokedCacheSeconds } : undefined,
+    appCheck,
     firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
     identityToolkitUrl,
     serviceAccount,

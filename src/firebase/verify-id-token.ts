@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
-import { bytesFromBase64Url } from '../base64url';
 import { MAX_FIREBASE_UID_LENGTH } from '../user-id';
+import { BASE64URL_SEGMENT, decodeJsonSegment, verifyRs256 } from './jws';
 
 /** The claims this service reads from a verified Firebase ID token. */
 export interface FirebaseClaims {
@@ -45,12 +45,6 @@ export interface VerifyOptions {
 export const MAX_ID_TOKEN_LENGTH = 8192;
 /** How far in the future `iat`/`auth_time` may be, to absorb clock skew between Google and Cloudflare. */
 export const ISSUED_AT_SKEW_SECONDS = 5;
-const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]+$/;
-const RS256 = { name: 'RSASSA-PKCS1-v1_5' } as const;
-// ignoreBOM: true keeps a byte-order mark in the text, so JSON.parse refuses it, as firebase-admin does
-// (the differential fuzzer found a BOM-prefixed segment accepted here and refused there).
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
-const encoder = new TextEncoder();
 
 /**
  * Verifies a Firebase ID token with the rules firebase-admin's `verifyIdToken`
@@ -94,25 +88,17 @@ export async function verifyFirebaseIdToken(token: string, options: VerifyOption
   const payload = parseSegment(payloadSegment, 'payload');
 
   const key = await options.getKey(header.kid);
-  const signature = bytesFromBase64Url(signatureSegment);
-  if (signature === undefined || signature.length === 0) throw invalid('ID token signature is invalid');
-  const signed = encoder.encode(token.slice(0, headerSegment.length + 1 + payloadSegment.length));
-  if (!(await crypto.subtle.verify(RS256, key, signature, signed))) throw invalid('ID token signature is invalid');
+  if (!(await verifyRs256(key, token, headerSegment.length + 1 + payloadSegment.length, signatureSegment))) {
+    throw invalid('ID token signature is invalid');
+  }
   return checkClaims(payload, options);
 }
 
 /** A header or payload: base64url of a UTF-8 JSON object. */
 function parseSegment(segment: string, what: 'header' | 'payload'): Record<string, unknown> {
-  let value: unknown;
-  try {
-    const bytes = bytesFromBase64Url(segment);
-    if (bytes === undefined) throw new Error('base64url');
-    value = JSON.parse(utf8.decode(bytes));
-  } catch {
-    throw invalid(`ID token ${what} is not JSON`);
-  }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw invalid(`ID token ${what} is not a JSON object`);
-  return value as Record<string, unknown>;
+  const decoded = decodeJsonSegment(segment);
+  if (!decoded.ok) throw invalid(`ID token ${what} is ${decoded.reason}`);
+  return decoded.value;
 }
 
 /** Every claim rule, for signed and (emulator) unsigned tokens alike. */

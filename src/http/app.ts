@@ -1,6 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import type { Env } from '../env';
 import { AppError } from '../errors';
+import type { AppCheckGate } from '../firebase/app-check';
 import { isLoopbackOrigin } from '../firebase/emulator';
 import type { IdTokenVerifier } from '../firebase/verify-id-token';
 import type { Reconciliation } from '../reconcile/reconcile';
@@ -43,6 +44,8 @@ export interface AppDeps {
   adminToken: string | undefined;
   /** Emulator mode: requests from non-loopback browser origins are refused. */
   emulatorMode: boolean;
+  /** Firebase App Check on every route that issues tokens or calls Stream; undefined = off. */
+  appCheck?: AppCheckGate;
   reconciliation: Reconciliation;
 }
 
@@ -73,7 +76,10 @@ export function createApp(deps: AppDeps): App {
     return json({ result: await handler(c) });
   };
   const background = (c: Context<AppEnv>) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
-  const caller = (c: Context<AppEnv>) => authenticate(c.req.raw, deps.verifyIdToken, background(c));
+  const caller = async (c: Context<AppEnv>) => {
+    await deps.appCheck?.check(c.req.header('X-Firebase-AppCheck') ?? null);
+    return authenticate(c.req.raw, deps.verifyIdToken, background(c));
+  };
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c));
   const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c));

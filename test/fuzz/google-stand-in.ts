@@ -79,11 +79,16 @@ export interface GoogleStandIn {
   close(): Promise<void>;
 }
 
-/** Serves `certificates` (kid → PEM) the way Google does, with a long max-age. */
-export async function startGoogleStandIn(certificates: Record<string, string>): Promise<GoogleStandIn> {
+/** Serves `certificates` (kid → PEM) the way Google does, with a long max-age, and any `extraPaths` (path → JSON body, e.g. App Check's /v1/jwks). */
+export async function startGoogleStandIn(certificates: Record<string, string>, extraPaths: Record<string, unknown> = {}): Promise<GoogleStandIn> {
   const requests: string[] = [];
   const server: Server = createServer((request, response) => {
     requests.push(`${request.headers.host ?? ''}${request.url ?? ''}`);
+    const extra = extraPaths[request.url ?? ''];
+    if (extra !== undefined) {
+      response.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'public, max-age=21600' }).end(JSON.stringify(extra));
+      return;
+    }
     if (request.url !== GOOGLE_CERTS_PATH) {
       response.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
       return;
