@@ -5,9 +5,12 @@
 // in queue mode.
 //
 // The Worker is the bundle `wrangler deploy --dry-run` builds, served by workerd through
-// Miniflare's API, with a D1 registry (both migrations applied) in a fresh temporary
-// persistence directory per size. N uids (Firebase-shaped: 28 random alphanumerics) are imported
-// through POST /v1/admin/registry/import, then the cron is triggered until one full sweep is done.
+// Miniflare's API (not wrangler dev), with a D1 registry (both migrations applied) in a fresh
+// temporary persistence directory per size: N uids (Firebase-shaped: 28 random alphanumerics) are
+// imported once through POST /v1/admin/registry/import, and each mode sweeps its own copy of that
+// directory. The cron is triggered (Miniflare's scheduled()) until a full sweep is done, --sweeps times.
+// Inline runs longer than --inline-max-minutes are sampled (the first runs timed, the rest extrapolated,
+// and the table says so). Queue mode binds RECONCILE_QUEUE with a consumer (max_batch_size 10).
 // A Firebase stand-in on 127.0.0.1 (FIREBASE_AUTH_EMULATOR_HOST) answers every accounts:lookup
 // with every uid present, so nothing is deleted; a Stream stand-in (scripts/lib/stream-standin.mjs)
 // checks that no call reaches Stream. Costs are the Worker's own per-run meter (src/platform/meter.ts:
@@ -19,17 +22,18 @@
 //        [--consumer separate|same] [--inline-max-minutes 15] [--sample-runs 2]
 //        [--paid-max-batches 400] [--assume-concurrency 20] [--assume-firebase-ms 150]
 //        [--uid-length 28] [--tenant ID] [--sweeps 2] [--import-concurrency 8] [--timeout-minutes 30]
-//        [--markdown FILE]
+//        [--ordered-uids] [--markdown FILE]
 //
 // Sweep 1 is the first after the import (alive_at still unset); sweep 2 on is the steady state.
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { serialize } from 'node:v8';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
@@ -55,6 +59,7 @@ const { values: opts } = parseArgs({
     'timeout-minutes': { type: 'string', default: '30' },
     sweeps: { type: 'string', default: '2' },
     tenant: { type: 'string', default: '' },
+    'ordered-uids': { type: 'boolean', default: false },
     markdown: { type: 'string' },
   },
 });
@@ -74,7 +79,7 @@ const CONSUMER_BATCH = whole('consumer-batch', opts['consumer-batch'], 1, 100);
 const CONSUMER = opts.consumer;
 if (CONSUMER !== 'separate' && CONSUMER !== 'same') throw new Error('--consumer must be separate or same');
 const INLINE_MAX_MS = Number(opts['inline-max-minutes']) * 60_000;
-const SAMPLE_RUNS = whole('sample-runs', opts['sample-runs'], 1, 1000);
+const SAMPLE_RUNS = whole('sample-runs', opts['sample-runs'], 2, 1000); // ≥ 2: the first run of a sweep also counts the registry
 const PAID_MAX_BATCHES = whole('paid-max-batches', opts['paid-max-batches'], 1, 1000);
 const ASSUME_CONCURRENCY = whole('assume-concurrency', opts['assume-concurrency'], 1, 250);
 const ASSUME_FIREBASE_MS = Number(opts['assume-firebase-ms']);
@@ -84,9 +89,18 @@ const TIMEOUT_MS = Number(opts['timeout-minutes']) * 60_000;
 const SWEEPS = whole('sweeps', opts.sweeps, 1, 10);
 /** The tenant the uids are imported under ('' = project-level users; their lookups then carry tenantId). */
 const TENANT = opts.tenant ?? '';
+/** Diagnostic: uids that sort in import order, so the table's rows (rowid order) lie in uid (sweep) order. */
+const ORDERED_UIDS = opts['ordered-uids'] ?? false;
 
 /** The Worker's defaults and the platform limits the projections use (sources in the output). */
 const WORKER_DEFAULTS = { maxBatches: 10, queueBatchesPerRun: 2500, cronMinutes: 15 };
+/** D1 quotas and prices (developers.cloudflare.com/d1/platform/pricing/): Free per day, Paid included per month and $ per million over it. */
+const D1_PRICING = { freeReadsPerDay: 5e6, freeWritesPerDay: 1e5, paidReadsPerMonth: 25e9, paidWritesPerMonth: 50e6, paidReadPerMillion: 0.001, paidWritePerMillion: 1 };
+/** Cloudflare Queues: at most 256 KB (1 KB = 1,000 bytes) per sendBatch, ~100 bytes of metadata per message counting towards it. */
+const SEND_BATCH_LIMIT_BYTES = 256_000;
+const MESSAGE_METADATA_BYTES = 100;
+/** The cron pages ≤ 5,000 uids at a time and sends each page's messages in sendBatch calls of ≤ 100 (src/reconcile/reconcile.ts). */
+const QUEUE_PAGE_UIDS = 5000;
 const IMPORT_MAX_UIDS = 1000; // src/http/admin.ts MAX_IMPORT_UIDS
 const CRON = '*/15 * * * *';
 const PROJECT_ID = 'demo-bench';
@@ -254,6 +268,7 @@ async function startWorker({ persist, queue }) {
   const mf = new Miniflare({
     host: '127.0.0.1',
     port: await freePort(),
+    cf: false, // no fetch of the request.cf object from workers.cloudflare.com: everything stays on 127.0.0.1
     d1Persist: persist,
     log,
     handleRuntimeStdio(stdout, stderr) {
@@ -294,14 +309,19 @@ async function admin(url, path, body) {
 const status = (url) => admin(url, '/v1/admin/reconcile/status');
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-/** @param {number} count Firebase-shaped uids: random alphanumerics, as many as Firebase's (28) by default */
-function makeUids(count) {
+/**
+ * Firebase-shaped uids: random alphanumerics, as many as Firebase's (28) by default; with
+ * --ordered-uids, a 10-digit sequence number from `first` on, then random characters.
+ * @param {number} count
+ * @param {number} first
+ */
+function makeUids(count, first) {
   const bytes = randomBytes(count * UID_LENGTH);
   /** @type {string[]} */
   const uids = new Array(count);
   for (let i = 0; i < count; i++) {
-    let uid = '';
-    for (let j = 0; j < UID_LENGTH; j++) uid += ALPHABET[/** @type {number} */ (bytes[i * UID_LENGTH + j]) % ALPHABET.length];
+    let uid = ORDERED_UIDS ? String(first + i).padStart(10, '0') : '';
+    for (let j = uid.length; j < UID_LENGTH; j++) uid += ALPHABET[/** @type {number} */ (bytes[i * UID_LENGTH + j]) % ALPHABET.length];
     uids[i] = uid;
   }
   return uids;
@@ -325,7 +345,7 @@ async function importUids(url, count) {
       const chunk = next++;
       if (chunk >= chunks) return;
       const size = Math.min(IMPORT_MAX_UIDS, count - chunk * IMPORT_MAX_UIDS);
-      const result = await admin(url, '/v1/admin/registry/import', { uids: makeUids(size), ...(TENANT ? { tenant: TENANT } : {}) });
+      const result = await admin(url, '/v1/admin/registry/import', { uids: makeUids(size, chunk * IMPORT_MAX_UIDS), ...(TENANT ? { tenant: TENANT } : {}) });
       added += result.added;
       calls++;
       if (performance.now() - lastReport > 10_000) {
@@ -534,8 +554,11 @@ async function sweepInline({ mf, url }, size, sweepNo) {
   // rechecks, claim, save; countActive at a sweep's start; the empty page that ends a sweep).
   const overheadQueries = median(runs.map((r) => r.summary.d1_queries - 2 * r.summary.batches));
   if (!extrapolated) return { mode: 'inline', size, sweep: sweepNo, runs, sweepRuns: runs.length, extrapolated, sweepMs: measured.ms, ...measured, overheadQueries };
-  // Extrapolated: the sweep's cost scaled from the sampled uids to the registry; the time from the sampled runs.
-  const scale = size / measured.checked;
+  // Extrapolated: the sampled runs, then as many more runs like the later sampled ones (the first carries the
+  // sweep's one-time countActive) as the registry needs; the run that finds the end (a few queries) is left out.
+  const later = runs.slice(1);
+  const more = Math.max(0, (size - measured.checked) / median(later.map((r) => r.summary.checked))); // runs' worth, fractional
+  const like = (/** @type {(run: Run) => number} */ pick) => sum(runs.map(pick)) + median(later.map(pick)) * more;
   return {
     mode: 'inline',
     size,
@@ -543,14 +566,14 @@ async function sweepInline({ mf, url }, size, sweepNo) {
     runs,
     sweepRuns: expectedRuns,
     extrapolated,
-    sweepMs: measured.ms * scale,
-    checked: size,
-    d1Queries: measured.d1Queries * scale,
-    rowsRead: measured.rowsRead * scale,
-    rowsWritten: measured.rowsWritten * scale,
-    fetches: measured.fetches * scale,
-    queueSends: measured.queueSends * scale,
-    batches: measured.batches * scale,
+    sweepMs: like((r) => r.ms),
+    checked: like((r) => r.summary.checked),
+    d1Queries: like((r) => r.summary.d1_queries),
+    rowsRead: like((r) => r.summary.d1_rows_read),
+    rowsWritten: like((r) => r.summary.d1_rows_written),
+    fetches: like((r) => r.summary.fetches),
+    queueSends: like((r) => r.summary.queue_sends),
+    batches: like((r) => r.summary.batches),
     overheadQueries,
   };
 }
@@ -663,7 +686,9 @@ say(`# Reconciliation sweep benchmark`);
 say(
   `(node ${process.version}, ${new Date().toISOString()}; sizes ${SIZES.map((s) => s.toLocaleString('en-US')).join(', ')}; modes ${MODES.join(', ')}; ` +
     `RECONCILE_BATCH_SIZE=${BATCH_SIZE}, bench RECONCILE_MAX_BATCHES=${MAX_BATCHES}, RECONCILE_QUEUE_BATCHES_PER_RUN=${QUEUE_BATCHES_PER_RUN ?? `${WORKER_DEFAULTS.queueBatchesPerRun} (default)`}, ` +
-    `consumer max_batch_size=${CONSUMER_BATCH}, consumer ${CONSUMER === 'separate' ? 'in an isolate of its own' : 'in the cron\'s Worker'}; uids ${UID_LENGTH} chars)`,
+    `consumer max_batch_size=${CONSUMER_BATCH}, consumer ${CONSUMER === 'separate' ? 'in an isolate of its own' : 'in the cron\'s Worker'}; ` +
+    `uids ${UID_LENGTH} chars${ORDERED_UIDS ? ', in import order' : ', random'}${TENANT ? `, tenant ${TENANT}` : ', project-level'}; ${SWEEPS} sweep(s) per size and mode; ` +
+    `${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the start)`,
 );
 say();
 
@@ -740,6 +765,24 @@ try {
   if (failed) process.exitCode = 1;
 }
 
+/**
+ * D1 rows per day at one sweep every `runsPerSweep` cron runs (96 runs a day), and what Paid bills over its included rows.
+ * @param {number} size
+ * @param {number} runsPerSweep
+ * @param {number} readPerUid
+ * @param {number} writtenPerUid
+ */
+function d1Usage(size, runsPerSweep, readPerUid, writtenPerUid) {
+  const sweepsPerDay = (24 * 60) / WORKER_DEFAULTS.cronMinutes / runsPerSweep;
+  const checkedPerDay = sweepsPerDay * size;
+  const readsPerDay = checkedPerDay * readPerUid;
+  const writesPerDay = checkedPerDay * writtenPerUid;
+  const paidDollarsPerMonth =
+    (Math.max(0, writesPerDay * 30 - D1_PRICING.paidWritesPerMonth) / 1e6) * D1_PRICING.paidWritePerMillion +
+    (Math.max(0, readsPerDay * 30 - D1_PRICING.paidReadsPerMonth) / 1e6) * D1_PRICING.paidReadPerMillion;
+  return { sweepsPerDay, checkedPerDay, readsPerDay, writesPerDay, paidDollarsPerMonth };
+}
+
 function report() {
   const sizes = [...results.keys()];
   /** @template {{ size: number; sweep: number }} R @param {R[]} list @param {R} r */
@@ -767,8 +810,8 @@ function report() {
     say();
     say('Sweep 1 follows the import (every alive_at still NULL); sweep 2 is the steady state. Ratios are per uid, against the smallest size\'s same sweep.');
     say();
-    say('| uids | sweep | runs/sweep | D1 queries/run (full run) | fetches/run (full run) | D1 queries /100 uids | fetches /100 uids | D1 rows read /uid | D1 rows written /uid | sweep wall (local) | ms /100 uids (local) | rows read /uid × smallest | rows written /uid × smallest | queries /uid × smallest | ms /uid × smallest |');
-    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    say('| uids | sweep | runs/sweep | D1 queries/run (full run) | fetches/run (full run) | D1 queries /100 uids | fetches /100 uids | D1 rows read /uid | D1 rows written /uid | sweep wall (local) | ms /100 uids (local) | full runs: wall min–max | rows read /uid × smallest | rows written /uid × smallest | queries /uid × smallest | ms /uid × smallest |');
+    say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of inline) {
       const ref = refOf(inline, r);
       const full = r.runs.filter((run) => run.summary.batches >= MAX_BATCHES);
@@ -777,11 +820,19 @@ function report() {
       say(
         `| ${fmt(r.size, 0)}${r.extrapolated ? ` (extrapolated from ${r.runs.length} runs)` : ''} | ${r.sweep} | ${r.sweepRuns} | ${fmt(median(some.map((run) => run.summary.d1_queries)), 0)}${full.length === 0 ? ' (one partial run)' : ''} | ` +
           `${fmt(median(some.map((run) => run.summary.fetches)), 0)} | ${fmt((r.d1Queries / r.checked) * 100)} | ${fmt((r.fetches / r.checked) * 100)} | ${fmt(r.rowsRead / r.checked, 3)} | ${fmt(r.rowsWritten / r.checked, 3)} | ` +
-          `${duration(r.sweepMs)} | ${fmt((r.sweepMs / r.checked) * 100)} | ${mark(per(r.rowsRead, ref?.rowsRead))} | ${times(per(r.rowsWritten, ref?.rowsWritten))} | ` +
+          `${duration(r.sweepMs)} | ${fmt((r.sweepMs / r.checked) * 100)} | ${full.length > 0 ? `${duration(Math.min(...full.map((run) => run.ms)))}–${duration(Math.max(...full.map((run) => run.ms)))}` : '–'} | ${mark(per(r.rowsRead, ref?.rowsRead))} | ${times(per(r.rowsWritten, ref?.rowsWritten))} | ` +
           `${times(per(r.d1Queries, ref?.d1Queries))} | ${mark(per(r.sweepMs, ref?.sweepMs))} |`,
       );
     }
     say();
+    const fullRunMs = inline.flatMap((r) => r.runs.filter((run) => run.summary.batches >= MAX_BATCHES).map((run) => run.ms));
+    if (fullRunMs.length > 1) {
+      say(
+        `Wall times are local (in-process SQLite, a Firebase stand-in on 127.0.0.1, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the end): ` +
+          `identical ${fmt(MAX_BATCHES * BATCH_SIZE, 0)}-uid runs took ${duration(Math.min(...fullRunMs))} to ${duration(Math.max(...fullRunMs))} in this run, so read the ms ratios with that spread in mind; the D1 and fetch counts are exact.`,
+      );
+      say();
+    }
     say('Per run (status route `last_run`; wall = the scheduled() call):');
     say();
     say('| uids | sweep | run | checked | batches | D1 queries | D1 rows read | D1 rows written | fetches | wall (local) | sweep completed |');
@@ -818,9 +869,24 @@ function report() {
       `Per-run budgets: Free default ≈ ${budget(WORKER_DEFAULTS.maxBatches)} D1 queries and ${WORKER_DEFAULTS.maxBatches} fetches (Workers Free limits: 50 D1 queries, 50 subrequests, 10 ms CPU per invocation); ` +
         `Paid ${PAID_MAX_BATCHES} batches ≈ ${budget(PAID_MAX_BATCHES)} D1 queries and ${PAID_MAX_BATCHES} fetches (Paid limits: 1,000 D1 queries, 10,000 subrequests). ` +
         `The D1 query limit caps RECONCILE_MAX_BATCHES at about ${Math.floor((1000 - overhead) / perBatchQueries)} on Paid and ${Math.floor((50 - overhead) / perBatchQueries)} on Free; ` +
-        `the bench setting (${MAX_BATCHES} batches ≈ ${budget(MAX_BATCHES)} queries) is over Paid's limit and is for the bench only. ` +
+        `the bench setting (${MAX_BATCHES} batches ≈ ${budget(MAX_BATCHES)} queries)${budget(MAX_BATCHES) > 1000 ? ' is over Paid\'s limit and is for the bench only' : ' is within Paid\'s limit'}. ` +
         `CPU time is not measured (workerd's clock does not advance during computation).`,
     );
+    say();
+    const steady = new Map(inline.filter((r) => !r.extrapolated || r.sweep === 1).map((r) => [r.size, r]));
+    say('D1 usage at the cron\'s pace (96 runs a day; rows per uid from the last sweep measured), against the D1 quotas:');
+    say();
+    say(`| uids | Free default: uids checked/day | rows written/day (Free quota ${fmt(D1_PRICING.freeWritesPerDay, 0)}) | rows read/day (Free quota ${fmt(D1_PRICING.freeReadsPerDay, 0)}) | Paid ${PAID_MAX_BATCHES} batches: rows written/month (${fmt(D1_PRICING.paidWritesPerMonth / 1e6, 0)} M included) | rows read/month (${fmt(D1_PRICING.paidReadsPerMonth / 1e9, 0)} B included) | D1 $/month over the included |`);
+    say('|---:|---:|---:|---:|---:|---:|---:|');
+    for (const r of steady.values()) {
+      const usage = d1Usage(r.size, Math.floor(r.size / (WORKER_DEFAULTS.maxBatches * BATCH_SIZE)) + 1, r.rowsRead / r.checked, r.rowsWritten / r.checked);
+      const paid = d1Usage(r.size, Math.floor(r.size / (PAID_MAX_BATCHES * BATCH_SIZE)) + 1, r.rowsRead / r.checked, r.rowsWritten / r.checked);
+      const over = (/** @type {number} */ value, /** @type {number} */ quota) => `${fmt(value, 0)}${value > quota ? ' ✗ over' : ''}`;
+      say(
+        `| ${fmt(r.size, 0)} | ${fmt(usage.checkedPerDay, 0)} | ${over(usage.writesPerDay, D1_PRICING.freeWritesPerDay)} | ${over(usage.readsPerDay, D1_PRICING.freeReadsPerDay)} | ` +
+          `${fmt(paid.writesPerDay * 30, 0)} | ${fmt(paid.readsPerDay * 30, 0)} | $${fmt(paid.paidDollarsPerMonth, 0)} |`,
+      );
+    }
     say();
   }
 
@@ -842,7 +908,7 @@ function report() {
       const ref = refOf(queue, r);
       const per = (/** @type {number} */ value, /** @type {number | undefined} */ reference) => (ref && reference ? value / r.checked / (reference / ref.checked) : NaN);
       say(
-        `| ${fmt(r.size, 0)} | ${r.sweep} | ${r.cronRuns.length} | ${r.cron.maxRunQueries} | ${fmt(r.cron.rowsRead / r.size, 3)} | ${r.cron.queueSends} | ${fmt(r.messages, 0)} | ${fmt(r.consumers.length, 0)} | ` +
+        `| ${fmt(r.size, 0)} | ${r.sweep} | ${r.cronRuns.length} | ${r.cron.maxRunQueries}${r.cron.maxRunQueries > 50 ? ' (over Free\'s 50)' : ''} | ${fmt(r.cron.rowsRead / r.size, 3)} | ${r.cron.queueSends} | ${fmt(r.messages, 0)} | ${fmt(r.consumers.length, 0)} | ` +
           `${fmt((r.d1Queries / r.checked) * 100)} | ${fmt((r.fetches / r.checked) * 100)} | ${fmt(r.rowsRead / r.checked, 3)} | ${fmt(r.rowsWritten / r.checked, 3)} | ` +
           `${duration(r.wallMs)} (crons ${duration(r.cronMs)}, then ${duration(r.drainAfterCronMs)}) | ${fmt(r.checked / (r.wallMs / 1000), 0)} | ${fmt(r.invocationMs, 1)} (logged duration_ms median ${fmt(r.invocationDurationMs, 0)}) | ` +
           `${mark(per(r.rowsRead, ref?.rowsRead))} | ${mark(per(r.wallMs, ref?.wallMs))} |`,
@@ -868,7 +934,7 @@ function report() {
         'D1 latency on Cloudflare is not modelled (local D1 is in-process SQLite).',
     );
     say();
-    say('| uids | cron runs/sweep | last uids enqueued | drain of one run\'s messages | all checked after (≈ worst-case deletion latency) | sweep period (a new sweep starts on the run after the one that finds the end) | queue operations/sweep (≈3 per message) |');
+    say('| uids | cron runs/sweep | last uids enqueued | drain of one run\'s messages | last uids checked (after the sweep\'s first run) | sweep period ≈ worst-case deletion latency (a new sweep starts on the run after the one that finds the end) | queue operations/sweep (≈3 per message) |');
     say('|---:|---:|---:|---:|---:|---:|---:|');
     const lastSweep = new Map(queue.map((r) => [r.size, r]));
     for (const r of lastSweep.values()) {
@@ -882,6 +948,31 @@ function report() {
         `| ${fmt(r.size, 0)} | ${sweepRuns} | ${duration(lastEnqueue)} after the sweep's first run | ${duration(drain)} | ${duration(lastEnqueue + drain)} | ${duration(sweepRuns * WORKER_DEFAULTS.cronMinutes * 60_000)} | ${fmt(r.messages * 3, 0)} |`,
       );
     }
+    say();
+    say('D1 usage with a sweep every cron period × cron runs/sweep (cron + consumers; rows per uid from the last sweep measured):');
+    say();
+    say(`| uids | sweeps/day | rows written/month (${fmt(D1_PRICING.paidWritesPerMonth / 1e6, 0)} M included on Paid) | rows read/month (${fmt(D1_PRICING.paidReadsPerMonth / 1e9, 0)} B included) | D1 $/month over the included | queue operations/month |`);
+    say('|---:|---:|---:|---:|---:|---:|');
+    for (const r of lastSweep.values()) {
+      const sweepRuns = Math.floor(r.size / perRunUids) + 1;
+      const usage = d1Usage(r.size, sweepRuns, (r.rowsRead + r.cron.rowsRead) / r.size, (r.rowsWritten + r.cron.rowsWritten) / r.size);
+      say(
+        `| ${fmt(r.size, 0)} | ${fmt(usage.sweepsPerDay, 1)} | ${fmt(usage.writesPerDay * 30, 0)} | ${fmt(usage.readsPerDay * 30, 0)} | $${fmt(usage.paidDollarsPerMonth, 0)} | ${fmt(r.messages * 3 * usage.sweepsPerDay * 30, 0)} |`,
+      );
+    }
+    say();
+    // The cron's largest sendBatch: one page's messages (≤ 5,000 uids), serialized as workerd sends them (V8 serialization).
+    const perEntry = (/** @type {string} */ tenant) =>
+      (serialize({ kind: 'check', uids: Array.from({ length: BATCH_SIZE }, () => ({ uid: 'x'.repeat(UID_LENGTH), tenant })) }).length - serialize({ kind: 'check', uids: [] }).length) / BATCH_SIZE;
+    const messagesPerSend = Math.min(100, Math.ceil(Math.min(QUEUE_PAGE_UIDS, perRunUids) / BATCH_SIZE));
+    const sendBytes = (/** @type {string} */ tenant) =>
+      Math.round(messagesPerSend * (serialize({ kind: 'check', uids: [] }).length + BATCH_SIZE * perEntry(tenant) + MESSAGE_METADATA_BYTES));
+    const maxUidLength = Math.floor(UID_LENGTH + (SEND_BATCH_LIMIT_BYTES - sendBytes('')) / (messagesPerSend * BATCH_SIZE));
+    say(
+      `Largest sendBatch the cron makes: ${messagesPerSend} messages × ${BATCH_SIZE} uids ≈ ${fmt(sendBytes(TENANT), 0)} bytes with ${UID_LENGTH}-character uids${TENANT ? ` of tenant "${TENANT}"` : ', project-level'} ` +
+        `(V8-serialized bodies + ${MESSAGE_METADATA_BYTES} bytes metadata each; Cloudflare's limit ${fmt(SEND_BATCH_LIMIT_BYTES, 0)} bytes ${sendBytes(TENANT) > SEND_BATCH_LIMIT_BYTES ? '✗ OVER' : '✓'}). ` +
+        `Project-level uids longer than ${maxUidLength} characters, or a tenant id of ${Math.floor((SEND_BATCH_LIMIT_BYTES - sendBytes('')) / (messagesPerSend * BATCH_SIZE)) + 1}+ characters with ${UID_LENGTH}-character uids, go over; with tenant "tenant-1-abcde" it is ≈ ${fmt(sendBytes('tenant-1-abcde'), 0)} bytes.`,
+    );
     say();
   }
   for (const size of sizes) {

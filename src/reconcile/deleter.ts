@@ -17,8 +17,12 @@ export type DeleteOutcome = 'deleted' | 'already_gone' | 'failed' | 'deleting';
 /** Stream takes up to 100 user ids per delete request. */
 export const STREAM_DELETE_MAX_IDS = 100;
 const POLL_INTERVAL_MS = 500;
-/** A claim older than this was left by an invocation that died before Stream answered. */
-const STALE_CLAIM_MS = 15 * 60_000;
+/**
+ * A claim older than this was left by an invocation that died (or whose D1
+ * write failed) before Stream's task id was recorded: the next cron run, 15
+ * minutes later, releases it. No invocation lives this long.
+ */
+const STALE_CLAIM_MS = 10 * 60_000;
 
 export function newClaim(now: number): string {
   return `claim:${now}:${crypto.randomUUID()}`;

@@ -103,6 +103,12 @@ async function sweepInline(deps: ReconcileDeps, state: SweepState, summary: Reco
     if (!(await checkBatch(page, deps, summary))) return; // the cursor stays: the batch is checked again next run
     state.cursor = page[page.length - 1]!.uid;
     state.sweepDone += page.length;
+    if (page.length < deps.settings.batchSize) {
+      // A short page is the end of the registry: the sweep is complete now, not one run later.
+      finishSweep(state, deps.now ?? Date.now);
+      summary.sweep_completed = true;
+      return;
+    }
   }
 }
 
@@ -111,8 +117,9 @@ async function enqueueSweep(queue: Queue<ReconcileMessage>, deps: ReconcileDeps,
   const { batchSize, queueBatchesPerRun } = deps.settings;
   let enqueued = 0;
   while (enqueued < queueBatchesPerRun) {
-    // Large pages keep D1 reads per run low; 5,000 uids is about 200 KB.
-    const page = await deps.registry.page(state.cursor, Math.min(5_000, (queueBatchesPerRun - enqueued) * batchSize));
+    // Large pages keep D1 queries per run low; 5,000 uids is about 200 KB.
+    const requested = Math.min(5_000, (queueBatchesPerRun - enqueued) * batchSize);
+    const page = await deps.registry.page(state.cursor, requested);
     if (page.length === 0) {
       finishSweep(state, deps.now ?? Date.now);
       summary.sweep_completed = true;
@@ -122,15 +129,40 @@ async function enqueueSweep(queue: Queue<ReconcileMessage>, deps: ReconcileDeps,
     for (let i = 0; i < page.length; i += batchSize) {
       messages.push({ body: { kind: 'check', uids: page.slice(i, i + batchSize).map(({ uid, tenant }) => ({ uid, tenant })) } });
     }
-    for (let i = 0; i < messages.length; i += 100) {
-      await queue.sendBatch(messages.slice(i, i + 100)); // sendBatch takes ≤ 100
+    for (const batch of sendBatches(messages)) {
+      await queue.sendBatch(batch);
       summary.queue_sends++;
     }
     enqueued += messages.length;
     summary.enqueued += page.length;
     state.cursor = page[page.length - 1]!.uid;
     state.sweepDone += page.length;
+    if (page.length < requested) {
+      finishSweep(state, deps.now ?? Date.now); // the end of the registry: complete now, not one run later
+      summary.sweep_completed = true;
+      break;
+    }
   }
+}
+
+/** Cloudflare takes at most 100 messages and 256 KB per sendBatch; stay well under both (long uids and tenant ids add up). */
+const SEND_BATCH_MAX_MESSAGES = 100;
+const SEND_BATCH_MAX_BYTES = 200_000;
+
+export function* sendBatches<T>(messages: MessageSendRequest<T>[]): Generator<MessageSendRequest<T>[]> {
+  let batch: MessageSendRequest<T>[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = JSON.stringify(message.body).length + 100; // the body, plus room for the message's own envelope
+    if (batch.length > 0 && (batch.length >= SEND_BATCH_MAX_MESSAGES || bytes + size > SEND_BATCH_MAX_BYTES)) {
+      yield batch;
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(message);
+    bytes += size;
+  }
+  if (batch.length > 0) yield batch;
 }
 
 function finishSweep(state: SweepState, now: () => number): void {

@@ -53,6 +53,8 @@ export const CRON_QUERIES = {
   witnesses: `SELECT uid FROM stream_users WHERE state = 'active' AND alive_at IS NOT NULL AND tenant = ?1 ORDER BY alive_at DESC LIMIT ?2`,
 } as const;
 
+/** A token route refreshes a uid's `alive_at` at most this often. */
+const ALIVE_REFRESH_MS = 3600_000;
 /** Enough for a busy isolate; past it the set starts over (a repeat write is harmless, only wasted). */
 const MAX_REMEMBERED_PER_ISOLATE = 50_000;
 const ids = (uids: readonly string[]) => JSON.stringify(uids);
@@ -73,7 +75,7 @@ export class UserRegistry {
   remember(uid: string, tenant: string, waitUntil: (promise: Promise<unknown>) => void): void {
     if (this.#recorded.has(uid)) return;
     this.#markRecorded(uid);
-    const write = this.#upsert(uid, tenant)
+    const write = this.#upsert(uid, tenant, ALIVE_REFRESH_MS)
       .first<{ tenant: string; state: RegistryState }>()
       .then((row) => {
         // A token for a deleted uid, or one registered under another tenant: worth an operator's look.
@@ -112,15 +114,21 @@ export class UserRegistry {
     this.#recorded.add(uid);
   }
 
-  /** Inserts the uid, or refreshes `alive_at` of an active one; never changes its tenant or revives a deletion. */
-  #upsert(uid: string, tenant: string): D1PreparedStatement {
+  /**
+   * Inserts the uid, or refreshes `alive_at` of an active one; never changes
+   * its tenant or revives a deletion. With `refreshAfterMs`, an active row
+   * whose `alive_at` is newer than that is left alone (no write, no row
+   * returned): D1 bills rows written, and a witness needs recency in hours, not seconds.
+   */
+  #upsert(uid: string, tenant: string, refreshAfterMs = 0): D1PreparedStatement {
     return this.#db
       .prepare(
         `INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT (uid) DO UPDATE SET alive_at = CASE WHEN state = 'active' AND tenant = excluded.tenant THEN excluded.alive_at ELSE alive_at END
+         WHERE state != 'active' OR tenant != excluded.tenant OR alive_at IS NULL OR alive_at <= excluded.alive_at - ?4
          RETURNING tenant, state`,
       )
-      .bind(uid, tenant, this.#now());
+      .bind(uid, tenant, this.#now(), refreshAfterMs);
   }
 
   /** Adds uids (operator import) under one tenant; answers how many were new. */
@@ -223,14 +231,21 @@ export class UserRegistry {
 
   // --- recording outcomes ---
 
-  /** Firebase still has these users. */
+  /**
+   * Firebase still has these users. Only rows that change are written: a uid
+   * checked for the first time, one with no evidence of life yet, or one
+   * flagged for a recheck. A steady-state sweep writes nothing for present
+   * users (D1 bills rows written; at 2 rows per uid a sweep would spend the
+   * Free plan's 100,000 daily writes on a registry of a few thousand).
+   */
   async markPresent(uids: string[]): Promise<void> {
     if (uids.length === 0) return;
     const now = this.#now();
     await this.#db
       .prepare(
         `UPDATE stream_users SET last_checked_at = ?2, alive_at = ?2, recheck = 0
-         WHERE uid IN (SELECT value FROM json_each(?1)) AND state = 'active'`,
+         WHERE uid IN (SELECT value FROM json_each(?1)) AND state = 'active'
+           AND (last_checked_at IS NULL OR alive_at IS NULL OR recheck = 1)`,
       )
       .bind(ids(uids), now)
       .run();

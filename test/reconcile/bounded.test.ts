@@ -10,9 +10,12 @@ import { clearRegistry, DB, productionEnv, registerAlive, registryRows, runCron,
 
 beforeEach(clearRegistry);
 
-/** Cron runs are 15 minutes apart: backoffs shorter than that have passed by the next run. */
+/** Cron runs are 15 minutes apart: backoffs shorter than that have passed by the next run, and claims left by a failed run are stale. */
 async function fifteenMinutesPass(): Promise<void> {
-  await DB.prepare(`UPDATE stream_users SET next_attempt_at = next_attempt_at - 900000 WHERE state = 'pending_delete'`).run();
+  await DB.batch([
+    DB.prepare(`UPDATE stream_users SET next_attempt_at = next_attempt_at - 900000 WHERE state = 'pending_delete'`),
+    DB.prepare(`UPDATE stream_users SET task_id = 'claim:0:left-by-a-failed-run' WHERE task_id LIKE 'claim:%'`),
+  ]);
 }
 
 /** A small seeded generator, so a failure can be replayed. */

@@ -8,7 +8,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from 'clou
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import worker from '../../src/index';
-import type { ReconcileMessage } from '../../src/reconcile/reconcile';
+import { sendBatches, type ReconcileMessage } from '../../src/reconcile/reconcile';
 import { captureConsole } from '../support/console';
 import { Scenario } from '../support/fixtures';
 import { clearRegistry, productionEnv, register, registerAlive, registryRows, runCron, streamDeletes } from '../support/reconcile';
@@ -45,6 +45,21 @@ async function consume(env: Env, bodies: unknown[]) {
   const summary = JSON.parse(log.lines.find((line) => line.includes('"reconcile_summary"'))!) as Record<string, unknown>;
   return { result, summary };
 }
+
+describe('sendBatches', () => {
+  it('splits at 100 messages and well under 256 KB, whatever the uids and tenants weigh', () => {
+    const message = (uidLength: number, tenant: string) => ({
+      body: { kind: 'check' as const, uids: Array.from({ length: 100 }, (_, i) => ({ uid: `${i}`.padEnd(uidLength, 'x'), tenant })) },
+    });
+    const heavy = Array.from({ length: 50 }, () => message(128, 'tenant-with-a-long-name-0123456789'));
+    const batches = [...sendBatches(heavy)];
+    expect(batches.flat()).toHaveLength(50);
+    for (const batch of batches) expect(JSON.stringify(batch.map((m) => m.body)).length).toBeLessThan(220_000);
+    expect(batches.length).toBeGreaterThan(1);
+    const light = Array.from({ length: 250 }, () => ({ body: { kind: 'check' as const, uids: [{ uid: 'a', tenant: '' }] } }));
+    expect([...sendBatches(light)].map((batch) => batch.length)).toEqual([100, 100, 50]);
+  });
+});
 
 describe('queue mode', () => {
   it('the cron pages the whole registry into lookup batches and deletes nothing itself', async () => {

@@ -187,6 +187,22 @@ describe('never deletes on doubt', () => {
   });
 });
 
+describe('cost', () => {
+  it('a steady-state sweep writes no D1 rows for users who are still there', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    const uids = Array.from({ length: 60 }, (_, i) => `u${String(i).padStart(2, '0')}`);
+    await register(uids);
+    await scenario.setGoogleAdmin({ existing: uids });
+    const first = await runCron(env);
+    expect(first).toMatchObject({ checked: 60, present: 60 });
+    expect(first.d1_rows_written as number).toBeGreaterThanOrEqual(60); // first check: each uid recorded once
+    const second = await runCron(env);
+    expect(second).toMatchObject({ checked: 60, present: 60 });
+    expect(second.d1_rows_written as number).toBeLessThanOrEqual(2); // only the sweep's own state
+  });
+});
+
 describe('failures and interruptions', () => {
   it('a failed Stream delete stays pending and is retried first on the next run', async () => {
     const scenario = await Scenario.create();

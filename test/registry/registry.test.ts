@@ -26,6 +26,21 @@ describe('UserRegistry: recording', () => {
     expect((await registryRows()).get('ada')).toMatchObject({ state: 'active', tenant: 'tenant-a', last_checked_at: null, alive_at: 5_000 });
   });
 
+  it('remember refreshes a uid\'s evidence of life at most hourly, so busy users do not cost a D1 write per isolate', async () => {
+    let now = 10_000_000;
+    const bg = background();
+    new UserRegistry(DB, () => now).remember('ada', '', bg.waitUntil);
+    await bg.settle();
+    now += 30 * 60_000;
+    new UserRegistry(DB, () => now).remember('ada', '', bg.waitUntil); // another isolate, half an hour later
+    await bg.settle();
+    expect((await registryRows()).get('ada')?.alive_at).toBe(10_000_000);
+    now += 31 * 60_000;
+    new UserRegistry(DB, () => now).remember('ada', '', bg.waitUntil);
+    await bg.settle();
+    expect((await registryRows()).get('ada')?.alive_at).toBe(now);
+  });
+
   it('remember never throws when storage fails, logs it, and tries again on the next request', async () => {
     const registry = new UserRegistry(brokenDb);
     const bg = background();
