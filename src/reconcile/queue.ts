@@ -1,7 +1,7 @@
 import { FirebaseLookupError } from '../firebase/admin-api';
 import { checkUids } from './checker';
 import { deleteDue } from './deleter';
-import { addCost, emptySummary, type ReconcileSummary } from './summary';
+import { addCheck, addCost, emptySummary, type ReconcileSummary } from './summary';
 import type { ReconcileDeps, ReconcileMessage } from './types';
 
 /**
@@ -27,13 +27,7 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
     }
     summary.batches++;
     try {
-      const result = await checkUids(uids, deps, 'cron');
-      summary.checked += uids.length;
-      summary.present += result.present.length;
-      if (deps.settings.dryRun) summary.would_delete += result.missing.length;
-      else summary.missing += result.missing.length;
-      summary.braked += result.braked.length;
-      if (result.braked.length > 0) summary.error ??= result.brakeReason;
+      addCheck(summary, uids.length, await checkUids(uids, deps, 'cron'));
       message.ack();
     } catch (error) {
       summary.unknown += uids.length;

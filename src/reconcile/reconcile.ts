@@ -2,7 +2,7 @@ import { FirebaseLookupError } from '../firebase/admin-api';
 import type { SweepState } from '../registry/registry';
 import { checkUids } from './checker';
 import { deleteDue, resumeTasks } from './deleter';
-import { addCost, emptySummary, type ReconcileSummary } from './summary';
+import { addCheck, addCost, emptySummary, type ReconcileSummary } from './summary';
 import type { ReconcileDeps, ReconcileMessage } from './types';
 
 /**
@@ -75,13 +75,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
 async function checkBatch(batch: { uid: string; tenant: string }[], deps: ReconcileDeps, summary: ReconcileSummary): Promise<boolean> {
   summary.batches++;
   try {
-    const result = await checkUids(batch, deps, 'cron');
-    summary.checked += batch.length;
-    summary.present += result.present.length;
-    if (deps.settings.dryRun) summary.would_delete += result.missing.length;
-    else summary.missing += result.missing.length;
-    summary.braked += result.braked.length;
-    if (result.braked.length > 0) summary.error ??= result.brakeReason;
+    addCheck(summary, batch.length, await checkUids(batch, deps, 'cron'));
     return true;
   } catch (error) {
     if (!(error instanceof FirebaseLookupError)) throw error;

@@ -1,4 +1,5 @@
 import type { Meter, MeterReading } from '../platform/meter';
+import type { CheckResult } from './checker';
 
 /** What one reconciliation run (cron, or one queue consumer invocation) did: logged, and stored for the status route. */
 export interface ReconcileSummary {
@@ -36,6 +37,16 @@ export interface ReconcileSummary {
   fetches: number;
   queue_sends: number;
   error?: string;
+}
+
+/** Adds one checked lookup batch (src/reconcile/checker.ts) to the summary. */
+export function addCheck(summary: ReconcileSummary, checked: number, result: CheckResult): void {
+  summary.checked += checked;
+  summary.present += result.present.length;
+  if (summary.dry_run) summary.would_delete += result.missing.length;
+  else summary.missing += result.missing.length;
+  summary.braked += result.braked.length;
+  if (result.braked.length > 0) summary.error ??= result.brakeReason;
 }
 
 /** Adds what the meter counted since `start` to the summary. */
