@@ -45,6 +45,7 @@ export type ErrorCode =
   | 'token_revoked'
   | 'firebase_unavailable'
   | 'app_check_failed'
+  | 'stream_unavailable'
   | 'internal';
 
 interface Spelling {
@@ -69,6 +70,8 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   // The original answered Stream failures with ABORTED; REST says it was the upstream that failed.
   stream_failed: { http: 502, callable: 'ABORTED', title: 'Stream request failed' },
   firebase_failed: { http: 502, callable: 'UNAVAILABLE', title: 'Firebase request failed' },
+  // Stream's app-wide write budget is spent for the minute: come back, nothing was issued.
+  stream_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Stream is busy' },
   forbidden: { http: 403, callable: 'PERMISSION_DENIED', title: 'Forbidden' },
   tenant_not_allowed: { http: 403, callable: 'PERMISSION_DENIED', title: 'Tenant not allowed' },
   tenant_mismatch: { http: 403, callable: 'PERMISSION_DENIED', title: 'Tenant mismatch' },

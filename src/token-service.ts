@@ -4,14 +4,15 @@ import { FirebaseLookupError } from './firebase/admin-api';
 import type { FirebaseClaims } from './firebase/verify-id-token';
 import { deleteSelf, tenantMismatch, type SelfDeleteAnswer } from './reconcile/self-delete';
 import type { ReconcileDeps } from './reconcile/types';
-import type { UserRegistry } from './registry/registry';
+import type { UserRegistry, WrittenProfile } from './registry/registry';
+import { base64UrlFromBytes } from './base64url';
 import { StreamApiError } from './stream/errors';
-import { accessFromClaims, type AccessPolicy } from './stream/access';
-import { profileFromClaims, type StreamUserField } from './stream/profile';
+import { accessFromClaims, type AccessPolicy, type StreamAccess } from './stream/access';
+import { profileFromClaims, type StreamProfile, type StreamUserField } from './stream/profile';
 import { ProfileCache } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
-import { syncStreamUser } from './stream/user-sync';
+import { StreamBusyError, UserWriter } from './stream/user-writer';
 import { isValidStreamUserId } from './user-id';
 
 /** What the token routes answer, in both protocols. */
@@ -68,6 +69,8 @@ export interface TokenServiceDeps {
 interface Caller {
   uid: string;
   tenant: string;
+  /** On the create routes: what this service last wrote to Stream for the uid. */
+  written?: WrittenProfile;
 }
 
 /** uid → tenant, learnt from the registry (a uid's tenant never changes once registered); bounded. */
@@ -85,6 +88,7 @@ export class TokenService {
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #profiles: ProfileCache;
+  readonly #writer: UserWriter;
   readonly #knownTenants = new Map<string, string>();
 
   constructor(deps: TokenServiceDeps) {
@@ -92,6 +96,7 @@ export class TokenService {
     this.#now = deps.now ?? Date.now;
     this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#profiles = new ProfileCache({ ttlSeconds: deps.settings.profileCacheSeconds, now: this.#now });
+    this.#writer = new UserWriter({ stream: deps.stream, now: this.#now });
   }
 
   /** A Stream token for the caller. No call to Stream; the uid is registered in the background. */
@@ -106,21 +111,34 @@ export class TokenService {
    * Creates the caller's Stream user or updates the fields we own, then
    * issues a token. No token if Stream fails. The uid is registered before
    * Stream has the user, and if the registry cannot record it no Stream user
-   * is created: no Stream user this service makes goes unregistered. Skips
-   * Stream when this isolate already wrote exactly this profile recently
-   * (STREAM_PROFILE_CACHE_SECONDS).
+   * is created: no Stream user this service makes goes unregistered.
+   *
+   * Skips Stream when exactly this profile was written recently
+   * (STREAM_PROFILE_CACHE_SECONDS), as the registry remembers for every
+   * isolate (and this isolate for itself, without a registry). Writes share
+   * batched requests with concurrent sign-ups (src/stream/user-writer.ts).
    */
-  async createUserAndIssueToken(claims: FirebaseClaims): Promise<IssuedToken & { user: ConnectUser }> {
+  async createUserAndIssueToken(claims: FirebaseClaims, background: Background): Promise<IssuedToken & { user: ConnectUser }> {
     const caller = await this.#admit(claims, { registered: true });
-    const { settings, stream } = this.#deps;
+    const { settings, registry } = this.#deps;
     const profile = profileFromClaims(claims, settings.userFields);
     const { access, refused } = accessFromClaims(claims, settings.access);
     // A refused claim is left out (the rest of the profile is still synced), and an operator should know.
     for (const reason of refused) console.warn(JSON.stringify({ event: 'claim_refused', reason }));
-    if (!this.#profiles.isCurrent(caller.uid, profile, access)) {
+    const hash = await profileHash(profile, access);
+    const writtenRecently =
+      caller.written !== undefined && caller.written.hash === hash && this.#now() - caller.written.at < settings.profileCacheSeconds * 1000;
+    if (!writtenRecently && !this.#profiles.isCurrent(caller.uid, profile, access)) {
       await this.#spendWriteBudget(caller.uid);
-      await streamCall(() => syncStreamUser(stream, caller.uid, profile, settings.userFields, access));
+      // A field we own that the claims no longer carry (a removed photo) is cleared; role and teams never are.
+      const unset = [...settings.userFields].filter((field) => profile[field] === undefined);
+      await streamCall(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
       this.#profiles.remember(caller.uid, profile, access);
+      if (registry && settings.profileCacheSeconds > 0) {
+        background(registry.rememberProfile(caller.uid, hash).catch((error: unknown) => {
+          console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
+        }));
+      }
     }
     const user: ConnectUser = { id: caller.uid };
     if (profile.name !== undefined) user.name = profile.name;
@@ -233,7 +251,7 @@ export class TokenService {
         console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
         throw new AppError('user_deleted', 'This user was deleted from Firebase and from Stream; Stream cannot create the same user id again');
       }
-      return { uid, tenant };
+      return { uid, tenant, written: entry.written };
     }
 
     // With tenants, a uid may not cross from one tenant's user to another's: check the registry
@@ -281,16 +299,40 @@ function streamUserId(claims: FirebaseClaims): string {
   return claims.sub;
 }
 
+/** A stable digest of the fields this service owns, as written to Stream. */
+async function profileHash(profile: StreamProfile, access: StreamAccess): Promise<string> {
+  const text = JSON.stringify([profile.name ?? null, profile.image ?? null, profile.email ?? null, access.role ?? null, access.teams ?? null]);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  return base64UrlFromBytes(digest).slice(0, 22);
+}
+
 function streamFailure(error: StreamApiError): AppError {
   const detail = error.status === 0 ? 'no response' : `status ${error.status}${error.code === undefined ? '' : `, code ${error.code}`}`;
   return new AppError('stream_failed', `Stream request failed (${detail})`, { cause: error });
 }
 
-async function streamCall<T>(call: () => Promise<T>): Promise<T> {
+/**
+ * Stream's failures as answers: its rate limit (the app-wide budget for the
+ * minute is spent) is 503 with Retry-After, never a token for a user that
+ * may not exist; anything else is `stream_failed`.
+ */
+async function streamCall<T>(call: () => Promise<T>, stream?: StreamRestClient): Promise<T> {
   try {
     return await call();
   } catch (error) {
+    if (error instanceof StreamBusyError) throw streamBusy(error.retryAfterSeconds, error);
+    if (error instanceof StreamApiError && error.status === 429) {
+      const limit = stream?.rateLimit('upsertUsers') ?? stream?.rateLimit('partialUpdateUsers') ?? stream?.rateLimit('queryUsers');
+      throw streamBusy(limit ? Math.max(1, Math.ceil((limit.resetAt - Date.now()) / 1000)) : 60, error);
+    }
     if (error instanceof StreamApiError) throw streamFailure(error);
     throw error;
   }
+}
+
+function streamBusy(retryAfterSeconds: number, cause: unknown): AppError {
+  return new AppError('stream_unavailable', "Stream's user write budget for this minute is spent; try again shortly", {
+    cause,
+    headers: { 'Retry-After': String(retryAfterSeconds) },
+  });
 }

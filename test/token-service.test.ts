@@ -44,28 +44,28 @@ describe('TokenService', () => {
   });
 
   it('createUserAndIssueToken registers the uid before Stream has the user, then skips Stream for an unchanged profile', async () => {
-    const { scenario, service } = await setup();
-    await service.createUserAndIssueToken(claims('ada', { name: 'Ada' }));
+    const { scenario, service, background } = await setup();
+    await service.createUserAndIssueToken(claims('ada', { name: 'Ada' }), background);
     expect((await registryRows()).has('ada')).toBe(true);
     expect((await scenario.streamUsers()).users).toMatchObject([{ id: 'ada', name: 'Ada' }]);
     const calls = (await scenario.streamRequests()).length;
-    await service.createUserAndIssueToken(claims('ada', { name: 'Ada' }));
+    await service.createUserAndIssueToken(claims('ada', { name: 'Ada' }), background);
     expect(await scenario.streamRequests()).toHaveLength(calls);
-    await service.createUserAndIssueToken(claims('ada', { name: 'Ada L' }));
+    await service.createUserAndIssueToken(claims('ada', { name: 'Ada L' }), background);
     expect((await scenario.streamRequests()).length).toBeGreaterThan(calls);
   });
 
   it('answers a Stream failure as stream_failed and issues no token', async () => {
-    const { scenario, service } = await setup({ registry: false });
-    await scenario.scriptStream([{ method: 'PATCH', status: 500, body: { code: -1, message: 'boom' } }]);
-    const failure = await service.createUserAndIssueToken(claims('ada')).catch((error: unknown) => error);
+    const { scenario, service, background } = await setup({ registry: false });
+    await scenario.scriptStream([{ method: 'GET', status: 500, body: { code: -1, message: 'boom' } }, { method: 'GET', status: 500, body: { code: -1, message: 'boom' } }, { method: 'GET', status: 500, body: { code: -1, message: 'boom' } }]);
+    const failure = await service.createUserAndIssueToken(claims('ada'), background).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(AppError);
     expect((failure as AppError).code).toBe('stream_failed');
   });
 
   it('refuses a uid Stream cannot use before any call', async () => {
     const { scenario, service, background } = await setup();
-    for (const call of [() => service.issueToken(claims('a.b'), background), () => service.createUserAndIssueToken(claims('a b'))]) {
+    for (const call of [() => service.issueToken(claims('a.b'), background), () => service.createUserAndIssueToken(claims('a b'), background)]) {
       const failure = await call().catch((error: unknown) => error);
       expect((failure as AppError).code).toBe('unsupported_uid');
     }
@@ -95,8 +95,8 @@ describe('TokenService', () => {
   });
 
   it('creates no Stream user when the registry cannot record the uid: 503, nothing sent to Stream', async () => {
-    const { scenario, service } = await setup({ registry: brokenDb });
-    const failure = await service.createUserAndIssueToken(claims('ada')).catch((error: unknown) => error);
+    const { scenario, service, background } = await setup({ registry: brokenDb });
+    const failure = await service.createUserAndIssueToken(claims('ada'), background).catch((error: unknown) => error);
     expect((failure as AppError).code).toBe('registry_unavailable');
     expect((failure as AppError).httpStatus).toBe(503);
     expect((failure as AppError).callableStatus).toBe('UNAVAILABLE');
@@ -104,9 +104,9 @@ describe('TokenService', () => {
   });
 
   it('refuses to bring back a deleted uid, with a clear error and a log line', async () => {
-    const { scenario, service } = await setup();
+    const { scenario, service, background } = await setup();
     await DB.prepare(`INSERT INTO stream_users (uid, first_seen_at, state) VALUES ('gone', 0, 'deleted')`).run();
-    const failure = await service.createUserAndIssueToken(claims('gone')).catch((error: unknown) => error);
+    const failure = await service.createUserAndIssueToken(claims('gone'), background).catch((error: unknown) => error);
     expect((failure as AppError).code).toBe('user_deleted');
     expect((failure as AppError).httpStatus).toBe(410);
     expect((failure as AppError).message).toMatch(/cannot create the same user id again/);

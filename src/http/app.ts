@@ -80,7 +80,7 @@ export function createApp(deps: AppDeps): App {
     await deps.appCheck?.check(c.req.header('X-Firebase-AppCheck') ?? null);
     return authenticate(c.req.raw, deps.verifyIdToken, background(c));
   };
-  const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c));
+  const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c));
   const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c));
   const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c));

@@ -19,6 +19,12 @@ export interface RegisteredUser {
   state: RegistryState;
 }
 
+/** What this service last wrote to Stream for a uid, if anything. */
+export interface WrittenProfile {
+  hash: string;
+  at: number;
+}
+
 /** A uid and the tenant its lookups are scoped to. */
 export interface ScopedUid {
   uid: string;
@@ -96,11 +102,20 @@ export class UserRegistry {
    * uid stays deleted. Throws when storage fails: the caller must not create
    * a Stream user the registry does not know.
    */
-  async recordNow(uid: string, tenant: string): Promise<RegisteredUser> {
-    const row = await this.#upsert(uid, tenant).first<{ tenant: string; state: RegistryState }>();
+  async recordNow(uid: string, tenant: string): Promise<RegisteredUser & { written: WrittenProfile | undefined }> {
+    const row = await this.#upsert(uid, tenant).first<{ tenant: string; state: RegistryState; profile_hash: string | null; profile_written_at: number | null }>();
     if (!row) throw new Error('registry upsert returned no row');
     this.#markRecorded(uid);
-    return { uid, tenant: row.tenant, state: row.state };
+    const written = row.profile_hash !== null && row.profile_written_at !== null ? { hash: row.profile_hash, at: row.profile_written_at } : undefined;
+    return { uid, tenant: row.tenant, state: row.state, written };
+  }
+
+  /** Stream now has this profile for `uid` (written by this service). */
+  async rememberProfile(uid: string, hash: string): Promise<void> {
+    await this.#db
+      .prepare(`UPDATE stream_users SET profile_hash = ?2, profile_written_at = ?3 WHERE uid = ?1 AND state = 'active'`)
+      .bind(uid, hash, this.#now())
+      .run();
   }
 
   /** The registry's entry for one uid (one indexed read). */
@@ -126,7 +141,7 @@ export class UserRegistry {
         `INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3)
          ON CONFLICT (uid) DO UPDATE SET alive_at = CASE WHEN state = 'active' AND tenant = excluded.tenant THEN excluded.alive_at ELSE alive_at END
          WHERE state != 'active' OR tenant != excluded.tenant OR alive_at IS NULL OR alive_at <= excluded.alive_at - ?4
-         RETURNING tenant, state`,
+         RETURNING tenant, state, profile_hash, profile_written_at`,
       )
       .bind(uid, tenant, this.#now(), refreshAfterMs);
   }

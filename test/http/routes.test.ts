@@ -60,7 +60,7 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     expect(users[0]).toMatchObject({ id: 'ada', name: 'Ada Lovelace', role: 'moderator', teams: ['blue'], favourite_colour: 'green' });
     expect(users[0]).not.toHaveProperty('image'); // the photo was removed from the Firebase profile
     const methods = (await scenario.streamRequests()).map((r) => `${r.method} ${r.path}`);
-    expect(methods).toEqual(['PATCH /users']); // never the full-replace upsert for an existing user
+    expect(methods).toEqual(['GET /users', 'PATCH /users']); // found by the query, then never the full-replace upsert
   });
 
   it('skips Stream on a repeat create with an unchanged profile, and calls it when the profile changes', async () => {
@@ -68,11 +68,11 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     const first = await mintIdToken(key, 'ada', { claims: { name: 'Ada' } });
     for (let i = 0; i < 3; i++) expect((await callable(env, 'createStreamUserAndGetToken', first)).status).toBe(200);
     const afterSame = (await scenario.streamRequests()).length;
-    expect(afterSame).toBe(3); // PATCH (not found) → query → upsert, once
+    expect(afterSame).toBe(2); // query (not found) → upsert, once
 
     const renamed = await mintIdToken(key, 'ada', { claims: { name: 'Ada Lovelace' } });
     expect((await callable(env, 'createStreamUserAndGetToken', renamed)).status).toBe(200);
-    expect((await scenario.streamRequests()).slice(afterSame).map((r) => r.method)).toEqual(['PATCH']);
+    expect((await scenario.streamRequests()).slice(afterSame).map((r) => r.method)).toEqual(['GET', 'PATCH']);
     expect((await scenario.streamUsers()).users[0]).toMatchObject({ name: 'Ada Lovelace' });
   });
 
@@ -81,7 +81,7 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     const idToken = await mintIdToken(key, 'ada', { claims: { name: 'Ada' } });
     await callable(env, 'createStreamUserAndGetToken', idToken);
     await callable(env, 'createStreamUserAndGetToken', idToken);
-    expect((await scenario.streamRequests()).map((r) => r.method)).toEqual(['PATCH', 'GET', 'POST', 'PATCH']);
+    expect((await scenario.streamRequests()).map((r) => r.method)).toEqual(['GET', 'POST', 'GET', 'PATCH']);
   });
 
   it('getStreamUserToken returns a token without calling Stream', async () => {
@@ -437,5 +437,39 @@ describe('per-user rate limit on Stream writes (STREAM_WRITE_LIMITER)', () => {
     // Tokens need no Stream call: never limited. Another user has a budget of their own.
     expect((await callWorker(env, '/v1/token', { idToken })).status).toBe(200);
     expect((await callWorker(env, '/v1/users/me', { idToken: await mintIdToken(key, `${uid}-other`) })).status).toBe(200);
+  });
+});
+
+describe('sign-up bursts', () => {
+  it("a returning user with an unchanged profile never reaches Stream, whichever isolate serves them (the registry remembers)", async () => {
+    await baseEnv.DB.prepare(`DELETE FROM stream_users WHERE uid = 'returning'`).run();
+    const idToken = await mintIdToken(key, 'returning', { claims: { name: 'Re Turning' } });
+    expect((await callWorker(scenario.env({ DB: baseEnv.DB }), '/v1/users/me', { idToken })).status).toBe(200);
+    const afterFirst = (await scenario.streamRequests()).length;
+    expect(afterFirst).toBe(2); // query, upsert
+    // Two more isolates (new env objects: new caches), same profile: no Stream call at all.
+    for (let i = 0; i < 2; i++) expect((await callWorker(scenario.env({ DB: baseEnv.DB }), '/v1/users/me', { idToken })).status).toBe(200);
+    expect(await scenario.streamRequests()).toHaveLength(afterFirst);
+    // A changed profile is written, from any isolate.
+    const renamed = await mintIdToken(key, 'returning', { claims: { name: 'New Name' } });
+    expect((await callWorker(scenario.env({ DB: baseEnv.DB }), '/v1/users/me', { idToken: renamed })).status).toBe(200);
+    expect((await scenario.streamUsers()).users.find((u) => u.id === 'returning')).toMatchObject({ name: 'New Name' });
+  });
+
+  it("Stream's budget for the minute spent: 503 with Retry-After on both protocols, and no token", async () => {
+    const reset = String(Math.floor(Date.now() / 1000) + 45);
+    const limited = { method: 'GET', status: 429, body: { code: 9, message: 'Too many requests' }, headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': reset } };
+    await scenario.scriptStream([limited]);
+    const rest = await callWorker(scenario.env(), '/v1/users/me', { idToken: await mintIdToken(key, 'burst-1') });
+    expect(rest.status).toBe(503);
+    expect(Number(rest.headers.get('Retry-After'))).toBeGreaterThanOrEqual(40);
+    const body = await rest.text();
+    expect(JSON.parse(body)).toMatchObject({ code: 'stream_unavailable' });
+    expect(body).not.toMatch(/eyJ/);
+    await scenario.scriptStream([limited]);
+    const viaCallable = await callable(scenario.env(), 'createStreamUserAndGetToken', await mintIdToken(key, 'burst-2'));
+    expect(viaCallable.status).toBe(503);
+    expect(await viaCallable.json()).toMatchObject({ error: { status: 'UNAVAILABLE' } });
+    expect((await scenario.streamUsers()).users).toEqual([]);
   });
 });
