@@ -1,4 +1,5 @@
 import type { ReconcileMessage } from './reconcile/types';
+import type { SignupBatcher } from './stream/signup-batcher';
 
 /**
  * The Worker's bindings, as declared in wrangler.toml (vars) and set with
@@ -52,6 +53,8 @@ export interface Env {
   RECONCILE_MAX_MISSING_PERCENT?: string;
   RECONCILE_TASK_WAIT_MS?: string;
   RECONCILE_QUEUE_BATCHES_PER_RUN?: string;
+  /** Durable Object: one place to batch sign-ups from every isolate (optional). */
+  SIGNUP_BATCHER?: DurableObjectNamespace<SignupBatcher>;
   /** Queue mode (optional): producer and consumer binding for reconciliation batches. */
   RECONCILE_QUEUE?: Queue<ReconcileMessage>;
   /** secret: bearer token for the /v1/admin/* routes; unset = those routes are off. */

@@ -16,7 +16,9 @@ import { consume } from './reconcile/queue';
 import { reconcile, type ReconcileMessage, type Reconciliation } from './reconcile/reconcile';
 import { UserRegistry } from './registry/registry';
 import { StreamRestClient } from './stream/rest-client';
+import { BatcherClient, SignupBatcher } from './stream/signup-batcher';
 import { StreamTokenSigner } from './stream/tokens';
+import { UserWriter } from './stream/user-writer';
 import { TokenService } from './token-service';
 
 /**
@@ -81,6 +83,9 @@ function compose(config: Config, env: Env): Built {
     stream,
     registry,
     writeLimiter: env.STREAM_WRITE_LIMITER,
+    writer: env.SIGNUP_BATCHER
+      ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, new UserWriter({ stream }))
+      : undefined,
     accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,
   });
@@ -143,6 +148,9 @@ function firebaseAdminFor(config: Config, fetch: typeof globalThis.fetch): Fireb
   }
   return undefined;
 }
+
+/** The Durable Object class behind the SIGNUP_BATCHER binding (wrangler.toml). */
+export { SignupBatcher };
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {

@@ -12,7 +12,7 @@ import { profileFromClaims, type StreamProfile, type StreamUserField } from './s
 import { ProfileCache } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
-import { StreamBusyError, UserWriter } from './stream/user-writer';
+import { StreamBusyError, UserWriter, type UserWrite } from './stream/user-writer';
 import { isValidStreamUserId } from './user-id';
 
 /** What the token routes answer, in both protocols. */
@@ -61,6 +61,8 @@ export interface TokenServiceDeps {
   writeLimiter?: RateLimit;
   /** FIREBASE_CHECK_REVOKED: disabled accounts and revoked tokens are refused; undefined = off. */
   accountStatus?: AccountStatusCheck;
+  /** Where user writes are batched: the SIGNUP_BATCHER Durable Object, or (default) this isolate. */
+  writer?: { write(write: UserWrite): Promise<'created' | 'updated'> };
   now?: () => number;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -88,7 +90,7 @@ export class TokenService {
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #profiles: ProfileCache;
-  readonly #writer: UserWriter;
+  readonly #writer: { write(write: UserWrite): Promise<'created' | 'updated'> };
   readonly #knownTenants = new Map<string, string>();
 
   constructor(deps: TokenServiceDeps) {
@@ -96,7 +98,7 @@ export class TokenService {
     this.#now = deps.now ?? Date.now;
     this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#profiles = new ProfileCache({ ttlSeconds: deps.settings.profileCacheSeconds, now: this.#now });
-    this.#writer = new UserWriter({ stream: deps.stream, now: this.#now });
+    this.#writer = deps.writer ?? new UserWriter({ stream: deps.stream, now: this.#now });
   }
 
   /** A Stream token for the caller. No call to Stream; the uid is registered in the background. */

@@ -45,11 +45,17 @@ async function call(path: string, init?: RequestInit): Promise<Response> {
 
 /** One isolated set of stand-ins: a Google key endpoint and a Stream API. */
 export class Scenario {
-  readonly streamSecret = `secret-${crypto.randomUUID()}`;
-  constructor(readonly id: string) {}
+  readonly streamSecret: string;
+  constructor(
+    readonly id: string,
+    streamSecret = `secret-${crypto.randomUUID()}`,
+  ) {
+    this.streamSecret = streamSecret;
+  }
 
-  static async create(): Promise<Scenario> {
-    const scenario = new Scenario('');
+  /** `streamSecret`: the Stream app secret its stand-in checks (default: a fresh random one). */
+  static async create(streamSecret?: string): Promise<Scenario> {
+    const scenario = new Scenario('', streamSecret);
     const response = await call('/scenarios', { method: 'POST', body: JSON.stringify({ streamSecret: scenario.streamSecret }) });
     (scenario as { id: string }).id = ((await response.json()) as { id: string }).id;
     return scenario;
@@ -119,6 +125,7 @@ export class Scenario {
       DB: undefined,
       RECONCILE_QUEUE: undefined,
       STREAM_WRITE_LIMITER: undefined,
+      SIGNUP_BATCHER: undefined,
       FIREBASE_PROJECT_ID: PROJECT_ID,
       STREAM_API_KEY,
       STREAM_API_SECRET: this.streamSecret,

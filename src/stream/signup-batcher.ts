@@ -1,0 +1,91 @@
+import { DurableObject } from 'cloudflare:workers';
+import { StreamApiError } from './errors';
+import { StreamRestClient } from './rest-client';
+import { StreamTokenSigner } from './tokens';
+import { StreamBusyError, UserWriter, type UserWrite } from './user-writer';
+
+/**
+ * One place to batch sign-ups from every isolate (the `SIGNUP_BATCHER`
+ * Durable Object binding). A burst spread over many isolates would batch
+ * poorly in each of them; through this object, every write of the app shares
+ * one UserWriter, so Stream sees at most three requests per 100 new users
+ * whatever the number of isolates, paced by one view of its rate limit.
+ *
+ * The caller names the Stream app (base URL and key, from its own
+ * configuration); the secret is this object's own (STREAM_API_SECRET), so it
+ * never travels. Answers are plain values: errors do not keep their class
+ * across RPC, so a busy Stream and a failed request are told apart in the answer.
+ */
+export type BatchedWriteAnswer =
+  | { ok: 'created' | 'updated' }
+  | { busy: number }
+  | { failed: { operation: string; status: number; code?: number; message?: string } };
+
+export interface StreamTarget {
+  baseUrl: string;
+  apiKey: string;
+}
+
+interface BatcherEnv {
+  STREAM_API_SECRET?: string;
+}
+
+export class SignupBatcher extends DurableObject<BatcherEnv> {
+  readonly #writers = new Map<string, UserWriter>();
+
+  async write(target: StreamTarget, write: UserWrite): Promise<BatchedWriteAnswer> {
+    try {
+      return { ok: await this.#writerFor(target).write(write) };
+    } catch (error) {
+      if (error instanceof StreamBusyError) return { busy: error.retryAfterSeconds };
+      if (error instanceof StreamApiError) {
+        if (error.status === 429) return { busy: 60 };
+        return { failed: { operation: error.operation, status: error.status, code: error.code, message: error.streamMessage } };
+      }
+      throw error;
+    }
+  }
+
+  #writerFor(target: StreamTarget): UserWriter {
+    const key = `${target.baseUrl} ${target.apiKey}`;
+    let writer = this.#writers.get(key);
+    if (!writer) {
+      const secret = this.env.STREAM_API_SECRET;
+      if (!secret) throw new Error('SignupBatcher has no STREAM_API_SECRET');
+      const stream = new StreamRestClient({ baseUrl: target.baseUrl, apiKey: target.apiKey, signer: new StreamTokenSigner(secret) });
+      // A wider window than an isolate's: this object sees every isolate's sign-ups.
+      writer = new UserWriter({ stream, windowMs: 50 });
+      this.#writers.set(key, writer);
+    }
+    return writer;
+  }
+}
+
+/** Writes through the Durable Object, as a UserWriter would; falls back to `local` when the object cannot be reached. */
+export class BatcherClient {
+  readonly #namespace: DurableObjectNamespace<SignupBatcher>;
+  readonly #target: StreamTarget;
+  readonly #local: { write(write: UserWrite): Promise<'created' | 'updated'> };
+
+  constructor(namespace: DurableObjectNamespace<SignupBatcher>, target: StreamTarget, local: { write(write: UserWrite): Promise<'created' | 'updated'> }) {
+    this.#namespace = namespace;
+    this.#target = target;
+    this.#local = local;
+  }
+
+  async write(write: UserWrite): Promise<'created' | 'updated'> {
+    let answer: BatchedWriteAnswer;
+    try {
+      const stub = this.#namespace.get(this.#namespace.idFromName('signups'));
+      answer = await stub.write(this.#target, write);
+    } catch (error) {
+      // The shared primitive is unavailable (overloaded, resetting): batch in this isolate instead.
+      console.warn(JSON.stringify({ event: 'signup_batcher_unavailable', error: error instanceof Error ? error.message : String(error) }));
+      return this.#local.write(write);
+    }
+    if ('ok' in answer) return answer.ok;
+    if ('busy' in answer) throw new StreamBusyError(answer.busy);
+    const { operation, status, code, message } = answer.failed;
+    throw new StreamApiError(operation, status, { code, message });
+  }
+}
