@@ -14,8 +14,11 @@ export function base64UrlFromText(text: string): string {
 }
 
 /** The bytes of a base64url segment, or undefined when it is not valid base64url. */
+const ALPHABET = /^[A-Za-z0-9_-]*$/;
+
 export function bytesFromBase64Url(segment: string): Uint8Array<ArrayBuffer> | undefined {
-  if (segment.length % 4 === 1) return undefined;
+  // atob would skip whitespace and accept '+', '/' and '=': none of them is base64url.
+  if (segment.length % 4 === 1 || !ALPHABET.test(segment)) return undefined;
   let binary: string;
   try {
     binary = atob(segment.replace(/-/g, '+').replace(/_/g, '/'));
