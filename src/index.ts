@@ -84,7 +84,7 @@ function compose(config: Config, env: Env): Built {
     registry,
     writeLimiter: env.STREAM_WRITE_LIMITER,
     writer: env.SIGNUP_BATCHER
-      ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, new UserWriter({ stream }))
+      ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, new UserWriter({ stream, batching: false }))
       : undefined,
     accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,

@@ -98,7 +98,8 @@ export class TokenService {
     this.#now = deps.now ?? Date.now;
     this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#profiles = new ProfileCache({ ttlSeconds: deps.settings.profileCacheSeconds, now: this.#now });
-    this.#writer = deps.writer ?? new UserWriter({ stream: deps.stream, now: this.#now });
+    // Without the SIGNUP_BATCHER object each write makes its own requests: a stateless Worker cannot share I/O between requests.
+    this.#writer = deps.writer ?? new UserWriter({ stream: deps.stream, now: this.#now, batching: false });
   }
 
   /** A Stream token for the caller. No call to Stream; the uid is registered in the background. */

@@ -53,8 +53,8 @@ export class SignupBatcher extends DurableObject<BatcherEnv> {
       const secret = this.env.STREAM_API_SECRET;
       if (!secret) throw new Error('SignupBatcher has no STREAM_API_SECRET');
       const stream = new StreamRestClient({ baseUrl: target.baseUrl, apiKey: target.apiKey, signer: new StreamTokenSigner(secret) });
-      // A wider window than an isolate's: this object sees every isolate's sign-ups.
-      writer = new UserWriter({ stream, windowMs: 50 });
+      // One I/O context for every caller: here writes can share requests (a stateless Worker cannot).
+      writer = new UserWriter({ stream, windowMs: 50, batching: true });
       this.#writers.set(key, writer);
     }
     return writer;

@@ -36,6 +36,14 @@ export class StreamBusyError extends Error {
 
 export interface UserWriterOptions {
   stream: StreamRestClient;
+  /**
+   * Share requests between concurrent writes (default). Only where every
+   * caller lives in one I/O context, as in a Durable Object: in a stateless
+   * Worker, a request may not wait on I/O another request started (workerd
+   * cancels it: "a promise was resolved … from a different request
+   * context"), so there each write makes its own requests (`false`).
+   */
+  batching?: boolean;
   /** How long the first write of a batch waits for company. */
   windowMs?: number;
   /** Users per request (Stream's maximum is 100). */
@@ -59,6 +67,7 @@ export class UserWriter {
   readonly #maxWaitMs: number;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
+  readonly #batching: boolean;
   #queue: Pending[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
 
@@ -69,11 +78,16 @@ export class UserWriter {
     this.#maxWaitMs = options.maxWaitMs ?? 4_000;
     this.#now = options.now ?? Date.now;
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#batching = options.batching ?? true;
   }
 
   /** Creates the user or updates the fields it sets/unsets, in a shared batch. */
   write(write: UserWrite): Promise<'created' | 'updated'> {
     return new Promise((resolve, reject) => {
+      if (!this.#batching) {
+        void this.#flush([{ write, resolve, reject }]); // in the caller's own context, alone
+        return;
+      }
       this.#queue.push({ write, resolve, reject });
       if (this.#queue.length >= this.#maxBatch) this.#flushNow();
       else this.#timer ??= setTimeout(() => this.#flushNow(), this.#windowMs);

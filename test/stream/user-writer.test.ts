@@ -109,3 +109,15 @@ describe('UserWriter', () => {
     expect(waits).toEqual([]);
   });
 });
+
+describe('UserWriter without batching (a stateless Worker)', () => {
+  it('each write makes its own requests, in its caller\'s context, never waiting on another\'s', async () => {
+    const scenario = await Scenario.create();
+    const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
+    const writer = new UserWriter({ stream, batching: false });
+    const outcomes = await Promise.all(['a', 'b', 'c'].map((id) => writer.write({ id, set: {}, unset: [] })));
+    expect(outcomes).toEqual(['created', 'created', 'created']);
+    const queries = (await scenario.streamRequests()).filter((r) => r.method === 'GET');
+    expect(queries.map((r) => JSON.parse(r.query.payload!).filter_conditions.id.$in)).toEqual([['a'], ['b'], ['c']]);
+  });
+});
