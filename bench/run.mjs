@@ -162,8 +162,11 @@ async function miniflare(options) {
 async function startWorker(extraBindings) {
   const started = await miniflare({ scriptPath: workerBundle(), bindings: workerBindings(extraBindings), d1Databases: { DB: 'bench-registry' } });
   const db = await started.mf.getD1Database('DB');
-  const migration = readFileSync(join(ROOT, 'migrations', /** @type {string} */ (readdirSync(join(ROOT, 'migrations')).sort()[0])), 'utf8');
-  for (const statement of migration.replace(/--.*$/gm, '').split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
+  // Every migration, in order, as `wrangler d1 migrations apply` would.
+  for (const file of readdirSync(join(ROOT, 'migrations')).filter((name) => name.endsWith('.sql')).sort()) {
+    const migration = readFileSync(join(ROOT, 'migrations', file), 'utf8');
+    for (const statement of migration.replace(/--.*$/gm, '').split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
+  }
   return started;
 }
 
@@ -452,7 +455,7 @@ async function extras() {
   // Per-operation costs inside workerd.
   {
     const outfile = join(tmp, 'ops.js');
-    await build({ entryPoints: [join(ROOT, 'bench', 'contenders', 'ops-worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: true, outfile, logLevel: 'error' });
+    await build({ entryPoints: [join(ROOT, 'bench', 'contenders', 'ops-worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: true, outfile, logLevel: 'error', external: ['cloudflare:*'] });
     const started = await miniflare({ scriptPath: outfile, bindings: { KEYS_URL: `${standInUrl}/jwk`, PROJECT_ID } });
     // An App Check token signed with the same stand-in key (the ops Worker reads both kinds from one key set).
     const now = Math.floor(Date.now() / 1000);
