@@ -55,6 +55,7 @@ await build({
   conditions: ['workerd', 'worker', 'browser'],
   outfile,
   logLevel: 'error',
+  external: ['cloudflare:*'], // workerd's own modules
 });
 const mf = new Miniflare({
   modules: true,
