@@ -15,13 +15,152 @@ import { listenOnLoopback } from './process.mjs';
  * @typedef {{ method: string; path: string; query: Record<string, string>; headers: Record<string, string | string[] | undefined>; bodyText: string }} StandInRequest
  * @typedef {{ status: number; headers: Record<string, string>; body: string }} StandInResponse
  * @typedef {Record<string, unknown>} StoredUser
+ * @typedef {{
+ *   perMinute: Record<string, number>;
+ *   perSecond?: boolean | Record<string, number>;
+ *   window?: 'fixed' | 'rolling';
+ *   now?: () => number;
+ * }} RateLimitOptions
+ *   Stream's per-endpoint app rate limits (opt-in; off by default). Keys are endpoints as
+ *   `endpointKey` names them (`POST /users`, `PATCH /users`, `GET /users`, `DELETE /users/{id}`,
+ *   `POST /users/delete`, `GET /tasks/{id}`); an endpoint not listed is not limited.
+ *   perMinute: requests (not users) accepted per minute. window: `fixed` (default) counts in calendar
+ *   minutes of the Unix clock, X-RateLimit-Reset is the next minute's start; `rolling` counts the
+ *   accepted requests of the last 60 s, X-RateLimit-Reset is when the oldest of them leaves the window.
+ *   perSecond: also a per-second limit, in calendar seconds: `true` = 1/30 of the minute limit
+ *   (floor, at least 1), or a number per endpoint; default off. A request over it is refused
+ *   with headers naming the per-second limit, Remaining 0, and Reset the next second.
+ *   A refused request (429, code 9) does not count. Scripted answers bypass the limits.
+ * @typedef {{ allowed: boolean; scope: 'minute' | 'second'; headers: Record<string, string> }} RateLimitVerdict
  */
 
+/**
+ * The endpoint a request counts against: the method and the path with ids replaced by `{id}`.
+ * @param {string} method
+ * @param {string} path
+ */
+export function endpointKey(method, path) {
+  if (/^\/users\/[^/]+$/.test(path) && path !== '/users/delete') return `${method} /users/{id}`;
+  if (/^\/tasks\/[^/]+$/.test(path)) return `${method} /tasks/{id}`;
+  return `${method} ${path}`;
+}
+
+/** Stream's per-endpoint app rate limits, counting requests, as StreamStandIn's `limits` option sets them. */
+export class StreamRateLimiter {
+  /** @param {RateLimitOptions} options */
+  constructor(options) {
+    this.perMinute = options.perMinute;
+    this.window = options.window ?? 'fixed';
+    this.now = options.now ?? Date.now;
+    /** @type {Record<string, number>} */
+    this.perSecond = {};
+    if (options.perSecond === true) {
+      for (const [key, limit] of Object.entries(this.perMinute)) this.perSecond[key] = Math.max(1, Math.floor(limit / 30));
+    } else if (options.perSecond) this.perSecond = options.perSecond;
+    /** @type {Map<string, { minuteStart: number; minuteCount: number; accepted: number[]; secondStart: number; secondCount: number }>} */
+    this.state = new Map();
+  }
+
+  /** @param {string} key */
+  #stateOf(key) {
+    let state = this.state.get(key);
+    if (!state) {
+      state = { minuteStart: 0, minuteCount: 0, accepted: [], secondStart: 0, secondCount: 0 };
+      this.state.set(key, state);
+    }
+    const now = this.now();
+    const minuteStart = Math.floor(now / 60_000) * 60_000;
+    if (state.minuteStart !== minuteStart) {
+      state.minuteStart = minuteStart;
+      state.minuteCount = 0;
+    }
+    while (state.accepted.length > 0 && /** @type {number} */ (state.accepted[0]) <= now - 60_000) state.accepted.shift();
+    const secondStart = Math.floor(now / 1000) * 1000;
+    if (state.secondStart !== secondStart) {
+      state.secondStart = secondStart;
+      state.secondCount = 0;
+    }
+    return { state, now };
+  }
+
+  /**
+   * The minute window's count and reset (Unix ms).
+   * @param {{ minuteStart: number; minuteCount: number; accepted: number[] }} state
+   * @param {number} now
+   */
+  #minute(state, now) {
+    if (this.window === 'rolling') {
+      const oldest = state.accepted[0];
+      return { count: state.accepted.length, resetMs: oldest === undefined ? now + 60_000 : oldest + 60_000 };
+    }
+    return { count: state.minuteCount, resetMs: state.minuteStart + 60_000 };
+  }
+
+  /**
+   * Counts one request against `key` if its limits allow it.
+   * @param {string} key
+   * @returns {RateLimitVerdict | undefined} undefined: the endpoint is not limited
+   */
+  take(key) {
+    const limit = this.perMinute[key];
+    if (limit === undefined) return undefined;
+    const { state, now } = this.#stateOf(key);
+    const minute = this.#minute(state, now);
+    if (minute.count >= limit) return { allowed: false, scope: 'minute', headers: rateLimitHeaders(limit, 0, minute.resetMs) };
+    const perSecond = this.perSecond[key];
+    if (perSecond !== undefined && state.secondCount >= perSecond) {
+      return { allowed: false, scope: 'second', headers: rateLimitHeaders(perSecond, 0, state.secondStart + 1000) };
+    }
+    state.minuteCount++;
+    state.accepted.push(now);
+    state.secondCount++;
+    const after = this.#minute(state, now);
+    return { allowed: true, scope: 'minute', headers: rateLimitHeaders(limit, limit - after.count, after.resetMs) };
+  }
+
+  /**
+   * The headers for `key` without counting a request (answers refused before the limit applies).
+   * @param {string} key
+   * @returns {Record<string, string> | undefined}
+   */
+  peek(key) {
+    const limit = this.perMinute[key];
+    if (limit === undefined) return undefined;
+    const { state, now } = this.#stateOf(key);
+    const minute = this.#minute(state, now);
+    return rateLimitHeaders(limit, Math.max(0, limit - minute.count), minute.resetMs);
+  }
+}
+
+/**
+ * @param {number} limit
+ * @param {number} remaining
+ * @param {number} resetMs Unix ms; sent as Unix seconds, rounded up
+ * @returns {Record<string, string>}
+ */
+function rateLimitHeaders(limit, remaining, resetMs) {
+  return { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(Math.ceil(resetMs / 1000)) };
+}
+
+/**
+ * @param {StandInResponse} response
+ * @param {Record<string, string> | undefined} headers
+ * @returns {StandInResponse}
+ */
+function withHeaders(response, headers) {
+  return headers ? { ...response, headers: { ...response.headers, ...headers } } : response;
+}
+
 export class StreamStandIn {
-  /** @param {{ apiKey?: string; secret: string }} options apiKey: when set, other keys are refused */
+  /**
+   * @param {{ apiKey?: string; secret: string; limits?: RateLimitOptions }} options apiKey: when set, other keys are
+   *   refused; limits: Stream's per-endpoint rate limits (off unless given; see RateLimitOptions)
+   */
   constructor(options) {
     this.apiKey = options.apiKey;
     this.secret = options.secret;
+    /** Stream's per-endpoint rate limits; undefined (the default): none, and the fixed rate-limit headers of `json`. */
+    this.limiter = options.limits ? new StreamRateLimiter(options.limits) : undefined;
     /** @type {Map<string, Record<string, unknown>>} */
     this.users = new Map();
     /** @type {Set<string>} */
@@ -71,15 +210,31 @@ export class StreamStandIn {
       return json(scripted.status, scripted.body ?? {}, scripted.headers);
     }
 
-    if (!query.api_key || (this.apiKey && query.api_key !== this.apiKey)) return error(401, 2, 'api_key not valid');
+    const key = endpointKey(method, path);
+    if (!query.api_key || (this.apiKey && query.api_key !== this.apiKey)) return withHeaders(error(401, 2, 'api_key not valid'), this.limiter?.peek(key));
     try {
       const { payload } = await jwtVerify(headers.authorization ?? '', new TextEncoder().encode(this.secret), { algorithms: ['HS256'] });
       if (payload.server !== true) throw new Error('not a server token');
       if (headers['stream-auth-type'] !== 'jwt') throw new Error('stream-auth-type');
     } catch {
-      return error(401, 5, 'invalid server token');
+      return withHeaders(error(401, 5, 'invalid server token'), this.limiter?.peek(key));
     }
+    const verdict = this.limiter?.take(key);
+    if (verdict && !verdict.allowed) {
+      return withHeaders(error(429, 9, 'Too many requests, check response headers for more information.'), verdict.headers);
+    }
+    return withHeaders(this.#route(method, path, query, body), verdict?.headers);
+  }
 
+  /**
+   * The API itself, once the request is authenticated and within its limits.
+   * @param {string} method
+   * @param {string} path
+   * @param {Record<string, string>} query
+   * @param {any} body
+   * @returns {StandInResponse}
+   */
+  #route(method, path, query, body) {
     const users = this.users;
     const now = new Date().toISOString();
     if (method === 'POST' && path === '/users') {
@@ -263,11 +418,12 @@ export function writeNodeResponse(res, response) {
 
 /**
  * Serves one StreamStandIn on 127.0.0.1 (for `npm start`).
- * @param {{ apiKey?: string; secret: string; port?: number; log?: (line: string) => void }} options port 0: a free one
+ * @param {{ apiKey?: string; secret: string; port?: number; log?: (line: string) => void; limits?: RateLimitOptions }} options port 0: a free one;
+ *   limits: Stream's rate limits (off unless given)
  * @returns {Promise<{ url: string; standIn: StreamStandIn; close: () => Promise<void> }>}
  */
-export async function serveStreamStandIn({ apiKey, secret, port = 0, log }) {
-  const standIn = new StreamStandIn({ apiKey, secret });
+export async function serveStreamStandIn({ apiKey, secret, port = 0, log, limits }) {
+  const standIn = new StreamStandIn({ apiKey, secret, limits });
   const server = createServer(async (req, res) => {
     try {
       const request = await readNodeRequest(req);

@@ -34,12 +34,14 @@ export class SignupBatcher extends DurableObject<BatcherEnv> {
   readonly #writers = new Map<string, UserWriter>();
 
   async write(target: StreamTarget, write: UserWrite): Promise<BatchedWriteAnswer> {
+    const writer = this.#writerFor(target);
     try {
-      return { ok: await this.#writerFor(target).write(write) };
+      return { ok: await writer.write(write) };
     } catch (error) {
       if (error instanceof StreamBusyError) return { busy: error.retryAfterSeconds };
       if (error instanceof StreamApiError) {
-        if (error.status === 429) return { busy: 60 };
+        // Stream's own reset, so callers come back when it has budget again (60 s when it did not say).
+        if (error.status === 429) return { busy: writer.retryAfterSeconds(error.operation) ?? 60 };
         return { failed: { operation: error.operation, status: error.status, code: error.code, message: error.streamMessage } };
       }
       throw error;

@@ -90,8 +90,27 @@ export class UserWriter {
       }
       this.#queue.push({ write, resolve, reject });
       if (this.#queue.length >= this.#maxBatch) this.#flushNow();
-      else this.#timer ??= setTimeout(() => this.#flushNow(), this.#windowMs);
+      else this.#timer ??= setTimeout(() => this.#flushNow(), this.#window());
     });
+  }
+
+  /**
+   * How long a batch gathers writes: at least `windowMs`, and long enough
+   * that Stream's remaining create budget lasts until its window resets
+   * (time to reset ÷ requests left, up to 2 s). A fixed short window spends
+   * a minute's 300 requests in the first seconds of a burst and turns
+   * everyone after away; pacing by the budget fills each request instead.
+   */
+  #window(): number {
+    const limit = this.#stream.rateLimit('upsertUsers', this.#now());
+    if (limit === undefined || limit.remaining <= 0) return this.#windowMs;
+    return Math.max(this.#windowMs, Math.min(2_000, (limit.resetAt - this.#now()) / limit.remaining));
+  }
+
+  /** Seconds until Stream's window for `operation` resets, when known. */
+  retryAfterSeconds(operation: string): number | undefined {
+    const limit = this.#stream.rateLimit(operation, this.#now());
+    return limit === undefined ? undefined : Math.max(1, Math.ceil((limit.resetAt - this.#now()) / 1000));
   }
 
   #flushNow(): void {

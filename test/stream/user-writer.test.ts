@@ -110,6 +110,25 @@ describe('UserWriter', () => {
   });
 });
 
+describe('UserWriter paces batches by the create budget left', () => {
+  it('with few creates left in the window, a batch gathers longer, so later writes share it', async () => {
+    const { scenario, writer } = await setup({ windowMs: 10 });
+    const reset = String(Math.floor(Date.now() / 1000) + 2);
+    await scenario.scriptStream([
+      { method: 'GET', status: 200, body: { users: [], duration: '1ms' } },
+      { method: 'POST', status: 201, body: { users: { first: { id: 'first' } }, duration: '1ms' }, headers: { 'X-RateLimit-Remaining': '4', 'X-RateLimit-Reset': reset } },
+    ]);
+    await writer.write({ id: 'first', set: {}, unset: [] });
+    // ~1–2 s to the reset for 4 requests: the next batch waits a few hundred ms, so writes 150 ms apart share it.
+    const a = writer.write({ id: 'a', set: {}, unset: [] });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const b = writer.write({ id: 'b', set: {}, unset: [] });
+    expect(await Promise.all([a, b])).toEqual(['created', 'created']);
+    const upserts = (await scenario.streamRequests()).filter((r) => r.method === 'POST');
+    expect(upserts.map((r) => Object.keys((r.body as { users: object }).users).sort())).toEqual([['first'], ['a', 'b']]);
+  });
+});
+
 describe('UserWriter without batching (a stateless Worker)', () => {
   it('each write makes its own requests, in its caller\'s context, never waiting on another\'s', async () => {
     const scenario = await Scenario.create();
