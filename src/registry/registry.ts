@@ -103,7 +103,11 @@ export class UserRegistry {
    * a Stream user the registry does not know.
    */
   async recordNow(uid: string, tenant: string): Promise<RegisteredUser & { written: WrittenProfile | undefined }> {
-    const row = await this.#upsert(uid, tenant).first<{ tenant: string; state: RegistryState; profile_hash: string | null; profile_written_at: number | null }>();
+    type Row = { tenant: string; state: RegistryState; profile_hash: string | null; profile_written_at: number | null };
+    // Throttled like `remember`: a returning user costs a read, not a billed row write, within the hour.
+    const row =
+      (await this.#upsert(uid, tenant, ALIVE_REFRESH_MS).first<Row>()) ??
+      (await this.#db.prepare('SELECT tenant, state, profile_hash, profile_written_at FROM stream_users WHERE uid = ?1').bind(uid).first<Row>());
     if (!row) throw new Error('registry upsert returned no row');
     this.#markRecorded(uid);
     const written = row.profile_hash !== null && row.profile_written_at !== null ? { hash: row.profile_hash, at: row.profile_written_at } : undefined;

@@ -66,6 +66,15 @@ describe('UserRegistry: recording', () => {
     expect(await registry.recordNow('ada', 'tenant-a')).toEqual({ uid: 'ada', tenant: 'tenant-a', state: 'deleted' });
   });
 
+  it('recordNow writes a returning user at most hourly, and still answers its entry', async () => {
+    let now = 50_000_000;
+    await new UserRegistry(DB, () => now).recordNow('bob', '');
+    now += 10 * 60_000;
+    const again = await new UserRegistry(DB, () => now).recordNow('bob', '');
+    expect(again).toMatchObject({ uid: 'bob', tenant: '', state: 'active' });
+    expect((await registryRows()).get('bob')?.alive_at).toBe(50_000_000);
+  });
+
   it('recordNow throws when storage fails (the create route then creates nothing)', async () => {
     await expect(new UserRegistry(brokenDb).recordNow('ada', '')).rejects.toThrow(/storage unavailable/);
   });
