@@ -92,6 +92,26 @@ describe('queue mode', () => {
     expect(new Set(sent.flatMap((message) => message.uids.map((entry) => entry.uid))).size).toBe(45);
   });
 
+  it('a queue that refuses a send fails the run loudly, and the next run enqueues that page again: nothing skipped', async () => {
+    const scenario = await Scenario.create();
+    const sent: ReconcileMessage[] = [];
+    let refuse = true;
+    const queue = {
+      sendBatch: async (messages: Iterable<MessageSendRequest<ReconcileMessage>>) => {
+        if (refuse) throw new Error('Queue send failed: 500');
+        for (const message of messages) sent.push(message.body);
+      },
+    } as unknown as Queue<ReconcileMessage>;
+    const env = await productionEnv(scenario, { RECONCILE_QUEUE: queue, RECONCILE_BATCH_SIZE: '10' });
+    await register(Array.from({ length: 25 }, (_, i) => `u${String(i).padStart(2, '0')}`));
+    const failed = await runCron(env);
+    expect(failed.error).toMatch(/Queue send failed/);
+    expect(failed).toMatchObject({ enqueued: 0 });
+    refuse = false;
+    expect(await runCron(env)).toMatchObject({ enqueued: 25, sweep_completed: true });
+    expect(new Set(sent.flatMap((message) => message.uids.map((entry) => entry.uid))).size).toBe(25);
+  });
+
   it('the consumer checks each batch in its tenant, deletes the gone, and acknowledges', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
