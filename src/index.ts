@@ -113,7 +113,7 @@ function appCheckGate(config: Config): AppCheckGate | undefined {
   if (!config.appCheck) return undefined;
   const { mode, rules, jwksUrl } = config.appCheck;
   const keys = keyStoreFor(jwksUrl);
-  return new AppCheckGate(mode, (token) => verifyAppCheckToken(token, rules, (kid) => keys.getKey(kid)));
+  return new AppCheckGate(mode, (token, waitUntil) => verifyAppCheckToken(token, rules, (kid) => keys.getKey(kid, waitUntil)));
 }
 
 function keyStoreFor(url: string): GoogleKeyStore {

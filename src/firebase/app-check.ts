@@ -90,17 +90,18 @@ export async function verifyAppCheckToken(
  */
 export class AppCheckGate {
   readonly #mode: Exclude<AppCheckMode, 'off'>;
-  readonly #verify: (token: string) => Promise<unknown>;
+  readonly #verify: (token: string, waitUntil?: (promise: Promise<unknown>) => void) => Promise<unknown>;
 
-  constructor(mode: Exclude<AppCheckMode, 'off'>, verify: (token: string) => Promise<unknown>) {
+  constructor(mode: Exclude<AppCheckMode, 'off'>, verify: (token: string, waitUntil?: (promise: Promise<unknown>) => void) => Promise<unknown>) {
     this.#mode = mode;
     this.#verify = verify;
   }
 
-  async check(header: string | null): Promise<void> {
+  /** `waitUntil` carries a background refresh of App Check's keys past the answer. */
+  async check(header: string | null, waitUntil?: (promise: Promise<unknown>) => void): Promise<void> {
     try {
       if (header === null || header.trim() === '') throw new AppCheckError('missing', 'App Check token is missing (X-Firebase-AppCheck)');
-      await this.#verify(header.trim());
+      await this.#verify(header.trim(), waitUntil);
     } catch (error) {
       const kind = error instanceof AppCheckError ? error.kind : error instanceof AppError ? error.code : 'unexpected';
       console.warn(JSON.stringify({ event: 'app_check_failed', mode: this.#mode, kind }));

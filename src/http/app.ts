@@ -77,7 +77,7 @@ export function createApp(deps: AppDeps): App {
   };
   const background = (c: Context<AppEnv>) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
   const caller = async (c: Context<AppEnv>) => {
-    await deps.appCheck?.check(c.req.header('X-Firebase-AppCheck') ?? null);
+    await deps.appCheck?.check(c.req.header('X-Firebase-AppCheck') ?? null, background(c));
     return authenticate(c.req.raw, deps.verifyIdToken, background(c));
   };
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c));
