@@ -9,7 +9,7 @@ import { base64UrlFromBytes } from './base64url';
 import { StreamApiError } from './stream/errors';
 import { accessFromClaims, type AccessPolicy, type StreamAccess } from './stream/access';
 import { profileFromClaims, type StreamProfile, type StreamUserField } from './stream/profile';
-import { ProfileCache } from './stream/profile-cache';
+import { ProfileCache, profileKey } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
 import { StreamBusyError, UserWriter, type UserWrite } from './stream/user-writer';
@@ -128,16 +128,17 @@ export class TokenService {
     const { access, refused } = accessFromClaims(claims, settings.access);
     // A refused claim is left out (the rest of the profile is still synced), and an operator should know.
     for (const reason of refused) console.warn(JSON.stringify({ event: 'claim_refused', reason }));
-    const hash = await profileHash(profile, access);
+    // The registry's memory serves every isolate; without a registry there is nothing to hash for.
+    const hash = registry ? await profileHash(profile, access) : undefined;
     const writtenRecently =
-      caller.written !== undefined && caller.written.hash === hash && this.#now() - caller.written.at < settings.profileCacheSeconds * 1000;
+      hash !== undefined && caller.written?.hash === hash && this.#now() - caller.written.at < settings.profileCacheSeconds * 1000;
     if (!writtenRecently && !this.#profiles.isCurrent(caller.uid, profile, access)) {
       await this.#spendWriteBudget(caller.uid);
       // A field we own that the claims no longer carry (a removed photo) is cleared; role and teams never are.
       const unset = [...settings.userFields].filter((field) => profile[field] === undefined);
       await streamCall(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
       this.#profiles.remember(caller.uid, profile, access);
-      if (registry && settings.profileCacheSeconds > 0) {
+      if (registry && hash !== undefined && settings.profileCacheSeconds > 0) {
         background(registry.rememberProfile(caller.uid, hash).catch((error: unknown) => {
           console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
         }));
@@ -304,8 +305,7 @@ function streamUserId(claims: FirebaseClaims): string {
 
 /** A stable digest of the fields this service owns, as written to Stream. */
 async function profileHash(profile: StreamProfile, access: StreamAccess): Promise<string> {
-  const text = JSON.stringify([profile.name ?? null, profile.image ?? null, profile.email ?? null, access.role ?? null, access.teams ?? null]);
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text)));
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(profileKey(profile, access))));
   return base64UrlFromBytes(digest).slice(0, 22);
 }
 

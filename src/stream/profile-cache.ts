@@ -27,7 +27,7 @@ export class ProfileCache {
       this.#entries.delete(uid);
       return false;
     }
-    return entry.profile === key(profile, access);
+    return entry.profile === profileKey(profile, access);
   }
 
   remember(uid: string, profile: StreamProfile, access: StreamAccess = {}): void {
@@ -37,11 +37,11 @@ export class ProfileCache {
       const oldest = this.#entries.keys().next().value;
       if (oldest !== undefined) this.#entries.delete(oldest);
     }
-    this.#entries.set(uid, { profile: key(profile, access), until: this.#now() + this.#ttlMs });
+    this.#entries.set(uid, { profile: profileKey(profile, access), until: this.#now() + this.#ttlMs });
   }
 }
 
 /** Stable for equal profiles whatever the insertion order of fields. */
-function key(profile: StreamProfile, access: StreamAccess): string {
+export function profileKey(profile: StreamProfile, access: StreamAccess): string {
   return JSON.stringify([profile.name ?? null, profile.image ?? null, profile.email ?? null, access.role ?? null, access.teams ?? null]);
 }
