@@ -153,6 +153,14 @@ export class TokenService {
   /**
    * Revokes every Stream token of the caller issued up to now.
    *
+   * Effective for every uid this service issued a token to, including one
+   * that only ever fetched tokens and has no Stream user yet (issue 15): Stream
+   * would create that user from such a token on connect, with no revocation.
+   * So when Stream does not have the user, it is created first (registered
+   * before, as on the create routes; nothing can be overwritten, since it
+   * does not exist) and the revocation set on it by partial update, the only
+   * way Stream takes `revoke_tokens_issued_before`.
+   *
    * Tokens carry `iat` in whole seconds, one second back (IAT_BACKDATE_SECONDS),
    * while the revocation time has milliseconds. The answer is held until
    * every token issued from then on has an `iat` strictly later than the
@@ -164,12 +172,36 @@ export class TokenService {
     const { uid, tenant } = await this.#admit(claims);
     await this.#spendWriteBudget(uid);
     const revokedBefore = new Date(this.#now());
-    await streamCall(() => this.#deps.stream.revokeUserTokens(uid, revokedBefore));
+    const revoked = await streamCall(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream);
+    if (!revoked) {
+      const caller = await this.#admit(claims, { registered: true });
+      const { access } = accessFromClaims(claims, this.#deps.settings.access);
+      const profile = profileFromClaims(claims, this.#deps.settings.userFields);
+      await streamCall(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }), this.#deps.stream);
+      this.#profiles.remember(caller.uid, profile, access);
+      if (!(await streamCall(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream))) {
+        throw new AppError('stream_failed', 'Stream did not take the revocation: it does not have the user it just created');
+      }
+    }
     this.#deps.registry?.remember(uid, tenant, background);
     const firstCleanSecond = (Math.floor(revokedBefore.getTime() / 1000) + 1 + IAT_BACKDATE_SECONDS) * 1000;
     const wait = firstCleanSecond - this.#now();
     if (wait > 0) await this.#sleep(wait);
     return { userId: uid, revokedBefore };
+  }
+
+  /**
+   * The revocation as a partial update; false when Stream does not have the
+   * user, whether it says so (404, code 16) or answers without the user.
+   */
+  async #setRevocation(uid: string, before: Date): Promise<boolean> {
+    try {
+      const answer = await this.#deps.stream.revokeUserTokens(uid, before);
+      return answer.users?.[uid] !== undefined;
+    } catch (error) {
+      if (error instanceof StreamApiError && error.isNotFound) return false;
+      throw error;
+    }
   }
 
   /**
@@ -258,22 +290,25 @@ export class TokenService {
       return { uid, tenant, written: entry.written };
     }
 
-    // With tenants, a uid may not cross from one tenant's user to another's: check the registry
-    // (once per uid and isolate). Without tenants every uid is project-level and the hot path stays free of storage.
-    if (this.#deps.settings.tenants.size > 0) {
-      let known = this.#knownTenants.get(uid);
-      if (known === undefined) {
-        let entry;
-        try {
-          entry = await registry.get(uid);
-        } catch (error) {
-          throw new AppError('registry_unavailable', 'The user registry is unavailable; try again shortly', { cause: error, headers: { 'Retry-After': '5' } });
-        }
-        known = entry?.tenant;
-        if (known !== undefined) this.#learnTenant(uid, known);
+    // A uid belongs to the tenant it was first registered under, whatever FIREBASE_TENANT_IDS says now (rows
+    // imported with a tenant, or kept from an earlier configuration: issue 15). An unknown uid is recorded
+    // before anything is issued, so two tenants cannot both be served in the window before it is. Once per
+    // uid and isolate; the self-service delete only reads (src/reconcile/self-delete.ts checks the binding).
+    if (options.accountMayBeGone) return { uid, tenant };
+    let known = this.#knownTenants.get(uid);
+    if (known === undefined) {
+      let entry;
+      try {
+        entry = await registry.recordNow(uid, tenant);
+      } catch (error) {
+        console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
+        throw new AppError('registry_unavailable', 'The user registry is unavailable; try again shortly', { cause: error, headers: { 'Retry-After': '5' } });
       }
-      if (known !== undefined && known !== tenant) throw tenantMismatch();
+      known = entry.tenant;
+      this.#learnTenant(uid, known);
+      if (entry.state !== 'active') console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
     }
+    if (known !== tenant) throw tenantMismatch();
     return { uid, tenant };
   }
 

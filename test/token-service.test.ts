@@ -126,4 +126,72 @@ describe('TokenService', () => {
     const malformed = await service.issueToken(claims('u3', { firebase: { tenant: 42 } }), background).catch((error: unknown) => error);
     expect((malformed as AppError).code).toBe('invalid_token');
   });
+
+  it('binds a uid to the tenant its registry row names, with or without FIREBASE_TENANT_IDS (issue 15)', async () => {
+    // No tenant list: rows can still carry a tenant (an import with "tenant", or an earlier configuration).
+    const { scenario, service, background } = await setup();
+    await DB.prepare(`INSERT INTO stream_users (uid, tenant, first_seen_at) VALUES ('shared', 'blue', 0)`).run();
+    await scenario.seedStreamUsers([{ id: 'shared', name: 'Blue user' }]);
+    const projectLevel = claims('shared');
+    for (const call of [
+      () => service.issueToken(projectLevel, background),
+      () => service.createUserAndIssueToken(projectLevel, background),
+      () => service.revokeTokens(projectLevel, background),
+    ]) {
+      const failure = await call().catch((error: unknown) => error);
+      expect((failure as AppError).code).toBe('tenant_mismatch');
+    }
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+
+  it('records an unknown uid before issuing, so two tenants racing for it cannot both be served (issue 15)', async () => {
+    const { service, background, settle } = await setup({ tenants: ['blue', 'green'] });
+    const outcomes = await Promise.allSettled([
+      service.issueToken(claims('fresh', { firebase: { tenant: 'blue' } }), background),
+      service.issueToken(claims('fresh', { firebase: { tenant: 'green' } }), background),
+      service.issueToken(claims('fresh'), background),
+    ]);
+    await settle();
+    expect(outcomes.filter((outcome) => outcome.status === 'fulfilled')).toHaveLength(1);
+    const owner = (await registryRows()).get('fresh')?.tenant;
+    const served = outcomes.findIndex((outcome) => outcome.status === 'fulfilled');
+    expect(owner).toBe(['blue', 'green', ''][served]);
+    for (const outcome of outcomes) if (outcome.status === 'rejected') expect((outcome.reason as AppError).code).toBe('tenant_mismatch');
+  });
+
+  it('the token route answers 503 rather than issue when the registry cannot say who owns an unknown uid', async () => {
+    const { scenario, service, background } = await setup({ registry: brokenDb });
+    const failure = await service.issueToken(claims('ada'), background).catch((error: unknown) => error);
+    expect((failure as AppError).code).toBe('registry_unavailable');
+    expect((failure as AppError).headers['Retry-After']).toBe('5');
+    expect(await scenario.streamRequests()).toEqual([]);
+  });
+
+  it('revokes for a uid that only ever fetched tokens: creates the user, then sets the revocation (issue 15)', async () => {
+    const { scenario, service, background } = await setup({ sleep: async () => {} });
+    await service.issueToken(claims('token-only', { name: 'Tess' }), background);
+    const { revokedBefore } = await service.revokeTokens(claims('token-only', { name: 'Tess' }), background);
+    const [user] = (await scenario.streamUsers()).users;
+    expect(user).toMatchObject({ id: 'token-only', name: 'Tess', revoke_tokens_issued_before: revokedBefore.toISOString() });
+    expect((await registryRows()).get('token-only')).toMatchObject({ state: 'active', tenant: '' });
+    // What went to Stream: the revocation (refused: no user), the create (query, upsert), the revocation again.
+    const requests = (await scenario.streamRequests()).map((request) => `${request.method} ${request.path}`);
+    expect(requests).toEqual(['PATCH /users', 'GET /users', 'POST /users', 'PATCH /users']);
+  });
+
+  it('revokes when Stream answers the partial update without the user instead of 404', async () => {
+    const { scenario, service, background } = await setup({ sleep: async () => {} });
+    await scenario.scriptStream([{ method: 'PATCH', status: 200, body: { users: {}, duration: '1ms' } }]);
+    const { revokedBefore } = await service.revokeTokens(claims('quiet'), background);
+    expect((await scenario.streamUsers()).users).toMatchObject([{ id: 'quiet', revoke_tokens_issued_before: revokedBefore.toISOString() }]);
+  });
+
+  it('revoke of an existing user touches nothing but the revocation', async () => {
+    const { scenario, service, background } = await setup({ sleep: async () => {} });
+    await scenario.seedStreamUsers([{ id: 'ada', name: 'Ada', role: 'moderator', favourite: 'tea' }]);
+    await service.revokeTokens(claims('ada', { name: 'Someone else' }), background);
+    const [user] = (await scenario.streamUsers()).users;
+    expect(user).toMatchObject({ id: 'ada', name: 'Ada', role: 'moderator', favourite: 'tea' });
+    expect((await scenario.streamRequests()).map((request) => request.method)).toEqual(['PATCH']);
+  });
 });

@@ -11,23 +11,30 @@ import type { ReconcileDeps } from './types';
  * tenant, an emptied emulator), where every user looks deleted; not against
  * backlog or high deletion rates. It judges only fresh evidence (the batch's
  * active uids newly found missing: never uids already pending or deferred),
- * and a trip is settled by witnesses rather than by a percentage alone: for
- * each tenant with missing uids, Firebase must see some of that tenant's
- * users: one in the batch itself, or else one of the uids most recently
- * known to exist (a valid ID token, or an earlier lookup). If it does, the
- * configuration is sound and the missing uids really are gone, however many
- * they are; if it sees none, or there are none to ask, nothing in that
- * tenant is trusted and the uids stay as they were for a later run. So the
- * brake holds for as long as a wrong configuration lasts, and never past it.
+ * and it is settled by witnesses: for each tenant with missing uids,
+ * Firebase must see some of that tenant's users, asked the same way: one in
+ * the batch itself, or else one of the uids most recently known to exist (a
+ * valid ID token, or an earlier lookup). If Firebase sees one, the configuration
+ * is sound and the missing uids really are gone, however many they are; if
+ * it sees none, or there are none to ask, nothing in that tenant is trusted
+ * and the uids stay as they were for a later run. So the brake holds for as
+ * long as a wrong configuration lasts, and never past it.
  *
- * The cron trips the brake when a batch of ≥ BRAKE_MIN_BATCH uids newly
- * finds more than RECONCILE_MAX_MISSING_PERCENT missing; the admin and
- * self-service paths, whose requests name uids that are expected to be gone,
- * always ask the witnesses, whatever share is missing.
+ * Every path asks: the cron's batches of any size (the last page of a sweep,
+ * a registry of five, a recheck batch, a short queue slice), the admin path
+ * and the self-service path. Before issue 15 a cron batch of fewer than 10
+ * uids skipped the question, and a small registry under a wrong
+ * FIREBASE_PROJECT_ID was deleted whole. RECONCILE_MAX_MISSING_PERCENT, which
+ * chose when to ask, now only marks a batch for an operator's look
+ * (`reconcile_mass_missing`).
  */
-export const BRAKE_MIN_BATCH = 10;
-/** Witnesses asked per tenant; one present is enough. */
-export const WITNESSES = 10;
+/**
+ * Witnesses asked per tenant, in one lookup (Firebase takes 100 ids a call,
+ * so asking 100 costs what asking 10 did); one present is enough. Many, so
+ * that a run of recently active users who all deleted their accounts cannot
+ * deny a sound configuration.
+ */
+export const WITNESSES = 100;
 
 export interface CheckResult {
   present: string[];
@@ -46,13 +53,14 @@ export async function checkUids(batch: ScopedUid[], deps: ReconcileDeps, source:
 
   const present = batch.filter((entry) => existing.has(entry.uid)).map((entry) => entry.uid);
   const missing = batch.filter((entry) => !existing.has(entry.uid));
-  const tripped =
-    source !== 'cron' ||
-    (batch.length >= BRAKE_MIN_BATCH && missing.length * 100 > batch.length * settings.maxMissingPercent);
+  if (source === 'cron' && missing.length * 100 > batch.length * settings.maxMissingPercent) {
+    // Not a brake by itself (a real wave of deletions is deleted); worth an operator's look.
+    console.warn(JSON.stringify({ event: 'reconcile_mass_missing', source, missing: missing.length, batch: batch.length }));
+  }
 
   const braked: string[] = [];
   let brakeReason: string | undefined;
-  if (missing.length > 0 && tripped) {
+  if (missing.length > 0) {
     const inBatch = new Set(batch.map((entry) => entry.uid));
     const seenTenants = new Set(batch.filter((entry) => existing.has(entry.uid)).map((entry) => entry.tenant));
     for (const [tenant, uids] of groupByTenant(missing)) {

@@ -57,8 +57,17 @@ export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, 
 /**
  * Deletes claimed uids (≤ 100) from Stream and records each outcome. A
  * failure of the request itself is recorded as a failure of every uid in it.
+ * When Stream refuses the request because a user does not exist, the ids it
+ * still has are sent once more (`retriedAfterNotFound`); a second refusal
+ * is a failure, tried again after the backoff, not a loop.
  */
-export async function deleteClaimed(uids: string[], claim: string, deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+export async function deleteClaimed(
+  uids: string[],
+  claim: string,
+  deps: ReconcileDeps,
+  source: string,
+  retriedAfterNotFound = false,
+): Promise<Map<string, DeleteOutcome>> {
   const { stream, registry, settings } = deps;
   const outcomes = new Map<string, DeleteOutcome>();
   let taskId: string;
@@ -67,7 +76,7 @@ export async function deleteClaimed(uids: string[], claim: string, deps: Reconci
     if (typeof taskId !== 'string' || taskId === '') throw new StreamApiError('deleteUsers', 200, { message: 'answer has no task_id' });
   } catch (error) {
     if (!(error instanceof StreamApiError)) throw error;
-    if (error.isNotFound) return deleteExisting(uids, claim, deps, source);
+    if (error.isNotFound && !retriedAfterNotFound) return deleteExisting(uids, claim, deps, source);
     await registry.markDeleteFailed(uids, error.message, DELETE_BACKOFF);
     for (const uid of uids) outcomes.set(uid, 'failed');
     return outcomes;
@@ -78,14 +87,15 @@ export async function deleteClaimed(uids: string[], claim: string, deps: Reconci
 
 /**
  * Stream refused the whole request because a user does not exist: find out
- * which ones still do (one query), record the rest as already gone, and send
- * the existing ones again.
+ * which ones still do (one query, deactivated users included: a deactivated
+ * user is still a user to delete, issue 15), record the rest as already
+ * gone, and send the existing ones again, once.
  */
 async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
   const outcomes = new Map<string, DeleteOutcome>();
   let found: Set<string>;
   try {
-    const { users } = await deps.stream.queryUsers({ id: { $in: uids } }, { limit: STREAM_DELETE_MAX_IDS });
+    const { users } = await deps.stream.queryUsers({ id: { $in: uids } }, { limit: STREAM_DELETE_MAX_IDS, include_deactivated_users: true });
     found = new Set(users.map((user) => user.id));
   } catch (error) {
     if (!(error instanceof StreamApiError)) throw error;
@@ -98,7 +108,7 @@ async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps
   for (const uid of gone) outcomes.set(uid, 'already_gone');
   const rest = uids.filter((uid) => found.has(uid));
   if (rest.length === 0) return outcomes;
-  for (const [uid, outcome] of await deleteClaimed(rest, claim, deps, source)) outcomes.set(uid, outcome);
+  for (const [uid, outcome] of await deleteClaimed(rest, claim, deps, source, true)) outcomes.set(uid, outcome);
   return outcomes;
 }
 

@@ -372,6 +372,30 @@ describe("Stream's Firebase extension names", () => {
   });
 });
 
+describe('revoke for users who only ever fetched tokens (issue 15)', () => {
+  for (const [route, revoke] of [
+    ['POST /v1/token/revoke', (env: ReturnType<Scenario['env']>, idToken: string) => callWorker(env, '/v1/token/revoke', { idToken })],
+    ['revokeStreamUserToken', (env: ReturnType<Scenario['env']>, idToken: string) => callable(env, 'revokeStreamUserToken', idToken)],
+    ['ext-auth-chat-revokeStreamUserToken', (env: ReturnType<Scenario['env']>, idToken: string) => callable(env, 'ext-auth-chat-revokeStreamUserToken', idToken)],
+  ] as const) {
+    it(`${route}: answers as for any revoke, and Stream has the user with the revocation`, async () => {
+      const env = scenario.env({ DB: baseEnv.DB });
+      const uid = `token-only-${crypto.randomUUID().slice(0, 8)}`;
+      const idToken = await mintIdToken(key, uid, { claims: { name: 'Tess' } });
+      expect((await callable(env, 'getStreamUserToken', idToken)).status).toBe(200);
+      expect((await scenario.streamUsers()).users).toEqual([]); // tokens alone never reach Stream
+
+      const response = await revoke(env, idToken);
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as { revoked_before?: string; result?: { revoked_before: string } };
+      const revokedBefore = body.revoked_before ?? body.result?.revoked_before;
+      expect((await scenario.streamUsers()).users).toMatchObject([{ id: uid, name: 'Tess', revoke_tokens_issued_before: revokedBefore }]);
+      const row = await baseEnv.DB.prepare('SELECT state FROM stream_users WHERE uid = ?1').bind(uid).first<{ state: string }>();
+      expect(row?.state).toBe('active');
+    });
+  }
+});
+
 describe('custom claims → Stream role and teams', () => {
   const policy = { STREAM_ROLE_CLAIM: 'stream_role', STREAM_ALLOWED_ROLES: 'user,moderator', STREAM_TEAMS_CLAIM: 'stream_teams' };
 

@@ -4,7 +4,7 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Scenario } from '../support/fixtures';
-import { clearRegistry, DB, makeDeletionsDue, productionEnv, register, registryRows, runCron, streamDeletes } from '../support/reconcile';
+import { clearRegistry, DB, makeDeletionsDue, productionEnv, register, registryRows, runCron, streamDeletes, withWitness } from '../support/reconcile';
 
 beforeEach(clearRegistry);
 
@@ -35,7 +35,7 @@ describe('Stream batch delete', () => {
     const env = await productionEnv(scenario, { RECONCILE_MAX_DELETES: '3' });
     const uids = ['a1', 'a2', 'a3', 'a4', 'a5'];
     await register(uids);
-    await scenario.setGoogleAdmin({ existing: [] }); // none of them is in Stream any more: all "already gone"
+    await withWitness(scenario); // none of them is in Stream any more: all "already gone"
     expect(await runCron(env)).toMatchObject({ sent: 3, already_gone: 3, deferred: 2 });
     expect(await streamDeletes(scenario)).toHaveLength(3);
     expect(await runCron(env)).toMatchObject({ sent: 2, already_gone: 2, deferred: 0 });
@@ -145,5 +145,37 @@ describe('Stream batch delete', () => {
     expect(await runCron(env)).toMatchObject({ failed: 1 });
     await makeDeletionsDue();
     expect(await runCron(env)).toMatchObject({ deleted: 1 });
+  });
+
+  it('a deactivated user in a batch Stream refused as "does not exist" is still deleted (issue 15)', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['active-gone', 'deactivated-gone', 'ghost']);
+    await withWitness(scenario);
+    await scenario.seedStreamUsers([{ id: 'active-gone' }, { id: 'deactivated-gone', deactivated_at: '2026-01-01T00:00:00Z' }]);
+    // Stream refuses the whole request because "ghost" does not exist.
+    await scenario.scriptStream([{ method: 'POST', status: 404, body: { code: 16, message: 'user "ghost" does not exist' } }]);
+    expect(await runCron(env)).toMatchObject({ deleted: 2, already_gone: 1, failed: 0 });
+    const rows = await registryRows();
+    expect(rows.get('deactivated-gone')).toMatchObject({ state: 'deleted', deleted_how: 'cron:soft' });
+    expect(rows.get('ghost')).toMatchObject({ state: 'deleted', deleted_how: 'cron:already_gone' });
+    expect((await scenario.streamUsers()).users).toEqual([]);
+    const query = (await scenario.streamRequests()).find((request) => request.method === 'GET' && request.path === '/users');
+    expect(JSON.parse(query!.query.payload!)).toMatchObject({ include_deactivated_users: true });
+  });
+
+  it('Stream saying "does not exist" again for users it lists is a failure with backoff, not a loop (issue 15)', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['stubborn']);
+    await withWitness(scenario);
+    await scenario.seedStreamUsers([{ id: 'stubborn' }]);
+    const refusal = { method: 'POST', status: 404, body: { code: 16, message: 'user does not exist' } };
+    await scenario.scriptStream([refusal, refusal, refusal]);
+    expect(await runCron(env)).toMatchObject({ deleted: 0, failed: 1 });
+    expect((await registryRows()).get('stubborn')).toMatchObject({ state: 'pending_delete', failures: 1, task_id: null });
+    expect(await streamDeletes(scenario)).toEqual(['stubborn', 'stubborn']); // the first send and one retry
+    await makeDeletionsDue();
+    expect(await runCron(env)).toMatchObject({ deleted: 1 }); // Stream answers normally again
   });
 });

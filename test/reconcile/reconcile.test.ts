@@ -10,6 +10,7 @@ import {
   productionEnv,
   register,
   registerAlive,
+  withWitness,
   registryRows,
   runCron,
   streamDeletes,
@@ -76,6 +77,7 @@ describe('production path: service account + accounts:lookup', () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario, { STREAM_DELETE_MODE: 'hard,messages,channels' });
     await register(['gone-1']);
+    await withWitness(scenario);
     await scenario.seedStreamUsers([{ id: 'gone-1' }]);
     await runCron(env);
     const [request] = (await scenario.streamRequests()).filter((r) => r.path === '/users/delete');
@@ -143,6 +145,21 @@ describe('never deletes on doubt', () => {
     expect((await scenario.streamUsers()).users).toHaveLength(30);
   });
 
+  it('a wrong project with a registry of five deletes nothing: every batch asks the witnesses, whatever its size (issue 15)', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { RECONCILE_BATCH_SIZE: '3' }); // a full page, then a short last page
+    const uids = ['u1', 'u2', 'u3', 'u4', 'u5'];
+    await registerAlive(uids);
+    await scenario.seedStreamUsers(uids.map((id) => ({ id })));
+    await scenario.setGoogleAdmin({ existing: [] }); // another project: nobody there
+    for (let run = 0; run < 2; run++) expect(await runCron(env)).toMatchObject({ checked: 5, braked: 5, missing: 0, sent: 0 });
+    expect(await streamDeletes(scenario)).toEqual([]);
+    // The right project: one of them really is gone; the others witness it.
+    await scenario.setGoogleAdmin({ existing: ['u1', 'u2', 'u3', 'u4'] });
+    expect(await runCron(env)).toMatchObject({ missing: 1, deleted: 1 });
+    expect(await streamDeletes(scenario)).toEqual(['u5']);
+  });
+
   it('a high deletion rate is not a brake: 90% of a batch deleted for real is deleted', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario, { RECONCILE_MAX_DELETES: '100' });
@@ -157,6 +174,7 @@ describe('never deletes on doubt', () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await register(['gone-1']);
+    await withWitness(scenario);
     await scenario.scriptStream([{ status: 404, rawBody: '<html>Not Found</html>', method: 'POST' }]);
     expect(await runCron(env)).toMatchObject({ failed: 1, already_gone: 0 });
     expect((await registryRows()).get('gone-1')).toMatchObject({ state: 'pending_delete' });
@@ -167,7 +185,7 @@ describe('never deletes on doubt', () => {
     const env = await productionEnv(scenario);
     await register(['registered-gone']);
     await scenario.seedStreamUsers([{ id: 'registered-gone' }, { id: 'support-bot' }, { id: 'admin-1' }]);
-    await scenario.setGoogleAdmin({ existing: [] });
+    await withWitness(scenario);
 
     await runCron(env);
     expect(await streamDeletes(scenario)).toEqual(['registered-gone']);
@@ -208,6 +226,7 @@ describe('failures and interruptions', () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await register(['gone-1']);
+    await withWitness(scenario);
     await scenario.seedStreamUsers([{ id: 'gone-1' }]);
     const failure = { status: 500, body: { code: -1, message: 'boom' }, method: 'POST' };
     await scenario.scriptStream([failure, failure, failure]);
@@ -227,6 +246,7 @@ describe('failures and interruptions', () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await register(['gone-1', 'gone-2']);
+    await withWitness(scenario);
     // The interrupted run had deleted gone-1 from Stream, then stopped before recording it.
     await scenario.seedStreamUsers([{ id: 'gone-1' }, { id: 'gone-2' }]);
     await deleteInStandIn(scenario, 'gone-1');
@@ -236,7 +256,7 @@ describe('failures and interruptions', () => {
     expect(rows.get('gone-1')).toMatchObject({ state: 'deleted', deleted_how: 'cron:already_gone' });
     expect(rows.get('gone-2')).toMatchObject({ state: 'deleted', deleted_how: 'cron:soft' });
 
-    expect(await runCron(env)).toMatchObject({ checked: 0, deleted: 0 });
+    expect(await runCron(env)).toMatchObject({ checked: 1, deleted: 0 }); // only the witness is left to check
   });
 
   it('the per-run delete budget defers the rest to the next run', async () => {
@@ -244,6 +264,7 @@ describe('failures and interruptions', () => {
     const env = await productionEnv(scenario, { RECONCILE_MAX_DELETES: '2' });
     const uids = ['g1', 'g2', 'g3', 'g4', 'g5'];
     await register(uids);
+    await withWitness(scenario);
     await scenario.seedStreamUsers(uids.map((id) => ({ id })));
 
     expect(await runCron(env)).toMatchObject({ deleted: 2, deferred: 3 });

@@ -46,6 +46,16 @@ export async function registerAlive(uids: string[], tenant = '', agoMs = 60_000)
   );
 }
 
+/**
+ * A user Firebase still has and the registry knows alive: the brake's witness, which every path asks
+ * before trusting "missing" (issue 15). `existing`: the other uids Firebase has.
+ */
+export async function withWitness(scenario: Scenario, existing: string[] = []): Promise<void> {
+  await registerAlive([WITNESS]);
+  await scenario.setGoogleAdmin({ existing: [...existing, WITNESS] });
+}
+export const WITNESS = 'witness-present';
+
 /** Makes every pending deletion due now, as if its backoff had passed. */
 export async function makeDeletionsDue(): Promise<void> {
   await DB.prepare(`UPDATE stream_users SET next_attempt_at = 0 WHERE state = 'pending_delete'`).run();
