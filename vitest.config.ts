@@ -15,7 +15,14 @@ export default defineConfig({
       miniflare: {
         // A Stream secret for requests through exports.default, which get wrangler.toml's vars; tests that need
         // stand-ins pass their own bindings (test/support/fixtures.ts).
-        bindings: { TEST_MIGRATIONS: migrations, STREAM_API_SECRET: 'test-only-secret' },
+        // SIM_*: the simulation's seed and size (test/sim/simulation.test.ts; `npm run sim`).
+        bindings: {
+          TEST_MIGRATIONS: migrations,
+          STREAM_API_SECRET: 'test-only-secret',
+          SIM_SEED: process.env.SIM_SEED ?? '',
+          SIM_RUNS: process.env.SIM_RUNS ?? '',
+          SIM_COMMANDS: process.env.SIM_COMMANDS ?? '',
+        },
         outboundService: async (request: Request) => {
           const url = new URL(request.url);
           if (url.hostname !== '127.0.0.1' && url.hostname !== 'localhost') {

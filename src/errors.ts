@@ -119,8 +119,24 @@ export class AppError extends Error {
   }
 }
 
-/** Anything that is not an AppError is unexpected: it is answered as `internal` with no detail. */
+/**
+ * Anything that is not an AppError is unexpected and answered as `internal`
+ * with no detail, except D1 failing (its errors say `D1_…`), which is the
+ * registry being unavailable: 503 with Retry-After, on every route (the
+ * simulation found the admin and self-service routes answering 500, issue 15).
+ */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;
+  if (isStorageFailure(error)) {
+    return new AppError('registry_unavailable', 'The user registry is unavailable; nothing was changed by what failed; try again shortly', {
+      cause: error,
+      headers: { 'Retry-After': '5' },
+    });
+  }
   return new AppError('internal', 'Internal error', { cause: error });
+}
+
+/** D1's own errors (`D1_ERROR`, `D1_EXEC_ERROR`, …), as workerd raises them. */
+export function isStorageFailure(error: unknown): boolean {
+  return error instanceof Error && /^D1_[A-Z_]*ERROR\b/.test(error.message);
 }

@@ -1,6 +1,6 @@
 import type { ScopedUid } from '../registry/registry';
 import { checkUids } from './checker';
-import { deleteClaimed, newClaim, type DeleteOutcome } from './deleter';
+import { deleteClaimed, newClaim, recheckPending, type DeleteOutcome } from './deleter';
 import type { ReconcileDeps } from './types';
 
 /** What the admin fast path answers for each uid it was given. */
@@ -36,6 +36,10 @@ export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps): 
   }
   const checked = toCheck.length > 0 ? await checkUids(toCheck, deps, 'admin') : { present: [], missing: [], braked: [] };
   for (const uid of checked.present) results[uid] = 'present';
+  // Confirmed gone earlier: still gone now? (An account can be recreated with the same uid.)
+  const stillPending = alreadyPending.length > 0 ? await recheckPending(alreadyPending.map((uid) => ({ uid, tenant: registered.get(uid)!.tenant })), deps) : [];
+  for (const uid of alreadyPending) if (!stillPending.includes(uid)) results[uid] = 'present';
+  alreadyPending.splice(0, alreadyPending.length, ...stillPending);
   for (const uid of checked.braked) results[uid] = 'unconfirmed';
   if (deps.settings.dryRun) {
     for (const uid of [...checked.missing, ...alreadyPending]) results[uid] = 'would_delete';

@@ -1,4 +1,7 @@
+import { FirebaseLookupError } from '../firebase/admin-api';
+import type { ScopedUid } from '../registry/registry';
 import { StreamApiError } from '../stream/errors';
+import { groupByTenant } from './checker';
 import type { StreamTask } from '../stream/rest-client';
 import type { ReconcileSummary } from './summary';
 import { DELETE_BACKOFF, type ReconcileDeps } from './types';
@@ -43,15 +46,44 @@ export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, 
     const claim = newClaim(now());
     const claimed = await deps.registry.claimDueDeletions(Math.min(budget, STREAM_DELETE_MAX_IDS), claim);
     if (claimed.length === 0) return;
+    budget -= claimed.length;
+    let gone: string[];
+    try {
+      gone = await recheckPending(claimed, deps);
+    } catch (error) {
+      if (!(error instanceof FirebaseLookupError)) throw error;
+      await deps.registry.releaseClaim(claim); // nothing sent: due as before
+      summary.error ??= `the pending deletions wait for the next run: ${error.message}`;
+      break;
+    }
+    summary.revived += claimed.length - gone.length;
+    if (gone.length === 0) continue;
     if (requests > 0 && deps.settings.deleteIntervalMs > 0) await sleepOf(deps)(deps.settings.deleteIntervalMs);
     requests++;
-    budget -= claimed.length;
-    summary.sent += claimed.length;
-    const outcomes = await deleteClaimed(claimed.map((entry) => entry.uid), claim, deps, 'cron');
+    summary.sent += gone.length;
+    const outcomes = await deleteClaimed(gone, claim, deps, 'cron');
     addOutcomes(summary, outcomes);
   }
   // Anything still due waits for the next run (counted up to one request's worth).
   summary.deferred += await deps.registry.countDue(STREAM_DELETE_MAX_IDS);
+}
+
+/**
+ * Firebase is asked once more, right before Stream's delete, whether pending
+ * uids are still gone: a deletion can wait a long time (backoff, Stream's
+ * rate limit), and Firebase lets an account be created again with the same
+ * uid (the simulation found a recreated user's Stream account deleted, issue
+ * 15). Present ones are active again; answers the ones still gone. Throws
+ * FirebaseLookupError, having changed nothing, when Firebase cannot say.
+ */
+export async function recheckPending(entries: ScopedUid[], deps: ReconcileDeps): Promise<string[]> {
+  const present = new Set<string>();
+  for (const [tenant, uids] of groupByTenant(entries)) for (const uid of await deps.firebase.existing(uids, tenant)) present.add(uid);
+  if (present.size > 0) {
+    console.warn(JSON.stringify({ event: 'deletion_cancelled', reason: 'the Firebase account exists again', count: present.size }));
+    await deps.registry.revive([...present]);
+  }
+  return entries.filter((entry) => !present.has(entry.uid)).map((entry) => entry.uid);
 }
 
 /**
@@ -104,8 +136,7 @@ async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps
     return outcomes;
   }
   const gone = uids.filter((uid) => !found.has(uid));
-  await deps.registry.markDeleted(gone, `${source}:already_gone`);
-  for (const uid of gone) outcomes.set(uid, 'already_gone');
+  for (const [uid, outcome] of await leaveTombstones(gone, deps, source)) outcomes.set(uid, outcome);
   const rest = uids.filter((uid) => found.has(uid));
   if (rest.length === 0) return outcomes;
   for (const [uid, outcome] of await deleteClaimed(rest, claim, deps, source, true)) outcomes.set(uid, outcome);
@@ -161,8 +192,40 @@ async function recordTaskResult(task: StreamTask, uids: string[], deps: Reconcil
   }
   const of = (kind: DeleteOutcome) => uids.filter((uid) => outcomes.get(uid) === kind);
   await deps.registry.markDeleted(of('deleted'), `${source}:${deps.settings.deleteMode.label}`);
-  await deps.registry.markDeleted(of('already_gone'), `${source}:already_gone`);
   for (const [uid, reason] of failedWith) await deps.registry.markDeleteFailed([uid], reason, DELETE_BACKOFF);
+  for (const [uid, outcome] of await leaveTombstones(of('already_gone'), deps, source)) outcomes.set(uid, outcome);
+  return outcomes;
+}
+
+/**
+ * Stream does not have these users. If it never had them (the uid fetched
+ * tokens and never connected), a token still valid would create the user on
+ * connect, after the registry had recorded it deleted, and nothing would
+ * ever delete it (the simulation found this, issue 15). So each is created
+ * empty (it does not exist: nothing is overwritten) and goes back to the
+ * deletion queue, due now, to be deleted like any user: Stream then keeps
+ * its tombstone and refuses every token. One Stream refuses to create as
+ * deleted already has that tombstone: it is already gone.
+ */
+async function leaveTombstones(uids: string[], deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+  const outcomes = new Map<string, DeleteOutcome>();
+  for (const uid of uids) {
+    try {
+      await deps.stream.upsertUsers([{ id: uid }]);
+    } catch (error) {
+      if (!(error instanceof StreamApiError)) throw error;
+      if (error.isNotFound) {
+        await deps.registry.markDeleted([uid], `${source}:already_gone`);
+        outcomes.set(uid, 'already_gone');
+      } else {
+        await deps.registry.markDeleteFailed([uid], error.message, DELETE_BACKOFF);
+        outcomes.set(uid, 'failed');
+      }
+      continue;
+    }
+    await deps.registry.markDueAgain([uid]);
+    outcomes.set(uid, 'deleting');
+  }
   return outcomes;
 }
 

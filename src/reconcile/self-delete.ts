@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import { checkUids } from './checker';
-import { deleteClaimed, newClaim } from './deleter';
+import { deleteClaimed, newClaim, recheckPending } from './deleter';
 import type { ReconcileDeps } from './types';
 
 /**
@@ -32,6 +32,9 @@ export async function deleteSelf(uid: string, tenant: string, deps: ReconcileDep
       await registry.markRecheck(uid);
       return { deleted: false, reason: 'unconfirmed' };
     }
+  }
+  if (entry.state === 'pending_delete' && (await recheckPending([{ uid, tenant: entry.tenant }], deps)).length === 0) {
+    return { deleted: false, reason: 'firebase_account_exists' }; // recreated with the same uid: active again
   }
   if (deps.settings.dryRun) return { deleted: false, reason: 'dry_run' };
   const claim = newClaim((deps.now ?? Date.now)());

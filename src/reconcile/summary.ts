@@ -21,6 +21,8 @@ export interface ReconcileSummary {
   failed: number;
   /** Still in a Stream task when the run ended: resumed by the next run. */
   in_task: number;
+  /** Pending deletions whose Firebase account exists again (recreated with the same uid): active again, not deleted. */
+  revived: number;
   /** Due deletions left for the next run (budget, or Stream's rate limit). */
   deferred: number;
   would_delete: number;
@@ -67,6 +69,7 @@ export function emptySummary(dryRun: boolean, mode: ReconcileSummary['mode'], st
     sent: 0,
     deleted: 0,
     already_gone: 0,
+    revived: 0,
     failed: 0,
     in_task: 0,
     deferred: 0,

@@ -330,6 +330,37 @@ export class UserRegistry {
       .run();
   }
 
+  /** A claim given back before anything was sent: its uids are due as they were. */
+  async releaseClaim(claim: string): Promise<void> {
+    await this.#db.prepare(`UPDATE stream_users SET task_id = NULL WHERE task_id = ?1`).bind(claim).run();
+  }
+
+  /** Pending deletions whose Firebase account exists again (recreated with the same uid): active, as if never missing. */
+  async revive(uids: string[]): Promise<void> {
+    if (uids.length === 0) return;
+    const now = this.#now();
+    await this.#db
+      .prepare(
+        `UPDATE stream_users SET state = 'active', task_id = NULL, next_attempt_at = NULL, failures = 0, last_error = NULL,
+           alive_at = ?2, last_checked_at = ?2, recheck = 0
+         WHERE uid IN (SELECT value FROM json_each(?1)) AND state = 'pending_delete'`,
+      )
+      .bind(ids(uids), now)
+      .run();
+  }
+
+  /** Back to the deletion queue, due now (its Stream user was just created to be deleted: src/reconcile/deleter.ts). */
+  async markDueAgain(uids: string[]): Promise<void> {
+    if (uids.length === 0) return;
+    await this.#db
+      .prepare(
+        `UPDATE stream_users SET state = 'pending_delete', task_id = NULL, next_attempt_at = ?2
+         WHERE uid IN (SELECT value FROM json_each(?1)) AND state != 'deleted'`,
+      )
+      .bind(ids(uids), this.#now())
+      .run();
+  }
+
   // --- the sweep's position and the operator's view ---
 
   async sweepState(): Promise<SweepState> {
