@@ -23,4 +23,12 @@ describe('AppError', () => {
     const known = new AppError('not_found', 'x');
     expect(toAppError(known)).toBe(known);
   });
+
+  it('D1 failing is the registry being unavailable (503, Retry-After), not internal, on every route (issue 15)', () => {
+    const storage = toAppError(new Error('D1_ERROR: Network connection lost.'));
+    expect(storage).toMatchObject({ code: 'registry_unavailable', httpStatus: 503, callableStatus: 'UNAVAILABLE' });
+    expect(storage.headers['Retry-After']).toBe('5');
+    expect(storage.message).not.toContain('Network connection lost');
+    expect(toAppError(new Error('not D1_ERROR at the start')).code).toBe('internal');
+  });
 });

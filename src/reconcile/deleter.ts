@@ -47,9 +47,12 @@ export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, 
     const claimed = await deps.registry.claimDueDeletions(Math.min(budget, STREAM_DELETE_MAX_IDS), claim);
     if (claimed.length === 0) return;
     budget -= claimed.length;
+    // Confirmed gone in this very run: no need to ask again.
+    const confirmedNow = claimed.filter((entry) => entry.last_checked_at !== null && entry.last_checked_at >= summary.started_at);
+    const older = claimed.filter((entry) => !confirmedNow.includes(entry));
     let gone: string[];
     try {
-      gone = await recheckPending(claimed, deps);
+      gone = [...confirmedNow.map((entry) => entry.uid), ...(older.length > 0 ? await recheckPending(older, deps) : [])];
     } catch (error) {
       if (!(error instanceof FirebaseLookupError)) throw error;
       await deps.registry.releaseClaim(claim); // nothing sent: due as before

@@ -3,12 +3,26 @@
  * cron: tasks, budgets, Stream's refusals and rate limits, interruptions.
  */
 import { beforeEach, describe, expect, it } from 'vitest';
-import { Scenario } from '../support/fixtures';
+import { StreamTokenSigner } from '../../src/stream/tokens';
+import { Scenario, STREAM_API_KEY } from '../support/fixtures';
 import { clearRegistry, DB, makeDeletionsDue, productionEnv, register, registryRows, runCron, streamDeletes, withWitness } from '../support/reconcile';
 
 beforeEach(clearRegistry);
 
 /** Registered users gone from Firebase, still in Stream; Firebase still sees `witness`, so the brake confirms the configuration. */
+/** Users someone else deleted from Stream: gone, with Stream's tombstone. */
+async function deleteEverywhere(scenario: Scenario, uids: string[]): Promise<void> {
+  await scenario.seedStreamUsers(uids.map((id) => ({ id })));
+  const base = scenario.streamBaseUrl;
+  for (const uid of uids) {
+    const response = await fetch(`${base}/users/${uid}?api_key=${STREAM_API_KEY}`, {
+      method: 'DELETE',
+      headers: { Authorization: await new StreamTokenSigner(scenario.streamSecret).serverToken(), 'stream-auth-type': 'jwt' },
+    });
+    if (!response.ok) throw new Error(`stand-in delete: ${response.status}`);
+  }
+}
+
 async function goneUsers(scenario: Scenario, uids: string[]): Promise<void> {
   await register(uids);
   await DB.prepare(`INSERT OR IGNORE INTO stream_users (uid, first_seen_at, alive_at) VALUES ('witness', 0, 1)`).run();
@@ -35,10 +49,22 @@ describe('Stream batch delete', () => {
     const env = await productionEnv(scenario, { RECONCILE_MAX_DELETES: '3' });
     const uids = ['a1', 'a2', 'a3', 'a4', 'a5'];
     await register(uids);
-    await withWitness(scenario); // none of them is in Stream any more: all "already gone"
+    await withWitness(scenario);
+    await deleteEverywhere(scenario, uids); // gone from Stream too, by someone else: Stream keeps their tombstones
     expect(await runCron(env)).toMatchObject({ sent: 3, already_gone: 3, deferred: 2 });
     expect(await streamDeletes(scenario)).toHaveLength(3);
     expect(await runCron(env)).toMatchObject({ sent: 2, already_gone: 2, deferred: 0 });
+  });
+
+  it('a uid Stream never had (tokens only, never connected) is created empty and deleted, so no old token can bring it back (issue 15)', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['never-connected']);
+    await withWitness(scenario);
+    const summary = await runCron(env);
+    expect(summary).toMatchObject({ sent: 2, deleted: 1, already_gone: 0 }); // sent, found missing; created; sent again
+    expect((await registryRows()).get('never-connected')).toMatchObject({ state: 'deleted', deleted_how: 'cron:soft' });
+    expect((await scenario.streamUsers()).deleted).toContain('never-connected'); // Stream's tombstone: it refuses the uid from now on
   });
 
   it('a task still running when the run ends is resumed by the next run, without a second delete', async () => {
@@ -153,8 +179,9 @@ describe('Stream batch delete', () => {
     await register(['active-gone', 'deactivated-gone', 'ghost']);
     await withWitness(scenario);
     await scenario.seedStreamUsers([{ id: 'active-gone' }, { id: 'deactivated-gone', deactivated_at: '2026-01-01T00:00:00Z' }]);
-    // Stream refuses the whole request because "ghost" does not exist.
+    // Stream refuses the whole request because "ghost" does not exist (someone deleted it).
     await scenario.scriptStream([{ method: 'POST', status: 404, body: { code: 16, message: 'user "ghost" does not exist' } }]);
+    await deleteEverywhere(scenario, ['ghost']);
     expect(await runCron(env)).toMatchObject({ deleted: 2, already_gone: 1, failed: 0 });
     const rows = await registryRows();
     expect(rows.get('deactivated-gone')).toMatchObject({ state: 'deleted', deleted_how: 'cron:soft' });

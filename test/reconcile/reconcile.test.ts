@@ -11,6 +11,7 @@ import {
   register,
   registerAlive,
   withWitness,
+  WITNESS,
   registryRows,
   runCron,
   streamDeletes,
@@ -257,6 +258,22 @@ describe('failures and interruptions', () => {
     expect(rows.get('gone-2')).toMatchObject({ state: 'deleted', deleted_how: 'cron:soft' });
 
     expect(await runCron(env)).toMatchObject({ checked: 1, deleted: 0 }); // only the witness is left to check
+  });
+
+  it('a pending deletion whose account was recreated with the same uid is not sent, and the uid is active again (issue 15)', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario);
+    await register(['back']);
+    await withWitness(scenario);
+    await scenario.seedStreamUsers([{ id: 'back', name: 'Back again' }]);
+    const failure = { status: 500, body: { code: -1, message: 'boom' }, method: 'POST' };
+    await scenario.scriptStream([failure, failure, failure]);
+    expect(await runCron(env)).toMatchObject({ missing: 1, failed: 1 }); // confirmed gone; Stream failed; pending
+    await scenario.setGoogleAdmin({ existing: [WITNESS, 'back'] }); // the account is created again with the same uid
+    await makeDeletionsDue();
+    expect(await runCron(env)).toMatchObject({ revived: 1, sent: 0, deleted: 0 });
+    expect((await registryRows()).get('back')).toMatchObject({ state: 'active', failures: 0, task_id: null });
+    expect((await scenario.streamUsers()).users.map((user) => user.id)).toEqual(['back']);
   });
 
   it('the per-run delete budget defers the rest to the next run', async () => {
