@@ -15,7 +15,7 @@ export interface ReconcileSettings {
   deleteMode: DeleteMode;
   /** Pause between Stream delete requests. */
   deleteIntervalMs: number;
-  /** The brake's trigger: a lookup batch (of ≥ 10 uids) newly finding more than this share missing must be confirmed by witnesses. */
+  /** A cron lookup batch newly finding more than this share missing is logged (`reconcile_mass_missing`); the witnesses are asked whatever the share. */
   maxMissingPercent: number;
   /** How long one run waits for a Stream delete task before leaving it to the next run. */
   taskWaitMs: number;

@@ -91,8 +91,10 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
   fc.record({ tenant, uid, name: fc.constantFrom('Ada', 'Bo', undefined) }).map(({ tenant, uid, name }) =>
     command(`signUp(${tenant || '-'}/${uid}${name ? `, ${name}` : ''})`, async (world) => world.signUp(tenant, uid, name ? { name } : {})),
   ),
-  fc.record({ tenant, uid }).map(({ tenant, uid }) =>
-    command(`deleteAccount(${tenant || '-'}/${uid})`, async (world) => void world.firebase.accounts.delete(accountKey(tenant, uid))),
+  fc.record({ tenant, uids: fc.uniqueArray(uid, { minLength: 1, maxLength: 3 }) }).map(({ tenant, uids }) =>
+    command(`deleteAccounts(${tenant || '-'}/${uids.join(',')})`, async (world) => {
+      for (const uid of uids) world.firebase.accounts.delete(accountKey(tenant, uid));
+    }),
   ),
   fc.record({ tenant, uid, disabled: fc.boolean() }).map(({ tenant, uid, disabled }) =>
     command(`${disabled ? 'disable' : 'enable'}(${tenant || '-'}/${uid})`, async (world) => {
@@ -133,7 +135,7 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
     }),
   ),
   // The app's own backend, writing to Stream directly
-  fc.record({ uid, what: fc.constantFrom('custom', 'role', 'deactivate', 'reactivate') }).map(({ uid, what }) =>
+  fc.record({ uid, what: fc.constantFrom('custom', 'role', 'deactivate', 'deactivate', 'reactivate') }).map(({ uid, what }) =>
     command(`streamDashboard(${uid}, ${what})`, async (world) => {
       const user = world.stream.users.get(uid);
       if (!user) return;
@@ -249,7 +251,7 @@ export function commandSequence(minLength: number): fc.Arbitrary<Command[]> {
     { arbitrary: call!, weight: 14 },
     { arbitrary: race!, weight: 2 },
     { arbitrary: connect!, weight: 4 },
-    { arbitrary: dashboard!, weight: 2 },
+    { arbitrary: dashboard!, weight: 4 },
     { arbitrary: adminDelete!, weight: 1 },
     { arbitrary: adminImport!, weight: 2 },
     { arbitrary: cron!, weight: 7 },
