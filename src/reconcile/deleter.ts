@@ -34,9 +34,11 @@ export function newClaim(now: number): string {
 /**
  * Sends the deletions that are due, soonest due first, up to `budget` user
  * ids (already-gone ones included), pausing between requests and stopping
- * early when Stream's rate limit for the endpoint is spent.
+ * early when Stream's rate limit for the endpoint is spent. Deletions
+ * confirmed earlier than this invocation (`confirmedThisRun`) are asked of
+ * Firebase again first (`recheckPending`).
  */
-export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, budget: number): Promise<void> {
+export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, budget: number, confirmedThisRun: ReadonlySet<string> = new Set()): Promise<void> {
   if (deps.settings.dryRun) return;
   const now = deps.now ?? Date.now;
   let requests = 0;
@@ -47,8 +49,8 @@ export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, 
     const claimed = await deps.registry.claimDueDeletions(Math.min(budget, STREAM_DELETE_MAX_IDS), claim);
     if (claimed.length === 0) return;
     budget -= claimed.length;
-    // Confirmed gone in this very run: no need to ask again.
-    const confirmedNow = claimed.filter((entry) => entry.last_checked_at !== null && entry.last_checked_at >= summary.started_at);
+    // Confirmed gone by this very invocation: no need to ask again. (Not by time: two runs can share a millisecond.)
+    const confirmedNow = claimed.filter((entry) => confirmedThisRun.has(entry.uid));
     const older = claimed.filter((entry) => !confirmedNow.includes(entry));
     let gone: string[];
     try {

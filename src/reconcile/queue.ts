@@ -18,6 +18,7 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
   const now = deps.now ?? Date.now;
   const summary = emptySummary(deps.settings.dryRun, 'consumer', now());
   const costFrom = deps.meter?.read();
+  const confirmed = new Set<string>();
   for (const message of batch.messages) {
     const uids = validUids(message.body);
     if (uids === undefined) {
@@ -27,7 +28,9 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
     }
     summary.batches++;
     try {
-      addCheck(summary, uids.length, await checkUids(uids, deps, 'cron'));
+      const result = await checkUids(uids, deps, 'cron');
+      for (const uid of result.missing) confirmed.add(uid);
+      addCheck(summary, uids.length, result);
       message.ack();
     } catch (error) {
       summary.unknown += uids.length;
@@ -37,7 +40,7 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
     }
   }
   try {
-    await deleteDue(deps, summary, deps.settings.maxDeletes);
+    await deleteDue(deps, summary, deps.settings.maxDeletes, confirmed);
   } catch (error) {
     summary.error ??= error instanceof Error ? error.message : String(error);
   }

@@ -39,20 +39,21 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
   const summary = emptySummary(settings.dryRun, deps.queue ? 'queue' : 'inline', now());
   const costFrom = deps.meter?.read();
   let state: SweepState | undefined;
+  const confirmed = new Set<string>();
   try {
     state = await registry.sweepState();
     await resumeTasks(deps, summary);
 
     const rechecks = await registry.rechecks(settings.batchSize);
-    if (rechecks.length > 0) await checkBatch(rechecks, deps, summary);
+    if (rechecks.length > 0) await checkBatch(rechecks, deps, summary, confirmed);
 
     if (state.cursor === '' && state.sweepStartedAt === null) {
       state = { ...state, sweepStartedAt: now(), sweepTotal: await registry.countActive(), sweepDone: 0 };
     }
     if (deps.queue) await enqueueSweep(deps.queue, deps, state, summary);
-    else await sweepInline(deps, state, summary);
+    else await sweepInline(deps, state, summary, confirmed);
 
-    await deleteDue(deps, summary, settings.maxDeletes - summary.sent);
+    await deleteDue(deps, summary, settings.maxDeletes - summary.sent, confirmed);
   } catch (error) {
     summary.error ??= error instanceof Error ? error.message : String(error);
   }
@@ -72,10 +73,12 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
 }
 
 /** Checks one lookup batch and adds its outcome to the summary; a failed lookup stops the run (nothing done to the batch). */
-async function checkBatch(batch: { uid: string; tenant: string }[], deps: ReconcileDeps, summary: ReconcileSummary): Promise<boolean> {
+async function checkBatch(batch: { uid: string; tenant: string }[], deps: ReconcileDeps, summary: ReconcileSummary, confirmed: Set<string>): Promise<boolean> {
   summary.batches++;
   try {
-    addCheck(summary, batch.length, await checkUids(batch, deps, 'cron'));
+    const result = await checkUids(batch, deps, 'cron');
+    for (const uid of result.missing) confirmed.add(uid);
+    addCheck(summary, batch.length, result);
     return true;
   } catch (error) {
     if (!(error instanceof FirebaseLookupError)) throw error;
@@ -86,7 +89,7 @@ async function checkBatch(batch: { uid: string; tenant: string }[], deps: Reconc
 }
 
 /** Inline mode: up to maxBatches lookups from the sweep's cursor; a finished sweep starts over on the next run. */
-async function sweepInline(deps: ReconcileDeps, state: SweepState, summary: ReconcileSummary): Promise<void> {
+async function sweepInline(deps: ReconcileDeps, state: SweepState, summary: ReconcileSummary, confirmed: Set<string>): Promise<void> {
   for (let batch = 0; batch < deps.settings.maxBatches; batch++) {
     const page = await deps.registry.page(state.cursor, deps.settings.batchSize);
     if (page.length === 0) {
@@ -94,7 +97,7 @@ async function sweepInline(deps: ReconcileDeps, state: SweepState, summary: Reco
       summary.sweep_completed = true;
       return;
     }
-    if (!(await checkBatch(page, deps, summary))) return; // the cursor stays: the batch is checked again next run
+    if (!(await checkBatch(page, deps, summary, confirmed))) return; // the cursor stays: the batch is checked again next run
     state.cursor = page[page.length - 1]!.uid;
     state.sweepDone += page.length;
     if (page.length < deps.settings.batchSize) {
