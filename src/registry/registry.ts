@@ -33,8 +33,6 @@ export interface ScopedUid {
 
 export interface PendingDeletion extends ScopedUid {
   failures: number;
-  /** When Firebase last said it is gone. */
-  last_checked_at: number | null;
 }
 
 export interface SweepState {
@@ -55,7 +53,7 @@ export interface SweepState {
 export const CRON_QUERIES = {
   page: `SELECT uid, tenant FROM stream_users WHERE state = 'active' AND uid > ?1 ORDER BY uid LIMIT ?2`,
   rechecks: `SELECT uid, tenant FROM stream_users WHERE recheck = 1 AND state = 'active' ORDER BY uid LIMIT ?1`,
-  claimDueDeletions: `UPDATE stream_users SET task_id = ?3 WHERE uid IN (SELECT uid FROM stream_users WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2) RETURNING uid, tenant, failures, last_checked_at`,
+  claimDueDeletions: `UPDATE stream_users SET task_id = ?3 WHERE uid IN (SELECT uid FROM stream_users WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1 ORDER BY next_attempt_at LIMIT ?2) RETURNING uid, tenant, failures`,
   countDue: `SELECT count(*) AS n FROM (SELECT 1 FROM stream_users WHERE state = 'pending_delete' AND task_id IS NULL AND next_attempt_at <= ?1 LIMIT ?2)`,
   openTasks: `SELECT task_id, uid FROM stream_users WHERE task_id IS NOT NULL ORDER BY task_id LIMIT ?1`,
   witnesses: `SELECT uid FROM stream_users WHERE state = 'active' AND alive_at IS NOT NULL AND tenant = ?1 ORDER BY alive_at DESC LIMIT ?2`,
