@@ -160,6 +160,15 @@ async function main() {
     const afterRevoke = await streamUser(streamAccess, uid);
     check(afterRevoke?.revoke_tokens_issued_before === revokedBefore, `Stream user has revoke_tokens_issued_before = ${afterRevoke?.revoke_tokens_issued_before}`);
 
+    // Someone else uses the app too: before deleting anything, the cron asks Firebase about users known to
+    // exist (the brake's witnesses), so a deployment pointed at the wrong project never deletes its users.
+    const friend = await post(`${identity}/accounts:signUp?key=local`, {
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: `friend-${email}`, password, returnSecureToken: true }),
+    });
+    const friendToken = await callable(stack, 'getStreamUserToken', friend.json?.idToken);
+    check(friendToken.status === 200, 'another user of the app got a token (Firebase has them: the brake\'s witness)');
+
     console.log('\n7. Delete the Firebase account');
     const deleted = await post(`${identity}/projects/${projectId}/accounts:delete`, {
       headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },

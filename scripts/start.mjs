@@ -69,7 +69,8 @@ const LOCAL_PAGES = ['http://127.0.0.1:5173', 'http://localhost:5173'];
 
 /**
  * Starts everything; resolves once the Worker answers /healthz.
- * @param {{ workerPort?: number; emulatorPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[] }} [options]
+ * @param {{ workerPort?: number; emulatorPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[]; vars?: Record<string, string> }} [options]
+ *   vars: more Worker settings (tests: e.g. a short STREAM_TOKEN_TTL_SECONDS)
  * @returns {Promise<LocalStack>}
  */
 export async function startLocal(options = {}) {
@@ -97,6 +98,7 @@ export async function startLocal(options = {}) {
       // The local pages this stack serves (the web example), not '*': emulator mode refuses any other origin anyway.
       CORS_ALLOWED_ORIGINS: devVars.CORS_ALLOWED_ORIGINS ?? (options.corsOrigins ?? LOCAL_PAGES).join(','),
     };
+    Object.assign(vars, options.vars ?? {});
     /** @type {LocalStack['stream']} */
     let stream = null;
     if (!realStream) {
@@ -184,13 +186,22 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(`npm start failed: ${error instanceof Error ? error.message : error}`);
     process.exit(1);
   }
-  const { workerUrl, emulatorHost, stream, realStream } = /** @type {LocalStack} */ (running);
+  const { workerUrl, emulatorHost, stream, realStream, streamAccess } = /** @type {LocalStack} */ (running);
+  // Stream's official client, connected through client/index.ts's token provider (with the stand-in only).
+  let connected = '';
+  if (stream) {
+    const { connectDemo } = await import('./connect.mjs');
+    connected = await connectDemo({ workerUrl, emulatorHost, streamAccess })
+      .then(({ uid, name, connectionId }) => `  ✓ stream-chat (Stream's official client) connected as ${uid} (${name ?? 'no name'}), connection ${connectionId},\n    with a token from ${workerUrl} through client/index.ts's token provider. Again: node scripts/connect.mjs\n`)
+      .catch((error) => `  ✗ stream-chat could not connect: ${error instanceof Error ? error.message : error}\n`);
+  }
   console.log(`
 stream-token-edge is running locally
   Worker (wrangler dev):      ${workerUrl}      (cron: ${workerUrl}/__scheduled)
   Firebase Auth emulator:     http://${emulatorHost}
   Stream API:                 ${realStream || !stream ? 'your real Stream app (from .dev.vars)' : `${stream.url}   ← a LOCAL STAND-IN, not Stream (users kept in memory)`}
 ${realStream ? '' : '  To use your real Stream app: cp .dev.vars.example .dev.vars, fill in STREAM_API_KEY and STREAM_API_SECRET, restart.\n'}
+${connected}
 Try it (copy-paste into another terminal):
 
 ${curlSequence(workerUrl, emulatorHost)}

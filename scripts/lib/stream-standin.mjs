@@ -5,8 +5,23 @@
 // memory. It checks the api_key and the server JWT like Stream does.
 // Used by `npm start` when no real Stream credentials are configured, and by
 // the tests (one instance per test scenario).
+//
+// It also speaks the client connection the official SDKs open on
+// `connectUser` (a WebSocket on /connect, read from stream-chat 9.53's
+// src/connection.ts and src/client.ts): the user token is checked as Stream
+// checks it (HS256 with the app secret, `user_id` = the connecting user,
+// `exp`, the user's `revoke_tokens_issued_before` against `iat`, deleted and
+// deactivated users refused), the user is created or updated from
+// `user_details` as Stream does, and the first message is the `health.check`
+// event with `connection_id` and `me`. A refusal is `{"error": {...}}` then a
+// close: code 40 (expired or revoked) makes the SDK ask its token provider
+// for a new token; any other code is final. A connection whose token
+// expires is closed, as Stream closes it, so the SDK reconnects and
+// refreshes. Every attempt is recorded in `connections`.
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
-import { jwtVerify } from 'jose';
+import { decodeJwt, jwtVerify } from 'jose';
+import { WebSocketServer } from 'ws';
 import { listenOnLoopback } from './process.mjs';
 
 /**
@@ -175,6 +190,100 @@ export class StreamStandIn {
     this.taskRunningPolls = 0;
     /** @type {Set<string>} user ids a delete task reports as failed (and leaves in place) */
     this.failDeletes = new Set();
+    /** @type {{ at: number; userId: string | undefined; tokenIat: number | undefined; accepted: boolean; code?: number; reason: string }[]} every client connection attempt */
+    this.connections = [];
+    /** @type {Set<import('ws').WebSocket>} open client connections */
+    this.sockets = new Set();
+  }
+
+  /**
+   * What Stream answers a client connecting with these /connect query parameters.
+   * @param {URLSearchParams} params
+   * @returns {Promise<{ ok: true; user: StoredUser; exp: number | undefined } | { ok: false; code: number; status: number; reason: string; userId?: string; iat?: number }>}
+   */
+  async checkConnection(params) {
+    /** @type {{ user_id?: unknown; user_details?: Record<string, unknown> }} */
+    let json;
+    try {
+      json = JSON.parse(params.get('json') ?? '');
+    } catch {
+      return { ok: false, code: 4, status: 400, reason: 'json parameter is not JSON' };
+    }
+    const userId = typeof json.user_id === 'string' ? json.user_id : undefined;
+    if (this.apiKey && params.get('api_key') !== this.apiKey) return { ok: false, code: 2, status: 401, reason: 'api_key not valid', userId };
+    if (params.get('stream-auth-type') !== 'jwt') return { ok: false, code: 5, status: 401, reason: 'anonymous connections are not allowed', userId };
+    const token = params.get('authorization') ?? '';
+    /** @type {import('jose').JWTPayload} */
+    let claims;
+    try {
+      claims = decodeJwt(token);
+    } catch {
+      return { ok: false, code: 43, status: 401, reason: 'token is not a JWT', userId };
+    }
+    const iat = typeof claims.iat === 'number' ? claims.iat : undefined;
+    try {
+      await jwtVerify(token, new TextEncoder().encode(this.secret), { algorithms: ['HS256'] });
+    } catch (error) {
+      const expired = /** @type {{ code?: string }} */ (error).code === 'ERR_JWT_EXPIRED';
+      return expired
+        ? { ok: false, code: 40, status: 401, reason: 'token expired', userId, iat }
+        : { ok: false, code: 43, status: 401, reason: 'token signature is not valid', userId, iat };
+    }
+    if (!userId || claims.user_id !== userId) return { ok: false, code: 43, status: 401, reason: 'token is for another user', userId, iat };
+    if (iat !== undefined && iat * 1000 > Date.now()) return { ok: false, code: 42, status: 401, reason: 'token used before issue at (iat)', userId, iat };
+    if (this.deleted.has(userId)) return { ok: false, code: 16, status: 404, reason: 'user was deleted', userId, iat };
+    const existing = this.users.get(userId);
+    if (existing?.deactivated_at) return { ok: false, code: 43, status: 401, reason: 'user is deactivated', userId, iat };
+    const revokedBefore = typeof existing?.revoke_tokens_issued_before === 'string' ? Date.parse(existing.revoke_tokens_issued_before) : undefined;
+    // A token without iat is invalid once the user has a revocation, as Stream does.
+    if (revokedBefore !== undefined && (iat === undefined || iat * 1000 < revokedBefore)) return { ok: false, code: 40, status: 401, reason: 'token revoked', userId, iat };
+    // Client-side user creation: the user is created, or its given fields updated, from user_details.
+    const now = new Date().toISOString();
+    const details = Object.fromEntries(Object.entries(json.user_details ?? {}).filter(([field]) => ['name', 'image', 'language'].includes(field)));
+    const user = { ...(existing ?? { id: userId, role: 'user', created_at: now }), ...details, updated_at: now, last_active: now };
+    this.users.set(userId, user);
+    return { ok: true, user, exp: typeof claims.exp === 'number' ? claims.exp : undefined };
+  }
+
+  /**
+   * Serves one client connection on an open WebSocket.
+   * @param {import('ws').WebSocket} socket
+   * @param {URLSearchParams} params
+   */
+  async serveConnection(socket, params) {
+    const verdict = await this.checkConnection(params);
+    this.connections.push({
+      at: Date.now(),
+      userId: verdict.ok ? /** @type {string} */ (verdict.user.id) : verdict.userId,
+      tokenIat: verdict.ok ? undefined : verdict.iat,
+      accepted: verdict.ok,
+      ...(verdict.ok ? { reason: 'connected' } : { code: verdict.code, reason: verdict.reason }),
+    });
+    if (!verdict.ok) {
+      socket.send(JSON.stringify({ error: { code: verdict.code, StatusCode: verdict.status, message: verdict.reason, more_info: '' } }));
+      socket.close(1000);
+      return;
+    }
+    const connectionId = randomUUID();
+    const healthCheck = () =>
+      JSON.stringify({
+        type: 'health.check',
+        connection_id: connectionId,
+        cid: '*',
+        me: { ...verdict.user, channel_mutes: [], mutes: [], blocked_user_ids: [], total_unread_count: 0, unread_channels: 0 },
+        created_at: new Date().toISOString(),
+      });
+    this.sockets.add(socket);
+    socket.send(healthCheck());
+    // The client pings every 25 s and expects an event within 35 s: every ping gets a health.check.
+    socket.on('message', () => socket.readyState === socket.OPEN && socket.send(healthCheck()));
+    // Stream ends a connection whose token expires; the SDK reconnects, is refused with code 40, and refreshes.
+    const expiresIn = verdict.exp === undefined ? undefined : verdict.exp * 1000 - Date.now();
+    const timer = expiresIn === undefined ? undefined : setTimeout(() => socket.close(4000, 'token expired'), Math.max(0, expiresIn));
+    socket.on('close', () => {
+      clearTimeout(timer);
+      this.sockets.delete(socket);
+    });
   }
 
   /**
@@ -424,6 +533,7 @@ export function writeNodeResponse(res, response) {
  */
 export async function serveStreamStandIn({ apiKey, secret, port = 0, log, limits }) {
   const standIn = new StreamStandIn({ apiKey, secret, limits });
+  const sockets = new WebSocketServer({ noServer: true });
   const server = createServer(async (req, res) => {
     try {
       const request = await readNodeRequest(req);
@@ -434,6 +544,23 @@ export async function serveStreamStandIn({ apiKey, secret, port = 0, log, limits
       writeNodeResponse(res, error(500, -1, err instanceof Error ? err.message : String(err)));
     }
   });
-  const { url, close } = await listenOnLoopback(server, port);
+  // The client connection (connectUser): ws://<stand-in>/connect?json=…&api_key=…&authorization=…&stream-auth-type=jwt
+  server.on('upgrade', (req, socket, head) => {
+    const requestUrl = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (requestUrl.pathname !== '/connect') {
+      socket.destroy();
+      return;
+    }
+    sockets.handleUpgrade(req, socket, head, (ws) => {
+      log?.(`WS /connect`);
+      void standIn.serveConnection(ws, requestUrl.searchParams);
+    });
+  });
+  const { url, close: closeServer } = await listenOnLoopback(server, port);
+  const close = async () => {
+    for (const ws of standIn.sockets) ws.terminate();
+    sockets.close();
+    await closeServer();
+  };
   return { url, standIn, close };
 }

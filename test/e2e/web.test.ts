@@ -12,6 +12,7 @@ import { buildWeb, serveWeb } from '../../scripts/web.mjs';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
+const TTL_SECONDS = 4;
 let stack: Awaited<ReturnType<typeof startLocal>>;
 let web: Awaited<ReturnType<typeof serveWeb>>;
 let browser: Browser;
@@ -22,7 +23,14 @@ beforeAll(async () => {
   const out = mkdtempSync(join(tmpdir(), 'web-e2e-dist-'));
   dirs.push(state, out);
   web = await serveWeb(await buildWeb(out));
-  stack = await startLocal({ workerPort: await freePort(), emulatorPort: await freePort(), persistTo: state, log: () => {}, corsOrigins: [new URL(web.url).origin] });
+  stack = await startLocal({
+    workerPort: await freePort(),
+    emulatorPort: await freePort(),
+    persistTo: state,
+    log: () => {},
+    corsOrigins: [new URL(web.url).origin],
+    vars: { STREAM_TOKEN_TTL_SECONDS: String(TTL_SECONDS) }, // short, so the browser's client must refresh
+  });
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true });
 });
 
@@ -89,3 +97,66 @@ it('signs up and in with the Firebase JS SDK, gets a Stream token from another o
   expect(await page.getAttribute('#delete-result', 'data-value')).toBe('deleted');
   expect(pageErrors).toEqual([]);
 });
+
+it('connects the official stream-chat client in the browser through the token provider: refresh, revoke, deletion', async () => {
+  const page = await browser.newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (error) => pageErrors.push(error.message));
+  const standIn = stack.stream!.standIn;
+  const query = new URLSearchParams({
+    worker: stack.workerUrl,
+    authEmulator: `http://${stack.emulatorHost}`,
+    projectId: stack.projectId,
+    streamKey: stack.streamAccess.apiKey,
+    stream: stack.streamAccess.baseUrl,
+  });
+  await page.goto(`${web.url}/?${query}`);
+  await page.fill('#email', `chat-${Date.now()}@example.com`);
+  await page.fill('#password', 'password-123');
+  await page.click('#sign-up');
+  await page.waitForFunction(() => document.getElementById('stream-connected')?.dataset.value, undefined, { timeout: 20_000 });
+  const uid = (await page.getAttribute('#firebase-uid', 'data-value'))!;
+  expect(await page.getAttribute('#stream-connected', 'data-value')).toBe(uid);
+  const mine = () => standIn.connections.filter((c) => c.userId === uid);
+
+  // The token expires: the stand-in closes the connection as Stream does, the reconnect is refused with 40,
+  // the SDK asks the provider, which fetches a new token (not the cached one), and the client connects again.
+  await page.waitForFunction(() => Number(document.getElementById('token')?.dataset.count) >= 2, undefined, { timeout: (TTL_SECONDS + 15) * 1000 });
+  await waitFor(() => mine().filter((c) => c.accepted).length >= 2, 10_000);
+  expect(mine().some((c) => !c.accepted && c.code === 40)).toBe(true);
+
+  // Revoke: the token the page holds is refused on connect from now on; the next one connects.
+  const held = (await page.getAttribute('#token', 'data-value'))!;
+  await page.click('#revoke');
+  await page.waitForFunction(() => document.getElementById('revoked')?.dataset.value, undefined, { timeout: 20_000 });
+  const refused = await standIn.checkConnection(new URLSearchParams({ json: JSON.stringify({ user_id: uid }), api_key: stack.streamAccess.apiKey, authorization: held, 'stream-auth-type': 'jwt' }));
+  expect(refused).toMatchObject({ ok: false, code: 40 });
+  const accepted = mine().filter((c) => c.accepted).length;
+  for (const socket of standIn.sockets) socket.close(4000, 'dropped'); // the page's connection drops: it reconnects
+  await waitFor(() => mine().filter((c) => c.accepted).length > accepted, (TTL_SECONDS + 15) * 1000);
+
+  // Another user exists (the deletion's brake asks Firebase about users known to exist); then delete my account.
+  const other = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=k`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: `witness-${Date.now()}@example.com`, password: 'password-123', returnSecureToken: true }),
+  });
+  const { idToken: otherToken } = (await other.json()) as { idToken: string };
+  expect((await fetch(`${stack.workerUrl}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${otherToken}` } })).status).toBe(200);
+  const last = (await page.getAttribute('#token', 'data-value'))!;
+  await page.click('#delete-account');
+  await page.waitForFunction(() => document.getElementById('delete-result')?.dataset.value, undefined, { timeout: 20_000 });
+  expect(await page.getAttribute('#delete-result', 'data-value')).toBe('deleted');
+  const afterDeletion = await standIn.checkConnection(new URLSearchParams({ json: JSON.stringify({ user_id: uid }), api_key: stack.streamAccess.apiKey, authorization: last, 'stream-auth-type': 'jwt' }));
+  expect(afterDeletion).toMatchObject({ ok: false, code: 16 });
+  expect(await page.textContent('#error')).toBe('');
+  expect(pageErrors).toEqual([]);
+});
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

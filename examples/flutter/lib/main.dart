@@ -142,8 +142,7 @@ class _ChannelsPageState extends State<ChannelsPage> {
     final chat = widget.chat;
     if (chat.state.currentUser?.id == widget.user.uid) return; // already connected
     if (chat.state.currentUser != null) await chat.disconnectUser();
-    // Creates/updates the Stream user (id = Firebase uid, name, image) once per session.
-    await widget.tokens.createUserAndGetToken();
+    // The provider's first call creates/updates the Stream user (id = Firebase uid, name, image).
     final user = widget.user;
     await chat.connectUserWithProvider(
       User(id: user.uid, name: user.displayName ?? user.email, image: user.photoURL),

@@ -48,14 +48,50 @@ class StreamTokenService {
     return body['deleted'] == true;
   }
 
-  /// For `StreamChatClient.connectUserWithProvider`: Stream calls it whenever
-  /// the current token expires (the Worker issues 1-hour tokens by default),
-  /// so the chat connection refreshes itself.
-  Future<String> tokenProvider(String userId) async {
+  /// For `StreamChatClient.connectUserWithProvider`. The same rules as the
+  /// web client's `createStreamTokenProvider` (client/index.ts; README "Clients"):
+  /// 1. the first token comes from `createStreamUserAndGetToken` (the Stream
+  ///    user exists with its Firebase profile), plain tokens after;
+  /// 2. the SDK calls this only when Stream refused the token it has
+  ///    (expired or revoked), so every call fetches a new one (none is
+  ///    handed out twice), and concurrent calls share one request;
+  /// 3. UNAUTHENTICATED (an ID token that expired or was revoked): a fresh
+  ///    ID token (`getIdToken(true)`) once, then the error stands;
+  /// 4. RESOURCE_EXHAUSTED / UNAVAILABLE: retried after 1, 2, 4 s (the
+  ///    callable SDK does not expose `Retry-After`), then the error stands;
+  /// 5. the token is never logged or stored outside memory.
+  Future<String> tokenProvider(String userId) {
     final user = FirebaseAuth.instance.currentUser;
     if (user == null || user.uid != userId) {
-      throw StateError('No signed-in Firebase user for $userId');
+      return Future.error(StateError('No signed-in Firebase user for $userId'));
     }
-    return getToken();
+    return _inFlight ??= _fetch(user).whenComplete(() => _inFlight = null);
+  }
+
+  Future<String>? _inFlight;
+  bool _created = false;
+
+  Future<String> _fetch(User user) async {
+    final name = _created ? 'getStreamUserToken' : 'createStreamUserAndGetToken';
+    var refreshed = false;
+    for (var attempt = 0;; attempt++) {
+      try {
+        final token = (await _call(name).call<String>()).data;
+        _created = true;
+        return token;
+      } on FirebaseFunctionsException catch (error) {
+        if (error.code == 'unauthenticated' && !refreshed) {
+          refreshed = true;
+          await user.getIdToken(true); // the callable SDK sends the refreshed token on the next call
+          continue;
+        }
+        final busy = error.code == 'resource-exhausted' || error.code == 'unavailable';
+        if (busy && attempt < 3) {
+          await Future<void>.delayed(Duration(seconds: 1 << attempt));
+          continue;
+        }
+        rethrow;
+      }
+    }
   }
 }

@@ -8,12 +8,16 @@ import {
   signInWithEmailAndPassword,
   signOut,
 } from 'firebase/auth';
-import { createTokenProvider, type TokenResponse } from './token-provider';
+import { StreamChat } from 'stream-chat';
+import { createStreamTokenProvider, deleteStreamUser, revokeStreamTokens, type StreamTokenProvider } from '../../../client/index';
 
 // Settings come from the query string so one build serves local and deployed setups:
-// ?worker=https://<worker>&authEmulator=&projectId=<id>&firebaseApiKey=<key>
+// ?worker=https://<worker>&authEmulator=&projectId=<id>&firebaseApiKey=<key>&streamKey=<Stream API key>&stream=<Stream base URL>
+// With streamKey the page also connects Stream's official client (stream=: `npm start`'s stand-in; absent: Stream).
 const params = new URLSearchParams(location.search);
 const workerUrl = params.get('worker') ?? 'http://127.0.0.1:8787';
+const streamKey = params.get('streamKey');
+const streamUrl = params.get('stream') ?? undefined;
 const authEmulator = params.get('authEmulator') ?? 'http://127.0.0.1:9099'; // empty: real Firebase
 const projectId = params.get('projectId') ?? 'demo-stream-token-edge';
 
@@ -29,15 +33,30 @@ function show(id: string, text: string, data?: string) {
   if (data !== undefined) $(id).dataset.value = data;
 }
 
-function showToken(response: TokenResponse) {
-  show('stream-user-id', response.user_id, response.user_id);
-  show('token-expiry', response.expires_at ? new Date(response.expires_at).toLocaleString() : 'never', response.expires_at ?? '');
-  show('token', `${response.token.slice(0, 16)}…${response.token.slice(-8)}`, response.token);
+function showToken(token: string) {
+  const payload = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { user_id: string; exp?: number };
+  const expiresAt = payload.exp === undefined ? '' : new Date(payload.exp * 1000).toISOString();
+  show('stream-user-id', payload.user_id, payload.user_id);
+  show('token-expiry', expiresAt ? new Date(expiresAt).toLocaleString() : 'never', expiresAt);
+  show('token', `${token.slice(0, 16)}…${token.slice(-8)}`, token);
+  $('token').dataset.count = String(Number($('token').dataset.count ?? '0') + 1);
 }
 
-// In a chat app: `await chat.connectUser({ id: user.uid }, tokenProvider)`.
-const tokenProvider = createTokenProvider(workerUrl, auth, showToken);
-
+// The client package (client/index.ts): creates the Stream user on first use, plain tokens after,
+// refreshes the ID token once when the Worker refuses it, honours Retry-After.
+let provider: StreamTokenProvider | undefined;
+let chat: StreamChat | undefined;
+const getIdToken = (force: boolean) => {
+  const user = auth.currentUser;
+  if (!user) throw new Error('Sign in first');
+  return user.getIdToken(force);
+};
+// Shows each token as the SDK receives it.
+const showingProvider = async () => {
+  const token = await provider!();
+  showToken(token);
+  return token;
+};
 async function run(action: () => Promise<unknown>) {
   show('error', '');
   try {
@@ -49,7 +68,15 @@ async function run(action: () => Promise<unknown>) {
 
 $('sign-up').addEventListener('click', () => run(() => createUserWithEmailAndPassword(auth, field('email'), field('password'))));
 $('sign-in').addEventListener('click', () => run(() => signInWithEmailAndPassword(auth, field('email'), field('password'))));
-$('sign-out').addEventListener('click', () => run(() => signOut(auth)));
+$('sign-out').addEventListener('click', () =>
+  run(async () => {
+    // Revoke first (it needs the ID token), then leave Stream and Firebase.
+    if (auth.currentUser) await revokeStreamTokens({ url: workerUrl, getIdToken });
+    await chat?.disconnectUser();
+    await signOut(auth);
+  }),
+);
+$('revoke').addEventListener('click', () => run(async () => show('revoked', (await revokeStreamTokens({ url: workerUrl, getIdToken })).revokedBefore, 'yes')));
 
 // Delete the Firebase account, then the Stream user at once: the ID token taken before the deletion is
 // still validly signed, and the Worker checks with Firebase that the account is really gone.
@@ -59,9 +86,8 @@ $('delete-account').addEventListener('click', () =>
     if (!user) throw new Error('Sign in first');
     const idToken = await user.getIdToken();
     await deleteUser(user);
-    const response = await fetch(`${workerUrl}/v1/users/me/delete`, { method: 'POST', headers: { Authorization: `Bearer ${idToken}` } });
-    const answer = (await response.json()) as { deleted?: boolean; completed?: boolean; reason?: string; detail?: string };
-    if (!response.ok) throw new Error(answer.detail ?? `HTTP ${response.status}`);
+    await chat?.disconnectUser();
+    const answer = await deleteStreamUser({ url: workerUrl, idToken });
     // 200: gone from Stream; 202: not yet (the account still existed, or Stream is still deleting): the cron finishes it.
     const outcome = answer.deleted ? (answer.completed ? 'deleted' : 'deleting') : `not deleted: ${answer.reason}`;
     show('delete-result', outcome, outcome);
@@ -71,8 +97,15 @@ $('delete-account').addEventListener('click', () =>
 onAuthStateChanged(auth, (user) => {
   show('firebase-uid', user?.uid ?? '–', user?.uid ?? '');
   if (!user) {
-    for (const id of ['stream-user-id', 'token-expiry', 'token']) show(id, '–', '');
+    for (const id of ['stream-user-id', 'token-expiry', 'token', 'stream-connected']) show(id, '–', '');
+    provider = undefined;
     return;
   }
-  void run(tokenProvider);
+  provider = createStreamTokenProvider({ url: workerUrl, getIdToken });
+  void run(async () => {
+    if (!streamKey) return showToken(await provider!()); // no Stream app configured: show the token only
+    chat = new StreamChat(streamKey, streamUrl ? { baseURL: streamUrl } : {});
+    const connected = await chat.connectUser({ id: user.uid }, showingProvider);
+    show('stream-connected', `${connected?.me?.id} (${connected?.me?.name ?? 'no name'})`, connected?.me?.id ?? '');
+  });
 });

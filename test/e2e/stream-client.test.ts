@@ -1,0 +1,210 @@
+/**
+ * The official clients end to end, in Node (issue 16): the Firebase JS SDK
+ * against the Auth emulator, the real `stream-chat` client against the Stream
+ * stand-in's client connection, the Worker as `npm start` runs it, and the
+ * token provider of this repository (client/index.ts) between them.
+ */
+import { createServer } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initializeApp, deleteApp, type FirebaseApp } from 'firebase/app';
+import { connectAuthEmulator, createUserWithEmailAndPassword, deleteUser, getAuth, updateProfile, type Auth } from 'firebase/auth';
+import { StreamChat } from 'stream-chat';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { createStreamTokenProvider, deleteStreamUser, revokeStreamTokens, StreamTokenError } from '../../client/index';
+import { freePort, listenOnLoopback } from '../../scripts/lib/process.mjs';
+import { startLocal } from '../../scripts/start.mjs';
+
+const TTL_SECONDS = 4;
+let stack: Awaited<ReturnType<typeof startLocal>>;
+let app: FirebaseApp;
+let auth: Auth;
+let state: string;
+const clients: StreamChat[] = [];
+
+beforeAll(async () => {
+  state = mkdtempSync(join(tmpdir(), 'stream-client-e2e-'));
+  stack = await startLocal({
+    workerPort: await freePort(),
+    emulatorPort: await freePort(),
+    persistTo: state,
+    log: () => {},
+    vars: { STREAM_TOKEN_TTL_SECONDS: String(TTL_SECONDS) },
+  });
+  app = initializeApp({ apiKey: 'local-api-key', projectId: stack.projectId }, `e2e-${Date.now()}`);
+  auth = getAuth(app);
+  connectAuthEmulator(auth, `http://${stack.emulatorHost}`, { disableWarnings: true });
+}, 180_000);
+
+afterAll(async () => {
+  for (const client of clients) await client.disconnectUser().catch(() => undefined);
+  if (app) await deleteApp(app);
+  await stack?.stop();
+  rmSync(state, { recursive: true, force: true });
+});
+
+function chatClient(): StreamChat {
+  const client = new StreamChat(stack.streamAccess.apiKey, { baseURL: stack.streamAccess.baseUrl, allowServerSideConnect: true, timeout: 5000 });
+  clients.push(client);
+  return client;
+}
+
+async function signUp(name: string) {
+  const email = `${name}-${Date.now()}-${Math.random().toString(36).slice(2, 6)}@example.com`;
+  // The first call of the Firebase JS SDK right after the emulator started has failed once with
+  // auth/network-request-failed (seen when this file followed another in the same run): one retry.
+  const credential = await createUserWithEmailAndPassword(auth, email, 'password-123').catch(async (error: { code?: string }) => {
+    if (error.code !== 'auth/network-request-failed') throw error;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    return createUserWithEmailAndPassword(auth, email, 'password-123');
+  });
+  await updateProfile(credential.user, { displayName: name });
+  await credential.user.getIdToken(true); // the profile is in the next ID token
+  return credential.user;
+}
+
+/** Counts the Worker calls a provider makes. */
+function countingFetch(): { fetch: typeof fetch; paths: string[] } {
+  const paths: string[] = [];
+  return { paths, fetch: (input, init) => (paths.push(new URL(String(input)).pathname), fetch(input, init)) };
+}
+
+const connections = () => stack.stream!.standIn.connections;
+
+it('connects the official client as the signed-in uid, with the profile from Firebase (REST and callable)', async () => {
+  for (const protocol of ['rest', 'callable'] as const) {
+    const user = await signUp(`Ada-${protocol}`);
+    const counting = countingFetch();
+    const provider = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force), protocol, fetch: counting.fetch });
+    const client = chatClient();
+    const connected = await client.connectUser({ id: user.uid }, provider);
+    expect(connected?.me?.id).toBe(user.uid);
+    expect(client.user?.name).toBe(`Ada-${protocol}`); // written by the create route, read back on connect
+    expect(counting.paths).toEqual([protocol === 'rest' ? '/v1/users/me' : '/createStreamUserAndGetToken']);
+    await client.disconnectUser();
+  }
+});
+
+it(`refreshes when the token expires (TTL ${TTL_SECONDS} s): the SDK asks the provider, gets a new token, and stays connected`, async () => {
+  const user = await signUp('Refresher');
+  const counting = countingFetch();
+  const provider = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force), fetch: counting.fetch });
+  const client = chatClient();
+  await client.connectUser({ id: user.uid }, provider);
+  const before = connections().length;
+  // The stand-in closes the connection at exp, as Stream does; the reconnect with the old token is refused with code 40.
+  await waitFor(() => connections().slice(before).some((c) => c.userId === user.uid && c.accepted), (TTL_SECONDS + 15) * 1000);
+  const after = connections().slice(before).filter((c) => c.userId === user.uid);
+  expect(after.some((c) => !c.accepted && c.code === 40)).toBe(true);
+  expect(after[after.length - 1]!.accepted).toBe(true);
+  expect(counting.paths).toEqual(['/v1/users/me', '/v1/token']); // a new token, not the cached one
+  expect(client.wsConnection?.isHealthy).toBe(true);
+  await client.disconnectUser();
+}, 40_000);
+
+it('revoke: a token issued before it is refused on connect; the provider\'s next token connects', async () => {
+  const user = await signUp('Revoker');
+  const provider = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force) });
+  const oldToken = await provider();
+  await revokeStreamTokens({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force) });
+  const stale = chatClient();
+  await expect(stale.connectUser({ id: user.uid }, oldToken)).rejects.toThrow(/"code":40/);
+  const fresh = chatClient();
+  expect((await fresh.connectUser({ id: user.uid }, provider))?.me?.id).toBe(user.uid);
+  await fresh.disconnectUser();
+});
+
+it('revoke works for a user who only ever fetched tokens (no Stream user yet)', async () => {
+  const user = await signUp('TokensOnly');
+  const provider = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force), createUser: false });
+  const oldToken = await provider();
+  expect(stack.stream!.standIn.users.has(user.uid)).toBe(false);
+  await revokeStreamTokens({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force), protocol: 'callable' });
+  await expect(chatClient().connectUser({ id: user.uid }, oldToken)).rejects.toThrow(/"code":40/);
+});
+
+it('account deleted (self-service delete): reconnecting is refused', async () => {
+  const user = await signUp('Leaver');
+  const provider = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force) });
+  const client = chatClient();
+  await client.connectUser({ id: user.uid }, provider);
+  await client.disconnectUser();
+  const friend = await signUp('Stayer'); // someone Firebase still has: the brake's witness
+  await createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => friend.getIdToken(force) })();
+  const idToken = await user.getIdToken();
+  await deleteUser(user);
+  expect(await deleteStreamUser({ url: stack.workerUrl, idToken })).toMatchObject({ deleted: true });
+  const again = chatClient();
+  await expect(again.connectUser({ id: user.uid }, await provider().catch(() => 'no-token'))).rejects.toThrow();
+  expect(connections().filter((c) => c.userId === user.uid).pop()).toMatchObject({ accepted: false });
+});
+
+it('the Worker answering 503 with Retry-After for a while: the provider waits, then the SDK connects', async () => {
+  const user = await signUp('Patient');
+  let refusals = 2;
+  const proxy = createServer(async (req, res) => {
+    if (refusals-- > 0) {
+      res.writeHead(503, { 'Content-Type': 'application/problem+json', 'Retry-After': '1' });
+      res.end(JSON.stringify({ type: 'about:blank', title: 'Stream is busy', status: 503, code: 'stream_unavailable', detail: 'busy' }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const upstream = await fetch(`${stack.workerUrl}${req.url}`, { method: req.method, headers: { authorization: req.headers.authorization ?? '' }, body: chunks.length ? Buffer.concat(chunks) : undefined });
+    res.writeHead(upstream.status, { 'Content-Type': upstream.headers.get('content-type') ?? 'application/json' });
+    res.end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  const { url, close } = await listenOnLoopback(proxy, 0);
+  try {
+    const waits: number[] = [];
+    const provider = createStreamTokenProvider({
+      url,
+      getIdToken: (force) => user.getIdToken(force),
+      sleep: (ms) => (waits.push(ms), new Promise((resolve) => setTimeout(resolve, ms))),
+    });
+    const client = chatClient();
+    expect((await client.connectUser({ id: user.uid }, provider))?.me?.id).toBe(user.uid);
+    expect(waits).toEqual([1000, 1000]);
+    await client.disconnectUser();
+    // Past its bound it fails with the Worker's code.
+    refusals = 10;
+    const impatient = createStreamTokenProvider({ url, getIdToken: (force) => user.getIdToken(force), maxRetries: 1, sleep: async () => {} });
+    await expect(impatient()).rejects.toMatchObject({ code: 'stream_unavailable', status: 503 });
+  } finally {
+    await close();
+  }
+});
+
+it('a Firebase ID token that expired in the provider\'s hands: one refresh, then success; refused again, a clear error', async () => {
+  const user = await signUp('Sleeper');
+  const expired = unsignedIdToken(user.uid, stack.projectId, -7200);
+  const asked: boolean[] = [];
+  const provider = createStreamTokenProvider({
+    url: stack.workerUrl,
+    getIdToken: async (force) => (asked.push(force), force ? user.getIdToken(true) : expired),
+  });
+  expect((await chatClient().connectUser({ id: user.uid }, provider))?.me?.id).toBe(user.uid);
+  expect(asked).toEqual([false, true]);
+
+  const hopeless = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: async () => expired });
+  const failure = await hopeless().catch((error: unknown) => error);
+  expect(failure).toBeInstanceOf(StreamTokenError);
+  expect(failure).toMatchObject({ code: 'invalid_token', status: 401 });
+});
+
+/** An ID token as the Auth emulator mints it (alg none), issued `ageSeconds` ago relative to now (negative: in the past). */
+function unsignedIdToken(uid: string, projectId: string, shiftSeconds: number): string {
+  const iat = Math.floor(Date.now() / 1000) + shiftSeconds;
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const payload = { iss: `https://securetoken.google.com/${projectId}`, aud: projectId, auth_time: iat, user_id: uid, sub: uid, iat, exp: iat + 3600, firebase: { sign_in_provider: 'password', identities: {} } };
+  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
+}
+
+async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
