@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { StreamChat } from 'stream-chat';
 import { loadClient } from './lib/client.mjs';
-import { RUN_FILE } from './start.mjs';
+import { RUN_FILE } from './lib/run-file.mjs';
 
 /**
  * @param {{ workerUrl: string; emulatorHost: string; streamAccess: { baseUrl: string; apiKey: string } }} stack

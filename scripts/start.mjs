@@ -15,13 +15,14 @@ import { fileURLToPath } from 'node:url';
 import { startAuthEmulator } from './lib/auth-emulator.mjs';
 import { freePort, spawnGroup, stopProcessGroup, waitForUrl } from './lib/process.mjs';
 import { streamAccessFrom } from './lib/stream-api.mjs';
+import { RUN_FILE } from './lib/run-file.mjs';
 import { serveStreamStandIn } from './lib/stream-standin.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLACEHOLDER_SECRET = 'replace-with-your-stream-app-secret';
 const LOCAL_API_KEY = 'localdevkey';
 /** Where a running `npm start` says what it runs, for `npm run demo` (local values only; deleted on exit). */
-export const RUN_FILE = join(ROOT, '.wrangler', 'local-run.json');
+export { RUN_FILE } from './lib/run-file.mjs';
 
 /**
  * KEY=VALUE lines of .dev.vars (quotes optional, # comments).
