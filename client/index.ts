@@ -158,7 +158,9 @@ async function call(options: Pick<StreamTokenProviderOptions, 'url' | 'getIdToke
       refreshed = true; // once: a fresh ID token from Firebase, then the answer stands
       continue;
     }
-    const retryAfter = Number(response.headers.get('Retry-After'));
+    // Retry-After in seconds; 1 s when absent (a proxy's answer, or a page the Worker's CORS does not cover).
+    const header = response.headers.get('Retry-After');
+    const retryAfter = header === null ? 1 : Number(header);
     if ((response.status === 429 || response.status === 503) && retries < maxRetries && Number.isFinite(retryAfter) && retryAfter >= 0) {
       if (retryAfter <= (options.maxRetryAfterSeconds ?? 30)) {
         retries++;

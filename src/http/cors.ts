@@ -21,6 +21,9 @@ export function corsMiddleware(policy: CorsPolicy): MiddlewareHandler | undefine
     origin: policy.kind === 'any' ? '*' : (origin) => (policy.origins.has(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'OPTIONS'],
     allowHeaders: ALLOWED_REQUEST_HEADERS,
+    // Not CORS-safelisted: without this a web page cannot read when to come back after a 429 or 503
+    // (found by the browser test of the token provider, issue 16).
+    exposeHeaders: ['Retry-After'],
     maxAge: 600,
   });
 }

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { jwtVerify } from 'jose';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { freePort } from '../../scripts/lib/process.mjs';
+import { createServer } from 'node:http';
+import { freePort, listenOnLoopback } from '../../scripts/lib/process.mjs';
 import { startLocal } from '../../scripts/start.mjs';
 import { buildWeb, serveWeb } from '../../scripts/web.mjs';
 
@@ -151,6 +152,47 @@ it('connects the official stream-chat client in the browser through the token pr
   expect(afterDeletion).toMatchObject({ ok: false, code: 16 });
   expect(await page.textContent('#error')).toBe('');
   expect(pageErrors).toEqual([]);
+});
+
+it('in the browser, the provider waits out 503s as the Worker\'s Retry-After says (readable across origins), then the client connects', async () => {
+  // A proxy in front of the Worker turns its first two answers into 503s, keeping the Worker's own CORS headers.
+  let refusals = 2;
+  const proxy = createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string' && name !== 'host') headers[name] = value;
+    const upstream = await fetch(`${stack.workerUrl}${req.url}`, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+    const out: Record<string, string> = {};
+    upstream.headers.forEach((value, name) => {
+      if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(name)) out[name] = value;
+    });
+    if (req.method === 'POST' && refusals-- > 0) {
+      await upstream.arrayBuffer();
+      res.writeHead(503, { ...out, 'content-type': 'application/problem+json', 'retry-after': '2' });
+      res.end(JSON.stringify({ type: 'about:blank', title: 'Stream is busy', status: 503, code: 'stream_unavailable', detail: 'busy' }));
+      return;
+    }
+    res.writeHead(upstream.status, out);
+    res.end(Buffer.from(await upstream.arrayBuffer()));
+  });
+  const { url: proxyUrl, close } = await listenOnLoopback(proxy, 0);
+  try {
+    const page = await browser.newPage();
+    const query = new URLSearchParams({ worker: proxyUrl, authEmulator: `http://${stack.emulatorHost}`, projectId: stack.projectId, streamKey: stack.streamAccess.apiKey, stream: stack.streamAccess.baseUrl });
+    await page.goto(`${web.url}/?${query}`);
+    await page.fill('#email', `patient-${Date.now()}@example.com`);
+    await page.fill('#password', 'password-123');
+    const started = Date.now();
+    await page.click('#sign-up');
+    await page.waitForFunction(() => document.getElementById('stream-connected')?.dataset.value, undefined, { timeout: 20_000 });
+    // Two waits of Retry-After: 2. Had the Worker's CORS hidden the header, the page would wait 1 s each.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4000);
+    expect(refusals).toBeLessThan(0);
+    expect(await page.textContent('#error')).toBe('');
+  } finally {
+    await close();
+  }
 });
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {

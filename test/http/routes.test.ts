@@ -279,6 +279,10 @@ describe('CORS', () => {
     }
     const other = await callWorker(env, '/getStreamUserToken', preflight('https://evil.example'));
     expect(other.headers.get('Access-Control-Allow-Origin')).toBeNull();
+    // A page must be able to read Retry-After on a 429 or 503 (not a CORS-safelisted response header).
+    const refused = await callWorker(env, '/v1/token', { headers: { Origin: 'https://app.example.com' } });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('Access-Control-Expose-Headers')).toContain('Retry-After');
 
     const actual = await callWorker(env, '/v1/token', { idToken: await mintIdToken(key, 'ada'), headers: { Origin: 'http://localhost:5173' } });
     expect(actual.headers.get('Access-Control-Allow-Origin')).toBe('http://localhost:5173');
