@@ -5,6 +5,7 @@ import { jwtVerify } from 'jose';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createServer } from 'node:http';
+import { build } from 'esbuild';
 import { freePort, listenOnLoopback } from '../../scripts/lib/process.mjs';
 import { startLocal } from '../../scripts/start.mjs';
 import { buildWeb, serveWeb } from '../../scripts/web.mjs';
@@ -193,6 +194,38 @@ it('in the browser, the provider waits out 503s as the Worker\'s Retry-After say
   } finally {
     await close();
   }
+});
+
+it('in the browser, an ID token that expired in the provider\'s hands is refreshed once, then the Worker answers', async () => {
+  // The provider module itself, bundled for the page, driven with a getIdToken that first hands out an expired token.
+  const bundled = await build({ entryPoints: [join(process.cwd(), 'client', 'index.ts')], bundle: true, format: 'iife', globalName: 'streamTokenEdge', write: false });
+  const signUp = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=k`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: `sleeper-${Date.now()}@example.com`, password: 'password-123', returnSecureToken: true }),
+  });
+  const { localId: uid, idToken: fresh } = (await signUp.json()) as { localId: string; idToken: string };
+  const iat = Math.floor(Date.now() / 1000) - 7200;
+  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const payload = { iss: `https://securetoken.google.com/${stack.projectId}`, aud: stack.projectId, auth_time: iat, user_id: uid, sub: uid, iat, exp: iat + 3600, firebase: { sign_in_provider: 'password', identities: {} } };
+  const expired = `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
+
+  const page = await browser.newPage();
+  await page.goto(web.url); // a page of an origin the Worker's CORS allows
+  await page.addScriptTag({ content: bundled.outputFiles[0]!.text });
+  const outcome = await page.evaluate(
+    async ({ url, expired, fresh }) => {
+      const asked: boolean[] = [];
+      const { createStreamTokenProvider } = (globalThis as unknown as { streamTokenEdge: typeof import('../../client/index') }).streamTokenEdge;
+      const provider = createStreamTokenProvider({ url, getIdToken: async (force) => (asked.push(force), force ? fresh : expired) });
+      const token = await provider();
+      const hopeless = createStreamTokenProvider({ url, getIdToken: async () => expired });
+      const failure = await hopeless().then(() => undefined, (error: { code?: string; status?: number }) => ({ code: error.code, status: error.status }));
+      return { asked, userId: JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))).user_id as string, failure };
+    },
+    { url: stack.workerUrl, expired, fresh },
+  );
+  expect(outcome).toEqual({ asked: [false, true], userId: uid, failure: { code: 'invalid_token', status: 401 } });
 });
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
