@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'forbidden'
   | 'tenant_not_allowed'
   | 'tenant_mismatch'
+  | 'anonymous_not_allowed'
   | 'user_deleted'
   | 'registry_unavailable'
   | 'rate_limited'
@@ -75,6 +76,8 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   forbidden: { http: 403, callable: 'PERMISSION_DENIED', title: 'Forbidden' },
   tenant_not_allowed: { http: 403, callable: 'PERMISSION_DENIED', title: 'Tenant not allowed' },
   tenant_mismatch: { http: 403, callable: 'PERMISSION_DENIED', title: 'Tenant mismatch' },
+  // FIREBASE_ANONYMOUS=deny (every route), or token-only (the routes that write to Stream).
+  anonymous_not_allowed: { http: 403, callable: 'PERMISSION_DENIED', title: 'Anonymous users not allowed' },
   // Stream cannot create a user id again once it was deleted.
   user_deleted: { http: 410, callable: 'FAILED_PRECONDITION', title: 'Stream user deleted' },
   registry_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Registry unavailable' },

@@ -78,11 +78,13 @@ function compose(config: Config, env: Env): Built {
       tenants: config.tenants,
       access: config.access,
       writeLimitPeriodSeconds: config.writeLimitPeriodSeconds,
+      anonymous: config.anonymous,
     },
     signer,
     stream,
     registry,
     writeLimiter: env.STREAM_WRITE_LIMITER,
+    ipLimiter: env.STREAM_WRITE_IP_LIMITER,
     writer: env.SIGNUP_BATCHER
       ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, new UserWriter({ stream, batching: false }))
       : undefined,

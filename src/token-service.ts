@@ -1,6 +1,7 @@
 import { AppError } from './errors';
 import type { AccountStatusCheck } from './firebase/account-status';
 import { FirebaseLookupError } from './firebase/admin-api';
+import type { AnonymousPolicy } from './config/config';
 import type { FirebaseClaims } from './firebase/verify-id-token';
 import { deleteSelf, tenantMismatch, type SelfDeleteAnswer } from './reconcile/self-delete';
 import type { ReconcileDeps } from './reconcile/types';
@@ -42,8 +43,10 @@ export interface TokenSettings {
   tenants: ReadonlySet<string>;
   /** Custom claims → Stream role and teams (off unless configured). */
   access: AccessPolicy;
-  /** The write limiter's period, for Retry-After. */
+  /** The write limiters' period, for Retry-After. */
   writeLimitPeriodSeconds: number;
+  /** FIREBASE_ANONYMOUS: allow, token-only (no Stream write for anonymous users) or deny. */
+  anonymous: AnonymousPolicy;
 }
 
 /** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
@@ -59,6 +62,8 @@ export interface TokenServiceDeps {
   reconcile?: ReconcileDeps;
   /** Per-user budget of Stream writes (the STREAM_WRITE_LIMITER binding); undefined = no limit. */
   writeLimiter?: RateLimit;
+  /** Per-client-address budget of Stream writes (STREAM_WRITE_IP_LIMITER): many accounts, one address; undefined = no limit. */
+  ipLimiter?: RateLimit;
   /** FIREBASE_CHECK_REVOKED: disabled accounts and revoked tokens are refused; undefined = off. */
   accountStatus?: AccountStatusCheck;
   /** Where user writes are batched: the SIGNUP_BATCHER Durable Object, or (default) this isolate. */
@@ -121,10 +126,14 @@ export class TokenService {
    * isolate (and this isolate for itself, without a registry). Writes share
    * batched requests with concurrent sign-ups (src/stream/user-writer.ts).
    */
-  async createUserAndIssueToken(claims: FirebaseClaims, background: Background): Promise<IssuedToken & { user: ConnectUser }> {
+  async createUserAndIssueToken(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<IssuedToken & { user: ConnectUser }> {
     const caller = await this.#admit(claims, { registered: true });
     const { settings, registry } = this.#deps;
     const profile = profileFromClaims(claims, settings.userFields);
+    if (isAnonymous(claims) && settings.anonymous === 'token-only') {
+      // A token, and the user as the client should connect with it; nothing written to Stream.
+      return { ...(await this.#sign(caller.uid)), user: connectUser(caller.uid, profile) };
+    }
     const { access, refused } = accessFromClaims(claims, settings.access);
     // A refused claim is left out (the rest of the profile is still synced), and an operator should know.
     for (const reason of refused) console.warn(JSON.stringify({ event: 'claim_refused', reason }));
@@ -133,7 +142,7 @@ export class TokenService {
     const writtenRecently =
       hash !== undefined && caller.written?.hash === hash && this.#now() - caller.written.at < settings.profileCacheSeconds * 1000;
     if (!writtenRecently && !this.#profiles.isCurrent(caller.uid, profile, access)) {
-      await this.#spendWriteBudget(caller.uid);
+      await this.#spendWriteBudget(caller.uid, clientIp);
       // A field we own that the claims no longer carry (a removed photo) is cleared; role and teams never are.
       const unset = [...settings.userFields].filter((field) => profile[field] === undefined);
       await streamCall(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
@@ -144,10 +153,7 @@ export class TokenService {
         }));
       }
     }
-    const user: ConnectUser = { id: caller.uid };
-    if (profile.name !== undefined) user.name = profile.name;
-    if (profile.image !== undefined) user.image = profile.image;
-    return { ...(await this.#sign(caller.uid)), user };
+    return { ...(await this.#sign(caller.uid)), user: connectUser(caller.uid, profile) };
   }
 
   /**
@@ -168,9 +174,10 @@ export class TokenService {
    * so it is accepted whichever way Stream rounds; tokens issued before the
    * call are revoked. (At most 2 s of waiting.)
    */
-  async revokeTokens(claims: FirebaseClaims, background: Background): Promise<{ userId: string; revokedBefore: Date }> {
+  async revokeTokens(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<{ userId: string; revokedBefore: Date }> {
     const { uid, tenant } = await this.#admit(claims);
-    await this.#spendWriteBudget(uid);
+    this.#refuseTokenOnly(claims);
+    await this.#spendWriteBudget(uid, clientIp);
     const revokedBefore = new Date(this.#now());
     const revoked = await streamCall(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream);
     if (!revoked) {
@@ -208,14 +215,15 @@ export class TokenService {
    * The self-service delete (src/reconcile/self-delete.ts): called right
    * after the app deleted the Firebase account, with the ID token it still holds.
    */
-  async deleteStreamUser(claims: FirebaseClaims): Promise<SelfDeleteAnswer> {
+  async deleteStreamUser(claims: FirebaseClaims, clientIp?: string): Promise<SelfDeleteAnswer> {
     // The account is expected to be gone here: its status is not checked, Firebase's absence is the point.
     const { uid, tenant } = await this.#admit(claims, { accountMayBeGone: true });
+    this.#refuseTokenOnly(claims);
     const reconcile = this.#deps.reconcile;
     if (!reconcile) {
       throw new AppError('forbidden', 'Self-service deletion is off: configure reconciliation (DB, Firebase admin access)');
     }
-    await this.#spendWriteBudget(uid);
+    await this.#spendWriteBudget(uid, clientIp);
     let answer: SelfDeleteAnswer;
     try {
       answer = await deleteSelf(uid, tenant, reconcile);
@@ -235,16 +243,27 @@ export class TokenService {
   /**
    * One signed-in user must not be able to spend the whole app's Stream quota
    * (300 user updates a minute, app-wide): every route that calls Stream takes
-   * one from the uid's budget first (STREAM_WRITE_LIMITER; none without the binding).
+   * one from the uid's budget first (STREAM_WRITE_LIMITER), and one from the
+   * client address's (STREAM_WRITE_IP_LIMITER: anonymous sign-in makes
+   * accounts free, so one client can be many uids); none without the bindings.
    */
-  async #spendWriteBudget(uid: string): Promise<void> {
-    const limiter = this.#deps.writeLimiter;
-    if (!limiter) return;
-    const { success } = await limiter.limit({ key: uid });
-    if (!success) {
-      throw new AppError('rate_limited', 'Too many Stream writes for this user; try again in a minute', {
+  async #spendWriteBudget(uid: string, clientIp: string | undefined): Promise<void> {
+    const { writeLimiter, ipLimiter } = this.#deps;
+    const refused = () =>
+      new AppError('rate_limited', 'Too many Stream writes; try again in a minute', {
         headers: { 'Retry-After': String(this.#deps.settings.writeLimitPeriodSeconds) },
       });
+    if (writeLimiter && !(await writeLimiter.limit({ key: uid })).success) throw refused();
+    if (ipLimiter && clientIp && !(await ipLimiter.limit({ key: `ip:${clientIp}` })).success) throw refused();
+  }
+
+  /** FIREBASE_ANONYMOUS=token-only: nothing is ever written to Stream for an anonymous user, revocations and deletions included. */
+  #refuseTokenOnly(claims: FirebaseClaims): void {
+    if (isAnonymous(claims) && this.#deps.settings.anonymous === 'token-only') {
+      throw new AppError(
+        'anonymous_not_allowed',
+        'Anonymous users get tokens only (FIREBASE_ANONYMOUS=token-only): nothing is written to Stream for them; their tokens expire after STREAM_TOKEN_TTL_SECONDS',
+      );
     }
   }
 
@@ -261,6 +280,9 @@ export class TokenService {
    * refuses a deleted one (the create routes, before Stream has the user).
    */
   async #admit(claims: FirebaseClaims, options: { registered?: boolean; accountMayBeGone?: boolean } = {}): Promise<Caller> {
+    if (isAnonymous(claims) && this.#deps.settings.anonymous === 'deny') {
+      throw new AppError('anonymous_not_allowed', 'This app does not serve anonymous Firebase users (FIREBASE_ANONYMOUS=deny)');
+    }
     const uid = streamUserId(claims);
     const tenant = tenantOf(claims);
     if (tenant !== '' && !this.#deps.settings.tenants.has(tenant)) {
@@ -316,6 +338,20 @@ export class TokenService {
     if (this.#knownTenants.size >= MAX_KNOWN_TENANTS) this.#knownTenants.clear();
     this.#knownTenants.set(uid, tenant);
   }
+}
+
+/** Signed in anonymously: `firebase.sign_in_provider` is `anonymous`. */
+export function isAnonymous(claims: FirebaseClaims): boolean {
+  const firebase = claims.firebase as { sign_in_provider?: unknown } | undefined;
+  return typeof firebase === 'object' && firebase !== null && firebase.sign_in_provider === 'anonymous';
+}
+
+/** The user as written to Stream (or as it would be): what the client passes to `connectUser`. */
+function connectUser(uid: string, profile: StreamProfile): ConnectUser {
+  const user: ConnectUser = { id: uid };
+  if (profile.name !== undefined) user.name = profile.name;
+  if (profile.image !== undefined) user.image = profile.image;
+  return user;
 }
 
 /** `firebase.tenant` of an Identity Platform tenant user's token; '' for project-level users. */

@@ -20,7 +20,7 @@ async function setup(options: { now?: () => number; sleep?: (ms: number) => Prom
   const signer = new StreamTokenSigner(scenario.streamSecret);
   const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer, maxAttempts: 1 });
   const service = new TokenService({
-    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []), access: { allowedRoles: new Set(['user']) }, writeLimitPeriodSeconds: 60 },
+    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []), access: { allowedRoles: new Set(['user']) }, writeLimitPeriodSeconds: 60, anonymous: 'allow' },
     signer,
     stream,
     registry: options.registry === false ? undefined : new UserRegistry(options.registry === undefined || options.registry === true ? DB : options.registry),

@@ -16,6 +16,10 @@ import { flag, httpUrl, splitList, wholeNumber, type Fail } from './parse';
  * narrow settings they use. Errors name the setting that is missing or
  * malformed and never echo a secret's value.
  */
+/** FIREBASE_ANONYMOUS (anonymous = `firebase.sign_in_provider` is `anonymous`). */
+export type AnonymousPolicy = 'allow' | 'token-only' | 'deny';
+const ANONYMOUS_POLICIES: readonly string[] = ['allow', 'token-only', 'deny'];
+
 export interface Config {
   firebaseProjectId: string;
   /** `iss` every accepted ID token must carry. */
@@ -41,6 +45,8 @@ export interface Config {
   appCheck: { mode: 'monitor' | 'enforce'; rules: AppCheckRules; jwksUrl: string } | undefined;
   /** FIREBASE_CHECK_REVOKED: undefined = off; else how long each account's status is trusted. */
   checkRevoked: { cacheSeconds: number } | undefined;
+  /** FIREBASE_ANONYMOUS: anonymous users served fully, with tokens only (no Stream write), or not at all. */
+  anonymous: AnonymousPolicy;
   /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
   firebaseAuthEmulatorHost: string | undefined;
   identityToolkitUrl: string;
@@ -160,6 +166,9 @@ export function parseConfig(env: Env): Config {
     fail,
   );
 
+  const anonymous = (env.FIREBASE_ANONYMOUS ?? DEFAULTS.FIREBASE_ANONYMOUS).trim().toLowerCase() as AnonymousPolicy;
+  if (!ANONYMOUS_POLICIES.includes(anonymous)) fail('FIREBASE_ANONYMOUS', 'must be allow, token-only or deny');
+
   const appCheckMode = (env.APP_CHECK ?? DEFAULTS.APP_CHECK).trim().toLowerCase();
   if (!['off', 'monitor', 'enforce'].includes(appCheckMode)) fail('APP_CHECK', 'must be off, monitor or enforce');
   const projectNumber = (env.FIREBASE_PROJECT_NUMBER ?? '').trim();
@@ -272,6 +281,7 @@ export function parseConfig(env: Env): Config {
     access,
     writeLimitPeriodSeconds,
     checkRevoked: checkRevoked ? { cacheSeconds: checkRevokedCacheSeconds } : undefined,
+    anonymous,
     appCheck,
     firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
     identityToolkitUrl,

@@ -20,6 +20,7 @@ export const DEFAULTS = {
   APP_CHECK_JWKS_URL: 'https://firebaseappcheck.googleapis.com/v1/jwks',
   FIREBASE_CHECK_REVOKED: 'false',
   FIREBASE_CHECK_REVOKED_CACHE_SECONDS: '60',
+  FIREBASE_ANONYMOUS: 'allow',
   FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.googleapis.com',
   STREAM_DELETE_MODE: 'soft',
   RECONCILE_DRY_RUN: 'false',

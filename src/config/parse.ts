@@ -1,3 +1,5 @@
+import { isLoopbackHost } from '../firebase/emulator';
+
 /**
  * The parse helpers every setting goes through. Each reports a problem to
  * `fail` (naming the setting, never echoing a secret's value) and returns a
@@ -30,15 +32,26 @@ export function splitList(value: string): string[] {
     .filter((part) => part !== '');
 }
 
-/** An http(s) URL without query or fragment, returned without a trailing slash. */
+/**
+ * A URL the Worker sends requests (and so tokens, keys or secrets) to:
+ * `https://`, or `http://` only for a loopback host (local stand-ins and
+ * emulators); no query or fragment; returned without a trailing slash.
+ * Anything else is reported as a bad setting and never used (issue 17): an
+ * `http://` Stream or Google URL would send the server token or fetch keys
+ * in the clear.
+ */
 export function httpUrl(value: string, setting: string, fail: Fail): string {
+  let url: URL;
   try {
-    const url = new URL(value.trim());
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('scheme');
-    if (url.search || url.hash) throw new Error('query');
-    return url.href.replace(/\/+$/, '');
+    url = new URL(value.trim());
   } catch {
-    fail(setting, 'must be an http(s) URL without query or fragment');
+    fail(setting, 'must be an https URL without query or fragment');
     return '';
   }
+  const loopback = isLoopbackHost(url.host);
+  if ((url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) || url.search || url.hash) {
+    fail(setting, 'must be an https URL without query or fragment (http only for a loopback host)');
+    return '';
+  }
+  return url.href.replace(/\/+$/, '');
 }

@@ -1,3 +1,4 @@
+import { isLoopbackHost } from './emulator';
 import { importPKCS8, SignJWT } from 'jose';
 
 /**
@@ -34,11 +35,15 @@ export function parseServiceAccountKey(json: string): ServiceAccountKey {
   }
   if (!key.private_key!.includes('-----BEGIN PRIVATE KEY-----')) throw new Error('"private_key" is not a PKCS#8 PEM key');
   const tokenUri = key.token_uri ?? 'https://oauth2.googleapis.com/token';
+  let url: URL;
   try {
-    const url = new URL(tokenUri);
-    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error();
+    url = new URL(tokenUri);
   } catch {
     throw new Error('"token_uri" is not a URL');
+  }
+  // The signed assertion goes there: https only, http just for a loopback stand-in (issue 17).
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.host))) {
+    throw new Error('"token_uri" must be an https URL (http only for a loopback host)');
   }
   return {
     client_email: key.client_email!,

@@ -80,10 +80,12 @@ export function createApp(deps: AppDeps): App {
     await deps.appCheck?.check(c.req.header('X-Firebase-AppCheck') ?? null, background(c));
     return authenticate(c.req.raw, deps.verifyIdToken, background(c));
   };
-  const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c));
+  // The client's address, as Cloudflare sets it, for the per-address write budget (absent locally).
+  const clientIp = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP') ?? undefined;
+  const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c), clientIp(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c));
-  const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c));
-  const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c));
+  const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c), clientIp(c));
+  const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c), clientIp(c));
 
   app.post('/createStreamUserAndGetToken', callable(async (c) => (await create(c)).token));
   const getToken = callable(async (c) => (await issue(c)).token);

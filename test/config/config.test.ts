@@ -73,6 +73,21 @@ describe('parseConfig', () => {
     ['FIREBASE_TENANT_IDS', { FIREBASE_TENANT_IDS: 'ok-tenant, not/a/tenant' }],
     ['RECONCILE_TASK_WAIT_MS', { RECONCILE_TASK_WAIT_MS: '60000' }],
     ['RECONCILE_QUEUE_BATCHES_PER_RUN', { RECONCILE_QUEUE_BATCHES_PER_RUN: '0' }],
+    // Production URLs cannot leak (issue 17): https, or http for a loopback host only.
+    ['STREAM_BASE_URL', { STREAM_BASE_URL: 'http://chat.stream-io-api.com' }],
+    ['FIREBASE_JWKS_URL', { FIREBASE_JWKS_URL: 'http://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com' }],
+    ['FIREBASE_IDENTITY_TOOLKIT_URL', { FIREBASE_IDENTITY_TOOLKIT_URL: 'http://10.0.0.5:8080' }],
+    ['APP_CHECK_JWKS_URL', { APP_CHECK: 'monitor', FIREBASE_PROJECT_NUMBER: '123456789', APP_CHECK_JWKS_URL: 'http://evil.example/jwks' }],
+    [
+      'GOOGLE_SERVICE_ACCOUNT',
+      {
+        GOOGLE_SERVICE_ACCOUNT: JSON.stringify({
+          client_email: 'a@demo-test.iam.gserviceaccount.com',
+          private_key: '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n',
+          token_uri: 'http://oauth2.googleapis.com/token',
+        }),
+      },
+    ],
     [
       'GOOGLE_SERVICE_ACCOUNT',
       {

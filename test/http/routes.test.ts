@@ -468,6 +468,75 @@ describe('per-user rate limit on Stream writes (STREAM_WRITE_LIMITER)', () => {
   });
 });
 
+describe('many accounts, one address (STREAM_WRITE_IP_LIMITER, issue 17)', () => {
+  it('refuses the address past its budget on the routes that write to Stream, whatever the uid; tokens stay free', async () => {
+    const keys: string[] = [];
+    const ipLimiter = { limit: async ({ key }: { key: string }) => (keys.push(key), { success: keys.filter((k) => k === key).length <= 3 }) } as RateLimit;
+    const env = scenario.env({ STREAM_WRITE_IP_LIMITER: ipLimiter });
+    const from = (ip: string) => ({ 'CF-Connecting-IP': ip });
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const idToken = await mintIdToken(key, `anon-${i}-${crypto.randomUUID().slice(0, 6)}`, { claims: { firebase: { sign_in_provider: 'anonymous', identities: {} } } });
+      statuses.push((await callWorker(env, '/v1/users/me', { idToken, headers: from('203.0.113.7') })).status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const calls = (await scenario.streamRequests()).length;
+    const idToken = await mintIdToken(key, `anon-x-${crypto.randomUUID().slice(0, 6)}`);
+    const viaCallable = await callable(env, 'revokeStreamUserToken', idToken, null, from('203.0.113.7'));
+    expect(viaCallable.status).toBe(429);
+    expect(await viaCallable.json()).toMatchObject({ error: { status: 'RESOURCE_EXHAUSTED' } });
+    expect(await scenario.streamRequests()).toHaveLength(calls); // no Stream call once refused
+    expect((await callWorker(env, '/v1/token', { idToken, headers: from('203.0.113.7') })).status).toBe(200);
+    // A real user behind another address is not affected.
+    expect((await callWorker(env, '/v1/users/me', { idToken: await mintIdToken(key, 'elsewhere'), headers: from('198.51.100.2') })).status).toBe(200);
+    expect(keys.every((k) => k.startsWith('ip:'))).toBe(true);
+  });
+});
+
+describe('anonymous users (FIREBASE_ANONYMOUS, issue 17)', () => {
+  const anonymous = () => mintIdToken(key, `anon-${crypto.randomUUID().slice(0, 8)}`, { claims: { firebase: { sign_in_provider: 'anonymous', identities: {} } } });
+
+  it('deny: 403 anonymous_not_allowed / PERMISSION_DENIED on every route, before any Stream call; other users served', async () => {
+    const env = scenario.env({ FIREBASE_ANONYMOUS: 'deny' });
+    const idToken = await anonymous();
+    for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke']) {
+      const response = await callWorker(env, path, { idToken });
+      expect(response.status, path).toBe(403);
+      expect(await response.json()).toMatchObject({ code: 'anonymous_not_allowed' });
+    }
+    for (const name of ['createStreamUserAndGetToken', 'getStreamUserToken']) {
+      const response = await callable(env, name, idToken);
+      expect(response.status, name).toBe(403);
+      expect(await response.json()).toMatchObject({ error: { status: 'PERMISSION_DENIED' } });
+    }
+    expect(await scenario.streamRequests()).toEqual([]);
+    expect((await callWorker(env, '/v1/token', { idToken: await mintIdToken(key, 'named-user') })).status).toBe(200);
+  });
+
+  it('token-only: the create routes answer a token without writing to Stream; revoke is refused (nothing was written)', async () => {
+    const env = scenario.env({ FIREBASE_ANONYMOUS: 'token-only' });
+    const idToken = await anonymous();
+    const rest = await callWorker(env, '/v1/users/me', { idToken });
+    expect(rest.status).toBe(200);
+    expect(await rest.json()).toMatchObject({ token: expect.any(String), user: { id: expect.stringMatching(/^anon-/) } });
+    const viaCallable = await callable(env, 'createStreamUserAndGetToken', idToken);
+    expect(viaCallable.status).toBe(200);
+    expect(await scenario.streamRequests()).toEqual([]);
+    const revoke = await callable(env, 'revokeStreamUserToken', idToken);
+    expect(revoke.status).toBe(403);
+    expect(await revoke.json()).toMatchObject({ error: { status: 'PERMISSION_DENIED' } });
+    // A signed-in (non-anonymous) user is written as usual.
+    expect((await callWorker(env, '/v1/users/me', { idToken: await mintIdToken(key, 'named-user-2') })).status).toBe(200);
+    expect((await scenario.streamRequests()).length).toBeGreaterThan(0);
+  });
+
+  it('a setting it does not know is a bad setting', async () => {
+    const response = await callWorker(scenario.env({ FIREBASE_ANONYMOUS: 'sometimes' }), '/healthz', { method: 'GET' });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toEqual({ status: 'misconfigured', settings: ['FIREBASE_ANONYMOUS'] });
+  });
+});
+
 describe('sign-up bursts', () => {
   it("a returning user with an unchanged profile never reaches Stream, whichever isolate serves them (the registry remembers)", async () => {
     await baseEnv.DB.prepare(`DELETE FROM stream_users WHERE uid = 'returning'`).run();

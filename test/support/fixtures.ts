@@ -174,10 +174,10 @@ export async function callWorker(env: Env, path: string, init: RequestInit & { i
 }
 
 /** A callable-protocol request, as Firebase's client SDKs send it. */
-export function callable(env: Env, name: string, idToken?: string, data: unknown = null): Promise<Response> {
+export function callable(env: Env, name: string, idToken?: string, data: unknown = null, headers: Record<string, string> = {}): Promise<Response> {
   return callWorker(env, `/${name}`, {
     idToken,
-    headers: { 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json', ...headers },
     body: JSON.stringify({ data }),
   });
 }
