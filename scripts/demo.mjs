@@ -36,7 +36,7 @@ function check(condition, what) {
 }
 
 /**
- * @typedef {{ workerUrl: string; emulatorHost: string; projectId: string; streamAccess: import('./lib/stream-api.mjs').StreamAccess; stop: () => Promise<void> }} Stack
+ * @typedef {{ workerUrl: string; emulatorHost: string; projectId: string; adminToken: string; streamAccess: import('./lib/stream-api.mjs').StreamAccess; stop: () => Promise<void> }} Stack
  */
 
 /**
@@ -45,7 +45,7 @@ function check(condition, what) {
  */
 async function running() {
   if (fresh || !existsSync(RUN_FILE)) return null;
-  /** @type {{ workerUrl: string; emulatorHost: string; projectId: string; realStream: boolean; stream: import('./lib/stream-api.mjs').StreamAccess }} */
+  /** @type {{ workerUrl: string; emulatorHost: string; projectId: string; realStream: boolean; adminToken: string; stream: import('./lib/stream-api.mjs').StreamAccess }} */
   const run = JSON.parse(readFileSync(RUN_FILE, 'utf8'));
   try {
     if (!(await fetch(`${run.workerUrl}/healthz`)).ok) return null;
@@ -176,9 +176,10 @@ async function main() {
     });
     check(deleted.status === 200, `accounts:delete → HTTP ${deleted.status}`);
 
-    console.log('\n8. Trigger the cron (wrangler dev --test-scheduled)');
-    const cron = await fetch(`${workerUrl}/__scheduled?cron=${encodeURIComponent('*/15 * * * *')}`);
-    check(cron.ok, `GET /__scheduled → HTTP ${cron.status} ${(await cron.text()).trim()}`);
+    console.log('\n8. Run the cron now (POST /v1/admin/reconcile/run with the run\'s ADMIN_TOKEN)');
+    const cron = await fetch(`${workerUrl}/v1/admin/reconcile/run`, { method: 'POST', headers: { Authorization: `Bearer ${stack.adminToken}` } });
+    const summary = /** @type {{ deleted?: number; error?: string }} */ (await cron.json().catch(() => ({})));
+    check(cron.ok && !summary.error, `POST /v1/admin/reconcile/run → HTTP ${cron.status}, deleted ${summary.deleted}${summary.error ? `, error: ${summary.error}` : ''}`);
 
     console.log('\n9. The Stream user is gone');
     const gone = await streamUser(streamAccess, uid);

@@ -58,6 +58,7 @@ function projectIdFrom(devVars) {
  *   emulatorHost: string;
  *   projectId: string;
  *   realStream: boolean;
+ *   adminToken: string;
  *   streamAccess: import('./lib/stream-api.mjs').StreamAccess;
  *   stream: Awaited<ReturnType<typeof serveStreamStandIn>> | null;
  *   workerOutput: () => string;
@@ -99,6 +100,11 @@ export async function startLocal(options = {}) {
       // The local pages this stack serves (the web example), not '*': emulator mode refuses any other origin anyway.
       CORS_ALLOWED_ORIGINS: devVars.CORS_ALLOWED_ORIGINS ?? (options.corsOrigins ?? LOCAL_PAGES).join(','),
     };
+    // The admin routes, with a token of this run (unless .dev.vars has one): `POST /v1/admin/reconcile/run` is
+    // how the cron is triggered locally. Not wrangler's --test-scheduled: its /__scheduled answers any web page
+    // that fetches it (issue 17).
+    const adminToken = devVars.ADMIN_TOKEN ?? randomBytes(24).toString('hex');
+    if (!devVars.ADMIN_TOKEN) vars.ADMIN_TOKEN = adminToken;
     Object.assign(vars, options.vars ?? {});
     /** @type {LocalStack['stream']} */
     let stream = null;
@@ -118,7 +124,7 @@ export async function startLocal(options = {}) {
 
     log('Starting the Worker (wrangler dev)…\n');
     // --config always: wrangler otherwise prefers a wrangler.json(c) in any parent folder over our wrangler.toml.
-    const args = ['dev', '--config', join(ROOT, 'wrangler.toml'), '--ip', '127.0.0.1', '--port', String(workerPort), '--persist-to', persistTo, '--test-scheduled', '--show-interactive-dev-session=false'];
+    const args = ['dev', '--config', join(ROOT, 'wrangler.toml'), '--ip', '127.0.0.1', '--port', String(workerPort), '--persist-to', persistTo, '--show-interactive-dev-session=false'];
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`);
     const { child: worker, output: workerOutput } = spawnGroup(join(ROOT, 'node_modules', '.bin', 'wrangler'), args, {
       cwd: ROOT,
@@ -137,7 +143,7 @@ export async function startLocal(options = {}) {
     const streamAccess = stream
       ? { baseUrl: stream.url, apiKey: LOCAL_API_KEY, secret: /** @type {string} */ (vars.STREAM_API_SECRET) }
       : streamAccessFrom(devVars);
-    return { workerUrl, emulatorHost: emulator.host, projectId, stream, streamAccess, realStream, workerOutput, stop };
+    return { workerUrl, emulatorHost: emulator.host, projectId, stream, streamAccess, realStream, adminToken, workerOutput, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -175,9 +181,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   process.on('SIGTERM', shutdown);
   try {
     running = await startLocal({ verbose, workerPort: Number(process.env.PORT ?? 8787) });
-    const { workerUrl, emulatorHost, projectId, realStream } = running;
+    const { workerUrl, emulatorHost, projectId, realStream, adminToken } = running;
     // Only what the demo needs to find this run; a real Stream secret stays in .dev.vars, where the demo reads it.
-    writeFileSync(RUN_FILE, JSON.stringify({ workerUrl, emulatorHost, projectId, realStream, stream: realStream ? null : running.streamAccess }));
+    writeFileSync(RUN_FILE, JSON.stringify({ workerUrl, emulatorHost, projectId, realStream, adminToken, stream: realStream ? null : running.streamAccess }));
     const stopRunning = running.stop;
     running.stop = async () => {
       rmSync(RUN_FILE, { force: true });
@@ -198,7 +204,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   }
   console.log(`
 stream-token-edge is running locally
-  Worker (wrangler dev):      ${workerUrl}      (cron: ${workerUrl}/__scheduled)
+  Worker (wrangler dev):      ${workerUrl}
+  Run the cron now:           curl -X POST ${workerUrl}/v1/admin/reconcile/run -H "Authorization: Bearer ${running?.adminToken}"
   Firebase Auth emulator:     http://${emulatorHost}
   Stream API:                 ${realStream || !stream ? 'your real Stream app (from .dev.vars)' : `${stream.url}   ← a LOCAL STAND-IN, not Stream (users kept in memory)`}
 ${realStream ? '' : '  To use your real Stream app: cp .dev.vars.example .dev.vars, fill in STREAM_API_KEY and STREAM_API_SECRET, restart.\n'}

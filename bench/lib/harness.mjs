@@ -105,10 +105,10 @@ export function testSigningKey() {
 
 /**
  * A Firebase-shaped RS256 ID token, as bench/run.mjs mints them.
- * @param {{ privateKey: import('node:crypto').KeyObject; kid: string; projectId: string; uid: string; name: string; picture?: string; iat?: number; ttlSeconds?: number }} options
+ * @param {{ privateKey: import('node:crypto').KeyObject; kid: string; projectId: string; uid: string; name: string; picture?: string; iat?: number; ttlSeconds?: number; provider?: string }} options provider: `firebase.sign_in_provider` (e.g. anonymous)
  */
-export function mintIdToken({ privateKey, kid, projectId, uid, name, picture, iat = Math.floor(Date.now() / 1000), ttlSeconds = 3600 }) {
-  return new SignJWT({ name, ...(picture ? { picture } : {}), user_id: uid, auth_time: iat, firebase: { identities: {}, sign_in_provider: 'password' } })
+export function mintIdToken({ privateKey, kid, projectId, uid, name, picture, iat = Math.floor(Date.now() / 1000), ttlSeconds = 3600, provider = 'password' }) {
+  return new SignJWT({ name, ...(picture ? { picture } : {}), user_id: uid, auth_time: iat, firebase: { identities: {}, sign_in_provider: provider } })
     .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
     .setIssuer(`https://securetoken.google.com/${projectId}`)
     .setAudience(projectId)

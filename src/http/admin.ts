@@ -1,6 +1,7 @@
-import { Hono } from 'hono';
+import { Hono } from 'hono/tiny';
 import { AppError } from '../errors';
 import { FirebaseLookupError, MAX_LOOKUP_UIDS } from '../firebase/admin-api';
+import { reconcile } from '../reconcile/reconcile';
 import { deleteConfirmedGone } from '../reconcile/admin-delete';
 import type { Reconciliation } from '../reconcile/reconcile';
 import { reconcileStatus } from '../reconcile/status';
@@ -53,6 +54,13 @@ export function createAdminRoutes(adminToken: string | undefined, reconciliation
   });
 
   admin.get('/reconcile/status', async () => json(await reconcileStatus(deps)));
+
+  // One reconciliation run now, as the cron runs it (the same budget and brake), answering its summary.
+  // Also how `npm start` triggers the cron locally: wrangler's /__scheduled answers any web page (issue 17).
+  admin.post('/reconcile/run', async () => {
+    const summary = await reconcile(deps);
+    return json(summary); // `error` says when the run stopped on a failure, as the cron's failed run does
+  });
 
   admin.post('/registry/import', async (c) => {
     const { uids, tenant } = await readUidsAndTenant(c.req.raw, MAX_IMPORT_UIDS);

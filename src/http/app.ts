@@ -1,4 +1,5 @@
-import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
+import { Hono } from 'hono/tiny';
 import type { Env } from '../env';
 import { AppError } from '../errors';
 import type { AppCheckGate } from '../firebase/app-check';
@@ -125,7 +126,7 @@ export function createApp(deps: AppDeps): App {
   const admin = createAdminRoutes(deps.adminToken, deps.reconciliation);
   if (admin) {
     app.route('/v1/admin', admin);
-    for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import']) allowOnly(app, path, ['POST']);
+    for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/run']) allowOnly(app, path, ['POST']);
     allowOnly(app, '/v1/admin/reconcile/status', ['GET']);
   }
 

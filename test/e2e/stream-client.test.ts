@@ -72,6 +72,15 @@ function countingFetch(): { fetch: typeof fetch; paths: string[] } {
 
 const connections = () => stack.stream!.standIn.connections;
 
+it('npm start exposes no cron trigger a web page could call: no /__scheduled, and the run route needs the run\'s token', async () => {
+  expect((await fetch(`${stack.workerUrl}/__scheduled`)).status).toBe(404);
+  expect((await fetch(`${stack.workerUrl}/v1/admin/reconcile/run`, { method: 'POST', headers: { Origin: 'https://evil.example' } })).status).toBe(403); // emulator mode: local pages only
+  expect((await fetch(`${stack.workerUrl}/v1/admin/reconcile/run`, { method: 'POST' })).status).toBe(401);
+  const run = await fetch(`${stack.workerUrl}/v1/admin/reconcile/run`, { method: 'POST', headers: { Authorization: `Bearer ${stack.adminToken}` } });
+  expect(run.status).toBe(200);
+  expect(await run.json()).toMatchObject({ mode: 'inline' });
+});
+
 it('connects the official client as the signed-in uid, with the profile from Firebase (REST and callable)', async () => {
   for (const protocol of ['rest', 'callable'] as const) {
     const user = await signUp(`Ada-${protocol}`);

@@ -16,7 +16,7 @@ describe('admin routes', () => {
   it('are absent (404) without ADMIN_TOKEN, and refuse a missing or wrong token with 401', async () => {
     const scenario = await Scenario.create();
     // Off: absent, like any unknown path, whatever the method.
-    for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/status']) {
+    for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/status', '/v1/admin/reconcile/run']) {
       const off = await post(await productionEnv(scenario), path, { uids: ['x'] });
       expect(off.status, path).toBe(404);
       expect(await off.json()).toMatchObject({ code: 'not_found' });
@@ -27,6 +27,21 @@ describe('admin routes', () => {
     expect(wrong.status).toBe(401);
     expect(await wrong.text()).not.toContain(ADMIN_TOKEN);
     expect(await streamDeletes(scenario)).toEqual([]);
+  });
+
+  it('POST /v1/admin/reconcile/run runs the cron now and answers its summary; only with the token (issue 17)', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { ADMIN_TOKEN });
+    await registerAlive(['stays']);
+    await register(['gone']);
+    await scenario.seedStreamUsers([{ id: 'gone' }]);
+    await scenario.setGoogleAdmin({ existing: ['stays'] });
+    expect((await post(env, '/v1/admin/reconcile/run', {}, null)).status).toBe(401);
+    expect(await streamDeletes(scenario)).toEqual([]);
+    const run = await post(env, '/v1/admin/reconcile/run', {});
+    expect(run.status).toBe(200);
+    expect(await run.json()).toMatchObject({ mode: 'inline', checked: 2, deleted: 1 });
+    expect(await streamDeletes(scenario)).toEqual(['gone']);
   });
 
   it('refuse an ADMIN_TOKEN too short to be safe, naming the setting', async () => {
