@@ -1,4 +1,5 @@
 import { ConfigError, parseConfig, type Config } from './config/config';
+import { runDoctor } from './doctor';
 import type { Env } from './env';
 import { AppError } from './errors';
 import { AccountStatusCheck } from './firebase/account-status';
@@ -106,6 +107,23 @@ function compose(config: Config, env: Env): Built {
     emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
     appCheck: appCheckGate(config),
     reconciliation,
+    doctor: () =>
+      runDoctor({
+        warnings: config.warnings,
+        stream,
+        firebase,
+        firebaseKeys: keys,
+        appCheckKeys: config.appCheck ? keyStoreFor(config.appCheck.jwksUrl) : undefined,
+        db: env.DB,
+        bindings: {
+          SIGNUP_BATCHER: env.SIGNUP_BATCHER !== undefined,
+          STREAM_WRITE_LIMITER: env.STREAM_WRITE_LIMITER,
+          STREAM_WRITE_IP_LIMITER: env.STREAM_WRITE_IP_LIMITER,
+          RECONCILE_QUEUE: env.RECONCILE_QUEUE !== undefined,
+        },
+        reconciliation,
+        emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
+      }),
   });
   return { config, app, reconciliation };
 }

@@ -371,6 +371,10 @@ export class StreamStandIn {
       }
       return json(200, { users: out, duration: '1ms' });
     }
+    if (method === 'GET' && path === '/app') {
+      // What the doctor asks: the key and secret work (checked above).
+      return json(200, { app: { name: 'stand-in', organization: 'local' }, duration: '1ms' });
+    }
     if (method === 'GET' && path === '/users') {
       /** @type {{ filter_conditions?: Record<string, unknown>; sort?: { field: string; direction: number }[]; offset?: number; limit?: number; include_deactivated_users?: boolean }} */
       const payload = JSON.parse(query.payload ?? '{}');

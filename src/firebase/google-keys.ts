@@ -122,6 +122,13 @@ export class GoogleKeyStore {
     throw new AppError('invalid_token', 'ID token is signed with an unknown key');
   }
 
+  /** The doctor's question: the ids of the usable keys, fetched if need be; throws AppError `keys_unavailable`. */
+  async usableKeyIds(background?: Background): Promise<string[]> {
+    if (!this.#usable()) await this.#loadCold(background);
+    if (!this.#keys || !this.#usable()) throw unavailable();
+    return [...this.#keys.keys()];
+  }
+
   #usable(): boolean {
     return this.#keys !== undefined && this.#now() < this.#usableUntil;
   }

@@ -1,6 +1,7 @@
 import { Hono } from 'hono/tiny';
 import { AppError } from '../errors';
 import { FirebaseLookupError, MAX_LOOKUP_UIDS } from '../firebase/admin-api';
+import type { DoctorReport } from '../doctor';
 import { reconcile } from '../reconcile/reconcile';
 import { deleteConfirmedGone } from '../reconcile/admin-delete';
 import type { Reconciliation } from '../reconcile/reconcile';
@@ -26,11 +27,10 @@ import { json } from './respond';
  */
 export const MAX_IMPORT_UIDS = 1000;
 
-export function createAdminRoutes(adminToken: string | undefined, reconciliation: Reconciliation): Hono | undefined {
+export function createAdminRoutes(adminToken: string | undefined, reconciliation: Reconciliation, doctor: () => Promise<DoctorReport>): Hono | undefined {
   // Off: simply absent, a 404 like any unknown path, telling anonymous callers nothing about the configuration.
-  if (!adminToken || !reconciliation.on) return undefined;
+  if (!adminToken) return undefined;
   const admin = new Hono();
-  const { deps } = reconciliation;
 
   admin.use('*', async (c, next) => {
     const presented = /^Bearer[ ]+(\S+)$/i.exec(c.req.header('Authorization')?.trim() ?? '')?.[1];
@@ -38,6 +38,11 @@ export function createAdminRoutes(adminToken: string | undefined, reconciliation
     if (!(await constantTimeEqual(presented, adminToken))) throw new AppError('invalid_token', 'Admin token is not valid');
     await next();
   });
+
+  // The doctor answers whether reconciliation is on or not: that is one of the things it reports.
+  admin.get('/doctor', async () => json(await doctor()));
+  if (!reconciliation.on) return admin;
+  const { deps } = reconciliation;
 
   admin.post('/users/delete', async (c) => {
     const uids = await readUids(c.req.raw, MAX_LOOKUP_UIDS);

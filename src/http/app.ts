@@ -7,6 +7,7 @@ import { isLoopbackOrigin } from '../firebase/emulator';
 import type { IdTokenVerifier } from '../firebase/verify-id-token';
 import type { Reconciliation } from '../reconcile/reconcile';
 import type { IssuedToken, TokenService } from '../token-service';
+import type { DoctorReport } from '../doctor';
 import { createAdminRoutes } from './admin';
 import { authenticate } from './auth';
 import { bodyLimit } from './body-limit';
@@ -48,6 +49,8 @@ export interface AppDeps {
   /** Firebase App Check on every route that issues tokens or calls Stream; undefined = off. */
   appCheck?: AppCheckGate;
   reconciliation: Reconciliation;
+  /** The admin doctor (GET /v1/admin/doctor). */
+  doctor: () => Promise<DoctorReport>;
 }
 
 /**
@@ -123,11 +126,12 @@ export function createApp(deps: AppDeps): App {
   });
   for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke', '/v1/users/me/delete']) allowOnly(app, path, ['POST']);
 
-  const admin = createAdminRoutes(deps.adminToken, deps.reconciliation);
+  const admin = createAdminRoutes(deps.adminToken, deps.reconciliation, deps.doctor);
   if (admin) {
     app.route('/v1/admin', admin);
     for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/run']) allowOnly(app, path, ['POST']);
     allowOnly(app, '/v1/admin/reconcile/status', ['GET']);
+    allowOnly(app, '/v1/admin/doctor', ['GET']);
   }
 
   app.notFound(() => {

@@ -123,6 +123,31 @@ export class StreamRestClient {
   }
 
   /**
+   * `GET /app` once, without retries: whether Stream takes this key and
+   * secret (the doctor), with the answer's `Date` for the clock check.
+   * `status` 0: no answer.
+   */
+  async probeApp(): Promise<{ status: number; code?: number; date: string | null; failure?: string }> {
+    const url = new URL(`${this.#baseUrl}/app`);
+    url.searchParams.set('api_key', this.#apiKey);
+    try {
+      const response = await this.#fetch(url.href, {
+        headers: { Authorization: await this.#signer.serverToken(), 'stream-auth-type': 'jwt', Accept: 'application/json' },
+        signal: AbortSignal.timeout(this.#timeoutMs),
+      });
+      const date = response.headers.get('date');
+      if (response.ok) {
+        await response.body?.cancel();
+        return { status: response.status, date };
+      }
+      const error = await streamErrorFrom('getApp', response);
+      return { status: response.status, ...(error.code === undefined ? {} : { code: error.code }), date };
+    } catch (error) {
+      return { status: 0, date: null, failure: error instanceof Error ? `${error.name}: ${error.message}` : 'no answer' };
+    }
+  }
+
+  /**
    * What Stream last said about an operation's rate limit (X-RateLimit-Remaining
    * and -Reset), while its window lasts; undefined when unknown or over.
    */

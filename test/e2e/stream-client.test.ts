@@ -81,6 +81,21 @@ it('npm start exposes no cron trigger a web page could call: no /__scheduled, an
   expect(await run.json()).toMatchObject({ mode: 'inline' });
 });
 
+it('npm run doctor against the local stack: every check answers, none fails', async () => {
+  // Not spawnSync: the Stream stand-in answers from this process's event loop.
+  const { execFile } = await import('node:child_process');
+  const run = await new Promise<{ code: number; output: string }>((resolve) => {
+    execFile(process.execPath, ['scripts/doctor.mjs', '--url', stack.workerUrl, '--admin-token', stack.adminToken], (error, stdout, stderr) =>
+      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+    );
+  });
+  const { output } = run;
+  expect(run.code, output).toBe(0);
+  for (const name of ['settings', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'bindings', 'google_keys', 'reconcile']) expect(output).toContain(name);
+  expect(output).toContain('No failures.');
+  expect(output).not.toContain(stack.adminToken);
+});
+
 it('connects the official client as the signed-in uid, with the profile from Firebase (REST and callable)', async () => {
   for (const protocol of ['rest', 'callable'] as const) {
     const user = await signUp(`Ada-${protocol}`);

@@ -1,0 +1,38 @@
+#!/usr/bin/env node
+// @ts-check
+// `npm run doctor`: asks a deployed Worker's GET /v1/admin/doctor and prints one line per check, with
+// what to do for each warning or failure; exits 1 on any failure.
+//   npm run doctor -- --url https://<worker> --admin-token <token>   (or DOCTOR_URL / ADMIN_TOKEN)
+//   npm run doctor                                                    (the local `npm start`, from its run file)
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { RUN_FILE } from './lib/run-file.mjs';
+
+const { values } = parseArgs({ options: { url: { type: 'string' }, 'admin-token': { type: 'string' } } });
+const local = existsSync(RUN_FILE) ? JSON.parse(readFileSync(RUN_FILE, 'utf8')) : {};
+const url = values.url ?? process.env.DOCTOR_URL ?? local.workerUrl;
+const token = values['admin-token'] ?? process.env.ADMIN_TOKEN ?? local.adminToken;
+if (!url || !token) {
+  console.error('Usage: npm run doctor -- --url https://<worker> --admin-token <ADMIN_TOKEN> (or DOCTOR_URL and ADMIN_TOKEN; or run npm start first)');
+  process.exit(2);
+}
+const response = await fetch(`${url.replace(/\/+$/, '')}/v1/admin/doctor`, { headers: { Authorization: `Bearer ${token}` } }).catch((error) => {
+  console.error(`Could not reach ${url}: ${error instanceof Error ? error.message : error}`);
+  process.exit(1);
+});
+if (response.status === 404) {
+  console.error(`${url} has no doctor: set the ADMIN_TOKEN secret (npx wrangler secret put ADMIN_TOKEN) and deploy`);
+  process.exit(1);
+}
+if (!response.ok) {
+  console.error(`${url} answered HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  process.exit(1);
+}
+/** @type {{ ok: boolean; checks: { name: string; status: 'ok' | 'warn' | 'fail'; detail: string }[] }} */
+const report = await response.json();
+const mark = { ok: '✓', warn: '!', fail: '✗' };
+const width = Math.max(...report.checks.map((check) => check.name.length));
+console.log(`doctor: ${url}`);
+for (const check of report.checks) console.log(`  ${mark[check.status]} ${check.name.padEnd(width)}  ${check.status.padEnd(4)}  ${check.detail}`);
+console.log(report.ok ? '\nNo failures.' : '\nFailures above: fix them, then run the doctor again.');
+process.exit(report.ok ? 0 : 1);
