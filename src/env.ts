@@ -61,6 +61,8 @@ export interface Env {
   SIGNUP_BATCHER?: DurableObjectNamespace<SignupBatcher>;
   /** Queue mode (optional): producer and consumer binding for reconciliation batches. */
   RECONCILE_QUEUE?: Queue<ReconcileMessage>;
+  /** Workers Analytics Engine dataset for metrics (optional; src/platform/metrics.ts). */
+  METRICS?: AnalyticsEngineDataset;
   /** secret: bearer token for the /v1/admin/* routes; unset = those routes are off. */
   ADMIN_TOKEN?: string;
 }

@@ -13,6 +13,7 @@ import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { createApp, protocolOf, type App } from './http/app';
 import { errorResponse, json } from './http/respond';
 import { Meter } from './platform/meter';
+import { Metrics } from './platform/metrics';
 import { consume } from './reconcile/queue';
 import { reconcile, type ReconcileMessage, type Reconciliation } from './reconcile/reconcile';
 import { UserRegistry } from './registry/registry';
@@ -35,6 +36,7 @@ export interface Built {
   config: Config;
   app: App;
   reconciliation: Reconciliation;
+  metrics: Metrics;
 }
 
 const built = new WeakMap<object, Built>();
@@ -59,8 +61,15 @@ function compose(config: Config, env: Env): Built {
   for (const warning of config.warnings) console.error(JSON.stringify(warning));
 
   const meter = new Meter();
+  const metrics = new Metrics(env.METRICS);
   const signer = new StreamTokenSigner(config.streamApiSecret);
-  const stream = new StreamRestClient({ baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey, signer, fetch: meter.fetch() });
+  const stream = new StreamRestClient({
+    baseUrl: config.streamBaseUrl,
+    apiKey: config.streamApiKey,
+    signer,
+    fetch: meter.fetch(),
+    ...(metrics.on ? { onCall: (operation: string, status: number, remaining: number | undefined) => metrics.streamCall(operation, status, remaining) } : {}),
+  });
   const registry = env.DB ? new UserRegistry(meter.d1(env.DB)) : undefined;
   const firebase = firebaseAdminFor(config, meter.fetch());
   const keys = keyStoreFor(config.firebaseJwksUrl);
@@ -107,6 +116,7 @@ function compose(config: Config, env: Env): Built {
     emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
     appCheck: appCheckGate(config),
     reconciliation,
+    metrics,
     doctor: () =>
       runDoctor({
         warnings: config.warnings,
@@ -125,7 +135,7 @@ function compose(config: Config, env: Env): Built {
         emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
       }),
   });
-  return { config, app, reconciliation };
+  return { config, app, reconciliation, metrics };
 }
 
 /** App Check around its own key cache (same rules as the ID-token keys), or nothing when APP_CHECK is off. */
@@ -191,6 +201,7 @@ export default {
       return;
     }
     const summary = await reconcile(reconciliation.deps);
+    build(env).metrics.reconcileRun(summary);
     // Logged already; thrown too, so the failure shows as a failed cron run rather than a green one.
     if (summary.error) throw new Error(`reconciliation stopped: ${summary.error}`);
   },
@@ -203,7 +214,7 @@ export default {
       batch.retryAll({ delaySeconds: 300 }); // nothing is lost: the messages come back once it is configured
       return;
     }
-    await consume(batch, reconciliation.deps);
+    build(env).metrics.reconcileRun(await consume(batch, reconciliation.deps));
   },
 } satisfies ExportedHandler<Env, ReconcileMessage>;
 

@@ -1,13 +1,14 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { Hono } from 'hono/tiny';
 import type { Env } from '../env';
-import { AppError } from '../errors';
+import { AppError, toAppError } from '../errors';
 import type { AppCheckGate } from '../firebase/app-check';
 import { isLoopbackOrigin } from '../firebase/emulator';
 import type { IdTokenVerifier } from '../firebase/verify-id-token';
 import type { Reconciliation } from '../reconcile/reconcile';
 import type { IssuedToken, TokenService } from '../token-service';
 import type { DoctorReport } from '../doctor';
+import type { Metrics } from '../platform/metrics';
 import { createAdminRoutes } from './admin';
 import { authenticate } from './auth';
 import { bodyLimit } from './body-limit';
@@ -16,7 +17,7 @@ import { errorResponse, json, type Protocol } from './respond';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-type AppEnv = { Bindings: Env; Variables: { protocol: Protocol } };
+type AppEnv = { Bindings: Env; Variables: { protocol: Protocol; errorCode?: string } };
 export type App = Hono<AppEnv>;
 
 /** Callable routes, named like the original Cloud Functions (drop-in for `httpsCallableFromUrl`). */
@@ -29,6 +30,25 @@ const CALLABLE_PATHS = [
   '/ext-auth-chat-getStreamUserToken',
   '/ext-auth-chat-revokeStreamUserToken',
 ] as const;
+
+const ROUTES: ReadonlySet<string> = new Set([
+  ...CALLABLE_PATHS,
+  '/v1/users/me',
+  '/v1/token',
+  '/v1/token/revoke',
+  '/v1/users/me/delete',
+  '/healthz',
+  '/v1/admin/users/delete',
+  '/v1/admin/registry/import',
+  '/v1/admin/reconcile/status',
+  '/v1/admin/reconcile/run',
+  '/v1/admin/doctor',
+]);
+
+/** The path as a metric label: one of the app's routes, or `other`. */
+function routeLabel(path: string): string {
+  return ROUTES.has(path) ? path : 'other';
+}
 
 /** Which protocol's error format a path answers in. */
 export function protocolOf(path: string): Protocol {
@@ -49,6 +69,8 @@ export interface AppDeps {
   /** Firebase App Check on every route that issues tokens or calls Stream; undefined = off. */
   appCheck?: AppCheckGate;
   reconciliation: Reconciliation;
+  /** One data point per answer (nothing without the METRICS binding). */
+  metrics: Metrics;
   /** The admin doctor (GET /v1/admin/doctor). */
   doctor: () => Promise<DoctorReport>;
 }
@@ -65,6 +87,11 @@ export function createApp(deps: AppDeps): App {
   app.use('*', async (c, next) => {
     c.set('protocol', protocolOf(c.req.path));
     await next();
+    if (deps.metrics.on) {
+      // A route this app serves, never a raw path (a caller chooses those); the data centre from request.cf.
+      const colo = (c.req.raw as Request & { cf?: { colo?: unknown } }).cf?.colo;
+      deps.metrics.answer(routeLabel(c.req.path), c.get('protocol'), c.res.status, c.get('errorCode') ?? '', typeof colo === 'string' ? colo : '');
+    }
   });
   if (deps.emulatorMode) app.use('*', localPagesOnly);
   const cors = corsMiddleware(deps.cors);
@@ -137,7 +164,10 @@ export function createApp(deps: AppDeps): App {
   app.notFound(() => {
     throw new AppError('not_found', 'No such route');
   });
-  app.onError((error, c) => errorResponse(error, c.get('protocol') ?? 'rest'));
+  app.onError((error, c) => {
+    c.set('errorCode', toAppError(error).code);
+    return errorResponse(error, c.get('protocol') ?? 'rest');
+  });
   return app;
 }
 

@@ -54,6 +54,8 @@ export interface StreamClientOptions {
   now?: () => number;
   /** Backoff before retry `n` (1-based) when no header says otherwise. */
   backoffMs?: (retry: number) => number;
+  /** Told of every attempt's outcome (metrics): operation, HTTP status (0: no answer), X-RateLimit-Remaining. */
+  onCall?: (operation: string, status: number, remaining: number | undefined) => void;
 }
 
 export class StreamRestClient {
@@ -67,6 +69,7 @@ export class StreamRestClient {
   readonly #sleep: (ms: number) => Promise<void>;
   readonly #now: () => number;
   readonly #backoffMs: (retry: number) => number;
+  readonly #onCall: StreamClientOptions['onCall'];
   /** Stream's X-RateLimit-* from the last answer of each operation. */
   readonly #limits = new Map<string, { remaining: number; resetAt: number }>();
 
@@ -81,6 +84,7 @@ export class StreamRestClient {
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#now = options.now ?? Date.now;
     this.#backoffMs = options.backoffMs ?? ((retry) => Math.min(2_000, 200 * 2 ** (retry - 1)) * (0.5 + Math.random() / 2));
+    this.#onCall = options.onCall;
   }
 
   /** Full replace of each user (Stream's upsert): use only for users that do not exist yet. */
@@ -186,6 +190,10 @@ export class StreamRestClient {
           signal: AbortSignal.timeout(this.#timeoutMs),
         });
         this.#noteRateLimit(operation, response.headers);
+        if (this.#onCall) {
+          const remaining = response.headers.get('x-ratelimit-remaining');
+          this.#onCall(operation, response.status, remaining !== null && /^\d+$/.test(remaining.trim()) ? Number(remaining) : undefined);
+        }
         if (response.ok) return (await response.json()) as T;
         failure = await streamErrorFrom(operation, response);
         if (response.status !== 429 && response.status < 500) throw failure; // the request itself is wrong: retrying will not help
@@ -194,6 +202,7 @@ export class StreamRestClient {
         if (response.status === 429) waitMs = retryDelayFromHeaders(response.headers, this.#now());
       } catch (error) {
         if (error instanceof StreamApiError) throw error;
+        this.#onCall?.(operation, 0, undefined);
         // Network error or timeout: nothing came back.
         failure = new StreamApiError(operation, 0, { cause: error });
       }

@@ -96,6 +96,16 @@ it('npm run doctor against the local stack: every check answers, none fails', as
   expect(output).not.toContain(stack.adminToken);
 });
 
+it('npm run status renders the reconciliation status for a person', async () => {
+  const { execFile } = await import('node:child_process');
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, ['scripts/status.mjs', '--url', stack.workerUrl, '--admin-token', stack.adminToken], (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout)));
+  });
+  expect(output).toMatch(/registry\s+active \d+/);
+  expect(output).toMatch(/sweep\s+\[/);
+  expect(output).toMatch(/last run/);
+});
+
 it('connects the official client as the signed-in uid, with the profile from Firebase (REST and callable)', async () => {
   for (const protocol of ['rest', 'callable'] as const) {
     const user = await signUp(`Ada-${protocol}`);
