@@ -4,7 +4,7 @@ import type { SignupBatcher } from './stream/signup-batcher';
 /**
  * The Worker's bindings, as declared in wrangler.toml (vars) and set with
  * `wrangler secret put` (secrets). Every value arrives as a string or is
- * missing; src/config.ts turns them into a validated Config once per isolate.
+ * missing; src/config/config.ts turns them into a validated Config once per isolate.
  */
 export interface Env {
   FIREBASE_PROJECT_ID?: string;

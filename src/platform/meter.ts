@@ -1,5 +1,5 @@
 /**
- * Counts what reconciliation spends, so each run can report its own cost:
+ * Counts what the Worker spends (the token routes and reconciliation), so each run can report its own cost:
  * D1 statements and the rows they read and wrote (`meta.rows_read` /
  * `meta.rows_written`, what D1 bills), and outbound fetches (subrequests).
  * One per isolate, built by the composition root; a run reports the

@@ -3,7 +3,7 @@ import type { StreamTokenSigner } from './tokens';
 
 /**
  * The Stream Chat REST calls this service makes, with the official
- * `stream-chat` server SDK's wire format (checked by test/stream/contract.test.ts):
+ * `stream-chat` server SDK's wire format (checked by test/stream/rest-client.test.ts):
  * `api_key` query parameter, `Authorization: <server JWT>` (no "Bearer"),
  * `stream-auth-type: jwt`, JSON bodies.
  *

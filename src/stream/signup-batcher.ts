@@ -81,7 +81,8 @@ export class BatcherClient {
       const stub = this.#namespace.get(this.#namespace.idFromName('signups'));
       answer = await stub.write(this.#target, write);
     } catch (error) {
-      // The shared primitive is unavailable (overloaded, resetting): batch in this isolate instead.
+      // The shared primitive is unavailable (overloaded, resetting): this request writes alone (no batching:
+      // a stateless Worker cannot share I/O between requests).
       console.warn(JSON.stringify({ event: 'signup_batcher_unavailable', error: error instanceof Error ? error.message : String(error) }));
       return this.#local.write(write);
     }
