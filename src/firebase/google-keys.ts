@@ -1,4 +1,3 @@
-import { importJWK, type JWK } from 'jose';
 import { AppError } from '../errors';
 
 /**
@@ -59,6 +58,18 @@ interface CachedKey {
   n: string;
   key: CryptoKey;
 }
+
+/** A published JSON Web Key, as far as this store reads it. */
+interface JWK {
+  kid?: unknown;
+  kty?: unknown;
+  n?: unknown;
+  e?: unknown;
+  alg?: unknown;
+  use?: unknown;
+}
+
+const RS256 = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } as const;
 
 export const KEY_CACHE_LIMITS = {
   minFreshMs: 60_000,
@@ -226,8 +237,9 @@ export class GoogleKeyStore {
         keys.set(jwk.kid, known); // already imported: never import a key twice
         continue;
       }
-      const key = await importJWK({ kty: 'RSA', n: jwk.n, e: jwk.e }, 'RS256');
-      keys.set(jwk.kid, { n: jwk.n, key: key as CryptoKey });
+      // WebCrypto directly (jose's importJWK did the same; its 16 KiB left the bundle, issue 17's budget).
+      const key = await crypto.subtle.importKey('jwk', { kty: 'RSA', n: jwk.n, e: jwk.e, ext: true }, RS256, false, ['verify']);
+      keys.set(jwk.kid, { n: jwk.n, key });
     }
     if (keys.size === 0) throw new Error('key set has no usable RS256 keys');
     this.#keys = keys;

@@ -1,5 +1,5 @@
 import { isLoopbackHost } from './emulator';
-import { importPKCS8, SignJWT } from 'jose';
+import { base64UrlFromBytes, base64UrlFromText } from '../base64url';
 
 /**
  * OAuth2 access tokens for a Google service account (the JSON key file in the
@@ -71,18 +71,16 @@ export class ServiceAccountTokenSource {
 
   async accessToken(): Promise<string> {
     if (this.#cached && this.#now() < this.#cached.renewAt) return this.#cached.token;
-    this.#signingKey ??= importPKCS8(this.#key.private_key, 'RS256').catch((error: unknown) => {
+    this.#signingKey ??= importPkcs8(this.#key.private_key).catch((error: unknown) => {
       this.#signingKey = undefined;
       throw new Error('GOOGLE_SERVICE_ACCOUNT private_key could not be imported', { cause: error });
     });
     const iat = Math.floor(this.#now() / 1000);
-    const assertion = await new SignJWT({ scope: this.#scope })
-      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', ...(this.#key.private_key_id ? { kid: this.#key.private_key_id } : {}) })
-      .setIssuer(this.#key.client_email)
-      .setAudience(this.#key.token_uri)
-      .setIssuedAt(iat)
-      .setExpirationTime(iat + 3600)
-      .sign(await this.#signingKey);
+    const header = { alg: 'RS256', typ: 'JWT', ...(this.#key.private_key_id ? { kid: this.#key.private_key_id } : {}) };
+    const claims = { scope: this.#scope, iss: this.#key.client_email, aud: this.#key.token_uri, iat, exp: iat + 3600 };
+    const signingInput = `${base64UrlFromText(JSON.stringify(header))}.${base64UrlFromText(JSON.stringify(claims))}`;
+    const signature = await crypto.subtle.sign('RSASSA-PKCS1-v1_5', await this.#signingKey, new TextEncoder().encode(signingInput));
+    const assertion = `${signingInput}.${base64UrlFromBytes(new Uint8Array(signature))}`;
 
     const response = await this.#fetch(this.#key.token_uri, {
       method: 'POST',
@@ -101,4 +99,12 @@ export class ServiceAccountTokenSource {
     this.#cached = { token: body.access_token, renewAt: this.#now() + Math.max(0, body.expires_in * 1000 - RENEW_BEFORE_MS) };
     return body.access_token;
   }
+}
+
+/** A PKCS#8 PEM private key ("-----BEGIN PRIVATE KEY-----"), for RS256 signatures. */
+async function importPkcs8(pem: string): Promise<CryptoKey> {
+  const body = /-----BEGIN PRIVATE KEY-----([\s\S]+?)-----END PRIVATE KEY-----/.exec(pem)?.[1];
+  if (body === undefined) throw new Error('not a PKCS#8 PEM key');
+  const der = Uint8Array.from(atob(body.replace(/\s+/g, '')), (char) => char.charCodeAt(0));
+  return crypto.subtle.importKey('pkcs8', der, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
 }

@@ -29,7 +29,7 @@ export interface VerifyOptions {
   projectId: string;
   /** https://securetoken.google.com/<projectId> */
   issuer: string;
-  /** The public key for a `kid` (imported by jose's importJWK in src/firebase/google-keys.ts). */
+  /** The public key for a `kid` (imported once by src/firebase/google-keys.ts). */
   getKey: (kid: string) => Promise<CryptoKey>;
   /** Unix milliseconds; injectable for tests. */
   now?: number;
