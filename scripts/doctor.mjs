@@ -26,6 +26,9 @@ if (response.status === 404) {
 }
 if (!response.ok) {
   console.error(`${url} answered HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
+  // A Worker whose settings do not parse answers every route but /healthz with 500: that one names them.
+  const health = await fetch(`${url.replace(/\/+$/, '')}/healthz`).then((r) => r.json()).catch(() => null);
+  if (health?.status === 'misconfigured') console.error(`  ✗ settings  fail  these settings do not parse: ${health.settings.join(', ')}`);
   process.exit(1);
 }
 /** @type {{ ok: boolean; checks: { name: string; status: 'ok' | 'warn' | 'fail'; detail: string }[] }} */
