@@ -3,7 +3,7 @@
 -- The Identity Platform tenant the uid signed in with ('' = project-level users). Lookups are scoped to it.
 ALTER TABLE stream_users ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
 -- Last evidence the Firebase account existed: a valid ID token, or a lookup that listed it.
--- The most recent ones are the brake's witnesses (src/reconcile/witnesses.ts).
+-- The most recent ones are the brake's witnesses (src/reconcile/checker.ts).
 ALTER TABLE stream_users ADD COLUMN alive_at INTEGER;
 -- 1: check this uid before the sweep on the next run (the self-service delete found the account still there).
 ALTER TABLE stream_users ADD COLUMN recheck INTEGER NOT NULL DEFAULT 0;

@@ -8,7 +8,7 @@
 //
 // It also speaks the client connection the official SDKs open on
 // `connectUser` (a WebSocket on /connect, read from stream-chat 9.53's
-// src/connection.ts and src/client.ts): the user token is checked as Stream
+// stream-chat/src/connection.ts and stream-chat/src/client.ts): the user token is checked as Stream
 // checks it (HS256 with the app secret, `user_id` = the connecting user,
 // `exp`, the user's `revoke_tokens_issued_before` against `iat`, deleted and
 // deactivated users refused), the user is created or updated from

@@ -1,7 +1,7 @@
 /**
  * FIREBASE_CHECK_REVOKED: what firebase-admin's verifyIdToken(token, true)
  * adds, against the real Auth emulator (and the Google stand-in for faults
- * and caching). test/fuzz/check-revoked.oracle.test.ts runs firebase-admin
+ * and caching). test/fuzz/account-status.oracle.test.ts runs firebase-admin
  * itself on the same cases.
  */
 import { describe, expect, it } from 'vitest';

@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// @ts-check
+// Every repository path a comment or a document names (src/…, test/…, scripts/…, docs/…, bench/…,
+// migrations/…, examples/…, client/…) must exist, so maps and comments cannot go stale (issue 18).
+// Checks the source, tests, scripts and Markdown; a name with a wildcard or a placeholder is skipped, and so
+// is a line that says `check-paths: ignore`.
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// The repository, or another tree given as the argument (its own test).
+const ROOT = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..');
+const SCANNED = ['src', 'test', 'scripts', 'bench', 'client', 'examples', 'migrations'];
+const EXTENSIONS = /\.(ts|mjs|js|md|toml|sql|dart|html)$/;
+// Not after a letter, digit, `/`, `.`, `:` or `-`: a URL's path or another repository's path is not ours.
+const PATH = /(?<![A-Za-z0-9_/.:-])((?:src|test|scripts|docs|bench|migrations|examples|client)\/[A-Za-z0-9_./-]*[A-Za-z0-9_])/g;
+
+/** @param {string} dir @returns {string[]} */
+function files(dir) {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return entry.name === 'node_modules' || entry.name === 'dist' ? [] : files(path);
+    return EXTENSIONS.test(entry.name) ? [path] : [];
+  });
+}
+
+const sources = [
+  ...SCANNED.filter((dir) => existsSync(join(ROOT, dir))).flatMap((dir) => files(join(ROOT, dir))),
+  ...['README.md', 'BENCHMARKS.md', 'wrangler.toml'].map((name) => join(ROOT, name)).filter((path) => existsSync(path)),
+];
+const missing = [];
+for (const file of sources) {
+  // A line may opt out (this check's own test names paths that must not exist).
+  const text = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => !line.includes('check-paths: ignore'))
+    .join('\n');
+  for (const match of text.matchAll(PATH)) {
+    const named = /** @type {string} */ (match[1]).replace(/[.]+$/, '');
+    if (/[*{}<>]/.test(named) || named.includes('...')) continue;
+    // An import specifier or a module path without its extension counts when a .ts/.mjs file exists.
+    // An import without its extension counts, and so does a prefix of an existing name (migrations/0002).
+    const candidates = [named, `${named}.ts`, `${named}.mjs`];
+    if (candidates.some((candidate) => existsSync(join(ROOT, candidate)))) continue;
+    const parent = join(ROOT, dirname(named));
+    const base = named.split('/').pop() ?? '';
+    if (existsSync(parent) && readdirSync(parent).some((name) => name.startsWith(base))) continue;
+    missing.push(`${relative(ROOT, file)}: ${named}`);
+  }
+}
+if (missing.length > 0) {
+  console.error(`paths named in comments or documents that do not exist (${missing.length}):\n  ${missing.join('\n  ')}`);
+  process.exit(1);
+}
+console.log(`every path named in ${sources.length} files exists`);

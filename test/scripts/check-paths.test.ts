@@ -1,0 +1,33 @@
+// The path check that `npm test` runs: every repository path named in a comment or a document exists.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const run = (dir?: string) => spawnSync(process.execPath, ['scripts/check-paths.mjs', ...(dir ? [dir] : [])], { encoding: 'utf8' });
+
+function tree(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'paths-'));
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(join(dir, path, '..'), { recursive: true });
+    writeFileSync(join(dir, path), text);
+  }
+  return dir;
+}
+
+describe('scripts/check-paths.mjs', () => {
+  it('passes on this repository', () => {
+    expect(run().status).toBe(0);
+  });
+
+  it('fails on a comment naming a file that does not exist, and names it', () => {
+    const dir = tree({ 'src/a.ts': '// see src/b.ts and src/gone.ts (https://example.com/src/not-ours.ts)\n', 'src/b.ts': '', 'README.md': 'See `docs/missing.md`.\n' }); // check-paths: ignore
+    const result = run(dir);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('src/a.ts: src/gone.ts'); // check-paths: ignore
+    expect(result.stderr).toContain('README.md: docs/missing.md'); // check-paths: ignore
+    expect(result.stderr).not.toContain('src/b.ts'); // check-paths: ignore
+    expect(result.stderr).not.toContain('not-ours');
+  });
+});
