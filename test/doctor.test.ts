@@ -51,6 +51,13 @@ describe('the doctor', () => {
     expect(text).not.toMatch(/eyJ[\w-]+\./);
   });
 
+  it('a setting that was ignored: settings warns and says which', async () => {
+    const scenario = await Scenario.create();
+    const { report, text } = await doctor(await healthyEnv(scenario, { FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' }));
+    expect(check(report, 'settings')).toMatchObject({ status: 'warn', detail: expect.stringContaining('FIREBASE_AUTH_EMULATOR_HOST') });
+    expect(text).not.toContain(scenario.streamSecret);
+  });
+
   it('a wrong Stream secret: stream_credentials fails and names the setting', async () => {
     const scenario = await Scenario.create();
     const { report } = await doctor(await healthyEnv(scenario, { STREAM_API_SECRET: 'not-the-app-secret' }));
