@@ -4,19 +4,10 @@
 // what to do for each warning or failure; exits 1 on any failure.
 //   npm run doctor -- --url https://<worker> --admin-token <token>   (or DOCTOR_URL / ADMIN_TOKEN)
 //   npm run doctor                                                    (the local `npm start`, from its run file)
-import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { RUN_FILE } from './lib/run-file.mjs';
+import { adminTarget } from './lib/admin-target.mjs';
 
-const { values } = parseArgs({ options: { url: { type: 'string' }, 'admin-token': { type: 'string' } } });
-const local = existsSync(RUN_FILE) ? JSON.parse(readFileSync(RUN_FILE, 'utf8')) : {};
-const url = values.url ?? process.env.DOCTOR_URL ?? local.workerUrl;
-const token = values['admin-token'] ?? process.env.ADMIN_TOKEN ?? local.adminToken;
-if (!url || !token) {
-  console.error('Usage: npm run doctor -- --url https://<worker> --admin-token <ADMIN_TOKEN> (or DOCTOR_URL and ADMIN_TOKEN; or run npm start first)');
-  process.exit(2);
-}
-const response = await fetch(`${url.replace(/\/+$/, '')}/v1/admin/doctor`, { headers: { Authorization: `Bearer ${token}` } }).catch((error) => {
+const { url, token } = adminTarget('Usage: npm run doctor -- --url https://<worker> --admin-token <ADMIN_TOKEN> (or DOCTOR_URL and ADMIN_TOKEN; or run npm start first)');
+const response = await fetch(`${url}/v1/admin/doctor`, { headers: { Authorization: `Bearer ${token}` } }).catch((error) => {
   console.error(`Could not reach ${url}: ${error instanceof Error ? error.message : error}`);
   process.exit(1);
 });
@@ -27,7 +18,7 @@ if (response.status === 404) {
 if (!response.ok) {
   console.error(`${url} answered HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
   // A Worker whose settings do not parse answers every route but /healthz with 500: that one names them.
-  const health = await fetch(`${url.replace(/\/+$/, '')}/healthz`).then((r) => r.json()).catch(() => null);
+  const health = await fetch(`${url}/healthz`).then((r) => r.json()).catch(() => null);
   if (health?.status === 'misconfigured') console.error(`  ✗ settings  fail  these settings do not parse: ${health.settings.join(', ')}`);
   process.exit(1);
 }

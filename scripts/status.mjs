@@ -3,19 +3,10 @@
 // `npm run status`: GET /v1/admin/reconcile/status for a person: registry counts, backlog, the last run,
 // and the sweep's progress as a bar.
 //   npm run status -- --url https://<worker> --admin-token <token>   (or DOCTOR_URL / ADMIN_TOKEN; or the local npm start)
-import { existsSync, readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { RUN_FILE } from './lib/run-file.mjs';
+import { adminTarget } from './lib/admin-target.mjs';
 
-const { values } = parseArgs({ options: { url: { type: 'string' }, 'admin-token': { type: 'string' } } });
-const local = existsSync(RUN_FILE) ? JSON.parse(readFileSync(RUN_FILE, 'utf8')) : {};
-const url = values.url ?? process.env.DOCTOR_URL ?? local.workerUrl;
-const token = values['admin-token'] ?? process.env.ADMIN_TOKEN ?? local.adminToken;
-if (!url || !token) {
-  console.error('Usage: npm run status -- --url https://<worker> --admin-token <ADMIN_TOKEN>');
-  process.exit(2);
-}
-const response = await fetch(`${url.replace(/\/+$/, '')}/v1/admin/reconcile/status`, { headers: { Authorization: `Bearer ${token}` } });
+const { url, token } = adminTarget('Usage: npm run status -- --url https://<worker> --admin-token <ADMIN_TOKEN> (or DOCTOR_URL and ADMIN_TOKEN; or run npm start first)');
+const response = await fetch(`${url}/v1/admin/reconcile/status`, { headers: { Authorization: `Bearer ${token}` } });
 if (!response.ok) {
   console.error(`${url} answered HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
   process.exit(1);

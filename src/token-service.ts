@@ -293,17 +293,7 @@ export class TokenService {
     if (!registry) return { uid, tenant };
 
     if (options.registered) {
-      let entry;
-      try {
-        entry = await registry.recordNow(uid, tenant);
-      } catch (error) {
-        console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
-        throw new AppError('registry_unavailable', 'The user registry is unavailable, so no Stream user was created; try again shortly', {
-          cause: error,
-          headers: { 'Retry-After': '5' },
-        });
-      }
-      this.#learnTenant(uid, entry.tenant);
+      const entry = await this.#record(registry, uid, tenant, 'The user registry is unavailable, so no Stream user was created; try again shortly');
       if (entry.tenant !== tenant) throw tenantMismatch();
       if (entry.state !== 'active') {
         console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
@@ -319,19 +309,25 @@ export class TokenService {
     if (options.accountMayBeGone) return { uid, tenant };
     let known = this.#knownTenants.get(uid);
     if (known === undefined) {
-      let entry;
-      try {
-        entry = await registry.recordNow(uid, tenant);
-      } catch (error) {
-        console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
-        throw new AppError('registry_unavailable', 'The user registry is unavailable; try again shortly', { cause: error, headers: { 'Retry-After': '5' } });
-      }
+      const entry = await this.#record(registry, uid, tenant, 'The user registry is unavailable; try again shortly');
       known = entry.tenant;
-      this.#learnTenant(uid, known);
       if (entry.state !== 'active') console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
     }
     if (known !== tenant) throw tenantMismatch();
     return { uid, tenant };
+  }
+
+  /** The uid's registry entry, recorded now if new, and its tenant learnt; 503 `registry_unavailable` when D1 fails. */
+  async #record(registry: UserRegistry, uid: string, tenant: string, unavailable: string): ReturnType<UserRegistry['recordNow']> {
+    let entry;
+    try {
+      entry = await registry.recordNow(uid, tenant);
+    } catch (error) {
+      console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
+      throw new AppError('registry_unavailable', unavailable, { cause: error, headers: { 'Retry-After': '5' } });
+    }
+    this.#learnTenant(uid, entry.tenant);
+    return entry;
   }
 
   #learnTenant(uid: string, tenant: string): void {

@@ -1,4 +1,4 @@
-import { isLoopbackHost } from '../firebase/emulator';
+import { isSecureOrLoopback } from '../firebase/emulator';
 
 /**
  * The parse helpers every setting goes through. Each reports a problem to
@@ -48,8 +48,7 @@ export function httpUrl(value: string, setting: string, fail: Fail): string {
     fail(setting, 'must be an https URL without query or fragment');
     return '';
   }
-  const loopback = isLoopbackHost(url.host);
-  if ((url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) || url.search || url.hash) {
+  if (!isSecureOrLoopback(url) || url.search || url.hash) {
     fail(setting, 'must be an https URL without query or fragment (http only for a loopback host)');
     return '';
   }

@@ -22,6 +22,14 @@ export function isLoopbackHost(hostWithOptionalPort: string): boolean {
 }
 
 /**
+ * Where the Worker may send requests (tokens, assertions, secrets): `https:`,
+ * or `http:` only to a loopback host (local stand-ins and emulators).
+ */
+export function isSecureOrLoopback(url: URL): boolean {
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.host));
+}
+
+/**
  * Whether a browser `Origin` is a page served from this machine
  * (`http(s)://localhost`, `127.0.0.0/8`, `[::1]`, any port). In emulator
  * mode every other origin is refused outright: a page from anywhere that

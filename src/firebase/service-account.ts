@@ -1,4 +1,4 @@
-import { isLoopbackHost } from './emulator';
+import { isSecureOrLoopback } from './emulator';
 import { base64UrlFromBytes, base64UrlFromText } from '../base64url';
 
 /**
@@ -42,7 +42,7 @@ export function parseServiceAccountKey(json: string): ServiceAccountKey {
     throw new Error('"token_uri" is not a URL');
   }
   // The signed assertion goes there: https only, http just for a loopback stand-in (issue 17).
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.host))) {
+  if (!isSecureOrLoopback(url)) {
     throw new Error('"token_uri" must be an https URL (http only for a loopback host)');
   }
   return {

@@ -39,16 +39,16 @@ export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps): 
   // Confirmed gone earlier: still gone now? (An account can be recreated with the same uid.)
   const stillPending = alreadyPending.length > 0 ? await recheckPending(alreadyPending.map((uid) => ({ uid, tenant: registered.get(uid)!.tenant })), deps) : [];
   for (const uid of alreadyPending) if (!stillPending.includes(uid)) results[uid] = 'present';
-  alreadyPending.splice(0, alreadyPending.length, ...stillPending);
   for (const uid of checked.braked) results[uid] = 'unconfirmed';
+  const toDelete = [...checked.missing, ...stillPending];
   if (deps.settings.dryRun) {
-    for (const uid of [...checked.missing, ...alreadyPending]) results[uid] = 'would_delete';
+    for (const uid of toDelete) results[uid] = 'would_delete';
     return results;
   }
   const claim = newClaim((deps.now ?? Date.now)());
-  const claimed = await deps.registry.claimNow([...checked.missing, ...alreadyPending], claim);
+  const claimed = await deps.registry.claimNow(toDelete, claim);
   // Uids another run is deleting right now: reported as such.
-  for (const uid of [...checked.missing, ...alreadyPending]) results[uid] = 'deleting';
+  for (const uid of toDelete) results[uid] = 'deleting';
   if (claimed.length > 0) {
     for (const [uid, outcome] of await deleteClaimed(claimed, claim, deps, 'admin')) results[uid] = outcome;
   }

@@ -132,13 +132,9 @@ export class StreamRestClient {
    * `status` 0: no answer.
    */
   async probeApp(): Promise<{ status: number; code?: number; date: string | null; failure?: string }> {
-    const url = new URL(`${this.#baseUrl}/app`);
-    url.searchParams.set('api_key', this.#apiKey);
+    const { url, headers } = await this.#target('/app', {});
     try {
-      const response = await this.#fetch(url.href, {
-        headers: { Authorization: await this.#signer.serverToken(), 'stream-auth-type': 'jwt', Accept: 'application/json' },
-        signal: AbortSignal.timeout(this.#timeoutMs),
-      });
+      const response = await this.#fetch(url.href, { headers, signal: AbortSignal.timeout(this.#timeoutMs) });
       const date = response.headers.get('date');
       if (response.ok) {
         await response.body?.cancel();
@@ -167,15 +163,16 @@ export class StreamRestClient {
     this.#limits.set(operation, { remaining: Number(remaining), resetAt: Number(reset) * 1000 });
   }
 
-  async #call<T>(operation: string, method: string, path: string, query: Record<string, string>, body?: unknown): Promise<T> {
+  /** A request's URL (with `api_key`) and the SDK's server-side headers. */
+  async #target(path: string, query: Record<string, string>): Promise<{ url: URL; headers: Record<string, string> }> {
     const url = new URL(this.#baseUrl + path);
     url.searchParams.set('api_key', this.#apiKey);
     for (const [name, value] of Object.entries(query)) url.searchParams.set(name, value);
-    const headers: Record<string, string> = {
-      Authorization: await this.#signer.serverToken(),
-      'stream-auth-type': 'jwt',
-      Accept: 'application/json',
-    };
+    return { url, headers: { Authorization: await this.#signer.serverToken(), 'stream-auth-type': 'jwt', Accept: 'application/json' } };
+  }
+
+  async #call<T>(operation: string, method: string, path: string, query: Record<string, string>, body?: unknown): Promise<T> {
+    const { url, headers } = await this.#target(path, query);
     const payload = body === undefined ? undefined : JSON.stringify(body);
     if (payload !== undefined) headers['Content-Type'] = 'application/json';
 

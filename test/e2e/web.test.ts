@@ -84,13 +84,7 @@ it('signs up and in with the Firebase JS SDK, gets a Stream token from another o
   expect(await page.textContent('#error')).toBe('');
 
   // Another user of the app exists (the deletion's brake asks Firebase about users known to exist).
-  const other = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=k`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: `other-${Date.now()}@example.com`, password: 'password-123', returnSecureToken: true }),
-  });
-  const { idToken: otherToken } = (await other.json()) as { idToken: string };
-  expect((await fetch(`${stack.workerUrl}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${otherToken}` } })).status).toBe(200);
+  await anotherUserWithAToken('other');
 
   // Delete my account: the Firebase account, then the Stream user, at once.
   await page.click('#delete-account');
@@ -138,13 +132,7 @@ it('connects the official stream-chat client in the browser through the token pr
   await waitFor(() => mine().filter((c) => c.accepted).length > accepted, (TTL_SECONDS + 15) * 1000);
 
   // Another user exists (the deletion's brake asks Firebase about users known to exist); then delete my account.
-  const other = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=k`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: `witness-${Date.now()}@example.com`, password: 'password-123', returnSecureToken: true }),
-  });
-  const { idToken: otherToken } = (await other.json()) as { idToken: string };
-  expect((await fetch(`${stack.workerUrl}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${otherToken}` } })).status).toBe(200);
+  await anotherUserWithAToken('witness');
   const last = (await page.getAttribute('#token', 'data-value'))!;
   await page.click('#delete-account');
   await page.waitForFunction(() => document.getElementById('delete-result')?.dataset.value, undefined, { timeout: 20_000 });
@@ -199,12 +187,7 @@ it('in the browser, the provider waits out 503s as the Worker\'s Retry-After say
 it('in the browser, an ID token that expired in the provider\'s hands is refreshed once, then the Worker answers', async () => {
   // The provider module itself, bundled for the page, driven with a getIdToken that first hands out an expired token.
   const bundled = await build({ entryPoints: [join(process.cwd(), 'client', 'index.ts')], bundle: true, format: 'iife', globalName: 'streamTokenEdge', write: false });
-  const signUp = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=k`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: `sleeper-${Date.now()}@example.com`, password: 'password-123', returnSecureToken: true }),
-  });
-  const { localId: uid, idToken: fresh } = (await signUp.json()) as { localId: string; idToken: string };
+  const { localId: uid, idToken: fresh } = await emulatorSignUp('sleeper');
   const iat = Math.floor(Date.now() / 1000) - 7200;
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
   const payload = { iss: `https://securetoken.google.com/${stack.projectId}`, aud: stack.projectId, auth_time: iat, user_id: uid, sub: uid, iat, exp: iat + 3600, firebase: { sign_in_provider: 'password', identities: {} } };
@@ -227,6 +210,22 @@ it('in the browser, an ID token that expired in the provider\'s hands is refresh
   );
   expect(outcome).toEqual({ asked: [false, true], userId: uid, failure: { code: 'invalid_token', status: 401 } });
 });
+
+/** A user signed up on the Auth emulator from Node (not through the page). */
+async function emulatorSignUp(name: string): Promise<{ localId: string; idToken: string }> {
+  const response = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=k`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email: `${name}-${Date.now()}@example.com`, password: 'password-123', returnSecureToken: true }),
+  });
+  return (await response.json()) as { localId: string; idToken: string };
+}
+
+/** Someone else uses the app: signed up, with a Stream token (the brake's witness before a deletion). */
+async function anotherUserWithAToken(name: string): Promise<void> {
+  const { idToken } = await emulatorSignUp(name);
+  expect((await fetch(`${stack.workerUrl}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${idToken}` } })).status).toBe(200);
+}
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

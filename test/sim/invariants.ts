@@ -5,7 +5,7 @@
  * Firebase's accounts, the answers), not against the Worker's bookkeeping.
  */
 import { accountKey, STREAM_SECRET } from './stand-ins';
-import { count, GOOD_CONFIG, type World } from './world';
+import { count, type World } from './world';
 
 /** Log lines written since the last check (the simulation captures the console). */
 export const logLines: string[] = [];
@@ -97,4 +97,3 @@ async function stuckUids(world: World): Promise<string[]> {
     .map((row) => `${row.tenant || '-'}/${row.uid} (${row.state}${world.stream.users.has(row.uid) ? ', in Stream' : ''})`);
 }
 
-export { GOOD_CONFIG };

@@ -19,7 +19,6 @@ import {
   accountKey,
   EMULATOR_HOST,
   RIGHT_PROJECT,
-  route,
   SERVICE_ACCOUNT_KID,
   SimFirebase,
   SimGoogle,
@@ -415,4 +414,3 @@ export function installClock(setSystemTime: (ms: number) => void): void {
   vi_setSystemTime = setSystemTime;
 }
 
-export { route };
