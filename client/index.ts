@@ -39,6 +39,8 @@ export interface StreamTokenProviderOptions {
   maxRetryAfterSeconds?: number;
   /** A kept token is not handed out within this many seconds of its `exp` (default 60). */
   refreshMarginSeconds?: number;
+  /** Longest wait for one answer of the Worker, in ms (default 10,000): a hung request fails, never waits forever. */
+  timeoutMs?: number;
   fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
   now?: () => number;
@@ -116,7 +118,7 @@ export function createStreamTokenProvider(options: StreamTokenProviderOptions): 
 }
 
 /** Revokes every Stream token of the signed-in user (call it on sign-out, before signing out of Firebase). */
-export async function revokeStreamTokens(options: Pick<StreamTokenProviderOptions, 'url' | 'getIdToken' | 'protocol' | 'fetch' | 'sleep' | 'maxRetries' | 'maxRetryAfterSeconds'>): Promise<{ revokedBefore: string }> {
+export async function revokeStreamTokens(options: Pick<StreamTokenProviderOptions, 'url' | 'getIdToken' | 'protocol' | 'fetch' | 'sleep' | 'maxRetries' | 'maxRetryAfterSeconds' | 'timeoutMs'>): Promise<{ revokedBefore: string }> {
   const answer = (await call(options, 'revoke')) as { revoked_before: string };
   return { revokedBefore: answer.revoked_before };
 }
@@ -127,14 +129,14 @@ export async function revokeStreamTokens(options: Pick<StreamTokenProviderOption
  * `completed: false` means the deletion is under way and finishes on the server.
  */
 export async function deleteStreamUser(
-  options: Pick<StreamTokenProviderOptions, 'url' | 'protocol' | 'fetch' | 'sleep' | 'maxRetries' | 'maxRetryAfterSeconds'> & { idToken: string },
+  options: Pick<StreamTokenProviderOptions, 'url' | 'protocol' | 'fetch' | 'sleep' | 'maxRetries' | 'maxRetryAfterSeconds' | 'timeoutMs'> & { idToken: string },
 ): Promise<{ deleted: boolean; completed?: boolean; reason?: string }> {
   const { idToken } = options;
   return (await call({ ...options, getIdToken: async () => idToken }, 'delete')) as { deleted: boolean; completed?: boolean; reason?: string };
 }
 
 /** One call to the Worker, with the ID-token refresh and the Retry-After rules. */
-async function call(options: Pick<StreamTokenProviderOptions, 'url' | 'getIdToken' | 'protocol' | 'fetch' | 'sleep' | 'maxRetries' | 'maxRetryAfterSeconds'>, which: Call): Promise<Record<string, unknown> | string> {
+async function call(options: Pick<StreamTokenProviderOptions, 'url' | 'getIdToken' | 'protocol' | 'fetch' | 'sleep' | 'maxRetries' | 'maxRetryAfterSeconds' | 'timeoutMs'>, which: Call): Promise<Record<string, unknown> | string> {
   const doFetch = options.fetch ?? ((input: RequestInfo | URL, init?: RequestInit) => fetch(input, init));
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
   const callable = options.protocol === 'callable';
@@ -148,6 +150,7 @@ async function call(options: Pick<StreamTokenProviderOptions, 'url' | 'getIdToke
       method: 'POST',
       headers: { Authorization: `Bearer ${idToken}`, ...(callable ? { 'Content-Type': 'application/json' } : {}) },
       ...(callable ? { body: JSON.stringify({ data: null }) } : {}),
+      signal: AbortSignal.timeout(options.timeoutMs ?? 10_000),
     });
     const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
     if (response.ok) return callable ? (body.result as Record<string, unknown> | string) : body;

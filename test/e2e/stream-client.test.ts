@@ -210,6 +210,20 @@ it('the Worker answering 503 with Retry-After for a while: the provider waits, t
   }
 });
 
+it('a Worker that never answers: the provider fails after its timeout, never waits forever', async () => {
+  const silent = createServer(() => {}); // accepts, never answers
+  const { url, close } = await listenOnLoopback(silent, 0);
+  try {
+    const provider = createStreamTokenProvider({ url, getIdToken: async () => 'unused', timeoutMs: 300 });
+    const started = Date.now();
+    await expect(provider()).rejects.toThrow(/timeout|abort/i);
+    expect(Date.now() - started).toBeLessThan(5_000);
+  } finally {
+    silent.closeAllConnections();
+    await close();
+  }
+});
+
 it('a Firebase ID token that expired in the provider\'s hands: one refresh, then success; refused again, a clear error', async () => {
   const user = await signUp('Sleeper');
   const expired = unsignedIdToken(user.uid, stack.projectId, -7200);
