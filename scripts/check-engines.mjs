@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// Fails when a locked package declares a Node engine that the Node versions
+// this project promises (package.json "engines", stated in the README) do not
+// satisfy — the mismatch `npm ci` prints as EBADENGINE and a newcomer reads
+// as trouble (issue 18). It checks the lowest promised version and the Node
+// running it, so CI on any supported Node checks the one it runs.
+//
+//   node scripts/check-engines.mjs [--lock package-lock.json]
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import semver from "semver";
+
+/**
+ * @param {{ packages?: Record<string, { version?: string, optional?: boolean, os?: string[], engines?: { node?: string } }> }} lock
+ * @param {string} promised package.json's engines.node
+ * @param {string} running the Node version running the check
+ */
+export function engineMismatches(lock, promised, running) {
+  const floor = semver.minVersion(promised)?.version;
+  if (!floor) throw new Error(`package.json engines.node is not a range: ${promised}`);
+  const versions = [...new Set([floor, running])];
+  const found = [];
+  for (const [path, entry] of Object.entries(lock.packages ?? {})) {
+    const wanted = entry.engines?.node;
+    // Optional platform binaries for other systems are never installed here.
+    if (!path || !wanted || (entry.optional && entry.os)) continue;
+    for (const version of versions) {
+      if (!semver.satisfies(version, wanted, { includePrerelease: true })) {
+        found.push({ package: path.replace(/^.*node_modules\//, ""), version: entry.version, wants: wanted, node: version });
+      }
+    }
+  }
+  return found;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const lockArg = process.argv.indexOf("--lock");
+  const lockPath = resolve((lockArg > 0 && process.argv[lockArg + 1]) || "package-lock.json");
+  const lock = JSON.parse(readFileSync(lockPath, "utf8"));
+  const promised = JSON.parse(readFileSync(resolve("package.json"), "utf8")).engines?.node;
+  const found = engineMismatches(lock, promised, process.versions.node);
+  if (found.length > 0) {
+    for (const f of found) console.error(`${f.package}@${f.version} wants Node ${f.wants}; this project promises ${promised} (checked ${f.node})`);
+    console.error(`check-engines: ${found.length} locked package(s) disagree with engines.node`);
+    process.exit(1);
+  }
+  console.log(`check-engines: every locked package accepts Node ${promised} (checked ${semver.minVersion(promised)} and ${process.versions.node})`);
+}
