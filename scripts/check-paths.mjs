@@ -3,14 +3,15 @@
 // Every repository path a comment or a document names (src/…, test/…, scripts/…, docs/…, bench/…,
 // migrations/…, examples/…, client/…) must exist, so maps and comments cannot go stale (issue 18).
 // Checks the source, tests, scripts and Markdown; a name with a wildcard or a placeholder is skipped, and so
-// is a line that says `check-paths: ignore`.
+// is a line that says `check-paths: ignore`. In Markdown, every relative link must reach a file, and its
+// `#anchor` a heading of that file (the README links into docs/, and docs/ into each other).
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // The repository, or another tree given as the argument (its own test).
 const ROOT = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..');
-const SCANNED = ['src', 'test', 'scripts', 'bench', 'client', 'examples', 'migrations'];
+const SCANNED = ['src', 'test', 'scripts', 'bench', 'client', 'examples', 'migrations', 'docs'];
 const EXTENSIONS = /\.(ts|mjs|js|md|toml|sql|dart|html)$/;
 // Not after a letter, digit, `/`, `.`, `:` or `-`: a URL's path or another repository's path is not ours.
 const PATH = /(?<![A-Za-z0-9_/.:-])((?:src|test|scripts|docs|bench|migrations|examples|client)\/[A-Za-z0-9_./-]*[A-Za-z0-9_])/g;
@@ -46,6 +47,25 @@ for (const file of sources) {
     const base = named.split('/').pop() ?? '';
     if (existsSync(parent) && readdirSync(parent).some((name) => name.startsWith(base))) continue;
     missing.push(`${relative(ROOT, file)}: ${named}`);
+  }
+}
+/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. @param {string} heading */
+const slug = (heading) =>
+  heading
+    .toLowerCase()
+    .replace(/[`*_]/g, '')
+    .replace(/[^\p{L}\p{N} -]/gu, '')
+    .replace(/ /g, '-');
+/** @param {string} file */
+const anchors = (file) => new Set([...readFileSync(file, 'utf8').matchAll(/^#{1,6} +(.+)$/gm)].map((match) => slug(/** @type {string} */ (match[1]).trim())));
+for (const file of sources.filter((path) => path.endsWith('.md'))) {
+  for (const match of readFileSync(file, 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+    const link = /** @type {string} */ (match[1]);
+    if (/^[a-z]+:/.test(link) || /[<>]/.test(link)) continue;
+    const [target = '', anchor] = link.split('#');
+    const path = target === '' ? file : join(dirname(file), target);
+    if (!existsSync(path)) missing.push(`${relative(ROOT, file)}: link ${link}`);
+    else if (anchor && path.endsWith('.md') && !anchors(path).has(anchor)) missing.push(`${relative(ROOT, file)}: link ${link} (no such heading)`);
   }
 }
 if (missing.length > 0) {

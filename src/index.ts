@@ -96,7 +96,7 @@ function compose(config: Config, env: Env): Built {
     writeLimiter: env.STREAM_WRITE_LIMITER,
     ipLimiter: env.STREAM_WRITE_IP_LIMITER,
     writer: env.SIGNUP_BATCHER
-      ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, new UserWriter({ stream, batching: false }))
+      ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, new UserWriter({ stream }))
       : undefined,
     accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,

@@ -13,8 +13,9 @@ import { profileFromClaims, type StreamProfile, type StreamUserField } from './s
 import { ProfileCache, profileKey } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
-import { StreamBusyError, UserWriter, type UserWrite } from './stream/user-writer';
+import { StreamBusyError, UserWriter, type WritesUsers } from './stream/user-writer';
 import { isValidStreamUserId } from './user-id';
+import { sleep, type Background, type Sleep } from './platform/io';
 
 /** What the token routes answer, in both protocols. */
 export interface IssuedToken {
@@ -50,7 +51,6 @@ export interface TokenSettings {
 }
 
 /** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
-export type Background = (promise: Promise<unknown>) => void;
 
 export interface TokenServiceDeps {
   settings: TokenSettings;
@@ -67,9 +67,9 @@ export interface TokenServiceDeps {
   /** FIREBASE_CHECK_REVOKED: disabled accounts and revoked tokens are refused; undefined = off. */
   accountStatus?: AccountStatusCheck;
   /** Where user writes are batched: the SIGNUP_BATCHER Durable Object, or (default) this isolate. */
-  writer?: { write(write: UserWrite): Promise<'created' | 'updated'> };
+  writer?: WritesUsers;
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: Sleep;
 }
 
 /** A caller the policy admits: its uid (a valid Stream user id) and tenant ('' = project-level). */
@@ -93,18 +93,18 @@ const MAX_KNOWN_TENANTS = 50_000;
 export class TokenService {
   readonly #deps: TokenServiceDeps;
   readonly #now: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #sleep: Sleep;
   readonly #profiles: ProfileCache;
-  readonly #writer: { write(write: UserWrite): Promise<'created' | 'updated'> };
+  readonly #writer: WritesUsers;
   readonly #knownTenants = new Map<string, string>();
 
   constructor(deps: TokenServiceDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
-    this.#sleep = deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#sleep = deps.sleep ?? sleep;
     this.#profiles = new ProfileCache({ ttlSeconds: deps.settings.profileCacheSeconds, now: this.#now });
     // Without the SIGNUP_BATCHER object each write makes its own requests: a stateless Worker cannot share I/O between requests.
-    this.#writer = deps.writer ?? new UserWriter({ stream: deps.stream, now: this.#now, batching: false });
+    this.#writer = deps.writer ?? new UserWriter({ stream: deps.stream, now: this.#now });
   }
 
   /** A Stream token for the caller. No call to Stream; the uid is registered in the background. */

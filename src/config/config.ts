@@ -9,6 +9,7 @@ import type { AccessPolicy } from '../stream/access';
 import { STREAM_USER_FIELD_NAMES, type StreamUserField } from '../stream/profile';
 import { DEFAULTS } from './defaults';
 import { flag, httpUrl, splitList, wholeNumber, type Fail } from './parse';
+import { isTenantId } from '../user-id';
 
 /**
  * Settings, parsed and validated once per isolate by the composition root
@@ -142,7 +143,7 @@ export function parseConfig(env: Env): Config {
 
   const tenants = new Set<string>();
   for (const tenant of splitList(env.FIREBASE_TENANT_IDS ?? DEFAULTS.FIREBASE_TENANT_IDS)) {
-    if (/^[A-Za-z0-9-]{1,128}$/.test(tenant)) tenants.add(tenant);
+    if (isTenantId(tenant)) tenants.add(tenant);
     else fail('FIREBASE_TENANT_IDS', `has "${tenant}", which is not a tenant id (letters, digits and hyphens)`);
   }
 

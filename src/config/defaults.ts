@@ -1,5 +1,5 @@
 /**
- * Every setting's default, in one place. The README's configuration tables
+ * Every setting's default, in one place. docs/configuration.md
  * and .dev.vars.example must say the same (test/config/defaults.test.ts
  * fails when they drift); wrangler.toml sets only what a deployer must.
  */

@@ -6,6 +6,7 @@
  * answer does not list it. Any error, timeout, non-2xx or odd answer throws,
  * and the caller treats the whole batch as unknown.
  */
+import { globalFetch } from '../platform/io';
 export const MAX_LOOKUP_UIDS = 100;
 
 export class FirebaseLookupError extends Error {
@@ -29,7 +30,7 @@ export class FirebaseAdminClient {
 
   constructor(options: FirebaseAdminOptions) {
     this.#options = options;
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#fetch = options.fetch ?? globalFetch;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { AppError } from '../errors';
 import { BASE64URL_SEGMENT, decodeJsonSegment, verifyRs256 } from './jws';
+import type { Background } from '../platform/io';
 
 /**
  * Firebase App Check: the `X-Firebase-AppCheck` header a genuine app sends,
@@ -90,15 +91,15 @@ export async function verifyAppCheckToken(
  */
 export class AppCheckGate {
   readonly #mode: Exclude<AppCheckMode, 'off'>;
-  readonly #verify: (token: string, waitUntil?: (promise: Promise<unknown>) => void) => Promise<unknown>;
+  readonly #verify: (token: string, waitUntil?: Background) => Promise<unknown>;
 
-  constructor(mode: Exclude<AppCheckMode, 'off'>, verify: (token: string, waitUntil?: (promise: Promise<unknown>) => void) => Promise<unknown>) {
+  constructor(mode: Exclude<AppCheckMode, 'off'>, verify: (token: string, waitUntil?: Background) => Promise<unknown>) {
     this.#mode = mode;
     this.#verify = verify;
   }
 
   /** `waitUntil` carries a background refresh of App Check's keys past the answer. */
-  async check(header: string | null, waitUntil?: (promise: Promise<unknown>) => void): Promise<void> {
+  async check(header: string | null, waitUntil?: Background): Promise<void> {
     try {
       if (header === null || header.trim() === '') throw new AppCheckError('missing', 'App Check token is missing (X-Firebase-AppCheck)');
       await this.#verify(header.trim(), waitUntil);

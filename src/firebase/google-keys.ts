@@ -1,4 +1,5 @@
 import { AppError } from '../errors';
+import { globalFetch, type Background } from '../platform/io';
 
 /**
  * Google's public keys for Firebase ID tokens, cached as imported CryptoKeys,
@@ -51,7 +52,6 @@ export interface KeySetCache {
 }
 
 /** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
-export type Background = (promise: Promise<unknown>) => void;
 
 interface CachedKey {
   /** The RSA modulus, to recognise a key we already imported. */
@@ -98,7 +98,7 @@ export class GoogleKeyStore {
 
   constructor(options: GoogleKeyStoreOptions) {
     this.#url = options.url;
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#fetch = options.fetch ?? globalFetch;
     this.#now = options.now ?? Date.now;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#graceMs = options.graceMs ?? 6 * 3600_000;

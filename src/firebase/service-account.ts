@@ -1,5 +1,6 @@
 import { isSecureOrLoopback } from './emulator';
 import { base64UrlFromBytes, base64UrlFromText } from '../base64url';
+import { globalFetch } from '../platform/io';
 
 /**
  * OAuth2 access tokens for a Google service account (the JSON key file in the
@@ -65,7 +66,7 @@ export class ServiceAccountTokenSource {
   constructor(key: ServiceAccountKey, options: { scope?: string; fetch?: typeof fetch; now?: () => number } = {}) {
     this.#key = key;
     this.#scope = options.scope ?? IDENTITY_TOOLKIT_SCOPE;
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#fetch = options.fetch ?? globalFetch;
     this.#now = options.now ?? Date.now;
   }
 

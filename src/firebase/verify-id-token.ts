@@ -1,6 +1,7 @@
 import { AppError } from '../errors';
 import { MAX_FIREBASE_UID_LENGTH } from '../user-id';
 import { BASE64URL_SEGMENT, decodeJsonSegment, verifyRs256 } from './jws';
+import type { Background } from '../platform/io';
 
 /** The claims this service reads from a verified Firebase ID token. */
 export interface FirebaseClaims {
@@ -19,7 +20,7 @@ export interface FirebaseClaims {
 /** What a verifier may need of the request: its URL (emulator mode checks it arrived on loopback) and `waitUntil` (key refreshes). */
 export interface VerifyContext {
   requestUrl: string;
-  waitUntil: (promise: Promise<unknown>) => void;
+  waitUntil: Background;
 }
 
 /** Verifies an ID token. */

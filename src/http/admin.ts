@@ -6,7 +6,8 @@ import { reconcile } from '../reconcile/reconcile';
 import { deleteConfirmedGone } from '../reconcile/admin-delete';
 import type { Reconciliation } from '../reconcile/reconcile';
 import { reconcileStatus } from '../reconcile/status';
-import { isServableUid } from '../user-id';
+import { isServableUid, isTenantId } from '../user-id';
+import { bearerCredentials } from './bearer';
 import { json } from './respond';
 
 /**
@@ -33,8 +34,8 @@ export function createAdminRoutes(adminToken: string | undefined, reconciliation
   const admin = new Hono();
 
   admin.use('*', async (c, next) => {
-    const presented = /^Bearer[ ]+(\S+)$/i.exec(c.req.header('Authorization')?.trim() ?? '')?.[1];
-    if (presented === undefined) throw new AppError('missing_authorization', 'Send "Authorization: Bearer <ADMIN_TOKEN>"');
+    const presented = bearerCredentials(c.req.header('Authorization'));
+    if (presented === undefined || presented === null) throw new AppError('missing_authorization', 'Send "Authorization: Bearer <ADMIN_TOKEN>"');
     if (!(await constantTimeEqual(presented, adminToken))) throw new AppError('invalid_token', 'Admin token is not valid');
     await next();
   });
@@ -97,7 +98,8 @@ async function readUidsAndTenant(request: Request, max: number): Promise<{ uids:
     throw new AppError('invalid_request', 'Every uid must be a Firebase uid (at most 128 characters) that Stream accepts as a user id');
   }
   const tenant = (body as { tenant?: unknown }).tenant ?? '';
-  if (typeof tenant !== 'string' || !/^[A-Za-z0-9-]{0,128}$/.test(tenant)) {
+  // '' is the project itself (users outside any tenant).
+  if (typeof tenant !== 'string' || (tenant !== '' && !isTenantId(tenant))) {
     throw new AppError('invalid_request', '"tenant", if given, must be an Identity Platform tenant id');
   }
   return { uids: unique, tenant };

@@ -1,4 +1,5 @@
 import { AppError } from '../errors';
+import { bearerCredentials } from './bearer';
 import type { FirebaseClaims, IdTokenVerifier, VerifyContext } from '../firebase/verify-id-token';
 
 /**
@@ -8,11 +9,10 @@ import type { FirebaseClaims, IdTokenVerifier, VerifyContext } from '../firebase
  * empty token or a bad token is `invalid_token`.
  */
 export async function authenticate(request: Request, verify: IdTokenVerifier, waitUntil: VerifyContext['waitUntil']): Promise<FirebaseClaims> {
-  const authorization = request.headers.get('Authorization');
-  if (authorization === null || authorization.trim() === '') {
+  const token = bearerCredentials(request.headers.get('Authorization'));
+  if (token === undefined) {
     throw new AppError('missing_authorization', 'The request has no Authorization header; send "Bearer <Firebase ID token>"');
   }
-  const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization.trim());
-  if (!match) throw new AppError('invalid_token', 'Authorization must be "Bearer <Firebase ID token>"');
-  return verify(match[1]!, { requestUrl: request.url, waitUntil });
+  if (token === null) throw new AppError('invalid_token', 'Authorization must be "Bearer <Firebase ID token>"');
+  return verify(token, { requestUrl: request.url, waitUntil });
 }

@@ -5,7 +5,7 @@
  * email: only route, protocol, status, error code, data centre, Stream
  * operation and counts. Without the binding every method returns at once.
  *
- * Data point layout (the SQL in README "Operations" reads these columns):
+ * Data point layout (the SQL in docs/operations.md reads these columns):
  * - answer:      index1 'answer', blob1 route, blob2 protocol, blob3 error code ('' on success), blob4 colo; double1 HTTP status
  * - stream_call: index1 'stream_call', blob1 operation; double1 HTTP status (0: no answer), double2 X-RateLimit-Remaining (-1 unknown)
  * - reconcile:   index1 'reconcile', blob1 mode; double1 checked, double2 deleted, double3 braked, double4 failed, double5 deferred (the backlog)

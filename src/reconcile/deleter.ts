@@ -5,6 +5,7 @@ import { groupByTenant } from './checker';
 import type { StreamTask } from '../stream/rest-client';
 import type { ReconcileSummary } from './summary';
 import { DELETE_BACKOFF, type ReconcileDeps } from './types';
+import { sleep } from '../platform/io';
 
 /**
  * Deleting from Stream with its current API: `POST /users/delete` with up to
@@ -259,5 +260,5 @@ export function addOutcomes(summary: ReconcileSummary, outcomes: Map<string, Del
 }
 
 function sleepOf(deps: ReconcileDeps): (ms: number) => Promise<void> {
-  return deps.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  return deps.sleep ?? sleep;
 }

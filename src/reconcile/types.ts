@@ -3,6 +3,7 @@ import type { Meter } from '../platform/meter';
 import type { UserRegistry } from '../registry/registry';
 import type { StreamRestClient } from '../stream/rest-client';
 import type { DeleteMode } from './delete-mode';
+import type { Sleep } from '../platform/io';
 
 export interface ReconcileSettings {
   /** uids per Firebase lookup (≤ 100). */
@@ -42,7 +43,7 @@ export interface ReconcileDeps {
   /** Counts D1 rows and subrequests, so each run reports its cost. */
   meter?: Meter;
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: Sleep;
 }
 
 /** Reconciliation, as the composition root built it: on with its dependencies, or off and why. */

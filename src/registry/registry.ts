@@ -11,6 +11,7 @@
  * Recording on the token route is off the hot path: `remember` hands the
  * write to `ctx.waitUntil` and skips uids this isolate already recorded.
  */
+import type { Background } from '../platform/io';
 export type RegistryState = 'active' | 'pending_delete' | 'deleted';
 
 export interface RegisteredUser {
@@ -78,7 +79,7 @@ export class UserRegistry {
   // --- recording (token routes) ---
 
   /** Records `uid` as seen alive, in the background; never throws, never blocks the caller. */
-  remember(uid: string, tenant: string, waitUntil: (promise: Promise<unknown>) => void): void {
+  remember(uid: string, tenant: string, waitUntil: Background): void {
     if (this.#recorded.has(uid)) return;
     this.#markRecorded(uid);
     const write = this.#upsert(uid, tenant, ALIVE_REFRESH_MS)

@@ -1,5 +1,6 @@
 import { StreamApiError, streamErrorFrom } from './errors';
 import type { StreamTokenSigner } from './tokens';
+import { globalFetch, sleep, type Sleep } from '../platform/io';
 
 /**
  * The Stream Chat REST calls this service makes, with the official
@@ -50,7 +51,7 @@ export interface StreamClientOptions {
   maxAttempts?: number;
   /** Longest we wait for a rate-limit reset before giving up. */
   maxRetryWaitMs?: number;
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: Sleep;
   now?: () => number;
   /** Backoff before retry `n` (1-based) when no header says otherwise. */
   backoffMs?: (retry: number) => number;
@@ -66,7 +67,7 @@ export class StreamRestClient {
   readonly #timeoutMs: number;
   readonly #maxAttempts: number;
   readonly #maxRetryWaitMs: number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #sleep: Sleep;
   readonly #now: () => number;
   readonly #backoffMs: (retry: number) => number;
   readonly #onCall: StreamClientOptions['onCall'];
@@ -77,11 +78,11 @@ export class StreamRestClient {
     this.#baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.#apiKey = options.apiKey;
     this.#signer = options.signer;
-    this.#fetch = options.fetch ?? ((input, init) => fetch(input, init));
+    this.#fetch = options.fetch ?? globalFetch;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#maxRetryWaitMs = options.maxRetryWaitMs ?? 5_000;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.#sleep = options.sleep ?? sleep;
     this.#now = options.now ?? Date.now;
     this.#backoffMs = options.backoffMs ?? ((retry) => Math.min(2_000, 200 * 2 ** (retry - 1)) * (0.5 + Math.random() / 2));
     this.#onCall = options.onCall;

@@ -2,7 +2,7 @@ import { DurableObject } from 'cloudflare:workers';
 import { StreamApiError } from './errors';
 import { StreamRestClient } from './rest-client';
 import { StreamTokenSigner } from './tokens';
-import { StreamBusyError, UserWriter, type UserWrite } from './user-writer';
+import { StreamBusyError, UserWriter, type UserWrite, type WritesUsers } from './user-writer';
 
 /**
  * One place to batch sign-ups from every isolate (the `SIGNUP_BATCHER`
@@ -64,12 +64,12 @@ export class SignupBatcher extends DurableObject<BatcherEnv> {
 }
 
 /** Writes through the Durable Object, as a UserWriter would; falls back to `local` when the object cannot be reached. */
-export class BatcherClient {
+export class BatcherClient implements WritesUsers {
   readonly #namespace: DurableObjectNamespace<SignupBatcher>;
   readonly #target: StreamTarget;
-  readonly #local: { write(write: UserWrite): Promise<'created' | 'updated'> };
+  readonly #local: WritesUsers;
 
-  constructor(namespace: DurableObjectNamespace<SignupBatcher>, target: StreamTarget, local: { write(write: UserWrite): Promise<'created' | 'updated'> }) {
+  constructor(namespace: DurableObjectNamespace<SignupBatcher>, target: StreamTarget, local: WritesUsers) {
     this.#namespace = namespace;
     this.#target = target;
     this.#local = local;

@@ -1,5 +1,6 @@
 import { StreamApiError } from './errors';
 import type { StreamRestClient } from './rest-client';
+import { sleep, type Sleep } from '../platform/io';
 
 /**
  * Stream user writes, batched. Stream limits user writes per app, per
@@ -37,11 +38,11 @@ export class StreamBusyError extends Error {
 export interface UserWriterOptions {
   stream: StreamRestClient;
   /**
-   * Share requests between concurrent writes (default). Only where every
-   * caller lives in one I/O context, as in a Durable Object: in a stateless
-   * Worker, a request may not wait on I/O another request started (workerd
-   * cancels it: "a promise was resolved … from a different request
-   * context"), so there each write makes its own requests (`false`).
+   * Share requests between concurrent writes. Only where every caller lives
+   * in one I/O context, as in a Durable Object: in a stateless Worker, a
+   * request may not wait on I/O another request started (workerd cancels it:
+   * "a promise was resolved … from a different request context"), so the
+   * default is `false`: each write makes its own requests.
    */
   batching?: boolean;
   /** How long the first write of a batch waits for company. */
@@ -51,7 +52,7 @@ export interface UserWriterOptions {
   /** Longest a batch waits for Stream's rate-limit window to reset. */
   maxWaitMs?: number;
   now?: () => number;
-  sleep?: (ms: number) => Promise<void>;
+  sleep?: Sleep;
 }
 
 interface Pending {
@@ -60,13 +61,18 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
-export class UserWriter {
+/** What writes Stream users: the UserWriter itself, or the client of the sign-up batcher in front of one. */
+export interface WritesUsers {
+  write(write: UserWrite): Promise<'created' | 'updated'>;
+}
+
+export class UserWriter implements WritesUsers {
   readonly #stream: StreamRestClient;
   readonly #windowMs: number;
   readonly #maxBatch: number;
   readonly #maxWaitMs: number;
   readonly #now: () => number;
-  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #sleep: Sleep;
   readonly #batching: boolean;
   #queue: Pending[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -77,8 +83,8 @@ export class UserWriter {
     this.#maxBatch = Math.min(100, options.maxBatch ?? 100);
     this.#maxWaitMs = options.maxWaitMs ?? 4_000;
     this.#now = options.now ?? Date.now;
-    this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
-    this.#batching = options.batching ?? true;
+    this.#sleep = options.sleep ?? sleep;
+    this.#batching = options.batching ?? false;
   }
 
   /** Creates the user or updates the fields it sets/unsets, in a shared batch. */

@@ -1,17 +1,17 @@
 /**
- * Defaults live in src/config/defaults.ts. This fails when the README's
- * configuration tables, .dev.vars.example or wrangler.toml say otherwise.
+ * Defaults live in src/config/defaults.ts. This fails when the configuration
+ * tables (docs/configuration.md), .dev.vars.example or wrangler.toml say otherwise.
  */
 import { describe, expect, it } from 'vitest';
 import devVarsExample from '../../.dev.vars.example?raw';
-import readme from '../../README.md?raw';
+import configurationDoc from '../../docs/configuration.md?raw';
 import wranglerToml from '../../wrangler.toml?raw';
 import { DEFAULTS } from '../../src/config/defaults';
 
-/** README table rows: | `NAME` | kind | default | meaning | */
-function readmeDefaults(): Map<string, string> {
+/** docs/configuration.md table rows: | `NAME` | kind | default | meaning | */
+function documentedDefaults(): Map<string, string> {
   const rows = new Map<string, string>();
-  for (const line of readme.split('\n')) {
+  for (const line of configurationDoc.split('\n')) {
     const cells = line.split('|').map((cell) => cell.trim());
     const name = /^`([A-Z][A-Z0-9_]+)`$/.exec(cells[1] ?? '')?.[1];
     if (name && cells.length >= 5) rows.set(name, cells[3]!);
@@ -22,11 +22,11 @@ function readmeDefaults(): Map<string, string> {
 describe('defaults are written once', () => {
   const settings = Object.entries(DEFAULTS);
 
-  it('the README states every default as the code has it', () => {
-    const rows = readmeDefaults();
+  it('docs/configuration.md states every default as the code has it', () => {
+    const rows = documentedDefaults();
     for (const [name, value] of settings) {
       const cell = rows.get(name);
-      expect(cell, `README has no configuration row for ${name}`).toBeDefined();
+      expect(cell, `docs/configuration.md has no row for ${name}`).toBeDefined();
       if (value === '') expect(cell, name).toMatch(/^empty/);
       else expect(cell, name).toBe(`\`${value}\``);
     }

@@ -4,7 +4,7 @@
  * the same corpus of App Check tokens, signed with a test key whose JWKS both
  * fetch from a loopback stand-in (firebase-admin through its `httpAgent`).
  * Never accepted by us when firebase-admin refuses; refused by us when it
- * accepts only under a stricter rule written in README "Security rules".
+ * accepts only under a stricter rule written in docs/security.md.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { deleteApp, initializeApp, type App } from 'firebase-admin/app';
@@ -45,7 +45,7 @@ async function sign(claims: Record<string, unknown>, header: Record<string, unkn
   return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT', ...header } as { alg: string }).sign(privateKey);
 }
 
-/** Where we are stricter than firebase-admin on purpose (README "Security rules", App Check). */
+/** Where we are stricter than firebase-admin on purpose (docs/security.md, App Check). */
 const STRICTER = ['has the wrong issuer', 'has critical header parameters', 'has no expiry', 'is too large', 'has no "kid" header'];
 
 describe('App Check tokens: ours against firebase-admin appCheck().verifyToken', () => {

@@ -45,7 +45,7 @@ const ISSUER = `https://securetoken.google.com/${PROJECT_ID}`;
 
 /**
  * Where we are stricter than firebase-admin on purpose: our error message →
- * the rule. Each must be in README "Security rules".
+ * the rule. Each must be in docs/security.md.
  */
 const STRICTER_RULES: Record<string, string> = {
   'ID token was issued in the future': '`iat` is required, a finite number, at most 5 s ahead (firebase-admin ignores `iat`)',

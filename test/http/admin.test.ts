@@ -134,9 +134,13 @@ describe('admin routes', () => {
     expect(await second.json()).toEqual({ received: 2, added: 1 });
     expect([...(await registryRows()).keys()].sort()).toEqual(['u1', 'u2', 'u3']);
 
-    for (const bad of [{}, { uids: [] }, { uids: 'u1' }, { uids: [1] }, { uids: ['has space'] }]) {
+    const badTenants = [{ uids: ['u4'], tenant: 'a'.repeat(129) }, { uids: ['u4'], tenant: 'a_b' }, { uids: ['u4'], tenant: 7 }];
+    for (const bad of [{}, { uids: [] }, { uids: 'u1' }, { uids: [1] }, { uids: ['has space'] }, ...badTenants]) {
       const response = await post(env, '/v1/admin/registry/import', bad);
-      expect(response.status).toBe(400);
+      expect(response.status, JSON.stringify(bad)).toBe(400);
     }
+    // '' is the project (no tenant), as when "tenant" is left out; a tenant id of 128 characters is one.
+    expect(await (await post(env, '/v1/admin/registry/import', { uids: ['u4'], tenant: '' })).json()).toEqual({ received: 1, added: 1 });
+    expect(await (await post(env, '/v1/admin/registry/import', { uids: ['u5'], tenant: 'a'.repeat(128) })).json()).toEqual({ received: 1, added: 1 });
   });
 });

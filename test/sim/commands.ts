@@ -151,7 +151,7 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
   ),
   fc.record({ tenant, uids: fc.uniqueArray(uid, { minLength: 1, maxLength: 3 }) }).map(({ tenant, uids }) =>
     command(`adminImport(${tenant || '-'}: ${uids.join(',')})`, async (world) => {
-      // Honest imports only: uids that are, or were, accounts of that tenant (README: "Only import Firebase uids").
+      // Honest imports only: uids that are, or were, accounts of that tenant (docs/migrating.md: "Only import Firebase uids").
       const honest = uids.filter((u) => world.everCreated.has(accountKey(tenant, u)));
       if (honest.length > 0) await world.call('/v1/admin/registry/import', { admin: true, body: tenant ? { uids: honest, tenant } : { uids: honest } });
     }),

@@ -1,5 +1,5 @@
 /**
- * The README's promises, checked after every command of the simulation
+ * The promises of docs/promises.md, checked after every command of the simulation
  * (and "never stuck" at the end of each sequence, in `settle`). Each is
  * checked against what the outside world saw (Stream's users and deletes,
  * Firebase's accounts, the answers), not against the Worker's bookkeeping.

@@ -2,7 +2,7 @@
  * Model-based simulation of the whole Worker (issue 15): fast-check drives
  * the real fetch, cron and queue handlers through random sequences of what
  * users, operators, Firebase, Stream and Google do (test/sim/commands.ts),
- * and after every command checks the README's promises (test/sim/invariants.ts).
+ * and after every command checks the promises of docs/promises.md (test/sim/invariants.ts).
  *
  * `npm test` runs SIM_RUNS sequences (default 1,000) of at least
  * SIM_COMMANDS commands (default 50). The seed is printed; a failure prints
@@ -69,7 +69,7 @@ async function resetRegistry(): Promise<void> {
   await env.DB.batch([env.DB.prepare('DELETE FROM stream_users'), env.DB.prepare('DELETE FROM reconcile_state')]);
 }
 
-describe('simulation: the README promises hold on every path', () => {
+describe('simulation: the promises (docs/promises.md) hold on every path', () => {
   it(`${runs} random sequences of ${commands}+ commands (seed ${seed})`, { timeout: 900_000 }, async () => {
     print(`simulation: seed ${seed} (replay: SIM_SEED=${seed} npm test)`);
     let sequences = 0;

@@ -13,7 +13,7 @@ import { Scenario, STREAM_API_KEY } from '../support/fixtures';
 async function setup(options: { windowMs?: number; maxWaitMs?: number; sleep?: (ms: number) => Promise<void> } = {}) {
   const scenario = await Scenario.create();
   const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
-  const writer = new UserWriter({ stream, windowMs: options.windowMs ?? 10, maxWaitMs: options.maxWaitMs, sleep: options.sleep });
+  const writer = new UserWriter({ stream, batching: true, windowMs: options.windowMs ?? 10, maxWaitMs: options.maxWaitMs, sleep: options.sleep });
   return { scenario, writer };
 }
 
@@ -130,10 +130,13 @@ describe('UserWriter paces batches by the create budget left', () => {
 });
 
 describe('UserWriter without batching (a stateless Worker)', () => {
-  it('each write makes its own requests, in its caller\'s context, never waiting on another\'s', async () => {
+  it.each([
+    ['batching: false', { batching: false }],
+    ['by default (the choice a stateless Worker must make)', {}],
+  ])('%s: each write makes its own requests, in its caller\'s context, never waiting on another\'s', async (_, options) => {
     const scenario = await Scenario.create();
     const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
-    const writer = new UserWriter({ stream, batching: false });
+    const writer = new UserWriter({ stream, ...options });
     const outcomes = await Promise.all(['a', 'b', 'c'].map((id) => writer.write({ id, set: {}, unset: [] })));
     expect(outcomes).toEqual(['created', 'created', 'created']);
     const queries = (await scenario.streamRequests()).filter((r) => r.method === 'GET');

@@ -49,7 +49,7 @@ class StreamTokenService {
   }
 
   /// For `StreamChatClient.connectUserWithProvider`. The same rules as the
-  /// web client's `createStreamTokenProvider` (client/index.ts; README "Clients"):
+  /// web client's `createStreamTokenProvider` (client/index.ts; docs/clients.md):
   /// 1. the first token comes from `createStreamUserAndGetToken` (the Stream
   ///    user exists with its Firebase profile), plain tokens after;
   /// 2. the SDK calls this only when Stream refused the token it has
