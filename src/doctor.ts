@@ -10,9 +10,9 @@ import type { StreamRestClient } from './stream/rest-client';
  * Never a secret or key material in an answer: settings are named, values
  * never shown. `ok` is false when any check fails.
  */
-export type CheckStatus = 'ok' | 'warn' | 'fail';
+type CheckStatus = 'ok' | 'warn' | 'fail';
 
-export interface DoctorCheck {
+interface DoctorCheck {
   name: 'settings' | 'stream_credentials' | 'firebase_admin' | 'd1_migrations' | 'bindings' | 'google_keys' | 'clock_skew' | 'reconcile';
   status: CheckStatus;
   detail: string;
@@ -23,7 +23,7 @@ export interface DoctorReport {
   checks: DoctorCheck[];
 }
 
-export interface DoctorDeps {
+interface DoctorDeps {
   /** What the configuration's reading warned about (reasons name settings, never values). */
   warnings: readonly { event: string; reason: string }[];
   stream: StreamRestClient;
@@ -40,7 +40,7 @@ export interface DoctorDeps {
 }
 
 /** Beyond this, tokens look issued in the future (Stream refuses iat ahead of its clock) or expire early. */
-export const MAX_CLOCK_SKEW_MS = 30_000;
+const MAX_CLOCK_SKEW_MS = 30_000;
 
 export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   const now = deps.now ?? Date.now;

@@ -21,7 +21,7 @@ export const CALLABLE_HTTP_STATUS = {
   UNAVAILABLE: 503,
 } as const;
 
-export type CallableStatus = keyof typeof CALLABLE_HTTP_STATUS;
+type CallableStatus = keyof typeof CALLABLE_HTTP_STATUS;
 
 export type ErrorCode =
   | 'missing_authorization'
@@ -140,6 +140,6 @@ export function toAppError(error: unknown): AppError {
 }
 
 /** D1's own errors (`D1_ERROR`, `D1_EXEC_ERROR`, …), as workerd raises them. */
-export function isStorageFailure(error: unknown): boolean {
+function isStorageFailure(error: unknown): boolean {
   return error instanceof Error && /^D1_[A-Z_]*ERROR\b/.test(error.message);
 }

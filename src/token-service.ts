@@ -7,13 +7,14 @@ import { deleteSelf, tenantMismatch, type SelfDeleteAnswer } from './reconcile/s
 import type { ReconcileDeps } from './reconcile/types';
 import type { UserRegistry, WrittenProfile } from './registry/registry';
 import { base64UrlFromBytes } from './base64url';
+import { answeringStreamFailures, streamFailure } from './stream/answers';
 import { StreamApiError } from './stream/errors';
 import { accessFromClaims, type AccessPolicy, type StreamAccess } from './stream/access';
 import { profileFromClaims, type StreamProfile, type StreamUserField } from './stream/profile';
 import { ProfileCache, profileKey } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
-import { StreamBusyError, UserWriter, type WritesUsers } from './stream/user-writer';
+import { UserWriter, type WritesUsers } from './stream/user-writer';
 import { isValidStreamUserId } from './user-id';
 import { sleep, type Background, type Sleep } from './platform/io';
 
@@ -26,14 +27,14 @@ export interface IssuedToken {
 }
 
 /** The user as written to Stream: what a client passes to `connectUser`, so it does not overwrite the name with nothing. */
-export interface ConnectUser {
+interface ConnectUser {
   id: string;
   name?: string;
   image?: string;
 }
 
 /** The settings the token service reads (from Config, by the composition root). */
-export interface TokenSettings {
+interface TokenSettings {
   /** 0 = tokens without `exp`. */
   ttlSeconds: number;
   /** The Stream fields this service owns. */
@@ -52,7 +53,7 @@ export interface TokenSettings {
 
 /** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
 
-export interface TokenServiceDeps {
+interface TokenServiceDeps {
   settings: TokenSettings;
   signer: StreamTokenSigner;
   stream: StreamRestClient;
@@ -111,7 +112,7 @@ export class TokenService {
   async issueToken(claims: FirebaseClaims, background: Background): Promise<IssuedToken> {
     const caller = await this.#admit(claims);
     const issued = await this.#sign(caller.uid);
-    this.#deps.registry?.remember(caller.uid, caller.tenant, background);
+    this.#deps.registry?.markAlive(caller.uid, caller.tenant, background);
     return issued;
   }
 
@@ -122,7 +123,7 @@ export class TokenService {
    * is created: no Stream user this service makes goes unregistered.
    *
    * Skips Stream when exactly this profile was written recently
-   * (STREAM_PROFILE_CACHE_SECONDS), as the registry remembers for every
+   * (STREAM_PROFILE_CACHE_SECONDS), as the registry records for every
    * isolate (and this isolate for itself, without a registry). Writes share
    * batched requests with concurrent sign-ups (src/stream/user-writer.ts).
    */
@@ -145,10 +146,10 @@ export class TokenService {
       await this.#spendWriteBudget(caller.uid, clientIp);
       // A field we own that the claims no longer carry (a removed photo) is cleared; role and teams never are.
       const unset = [...settings.userFields].filter((field) => profile[field] === undefined);
-      await streamCall(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
+      await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
       this.#profiles.remember(caller.uid, profile, access);
       if (registry && hash !== undefined && settings.profileCacheSeconds > 0) {
-        background(registry.rememberProfile(caller.uid, hash).catch((error: unknown) => {
+        background(registry.recordProfileWritten(caller.uid, hash).catch((error: unknown) => {
           console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
         }));
       }
@@ -179,18 +180,18 @@ export class TokenService {
     this.#refuseTokenOnly(claims);
     await this.#spendWriteBudget(uid, clientIp);
     const revokedBefore = new Date(this.#now());
-    const revoked = await streamCall(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream);
+    const revoked = await answeringStreamFailures(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream);
     if (!revoked) {
       const caller = await this.#admit(claims, { registered: true });
       const { access } = accessFromClaims(claims, this.#deps.settings.access);
       const profile = profileFromClaims(claims, this.#deps.settings.userFields);
-      await streamCall(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }), this.#deps.stream);
+      await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }), this.#deps.stream);
       this.#profiles.remember(caller.uid, profile, access);
-      if (!(await streamCall(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream))) {
+      if (!(await answeringStreamFailures(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream))) {
         throw new AppError('stream_failed', 'Stream did not take the revocation: it does not have the user it just created');
       }
     }
-    this.#deps.registry?.remember(uid, tenant, background);
+    this.#deps.registry?.markAlive(uid, tenant, background);
     const firstCleanSecond = (Math.floor(revokedBefore.getTime() / 1000) + 1 + IAT_BACKDATE_SECONDS) * 1000;
     const wait = firstCleanSecond - this.#now();
     if (wait > 0) await this.#sleep(wait);
@@ -337,7 +338,7 @@ export class TokenService {
 }
 
 /** Signed in anonymously: `firebase.sign_in_provider` is `anonymous`. */
-export function isAnonymous(claims: FirebaseClaims): boolean {
+function isAnonymous(claims: FirebaseClaims): boolean {
   const firebase = claims.firebase as { sign_in_provider?: unknown } | undefined;
   return typeof firebase === 'object' && firebase !== null && firebase.sign_in_provider === 'anonymous';
 }
@@ -351,7 +352,7 @@ function connectUser(uid: string, profile: StreamProfile): ConnectUser {
 }
 
 /** `firebase.tenant` of an Identity Platform tenant user's token; '' for project-level users. */
-export function tenantOf(claims: FirebaseClaims): string {
+function tenantOf(claims: FirebaseClaims): string {
   const firebase = claims.firebase as { tenant?: unknown } | undefined;
   const tenant = firebase && typeof firebase === 'object' ? firebase.tenant : undefined;
   if (tenant === undefined || tenant === null) return '';
@@ -376,33 +377,3 @@ async function profileHash(profile: StreamProfile, access: StreamAccess): Promis
   return base64UrlFromBytes(digest).slice(0, 22);
 }
 
-function streamFailure(error: StreamApiError): AppError {
-  const detail = error.status === 0 ? 'no response' : `status ${error.status}${error.code === undefined ? '' : `, code ${error.code}`}`;
-  return new AppError('stream_failed', `Stream request failed (${detail})`, { cause: error });
-}
-
-/**
- * Stream's failures as answers: its rate limit (the app-wide budget for the
- * minute is spent) is 503 with Retry-After, never a token for a user that
- * may not exist; anything else is `stream_failed`.
- */
-async function streamCall<T>(call: () => Promise<T>, stream?: StreamRestClient): Promise<T> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof StreamBusyError) throw streamBusy(error.retryAfterSeconds, error);
-    if (error instanceof StreamApiError && error.status === 429) {
-      const limit = stream?.rateLimit('upsertUsers') ?? stream?.rateLimit('partialUpdateUsers') ?? stream?.rateLimit('queryUsers');
-      throw streamBusy(limit ? Math.max(1, Math.ceil((limit.resetAt - Date.now()) / 1000)) : 60, error);
-    }
-    if (error instanceof StreamApiError) throw streamFailure(error);
-    throw error;
-  }
-}
-
-function streamBusy(retryAfterSeconds: number, cause: unknown): AppError {
-  return new AppError('stream_unavailable', "Stream's user write budget for this minute is spent; try again shortly", {
-    cause,
-    headers: { 'Retry-After': String(retryAfterSeconds) },
-  });
-}

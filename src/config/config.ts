@@ -4,11 +4,11 @@ import { isLoopbackHost } from '../firebase/emulator';
 import { parseServiceAccountKey, type ServiceAccountKey } from '../firebase/service-account';
 import type { CorsPolicy } from '../http/cors';
 import { parseDeleteMode } from '../reconcile/delete-mode';
-import type { ReconcileSettings } from '../reconcile/reconcile';
+import type { ReconcileSettings } from '../reconcile/types';
 import type { AccessPolicy } from '../stream/access';
 import { STREAM_USER_FIELD_NAMES, type StreamUserField } from '../stream/profile';
 import { DEFAULTS } from './defaults';
-import { flag, httpUrl, splitList, wholeNumber, type Fail } from './parse';
+import { SettingsReader, splitList, type Fail } from './parse';
 import { isTenantId } from '../user-id';
 
 /**
@@ -19,7 +19,7 @@ import { isTenantId } from '../user-id';
  */
 /** FIREBASE_ANONYMOUS (anonymous = `firebase.sign_in_provider` is `anonymous`). */
 export type AnonymousPolicy = 'allow' | 'token-only' | 'deny';
-const ANONYMOUS_POLICIES: readonly string[] = ['allow', 'token-only', 'deny'];
+const ANONYMOUS_POLICIES: readonly AnonymousPolicy[] = ['allow', 'token-only', 'deny'];
 
 export interface Config {
   firebaseProjectId: string;
@@ -59,15 +59,13 @@ export interface Config {
   warnings: readonly ConfigWarning[];
 }
 
-export interface ConfigWarning {
+interface ConfigWarning {
   event: 'emulator_mode_refused';
   reason: string;
 }
 
-export { DEFAULTS };
-
 /** An admin token shorter than this is refused: it guards user deletion. */
-export const MIN_ADMIN_TOKEN_LENGTH = 32;
+const MIN_ADMIN_TOKEN_LENGTH = 32;
 
 /** Ten years: anything longer is surely a typo (and `0` exists for "no expiry"). */
 const MAX_TTL_SECONDS = 10 * 365 * 24 * 3600;
@@ -88,119 +86,52 @@ export class ConfigError extends Error {
 export function parseConfig(env: Env): Config {
   const problems: { setting: string; problem: string }[] = [];
   const warnings: ConfigWarning[] = [];
-  const fail: Fail = (setting, problem) => {
+  const read = new SettingsReader(env, (setting, problem) => {
     problems.push({ setting, problem });
-  };
+  });
 
-  const required = (name: keyof Env): string => {
-    const value = env[name];
-    if (typeof value !== 'string' || value.trim() === '') {
-      fail(name, 'is required but not set');
-      return '';
-    }
-    return value.trim();
+  const firebase = firebaseSettings(read, warnings);
+  const config: Config = {
+    ...firebase,
+    ...streamSettings(read),
+    cors: parseCors(read.text('CORS_ALLOWED_ORIGINS'), read.fail),
+    appCheck: appCheckSettings(read),
+    reconcile: reconcileSettings(read),
+    adminToken: adminTokenSetting(read),
+    warnings,
   };
+  if (config.checkRevoked && !config.firebaseAuthEmulatorHost && !config.serviceAccount) {
+    read.fail('FIREBASE_CHECK_REVOKED', 'needs GOOGLE_SERVICE_ACCOUNT (or the Auth emulator locally) to look accounts up');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}
 
-  const projectId = required('FIREBASE_PROJECT_ID');
+/** Whose ID tokens are accepted, and how Firebase is asked about accounts. */
+function firebaseSettings(read: SettingsReader, warnings: ConfigWarning[]) {
+  const projectId = read.required('FIREBASE_PROJECT_ID');
   if (projectId && !/^[a-z0-9][a-z0-9-]{0,62}$/.test(projectId)) {
-    fail('FIREBASE_PROJECT_ID', 'must be a Firebase project id (lowercase letters, digits and hyphens)');
+    read.fail('FIREBASE_PROJECT_ID', 'must be a Firebase project id (lowercase letters, digits and hyphens)');
   }
-  const streamApiKey = required('STREAM_API_KEY');
-  if (streamApiKey && !/^[A-Za-z0-9]+$/.test(streamApiKey)) {
-    fail('STREAM_API_KEY', 'must be letters and digits only');
-  }
-  // Never put the secret's value in a message: only say what is wrong with it.
-  const streamApiSecret = required('STREAM_API_SECRET');
-
-  const streamBaseUrl = httpUrl(env.STREAM_BASE_URL ?? DEFAULTS.STREAM_BASE_URL, 'STREAM_BASE_URL', fail);
-  const firebaseJwksUrl = httpUrl(env.FIREBASE_JWKS_URL ?? DEFAULTS.FIREBASE_JWKS_URL, 'FIREBASE_JWKS_URL', fail);
-
-  const streamTokenTtlSeconds = wholeNumber(
-    env.STREAM_TOKEN_TTL_SECONDS ?? DEFAULTS.STREAM_TOKEN_TTL_SECONDS,
-    'STREAM_TOKEN_TTL_SECONDS',
-    0,
-    MAX_TTL_SECONDS,
-    fail,
-  );
-
-  const streamUserFields = new Set<StreamUserField>();
-  for (const field of splitList(env.STREAM_USER_FIELDS ?? DEFAULTS.STREAM_USER_FIELDS)) {
-    if ((STREAM_USER_FIELD_NAMES as readonly string[]).includes(field)) {
-      streamUserFields.add(field as StreamUserField);
-    } else {
-      fail('STREAM_USER_FIELDS', `has unknown field "${field}" (allowed: ${STREAM_USER_FIELD_NAMES.join(', ')})`);
-    }
-  }
-
-  const cors = parseCors(env.CORS_ALLOWED_ORIGINS ?? DEFAULTS.CORS_ALLOWED_ORIGINS, fail);
-  const streamProfileCacheSeconds = wholeNumber(
-    env.STREAM_PROFILE_CACHE_SECONDS ?? DEFAULTS.STREAM_PROFILE_CACHE_SECONDS,
-    'STREAM_PROFILE_CACHE_SECONDS',
-    0,
-    86_400,
-    fail,
-  );
 
   const tenants = new Set<string>();
-  for (const tenant of splitList(env.FIREBASE_TENANT_IDS ?? DEFAULTS.FIREBASE_TENANT_IDS)) {
+  for (const tenant of read.list('FIREBASE_TENANT_IDS')) {
     if (isTenantId(tenant)) tenants.add(tenant);
-    else fail('FIREBASE_TENANT_IDS', `has "${tenant}", which is not a tenant id (letters, digits and hyphens)`);
+    else read.fail('FIREBASE_TENANT_IDS', `has "${tenant}", which is not a tenant id (letters, digits and hyphens)`);
   }
 
-  const claimName = (setting: 'STREAM_ROLE_CLAIM' | 'STREAM_TEAMS_CLAIM'): string | undefined => {
-    const name = (env[setting] ?? DEFAULTS[setting]).trim();
-    if (name === '') return undefined;
-    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) fail(setting, 'must be the name of a custom claim (letters, digits, _)');
-    return name;
-  };
-  const allowedRoles = new Set<string>();
-  for (const role of splitList(env.STREAM_ALLOWED_ROLES ?? DEFAULTS.STREAM_ALLOWED_ROLES)) {
-    if (/^[A-Za-z0-9_-]{1,64}$/.test(role)) allowedRoles.add(role);
-    else fail('STREAM_ALLOWED_ROLES', `has "${role}", which is not a Stream role name`);
+  const checkRevoked = read.flag('FIREBASE_CHECK_REVOKED');
+  const checkRevokedCacheSeconds = read.whole('FIREBASE_CHECK_REVOKED_CACHE_SECONDS', 0, 3600);
+
+  const serviceAccountJson = read.text('GOOGLE_SERVICE_ACCOUNT');
+  const serviceAccount = serviceAccountJson === '' ? undefined : read.parsed('GOOGLE_SERVICE_ACCOUNT', parseServiceAccountKey);
+  // A key file of another project is the classic way to make every user look deleted (issue 8).
+  if (projectId && serviceAccount?.project_id !== undefined && serviceAccount.project_id !== projectId) {
+    read.fail('GOOGLE_SERVICE_ACCOUNT', `belongs to project "${serviceAccount.project_id}", not FIREBASE_PROJECT_ID "${projectId}"`);
   }
-  const access: AccessPolicy = { roleClaim: claimName('STREAM_ROLE_CLAIM'), allowedRoles, teamsClaim: claimName('STREAM_TEAMS_CLAIM') };
-  const writeLimitPeriodSeconds = wholeNumber(
-    env.STREAM_WRITE_LIMIT_PERIOD_SECONDS ?? DEFAULTS.STREAM_WRITE_LIMIT_PERIOD_SECONDS,
-    'STREAM_WRITE_LIMIT_PERIOD_SECONDS',
-    1,
-    3600,
-    fail,
-  );
 
-  const anonymous = (env.FIREBASE_ANONYMOUS ?? DEFAULTS.FIREBASE_ANONYMOUS).trim().toLowerCase() as AnonymousPolicy;
-  if (!ANONYMOUS_POLICIES.includes(anonymous)) fail('FIREBASE_ANONYMOUS', 'must be allow, token-only or deny');
-
-  const appCheckMode = (env.APP_CHECK ?? DEFAULTS.APP_CHECK).trim().toLowerCase();
-  if (!['off', 'monitor', 'enforce'].includes(appCheckMode)) fail('APP_CHECK', 'must be off, monitor or enforce');
-  const projectNumber = (env.FIREBASE_PROJECT_NUMBER ?? '').trim();
-  if (appCheckMode === 'monitor' || appCheckMode === 'enforce') {
-    if (!/^\d{1,20}$/.test(projectNumber)) fail('FIREBASE_PROJECT_NUMBER', 'is required with APP_CHECK (the project number, digits: Firebase console → Project settings)');
-  }
-  const appIdList = splitList(env.APP_CHECK_APP_IDS ?? DEFAULTS.APP_CHECK_APP_IDS);
-  for (const appId of appIdList) {
-    if (!/^[0-9]+:[0-9]+:[a-z]+:[0-9a-f]+$/i.test(appId)) fail('APP_CHECK_APP_IDS', `has "${appId}", which is not a Firebase app id (like 1:1234567890:web:abc123)`);
-  }
-  const appCheckJwksUrl = httpUrl(env.APP_CHECK_JWKS_URL ?? DEFAULTS.APP_CHECK_JWKS_URL, 'APP_CHECK_JWKS_URL', fail);
-  const appCheck =
-    appCheckMode === 'monitor' || appCheckMode === 'enforce'
-      ? {
-          mode: appCheckMode as 'monitor' | 'enforce',
-          rules: { projectNumber, appIds: appIdList.length > 0 ? new Set(appIdList) : undefined },
-          jwksUrl: appCheckJwksUrl,
-        }
-      : undefined;
-
-  const checkRevoked = flag(env.FIREBASE_CHECK_REVOKED ?? DEFAULTS.FIREBASE_CHECK_REVOKED, 'FIREBASE_CHECK_REVOKED', fail);
-  const checkRevokedCacheSeconds = wholeNumber(
-    env.FIREBASE_CHECK_REVOKED_CACHE_SECONDS ?? DEFAULTS.FIREBASE_CHECK_REVOKED_CACHE_SECONDS,
-    'FIREBASE_CHECK_REVOKED_CACHE_SECONDS',
-    0,
-    3600,
-    fail,
-  );
-
-  let emulatorHost = env.FIREBASE_AUTH_EMULATOR_HOST?.trim() || undefined;
-  if (emulatorHost && env.GOOGLE_SERVICE_ACCOUNT?.trim()) {
+  let emulatorHost: string | undefined = read.text('FIREBASE_AUTH_EMULATOR_HOST') || undefined;
+  if (emulatorHost && serviceAccountJson !== '') {
     // Production credentials mean production: emulator mode stays off.
     warnings.push({
       event: 'emulator_mode_refused',
@@ -214,83 +145,98 @@ export function parseConfig(env: Env): Config {
       event: 'emulator_mode_refused',
       reason: 'FIREBASE_AUTH_EMULATOR_HOST is not a loopback address; emulator mode is OFF and unsigned ID tokens are rejected',
     });
+    emulatorHost = undefined;
   }
 
-  const identityToolkitUrl = httpUrl(
-    env.FIREBASE_IDENTITY_TOOLKIT_URL ?? DEFAULTS.FIREBASE_IDENTITY_TOOLKIT_URL,
-    'FIREBASE_IDENTITY_TOOLKIT_URL',
-    fail,
-  );
-  let serviceAccount: ServiceAccountKey | undefined;
-  if (env.GOOGLE_SERVICE_ACCOUNT !== undefined && env.GOOGLE_SERVICE_ACCOUNT.trim() !== '') {
-    try {
-      serviceAccount = parseServiceAccountKey(env.GOOGLE_SERVICE_ACCOUNT);
-      // A key file of another project is the classic way to make every user look deleted (issue 8).
-      if (projectId && serviceAccount.project_id !== undefined && serviceAccount.project_id !== projectId) {
-        fail('GOOGLE_SERVICE_ACCOUNT', `belongs to project "${serviceAccount.project_id}", not FIREBASE_PROJECT_ID "${projectId}"`);
-      }
-    } catch (error) {
-      fail('GOOGLE_SERVICE_ACCOUNT', (error as Error).message);
-    }
-  }
-  let deleteMode = parseDeleteMode(DEFAULTS.STREAM_DELETE_MODE);
-  try {
-    deleteMode = parseDeleteMode(env.STREAM_DELETE_MODE ?? DEFAULTS.STREAM_DELETE_MODE);
-  } catch (error) {
-    fail('STREAM_DELETE_MODE', (error as Error).message);
-  }
-  const reconcile: ReconcileSettings = {
-    batchSize: wholeNumber(env.RECONCILE_BATCH_SIZE ?? DEFAULTS.RECONCILE_BATCH_SIZE, 'RECONCILE_BATCH_SIZE', 1, 100, fail),
-    maxBatches: wholeNumber(env.RECONCILE_MAX_BATCHES ?? DEFAULTS.RECONCILE_MAX_BATCHES, 'RECONCILE_MAX_BATCHES', 1, 1000, fail),
-    maxDeletes: wholeNumber(env.RECONCILE_MAX_DELETES ?? DEFAULTS.RECONCILE_MAX_DELETES, 'RECONCILE_MAX_DELETES', 1, 10_000, fail),
-    dryRun: flag(env.RECONCILE_DRY_RUN ?? DEFAULTS.RECONCILE_DRY_RUN, 'RECONCILE_DRY_RUN', fail),
-    deleteMode,
-    deleteIntervalMs: wholeNumber(env.RECONCILE_DELETE_INTERVAL_MS ?? DEFAULTS.RECONCILE_DELETE_INTERVAL_MS, 'RECONCILE_DELETE_INTERVAL_MS', 0, 60_000, fail),
-    maxMissingPercent: wholeNumber(env.RECONCILE_MAX_MISSING_PERCENT ?? DEFAULTS.RECONCILE_MAX_MISSING_PERCENT, 'RECONCILE_MAX_MISSING_PERCENT', 0, 100, fail),
-    taskWaitMs: wholeNumber(env.RECONCILE_TASK_WAIT_MS ?? DEFAULTS.RECONCILE_TASK_WAIT_MS, 'RECONCILE_TASK_WAIT_MS', 0, 30_000, fail),
-    queueBatchesPerRun: wholeNumber(
-      env.RECONCILE_QUEUE_BATCHES_PER_RUN ?? DEFAULTS.RECONCILE_QUEUE_BATCHES_PER_RUN,
-      'RECONCILE_QUEUE_BATCHES_PER_RUN',
-      1,
-      100_000,
-      fail,
-    ),
-  };
-  const adminToken = env.ADMIN_TOKEN?.trim() || undefined;
-  if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
-    fail('ADMIN_TOKEN', `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 32)`);
-  }
-
-  const firebaseAdminAccess = Boolean((emulatorHost && isLoopbackHost(emulatorHost)) || serviceAccount);
-  if (checkRevoked && !firebaseAdminAccess) {
-    fail('FIREBASE_CHECK_REVOKED', 'needs GOOGLE_SERVICE_ACCOUNT (or the Auth emulator locally) to look accounts up');
-  }
-
-  if (problems.length > 0) throw new ConfigError(problems);
   return {
     firebaseProjectId: projectId,
     firebaseIssuer: `https://securetoken.google.com/${projectId}`,
-    firebaseJwksUrl,
+    firebaseJwksUrl: read.url('FIREBASE_JWKS_URL'),
+    tenants,
+    checkRevoked: checkRevoked ? { cacheSeconds: checkRevokedCacheSeconds } : undefined,
+    anonymous: read.oneOf('FIREBASE_ANONYMOUS', ANONYMOUS_POLICIES),
+    firebaseAuthEmulatorHost: emulatorHost,
+    identityToolkitUrl: read.url('FIREBASE_IDENTITY_TOOLKIT_URL'),
+    serviceAccount,
+  };
+}
+
+/** The Stream app, its tokens, and what this service writes to its users. */
+function streamSettings(read: SettingsReader) {
+  const streamApiKey = read.required('STREAM_API_KEY');
+  if (streamApiKey && !/^[A-Za-z0-9]+$/.test(streamApiKey)) read.fail('STREAM_API_KEY', 'must be letters and digits only');
+  // Never put the secret's value in a message: only say what is wrong with it.
+  const streamApiSecret = read.required('STREAM_API_SECRET');
+
+  const streamUserFields = new Set<StreamUserField>();
+  for (const field of read.list('STREAM_USER_FIELDS')) {
+    if ((STREAM_USER_FIELD_NAMES as readonly string[]).includes(field)) streamUserFields.add(field as StreamUserField);
+    else read.fail('STREAM_USER_FIELDS', `has unknown field "${field}" (allowed: ${STREAM_USER_FIELD_NAMES.join(', ')})`);
+  }
+
+  const claimName = (setting: 'STREAM_ROLE_CLAIM' | 'STREAM_TEAMS_CLAIM'): string | undefined => {
+    const name = read.text(setting);
+    if (name === '') return undefined;
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(name)) read.fail(setting, 'must be the name of a custom claim (letters, digits, _)');
+    return name;
+  };
+  const allowedRoles = new Set<string>();
+  for (const role of read.list('STREAM_ALLOWED_ROLES')) {
+    if (/^[A-Za-z0-9_-]{1,64}$/.test(role)) allowedRoles.add(role);
+    else read.fail('STREAM_ALLOWED_ROLES', `has "${role}", which is not a Stream role name`);
+  }
+  const access: AccessPolicy = { roleClaim: claimName('STREAM_ROLE_CLAIM'), allowedRoles, teamsClaim: claimName('STREAM_TEAMS_CLAIM') };
+
+  return {
     streamApiKey,
     streamApiSecret,
-    streamBaseUrl,
-    streamTokenTtlSeconds,
+    streamBaseUrl: read.url('STREAM_BASE_URL'),
+    streamTokenTtlSeconds: read.whole('STREAM_TOKEN_TTL_SECONDS', 0, MAX_TTL_SECONDS),
     streamUserFields,
-    streamProfileCacheSeconds,
-    cors,
-    tenants,
+    streamProfileCacheSeconds: read.whole('STREAM_PROFILE_CACHE_SECONDS', 0, 86_400),
     access,
-    writeLimitPeriodSeconds,
-    checkRevoked: checkRevoked ? { cacheSeconds: checkRevokedCacheSeconds } : undefined,
-    anonymous,
-    appCheck,
-    firebaseAuthEmulatorHost: emulatorHost && isLoopbackHost(emulatorHost) ? emulatorHost : undefined,
-    identityToolkitUrl,
-    serviceAccount,
-    reconcile,
-    adminToken,
-    warnings,
+    writeLimitPeriodSeconds: read.whole('STREAM_WRITE_LIMIT_PERIOD_SECONDS', 1, 3600),
   };
+}
+
+/** Firebase App Check; undefined = off. */
+function appCheckSettings(read: SettingsReader): Config['appCheck'] {
+  const mode = read.oneOf('APP_CHECK', ['off', 'monitor', 'enforce'] as const);
+  const projectNumber = read.text('FIREBASE_PROJECT_NUMBER');
+  if (mode !== 'off' && !/^\d{1,20}$/.test(projectNumber)) {
+    read.fail('FIREBASE_PROJECT_NUMBER', 'is required with APP_CHECK (the project number, digits: Firebase console → Project settings)');
+  }
+  const appIds = read.list('APP_CHECK_APP_IDS');
+  for (const appId of appIds) {
+    if (!/^[0-9]+:[0-9]+:[a-z]+:[0-9a-f]+$/i.test(appId)) read.fail('APP_CHECK_APP_IDS', `has "${appId}", which is not a Firebase app id (like 1:1234567890:web:abc123)`);
+  }
+  const jwksUrl = read.url('APP_CHECK_JWKS_URL');
+  if (mode === 'off') return undefined;
+  return { mode, rules: { projectNumber, appIds: appIds.length > 0 ? new Set(appIds) : undefined }, jwksUrl };
+}
+
+/** Deleted users: how the cron and the queue find them, and how Stream deletes them. */
+function reconcileSettings(read: SettingsReader): ReconcileSettings {
+  return {
+    batchSize: read.whole('RECONCILE_BATCH_SIZE', 1, 100),
+    maxBatches: read.whole('RECONCILE_MAX_BATCHES', 1, 1000),
+    maxDeletes: read.whole('RECONCILE_MAX_DELETES', 1, 10_000),
+    dryRun: read.flag('RECONCILE_DRY_RUN'),
+    deleteMode: read.parsed('STREAM_DELETE_MODE', parseDeleteMode) ?? parseDeleteMode(DEFAULTS.STREAM_DELETE_MODE),
+    deleteIntervalMs: read.whole('RECONCILE_DELETE_INTERVAL_MS', 0, 60_000),
+    maxMissingPercent: read.whole('RECONCILE_MAX_MISSING_PERCENT', 0, 100),
+    taskWaitMs: read.whole('RECONCILE_TASK_WAIT_MS', 0, 30_000),
+    queueBatchesPerRun: read.whole('RECONCILE_QUEUE_BATCHES_PER_RUN', 1, 100_000),
+  };
+}
+
+/** undefined = the admin routes are off. */
+function adminTokenSetting(read: SettingsReader): string | undefined {
+  const adminToken = read.text('ADMIN_TOKEN') || undefined;
+  if (adminToken !== undefined && adminToken.length < MIN_ADMIN_TOKEN_LENGTH) {
+    read.fail('ADMIN_TOKEN', `must be at least ${MIN_ADMIN_TOKEN_LENGTH} characters (e.g. openssl rand -hex 32)`);
+  }
+  return adminToken;
 }
 
 function parseCors(value: string, fail: Fail): CorsPolicy {

@@ -32,5 +32,3 @@ export const DEFAULTS = {
   RECONCILE_TASK_WAIT_MS: '2000',
   RECONCILE_QUEUE_BATCHES_PER_RUN: '2500',
 } as const;
-
-export type DefaultedSetting = keyof typeof DEFAULTS;

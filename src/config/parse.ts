@@ -1,4 +1,6 @@
+import type { Env } from '../env';
 import { isSecureOrLoopback } from '../firebase/emulator';
+import { DEFAULTS } from './defaults';
 
 /**
  * The parse helpers every setting goes through. Each reports a problem to
@@ -53,4 +55,72 @@ export function httpUrl(value: string, setting: string, fail: Fail): string {
     return '';
   }
   return url.href.replace(/\/+$/, '');
+}
+
+type Defaulted = keyof typeof DEFAULTS;
+/** The settings that are plain text in `Env` (bindings are not read here). */
+type TextSetting = { [K in keyof Env]-?: NonNullable<Env[K]> extends string ? K : never }[keyof Env];
+
+/**
+ * Reads each setting once, by its name alone: the value set, or its default
+ * (src/config/defaults.ts), through the helpers above. Every problem goes to
+ * `fail`, so one pass reports them all.
+ */
+export class SettingsReader {
+  readonly #env: Env;
+  readonly fail: Fail;
+
+  constructor(env: Env, fail: Fail) {
+    this.#env = env;
+    this.fail = fail;
+  }
+
+  /** The value set, trimmed, or the default ('' for a setting without one). */
+  text(name: TextSetting): string {
+    const value: unknown = this.#env[name];
+    // wrangler.toml may give a var as a number or a boolean (`RECONCILE_DRY_RUN = true`): read it as its text.
+    if (value !== undefined && value !== null) return String(value).trim();
+    return ((DEFAULTS as Partial<Record<string, string>>)[name] ?? '').trim();
+  }
+
+  /** A setting without a default (secrets, the project id): missing or blank is a problem. */
+  required(name: TextSetting): string {
+    const value = this.text(name);
+    if (value === '') this.fail(name, 'is required but not set');
+    return value;
+  }
+
+  whole(name: Defaulted, min: number, max: number): number {
+    return wholeNumber(this.text(name), name, min, max, this.fail);
+  }
+
+  flag(name: Defaulted): boolean {
+    return flag(this.text(name), name, this.fail);
+  }
+
+  url(name: Defaulted): string {
+    return httpUrl(this.text(name), name, this.fail);
+  }
+
+  list(name: Defaulted): string[] {
+    return splitList(this.text(name));
+  }
+
+  /** One of `allowed`, case-insensitive; else reported, and the first allowed value. */
+  oneOf<T extends string>(name: Defaulted, allowed: readonly T[]): T {
+    const value = this.text(name).toLowerCase();
+    if ((allowed as readonly string[]).includes(value)) return value as T;
+    this.fail(name, `must be ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}`);
+    return allowed[0]!;
+  }
+
+  /** A value a domain parser validates by throwing (a key file, a delete mode): its message is the problem. */
+  parsed<T>(name: TextSetting, parse: (value: string) => T): T | undefined {
+    try {
+      return parse(this.text(name));
+    } catch (error) {
+      this.fail(name, (error as Error).message);
+      return undefined;
+    }
+  }
 }

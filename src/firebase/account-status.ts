@@ -9,7 +9,7 @@ import type { FirebaseClaims } from './verify-id-token';
  * Each answer is cached per isolate for `cacheSeconds`, so a busy user costs
  * one lookup a minute, not one per request. Firebase unreachable is 503: never a token.
  */
-export interface AccountStatusOptions {
+interface AccountStatusOptions {
   client: FirebaseAdminClient;
   cacheSeconds: number;
   now?: () => number;

@@ -14,7 +14,7 @@ export class FirebaseLookupError extends Error {
   readonly code = 'firebase_lookup_failed';
 }
 
-export interface FirebaseAdminOptions {
+interface FirebaseAdminOptions {
   projectId: string;
   /** e.g. https://identitytoolkit.googleapis.com, or http://127.0.0.1:9099/identitytoolkit.googleapis.com for the emulator. */
   baseUrl: string;
@@ -80,7 +80,7 @@ export interface AccountRecord {
 }
 
 /** Validates an accounts:lookup answer; `users` is absent when none of the uids exist. */
-export function parseLookup(body: unknown, asked: string[]): Map<string, AccountRecord> {
+function parseLookup(body: unknown, asked: string[]): Map<string, AccountRecord> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw new FirebaseLookupError('accounts:lookup answer is not an object');
   const { kind, users } = body as { kind?: unknown; users?: unknown };
   if (kind !== 'identitytoolkit#GetAccountInfoResponse') {

@@ -16,7 +16,7 @@ import type { Background } from '../platform/io';
  * app id) a non-empty string, and one of APP_CHECK_APP_IDS when that is set;
  * `exp` in the future; `nbf`, if any, not in the future.
  */
-export type AppCheckMode = 'off' | 'monitor' | 'enforce';
+type AppCheckMode = 'off' | 'monitor' | 'enforce';
 
 export interface AppCheckRules {
   projectNumber: string;
@@ -24,13 +24,13 @@ export interface AppCheckRules {
   appIds: ReadonlySet<string> | undefined;
 }
 
-export const APP_CHECK_ISSUER = 'https://firebaseappcheck.googleapis.com/';
-export const MAX_APP_CHECK_TOKEN_LENGTH = 8192;
+const APP_CHECK_ISSUER = 'https://firebaseappcheck.googleapis.com/';
+const MAX_APP_CHECK_TOKEN_LENGTH = 8192;
 
 /** The failure kinds, for logs: each says what was wrong, never what the token contained. */
-export type AppCheckFailure = 'missing' | 'malformed' | 'algorithm' | 'signature' | 'issuer' | 'audience' | 'subject' | 'app_not_allowed' | 'expired';
+type AppCheckFailure = 'missing' | 'malformed' | 'algorithm' | 'signature' | 'issuer' | 'audience' | 'subject' | 'app_not_allowed' | 'expired';
 
-export class AppCheckError extends AppError {
+class AppCheckError extends AppError {
   readonly kind: AppCheckFailure;
   constructor(kind: AppCheckFailure, message: string) {
     super('app_check_failed', message);

@@ -24,7 +24,7 @@ import { globalFetch, type Background } from '../platform/io';
  * - With no usable keys at all the answer is `keys_unavailable` (503), never
  *   "unauthenticated".
  */
-export interface GoogleKeyStoreOptions {
+interface GoogleKeyStoreOptions {
   url: string;
   fetch?: typeof fetch;
   now?: () => number;

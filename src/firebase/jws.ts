@@ -13,7 +13,7 @@ const RS256 = { name: 'RSASSA-PKCS1-v1_5' } as const;
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const encoder = new TextEncoder();
 
-export type JsonSegment = { ok: true; value: Record<string, unknown> } | { ok: false; reason: 'not JSON' | 'not a JSON object' };
+type JsonSegment = { ok: true; value: Record<string, unknown> } | { ok: false; reason: 'not JSON' | 'not a JSON object' };
 
 /** A header or payload: base64url of a UTF-8 JSON object. */
 export function decodeJsonSegment(segment: string): JsonSegment {

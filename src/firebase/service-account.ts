@@ -17,7 +17,7 @@ export interface ServiceAccountKey {
   private_key_id?: string;
 }
 
-export const IDENTITY_TOOLKIT_SCOPE = 'https://www.googleapis.com/auth/identitytoolkit';
+const IDENTITY_TOOLKIT_SCOPE = 'https://www.googleapis.com/auth/identitytoolkit';
 /** Renew this long before the token's own expiry. */
 const RENEW_BEFORE_MS = 5 * 60_000;
 

@@ -26,7 +26,7 @@ export interface VerifyContext {
 /** Verifies an ID token. */
 export type IdTokenVerifier = (idToken: string, context: VerifyContext) => Promise<FirebaseClaims>;
 
-export interface VerifyOptions {
+interface VerifyOptions {
   projectId: string;
   /** https://securetoken.google.com/<projectId> */
   issuer: string;
@@ -45,7 +45,7 @@ export interface VerifyOptions {
 /** Firebase ID tokens are about 1 KB; anything far larger is not one and is refused before any parsing. */
 export const MAX_ID_TOKEN_LENGTH = 8192;
 /** How far in the future `iat`/`auth_time` may be, to absorb clock skew between Google and Cloudflare. */
-export const ISSUED_AT_SKEW_SECONDS = 5;
+const ISSUED_AT_SKEW_SECONDS = 5;
 
 /**
  * Verifies a Firebase ID token with the rules firebase-admin's `verifyIdToken`

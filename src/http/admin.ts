@@ -4,7 +4,7 @@ import { FirebaseLookupError, MAX_LOOKUP_UIDS } from '../firebase/admin-api';
 import type { DoctorReport } from '../doctor';
 import { reconcile } from '../reconcile/reconcile';
 import { deleteConfirmedGone } from '../reconcile/admin-delete';
-import type { Reconciliation } from '../reconcile/reconcile';
+import type { Reconciliation } from '../reconcile/types';
 import { reconcileStatus } from '../reconcile/status';
 import { isServableUid, isTenantId } from '../user-id';
 import { bearerCredentials } from './bearer';
@@ -26,7 +26,7 @@ import { json } from './respond';
  * - GET /v1/admin/reconcile/status: registry counts, oldest pending
  *   deletions, the last run, the sweep's progress.
  */
-export const MAX_IMPORT_UIDS = 1000;
+const MAX_IMPORT_UIDS = 1000;
 
 export function createAdminRoutes(adminToken: string | undefined, reconciliation: Reconciliation, doctor: () => Promise<DoctorReport>): Hono | undefined {
   // Off: simply absent, a 404 like any unknown path, telling anonymous callers nothing about the configuration.

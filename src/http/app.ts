@@ -5,7 +5,7 @@ import { AppError, toAppError } from '../errors';
 import type { AppCheckGate } from '../firebase/app-check';
 import { isLoopbackOrigin } from '../firebase/emulator';
 import type { IdTokenVerifier } from '../firebase/verify-id-token';
-import type { Reconciliation } from '../reconcile/reconcile';
+import type { Reconciliation } from '../reconcile/types';
 import type { IssuedToken, TokenService } from '../token-service';
 import type { DoctorReport } from '../doctor';
 import type { Metrics } from '../platform/metrics';
@@ -15,7 +15,7 @@ import { bodyLimit } from './body-limit';
 import { corsMiddleware, type CorsPolicy } from './cors';
 import { errorResponse, json, type Protocol } from './respond';
 
-export const MAX_BODY_BYTES = 64 * 1024;
+const MAX_BODY_BYTES = 64 * 1024;
 
 type AppEnv = { Bindings: Env; Variables: { protocol: Protocol; errorCode?: string } };
 export type App = Hono<AppEnv>;
@@ -56,7 +56,7 @@ export function protocolOf(path: string): Protocol {
 }
 
 /** What the HTTP layer needs, built by the composition root (src/index.ts). */
-export interface AppDeps {
+interface AppDeps {
   tokens: TokenService;
   verifyIdToken: IdTokenVerifier;
   cors: CorsPolicy;

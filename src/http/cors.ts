@@ -5,7 +5,7 @@ import { cors } from 'hono/cors';
 export type CorsPolicy = { kind: 'none' } | { kind: 'any' } | { kind: 'list'; origins: ReadonlySet<string> };
 
 /** The headers Firebase's callable clients send; accepted and otherwise ignored. */
-export const ALLOWED_REQUEST_HEADERS = [
+const ALLOWED_REQUEST_HEADERS = [
   'Authorization',
   'Content-Type',
   'Firebase-Instance-ID-Token',

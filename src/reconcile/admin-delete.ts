@@ -4,7 +4,7 @@ import { deleteClaimed, newClaim, recheckPending, type DeleteOutcome } from './d
 import type { ReconcileDeps } from './types';
 
 /** What the admin fast path answers for each uid it was given. */
-export type AdminDeleteResult =
+type AdminDeleteResult =
   | DeleteOutcome
   | 'present'
   | 'not_registered'

@@ -34,7 +34,7 @@ import type { ReconcileDeps } from './types';
  * that a run of recently active users who all deleted their accounts cannot
  * deny a sound configuration.
  */
-export const WITNESSES = 100;
+const WITNESSES = 100;
 
 export interface CheckResult {
   present: string[];

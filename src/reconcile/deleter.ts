@@ -19,7 +19,7 @@ import { sleep } from '../platform/io';
 export type DeleteOutcome = 'deleted' | 'already_gone' | 'failed' | 'deleting';
 
 /** Stream takes up to 100 user ids per delete request. */
-export const STREAM_DELETE_MAX_IDS = 100;
+const STREAM_DELETE_MAX_IDS = 100;
 const POLL_INTERVAL_MS = 500;
 /**
  * A claim older than this was left by an invocation that died (or whose D1
@@ -150,7 +150,7 @@ async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps
 }
 
 /** Polls a task until it ends or `waitMs` passes; records what it says. */
-export async function waitForTask(taskId: string, uids: string[], deps: ReconcileDeps, source: string, waitMs: number): Promise<Map<string, DeleteOutcome>> {
+async function waitForTask(taskId: string, uids: string[], deps: ReconcileDeps, source: string, waitMs: number): Promise<Map<string, DeleteOutcome>> {
   const now = deps.now ?? Date.now;
   const deadline = now() + waitMs;
   for (;;) {
@@ -252,7 +252,7 @@ export async function resumeTasks(deps: ReconcileDeps, summary: ReconcileSummary
   }
 }
 
-export function addOutcomes(summary: ReconcileSummary, outcomes: Map<string, DeleteOutcome>): void {
+function addOutcomes(summary: ReconcileSummary, outcomes: Map<string, DeleteOutcome>): void {
   for (const outcome of outcomes.values()) {
     if (outcome === 'deleting') summary.in_task++;
     else summary[outcome]++;

@@ -12,7 +12,7 @@ import type { ReconcileDeps, ReconcileMessage } from './types';
  * uids untouched until the next sweep. Then the deletions that are due are
  * sent, within the per-invocation budget.
  */
-export const LOOKUP_RETRY_DELAY_SECONDS = 60;
+const LOOKUP_RETRY_DELAY_SECONDS = 60;
 
 export async function consume(batch: MessageBatch<ReconcileMessage>, deps: ReconcileDeps): Promise<ReconcileSummary> {
   const now = deps.now ?? Date.now;

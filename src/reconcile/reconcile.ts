@@ -22,9 +22,6 @@ import type { ReconcileDeps, ReconcileMessage } from './types';
  * 4. Flat cost: each run reads O(batch) registry rows (a keyset cursor over
  *    uid, partial indexes), whatever the registry's size.
  */
-export type { Reconciliation, ReconcileDeps, ReconcileMessage, ReconcileSettings } from './types';
-export type { ReconcileSummary };
-
 /**
  * One cron run: resume Stream tasks left by earlier runs, check the uids
  * flagged for a recheck, advance the sweep (inline: up to maxBatches lookups;

@@ -8,13 +8,13 @@
  * it exactly (migrations/0002; plans checked in test/registry/query-plans.test.ts):
  * no scan or sort grows with the registry.
  *
- * Recording on the token route is off the hot path: `remember` hands the
+ * Recording on the token route is off the hot path: `markAlive` hands the
  * write to `ctx.waitUntil` and skips uids this isolate already recorded.
  */
 import type { Background } from '../platform/io';
-export type RegistryState = 'active' | 'pending_delete' | 'deleted';
+type RegistryState = 'active' | 'pending_delete' | 'deleted';
 
-export interface RegisteredUser {
+interface RegisteredUser {
   uid: string;
   tenant: string;
   state: RegistryState;
@@ -32,7 +32,7 @@ export interface ScopedUid {
   tenant: string;
 }
 
-export interface PendingDeletion extends ScopedUid {
+interface PendingDeletion extends ScopedUid {
   failures: number;
 }
 
@@ -79,7 +79,7 @@ export class UserRegistry {
   // --- recording (token routes) ---
 
   /** Records `uid` as seen alive, in the background; never throws, never blocks the caller. */
-  remember(uid: string, tenant: string, waitUntil: Background): void {
+  markAlive(uid: string, tenant: string, waitUntil: Background): void {
     if (this.#recorded.has(uid)) return;
     this.#markRecorded(uid);
     const write = this.#upsert(uid, tenant, ALIVE_REFRESH_MS)
@@ -105,7 +105,7 @@ export class UserRegistry {
    */
   async recordNow(uid: string, tenant: string): Promise<RegisteredUser & { written: WrittenProfile | undefined }> {
     type Row = { tenant: string; state: RegistryState; profile_hash: string | null; profile_written_at: number | null };
-    // Throttled like `remember`: a returning user costs a read, not a billed row write, within the hour.
+    // Throttled like `markAlive`: a returning user costs a read, not a billed row write, within the hour.
     const row =
       (await this.#upsert(uid, tenant, ALIVE_REFRESH_MS).first<Row>()) ??
       (await this.#db.prepare('SELECT tenant, state, profile_hash, profile_written_at FROM stream_users WHERE uid = ?1').bind(uid).first<Row>());
@@ -116,7 +116,7 @@ export class UserRegistry {
   }
 
   /** Stream now has this profile for `uid` (written by this service). */
-  async rememberProfile(uid: string, hash: string): Promise<void> {
+  async recordProfileWritten(uid: string, hash: string): Promise<void> {
     await this.#db
       .prepare(`UPDATE stream_users SET profile_hash = ?2, profile_written_at = ?3 WHERE uid = ?1 AND state = 'active'`)
       .bind(uid, hash, this.#now())

@@ -1,4 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
+import { retryAfterSeconds } from './answers';
 import { StreamApiError } from './errors';
 import { StreamRestClient } from './rest-client';
 import { StreamTokenSigner } from './tokens';
@@ -16,12 +17,12 @@ import { StreamBusyError, UserWriter, type UserWrite, type WritesUsers } from '.
  * never travels. Answers are plain values: errors do not keep their class
  * across RPC, so a busy Stream and a failed request are told apart in the answer.
  */
-export type BatchedWriteAnswer =
+type BatchedWriteAnswer =
   | { ok: 'created' | 'updated' }
   | { busy: number }
   | { failed: { operation: string; status: number; code?: number; message?: string } };
 
-export interface StreamTarget {
+interface StreamTarget {
   baseUrl: string;
   apiKey: string;
 }
@@ -31,35 +32,35 @@ interface BatcherEnv {
 }
 
 export class SignupBatcher extends DurableObject<BatcherEnv> {
-  readonly #writers = new Map<string, UserWriter>();
+  readonly #writers = new Map<string, { stream: StreamRestClient; writer: UserWriter }>();
 
   async write(target: StreamTarget, write: UserWrite): Promise<BatchedWriteAnswer> {
-    const writer = this.#writerFor(target);
+    const { stream, writer } = this.#writerFor(target);
     try {
       return { ok: await writer.write(write) };
     } catch (error) {
       if (error instanceof StreamBusyError) return { busy: error.retryAfterSeconds };
       if (error instanceof StreamApiError) {
-        // Stream's own reset, so callers come back when it has budget again (60 s when it did not say).
-        if (error.status === 429) return { busy: writer.retryAfterSeconds(error.operation) ?? 60 };
+        // Stream's own reset, so callers come back when it has budget again.
+        if (error.status === 429) return { busy: retryAfterSeconds(stream, error.operation) };
         return { failed: { operation: error.operation, status: error.status, code: error.code, message: error.streamMessage } };
       }
       throw error;
     }
   }
 
-  #writerFor(target: StreamTarget): UserWriter {
+  #writerFor(target: StreamTarget): { stream: StreamRestClient; writer: UserWriter } {
     const key = `${target.baseUrl} ${target.apiKey}`;
-    let writer = this.#writers.get(key);
-    if (!writer) {
+    let entry = this.#writers.get(key);
+    if (!entry) {
       const secret = this.env.STREAM_API_SECRET;
       if (!secret) throw new Error('SignupBatcher has no STREAM_API_SECRET');
       const stream = new StreamRestClient({ baseUrl: target.baseUrl, apiKey: target.apiKey, signer: new StreamTokenSigner(secret) });
       // One I/O context for every caller: here writes can share requests (a stateless Worker cannot).
-      writer = new UserWriter({ stream, windowMs: 50, batching: true });
-      this.#writers.set(key, writer);
+      entry = { stream, writer: new UserWriter({ stream, windowMs: 50, batching: true }) };
+      this.#writers.set(key, entry);
     }
-    return writer;
+    return entry;
   }
 }
 

@@ -35,7 +35,7 @@ export class StreamBusyError extends Error {
   }
 }
 
-export interface UserWriterOptions {
+interface UserWriterOptions {
   stream: StreamRestClient;
   /**
    * Share requests between concurrent writes. Only where every caller lives
@@ -111,12 +111,6 @@ export class UserWriter implements WritesUsers {
     const limit = this.#stream.rateLimit('upsertUsers', this.#now());
     if (limit === undefined || limit.remaining <= 0) return this.#windowMs;
     return Math.max(this.#windowMs, Math.min(2_000, (limit.resetAt - this.#now()) / limit.remaining));
-  }
-
-  /** Seconds until Stream's window for `operation` resets, when known. */
-  retryAfterSeconds(operation: string): number | undefined {
-    const limit = this.#stream.rateLimit(operation, this.#now());
-    return limit === undefined ? undefined : Math.max(1, Math.ceil((limit.resetAt - this.#now()) / 1000));
   }
 
   #flushNow(): void {

@@ -104,6 +104,28 @@ describe('parseConfig', () => {
     expect(message).toContain(setting);
   });
 
+  it('reports every bad setting in one pass, those a domain parser checks (key file, delete mode) among them', () => {
+    const { settings } = problemsOf({
+      ...valid,
+      STREAM_TOKEN_TTL_SECONDS: 'soon',
+      GOOGLE_SERVICE_ACCOUNT: '{not json',
+      STREAM_DELETE_MODE: 'obliterate',
+      FIREBASE_ANONYMOUS: 'maybe',
+      APP_CHECK: 'enforce',
+      RECONCILE_BATCH_SIZE: '0',
+      ADMIN_TOKEN: 'short',
+    });
+    expect([...settings].sort()).toEqual(
+      ['ADMIN_TOKEN', 'FIREBASE_ANONYMOUS', 'FIREBASE_PROJECT_NUMBER', 'GOOGLE_SERVICE_ACCOUNT', 'RECONCILE_BATCH_SIZE', 'STREAM_DELETE_MODE', 'STREAM_TOKEN_TTL_SECONDS'].sort(),
+    );
+  });
+
+  it('reads a var wrangler.toml gives as a number or a boolean as its text', () => {
+    const config = parseConfig({ ...valid, STREAM_TOKEN_TTL_SECONDS: 600 as unknown as string, RECONCILE_DRY_RUN: true as unknown as string });
+    expect(config.streamTokenTtlSeconds).toBe(600);
+    expect(config.reconcile.dryRun).toBe(true);
+  });
+
   it('never echoes a secret value in its message', () => {
     const secretish = 'sk_live_THIS_MUST_NOT_LEAK';
     const { message } = problemsOf({ ...valid, STREAM_USER_FIELDS: 'bad', GOOGLE_SERVICE_ACCOUNT: `{"client_email":"a","private_key":"${secretish}"}`, ADMIN_TOKEN: 'short-but-secret' });

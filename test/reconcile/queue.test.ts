@@ -8,7 +8,8 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from 'clou
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import worker from '../../src/index';
-import { sendBatches, type ReconcileMessage } from '../../src/reconcile/reconcile';
+import { sendBatches } from '../../src/reconcile/reconcile';
+import type { ReconcileMessage } from '../../src/reconcile/types';
 import { captureConsole } from '../support/console';
 import { Scenario } from '../support/fixtures';
 import { clearRegistry, productionEnv, register, registerAlive, registryRows, runCron, streamDeletes } from '../support/reconcile';

@@ -16,39 +16,39 @@ const failing = () => Promise.reject(new Error('D1_ERROR: storage unavailable'))
 const brokenDb = { prepare: () => ({ bind: () => ({ run: failing, first: failing, all: failing }) }) } as unknown as D1Database;
 
 describe('UserRegistry: recording', () => {
-  it('remember records a uid and its tenant in the background, once per isolate', async () => {
+  it('markAlive records a uid and its tenant in the background, once per isolate', async () => {
     const registry = new UserRegistry(DB, () => 5_000);
     const bg = background();
-    registry.remember('ada', 'tenant-a', bg.waitUntil);
-    registry.remember('ada', 'tenant-a', bg.waitUntil);
+    registry.markAlive('ada', 'tenant-a', bg.waitUntil);
+    registry.markAlive('ada', 'tenant-a', bg.waitUntil);
     expect(bg.pending).toHaveLength(1);
     await bg.settle();
     expect((await registryRows()).get('ada')).toMatchObject({ state: 'active', tenant: 'tenant-a', last_checked_at: null, alive_at: 5_000 });
   });
 
-  it('remember refreshes a uid\'s evidence of life at most hourly, so busy users do not cost a D1 write per isolate', async () => {
+  it('markAlive refreshes a uid\'s evidence of life at most hourly, so busy users do not cost a D1 write per isolate', async () => {
     let now = 10_000_000;
     const bg = background();
-    new UserRegistry(DB, () => now).remember('ada', '', bg.waitUntil);
+    new UserRegistry(DB, () => now).markAlive('ada', '', bg.waitUntil);
     await bg.settle();
     now += 30 * 60_000;
-    new UserRegistry(DB, () => now).remember('ada', '', bg.waitUntil); // another isolate, half an hour later
+    new UserRegistry(DB, () => now).markAlive('ada', '', bg.waitUntil); // another isolate, half an hour later
     await bg.settle();
     expect((await registryRows()).get('ada')?.alive_at).toBe(10_000_000);
     now += 31 * 60_000;
-    new UserRegistry(DB, () => now).remember('ada', '', bg.waitUntil);
+    new UserRegistry(DB, () => now).markAlive('ada', '', bg.waitUntil);
     await bg.settle();
     expect((await registryRows()).get('ada')?.alive_at).toBe(now);
   });
 
-  it('remember never throws when storage fails, logs it, and tries again on the next request', async () => {
+  it('markAlive never throws when storage fails, logs it, and tries again on the next request', async () => {
     const registry = new UserRegistry(brokenDb);
     const bg = background();
     const log = captureConsole();
     try {
-      registry.remember('ada', '', bg.waitUntil);
+      registry.markAlive('ada', '', bg.waitUntil);
       await bg.settle();
-      registry.remember('ada', '', bg.waitUntil);
+      registry.markAlive('ada', '', bg.waitUntil);
       await bg.settle();
     } finally {
       log.restore();
