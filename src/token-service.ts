@@ -1,11 +1,12 @@
+import { Admission, isAnonymous } from './admission';
 import { AppError } from './errors';
 import type { AccountStatusCheck } from './firebase/account-status';
 import { FirebaseLookupError } from './firebase/admin-api';
 import type { AnonymousPolicy } from './config/config';
 import type { FirebaseClaims } from './firebase/verify-id-token';
-import { deleteSelf, tenantMismatch, type SelfDeleteAnswer } from './reconcile/self-delete';
+import { deleteSelf, type SelfDeleteAnswer } from './reconcile/self-delete';
 import type { ReconcileDeps } from './reconcile/types';
-import type { UserRegistry, WrittenProfile } from './registry/registry';
+import type { UserRegistry } from './registry/registry';
 import { base64UrlFromBytes } from './base64url';
 import { answeringStreamFailures, streamFailure } from './stream/answers';
 import { StreamApiError } from './stream/errors';
@@ -15,7 +16,6 @@ import { ProfileCache, profileKey } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
 import { UserWriter, type WritesUsers } from './stream/user-writer';
-import { isValidStreamUserId } from './user-id';
 import { sleep, type Background, type Sleep } from './platform/io';
 
 /** What the token routes answer, in both protocols. */
@@ -73,23 +73,14 @@ interface TokenServiceDeps {
   sleep?: Sleep;
 }
 
-/** A caller the policy admits: its uid (a valid Stream user id) and tenant ('' = project-level). */
-interface Caller {
-  uid: string;
-  tenant: string;
-  /** On the create routes: what this service last wrote to Stream for the uid. */
-  written?: WrittenProfile;
-}
-
-/** uid → tenant, learnt from the registry (a uid's tenant never changes once registered); bounded. */
-const MAX_KNOWN_TENANTS = 50_000;
-
 /**
  * The client-facing jobs of the original Cloud Functions, on verified
- * claims, and the rules that go with them: which tenants are served, that
- * every uid served is registered (before Stream has the user, on the create
- * routes), that a uid never crosses tenants, and that a deleted uid is not
- * brought back. Protocol-free: src/http/ turns these into callable or REST answers.
+ * claims: issue, create/update, revoke, and the self-service delete. Every
+ * route asks admission first (src/admission.ts: which tenants are served,
+ * that every uid served is registered, that a uid never crosses tenants, that
+ * a deleted uid is not brought back), spends the write budget before any
+ * Stream call, and answers Stream's failures as src/stream/answers.ts says.
+ * Protocol-free: src/http/ turns these into callable or REST answers.
  */
 export class TokenService {
   readonly #deps: TokenServiceDeps;
@@ -97,12 +88,13 @@ export class TokenService {
   readonly #sleep: Sleep;
   readonly #profiles: ProfileCache;
   readonly #writer: WritesUsers;
-  readonly #knownTenants = new Map<string, string>();
+  readonly #admission: Admission;
 
   constructor(deps: TokenServiceDeps) {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
     this.#sleep = deps.sleep ?? sleep;
+    this.#admission = new Admission(deps.settings, deps.registry, deps.accountStatus);
     this.#profiles = new ProfileCache({ ttlSeconds: deps.settings.profileCacheSeconds, now: this.#now });
     // Without the SIGNUP_BATCHER object each write makes its own requests: a stateless Worker cannot share I/O between requests.
     this.#writer = deps.writer ?? new UserWriter({ stream: deps.stream, now: this.#now });
@@ -110,7 +102,7 @@ export class TokenService {
 
   /** A Stream token for the caller. No call to Stream; the uid is registered in the background. */
   async issueToken(claims: FirebaseClaims, background: Background): Promise<IssuedToken> {
-    const caller = await this.#admit(claims);
+    const caller = await this.#admission.admit(claims);
     const issued = await this.#sign(caller.uid);
     this.#deps.registry?.markAlive(caller.uid, caller.tenant, background);
     return issued;
@@ -128,7 +120,7 @@ export class TokenService {
    * batched requests with concurrent sign-ups (src/stream/user-writer.ts).
    */
   async createUserAndIssueToken(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<IssuedToken & { user: ConnectUser }> {
-    const caller = await this.#admit(claims, { registered: true });
+    const caller = await this.#admission.admit(claims, { registered: true });
     const { settings, registry } = this.#deps;
     const profile = profileFromClaims(claims, settings.userFields);
     if (isAnonymous(claims) && settings.anonymous === 'token-only') {
@@ -176,13 +168,13 @@ export class TokenService {
    * call are revoked. (At most 2 s of waiting.)
    */
   async revokeTokens(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<{ userId: string; revokedBefore: Date }> {
-    const { uid, tenant } = await this.#admit(claims);
-    this.#refuseTokenOnly(claims);
+    const { uid, tenant } = await this.#admission.admit(claims);
+    this.#admission.refuseTokenOnly(claims);
     await this.#spendWriteBudget(uid, clientIp);
     const revokedBefore = new Date(this.#now());
     const revoked = await answeringStreamFailures(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream);
     if (!revoked) {
-      const caller = await this.#admit(claims, { registered: true });
+      const caller = await this.#admission.admit(claims, { registered: true });
       const { access } = accessFromClaims(claims, this.#deps.settings.access);
       const profile = profileFromClaims(claims, this.#deps.settings.userFields);
       await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }), this.#deps.stream);
@@ -218,8 +210,8 @@ export class TokenService {
    */
   async deleteStreamUser(claims: FirebaseClaims, clientIp?: string): Promise<SelfDeleteAnswer> {
     // The account is expected to be gone here: its status is not checked, Firebase's absence is the point.
-    const { uid, tenant } = await this.#admit(claims, { accountMayBeGone: true });
-    this.#refuseTokenOnly(claims);
+    const { uid, tenant } = await this.#admission.admit(claims, { accountMayBeGone: true });
+    this.#admission.refuseTokenOnly(claims);
     const reconcile = this.#deps.reconcile;
     if (!reconcile) {
       throw new AppError('forbidden', 'Self-service deletion is off: configure reconciliation (DB, Firebase admin access)');
@@ -258,89 +250,13 @@ export class TokenService {
     if (ipLimiter && clientIp && !(await ipLimiter.limit({ key: `ip:${clientIp}` })).success) throw refused();
   }
 
-  /** FIREBASE_ANONYMOUS=token-only: nothing is ever written to Stream for an anonymous user, revocations and deletions included. */
-  #refuseTokenOnly(claims: FirebaseClaims): void {
-    if (isAnonymous(claims) && this.#deps.settings.anonymous === 'token-only') {
-      throw new AppError(
-        'anonymous_not_allowed',
-        'Anonymous users get tokens only (FIREBASE_ANONYMOUS=token-only): nothing is written to Stream for them; their tokens expire after STREAM_TOKEN_TTL_SECONDS',
-      );
-    }
-  }
-
   async #sign(uid: string): Promise<IssuedToken> {
     const times = tokenTimes(this.#now(), this.#deps.settings.ttlSeconds);
     const token = await this.#deps.signer.userToken(uid, times);
     return { token, userId: uid, expiresAt: times.exp === undefined ? null : new Date(times.exp * 1000) };
   }
 
-  /**
-   * The policy every route applies before anything else: a uid Stream can
-   * use, a tenant this deployment serves, and (with a registry) the tenant
-   * the uid is registered under. `registered: true` records the uid now and
-   * refuses a deleted one (the create routes, before Stream has the user).
-   */
-  async #admit(claims: FirebaseClaims, options: { registered?: boolean; accountMayBeGone?: boolean } = {}): Promise<Caller> {
-    if (isAnonymous(claims) && this.#deps.settings.anonymous === 'deny') {
-      throw new AppError('anonymous_not_allowed', 'This app does not serve anonymous Firebase users (FIREBASE_ANONYMOUS=deny)');
-    }
-    const uid = streamUserId(claims);
-    const tenant = tenantOf(claims);
-    if (tenant !== '' && !this.#deps.settings.tenants.has(tenant)) {
-      throw new AppError('tenant_not_allowed', 'This app does not serve users of this Identity Platform tenant (FIREBASE_TENANT_IDS)');
-    }
-    if (this.#deps.accountStatus && !options.accountMayBeGone) await this.#deps.accountStatus.check(claims, tenant);
-    const registry = this.#deps.registry;
-    if (!registry) return { uid, tenant };
 
-    if (options.registered) {
-      const entry = await this.#record(registry, uid, tenant, 'The user registry is unavailable, so no Stream user was created; try again shortly');
-      if (entry.tenant !== tenant) throw tenantMismatch();
-      if (entry.state !== 'active') {
-        console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
-        throw new AppError('user_deleted', 'This user was deleted from Firebase and from Stream; Stream cannot create the same user id again');
-      }
-      return { uid, tenant, written: entry.written };
-    }
-
-    // A uid belongs to the tenant it was first registered under, whatever FIREBASE_TENANT_IDS says now (rows
-    // imported with a tenant, or kept from an earlier configuration: issue 15). An unknown uid is recorded
-    // before anything is issued, so two tenants cannot both be served in the window before it is. Once per
-    // uid and isolate; the self-service delete only reads (src/reconcile/self-delete.ts checks the binding).
-    if (options.accountMayBeGone) return { uid, tenant };
-    let known = this.#knownTenants.get(uid);
-    if (known === undefined) {
-      const entry = await this.#record(registry, uid, tenant, 'The user registry is unavailable; try again shortly');
-      known = entry.tenant;
-      if (entry.state !== 'active') console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
-    }
-    if (known !== tenant) throw tenantMismatch();
-    return { uid, tenant };
-  }
-
-  /** The uid's registry entry, recorded now if new, and its tenant learnt; 503 `registry_unavailable` when D1 fails. */
-  async #record(registry: UserRegistry, uid: string, tenant: string, unavailable: string): ReturnType<UserRegistry['recordNow']> {
-    let entry;
-    try {
-      entry = await registry.recordNow(uid, tenant);
-    } catch (error) {
-      console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
-      throw new AppError('registry_unavailable', unavailable, { cause: error, headers: { 'Retry-After': '5' } });
-    }
-    this.#learnTenant(uid, entry.tenant);
-    return entry;
-  }
-
-  #learnTenant(uid: string, tenant: string): void {
-    if (this.#knownTenants.size >= MAX_KNOWN_TENANTS) this.#knownTenants.clear();
-    this.#knownTenants.set(uid, tenant);
-  }
-}
-
-/** Signed in anonymously: `firebase.sign_in_provider` is `anonymous`. */
-function isAnonymous(claims: FirebaseClaims): boolean {
-  const firebase = claims.firebase as { sign_in_provider?: unknown } | undefined;
-  return typeof firebase === 'object' && firebase !== null && firebase.sign_in_provider === 'anonymous';
 }
 
 /** The user as written to Stream (or as it would be): what the client passes to `connectUser`. */
@@ -351,29 +267,8 @@ function connectUser(uid: string, profile: StreamProfile): ConnectUser {
   return user;
 }
 
-/** `firebase.tenant` of an Identity Platform tenant user's token; '' for project-level users. */
-function tenantOf(claims: FirebaseClaims): string {
-  const firebase = claims.firebase as { tenant?: unknown } | undefined;
-  const tenant = firebase && typeof firebase === 'object' ? firebase.tenant : undefined;
-  if (tenant === undefined || tenant === null) return '';
-  if (typeof tenant !== 'string' || tenant === '') throw new AppError('invalid_token', 'ID token has a malformed tenant claim');
-  return tenant;
-}
-
-function streamUserId(claims: FirebaseClaims): string {
-  if (!isValidStreamUserId(claims.sub)) {
-    // Firebase allows uids (from custom tokens) that Stream rejects: say so plainly instead of failing upstream.
-    throw new AppError(
-      'unsupported_uid',
-      'This Firebase uid contains characters Stream does not accept in user ids (allowed: letters, digits, @, _ and -)',
-    );
-  }
-  return claims.sub;
-}
-
 /** A stable digest of the fields this service owns, as written to Stream. */
 async function profileHash(profile: StreamProfile, access: StreamAccess): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(profileKey(profile, access))));
   return base64UrlFromBytes(digest).slice(0, 22);
 }
-
