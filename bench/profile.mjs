@@ -4,6 +4,7 @@
 // the functions with the most self time.
 //   node bench/profile.mjs [N] [request|verify|sign]   N iterations in one request (ops-worker.ts)
 //   node bench/profile.mjs [seconds] http              the deployable bundle under autocannon load
+//   node bench/profile.mjs 1 first                     the deployable bundle's first request (a fresh isolate's POST /v1/token)
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -16,6 +17,7 @@ import { Miniflare } from 'miniflare';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
 import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
+import { applyMigrations } from './lib/harness.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.argv[2] ?? 20000);
@@ -45,7 +47,7 @@ const keysUrl = `${keysOrigin}/`;
 const inspectorPort = await freePort();
 // http: the Worker's entry point bundled like wrangler does, but not minified, so the profile names functions.
 // Otherwise: the per-operation worker (bench/contenders/ops-worker.ts).
-const http = OP === 'http';
+const http = OP === 'http' || OP === 'first';
 const outfile = join(tmp, 'profiled.js');
 await build({
   entryPoints: [join(ROOT, ...(http ? ['src', 'index.ts'] : ['bench', 'contenders', 'ops-worker.ts']))],
@@ -71,10 +73,8 @@ const mf = new Miniflare({
     : { bindings: { KEYS_URL: keysUrl, PROJECT_ID: 'profile-project' } }),
 });
 const url = await mf.ready;
-if (OP === 'http') {
-  const db = await mf.getD1Database('DB');
-  const migration = readFileSync(join(ROOT, 'migrations', '0001_create_stream_users.sql'), 'utf8');
-  for (const statement of migration.replace(/--.*$/gm, '').split(';').map((x) => x.trim()).filter(Boolean)) await db.prepare(statement).run();
+if (http) {
+  await applyMigrations(mf);
 }
 const targets = await (await fetch(`http://127.0.0.1:${inspectorPort}/json`)).json();
 const ws = new WebSocket(targets[0].webSocketDebuggerUrl);
@@ -97,7 +97,7 @@ const send = (method, params = {}) => new Promise((resolve) => {
   ws.send(JSON.stringify({ id, method, params }));
 });
 let statuses = /** @type {{ '2xx': number; non2xx: number; errors: number; timeouts: number; rps: number }} */ ({});
-const tokens = OP === 'http' ? await Promise.all(Array.from({ length: 200 }, (_, i) => mint(`user-${i}`))) : [];
+const tokens = http ? await Promise.all(Array.from({ length: 200 }, (_, i) => mint(`user-${i}`))) : [];
 /** @param {number} seconds */
 const load = async (seconds) => {
   let next = 0;
@@ -115,12 +115,20 @@ const load = async (seconds) => {
 /** @param {number} n */
 const run = (n) => fetch(`${url}?op=${OP}&n=${n}`, { headers: { Authorization: `Bearer ${idToken}` } }).then((r) => r.text());
 if (OP === 'http') await load(2);
-else await run(200); // warm
+else if (OP !== 'first') await run(200); // warm
 await send('Profiler.enable');
 await send('Profiler.setSamplingInterval', { interval: 100 });
 await send('Profiler.start');
+/** @type {number | undefined} */
+let wallMs;
 if (OP === 'http') await load(N);
-else await run(N);
+else if (OP === 'first') {
+  const t0 = performance.now();
+  const answer = await fetch(`${url}v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${idToken}` } });
+  await answer.text();
+  wallMs = performance.now() - t0;
+  console.log(`first POST /v1/token: ${answer.status}, ${wallMs.toFixed(1)} ms wall (under the profiler)`);
+} else await run(N);
 /** @type {{ profile: { nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[]; samples: number[]; timeDeltas: number[] } }} */
 const { profile } = await send('Profiler.stop');
 if (OP === 'http') console.log(JSON.stringify(statuses));
@@ -140,7 +148,7 @@ for (const node of profile.nodes) {
   const name = `${functionName || '(anonymous)'} ${file.split('/').pop()}:${lineNumber + 1}`;
   byFunction.set(name, (byFunction.get(name) ?? 0) + t);
 }
-const per = OP === 'http' ? N * statuses.rps : N;
+const per = OP === 'http' ? N * statuses.rps : OP === 'first' ? 1 : N;
 console.log(`${OP} × ${Math.round(per)}: ${(total / 1000).toFixed(0)} ms sampled, ${(total / per).toFixed(1)} µs per request/iteration; top self time:`);
 for (const [name, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
   console.log(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${(t / per).toFixed(1).padStart(6)} µs  ${name}`);

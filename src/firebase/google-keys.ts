@@ -95,6 +95,8 @@ export class GoogleKeyStore {
   #lastFetchFailed = false;
   #inflight: Promise<void> | undefined;
   #sharedChecked = false;
+  /** The data centre's copy being read (started by prefetch or a cold getKey), shared by concurrent callers. */
+  #sharedRead: Promise<void> | undefined;
 
   constructor(options: GoogleKeyStoreOptions) {
     this.#url = options.url;
@@ -140,6 +142,25 @@ export class GoogleKeyStore {
     return [...this.#keys.keys()];
   }
 
+  /**
+   * Starts reading the data centre's copy of the keys when this isolate has
+   * none, without waiting: the Worker calls it as a fresh isolate's first
+   * request arrives, so the read overlaps building the app and parsing the
+   * request instead of following them (issue 18: a faster first request).
+   * Never fetches Google.
+   */
+  prefetch(background: Background): void {
+    if (!this.#shared || this.#sharedChecked || this.#usable() || this.#sharedRead) return;
+    this.#sharedRead = this.#readShared(this.#shared);
+    // Kept alive past this request's answer: another request may be waiting for it (bounded, below).
+    background(this.#sharedRead);
+  }
+
+  async #readShared(shared: KeySetCache): Promise<void> {
+    const stored = await shared.get(this.#url).catch(() => undefined);
+    if (stored && this.#now() < stored.usableUntil) await this.#install(stored).catch(() => undefined);
+  }
+
   #usable(): boolean {
     return this.#keys !== undefined && this.#now() < this.#usableUntil;
   }
@@ -147,12 +168,12 @@ export class GoogleKeyStore {
   /** No usable keys: the data centre's copy first, then Google (waited for, bounded). */
   async #loadCold(background: Background | undefined): Promise<void> {
     if (this.#shared && !this.#sharedChecked) {
+      const read = (this.#sharedRead ??= this.#readShared(this.#shared));
+      // Bounded: the read may have been started by another request, whose I/O ends with it (panva/jose#355).
+      await withTimeout(read, this.#timeoutMs).catch(() => undefined);
       this.#sharedChecked = true; // once per isolate: after that this isolate keeps its own
-      const stored = await this.#shared.get(this.#url).catch(() => undefined);
-      if (stored && this.#now() < stored.usableUntil) {
-        await this.#install(stored).catch(() => undefined);
-        if (this.#usable()) return;
-      }
+      this.#sharedRead = undefined;
+      if (this.#usable()) return;
     }
     if (this.#now() - this.#lastFailureAt >= this.#failureBackoffMs || this.#inflight) {
       await this.#refresh(background).catch(() => undefined);

@@ -419,6 +419,37 @@ describe('the data centre\'s copy (Cache API)', () => {
     expect(await scenario.keyFetches()).toBe(1);
   });
 
+  it('prefetch starts reading the copy at once and hands it to the background; getKey then uses it, never Google', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key], { maxAge: 3600 });
+    const cache = new CacheApiKeySetCache(await caches.open(`keys-${crypto.randomUUID()}`));
+    await cache.put(scenario.jwksUrl, { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 });
+    let reads = 0;
+    const counting = { get: (url: string) => (reads++, cache.get(url)), put: cache.put.bind(cache) };
+    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: counting });
+    const background: Promise<unknown>[] = [];
+    store.prefetch((promise) => void background.push(promise));
+    store.prefetch((promise) => void background.push(promise)); // a second request while it is under way: no second read
+    expect([reads, background.length]).toEqual([1, 1]);
+    await Promise.all(background);
+    await expectKeyOf(await store.getKey(key.kid), key);
+    expect([reads, await scenario.keyFetches()]).toEqual([1, 0]);
+    store.prefetch((promise) => void background.push(promise)); // keys in hand: nothing to do
+    expect([reads, background.length]).toEqual([1, 1]);
+  });
+
+  it('a prefetched read that never finishes holds getKey back only for the fetch timeout, then Google answers', async () => {
+    const key = await makeSigningKey();
+    const scenario = await scenarioWith([key]);
+    const hanging = { get: () => new Promise<undefined>(() => undefined), put: async () => undefined };
+    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: hanging, timeoutMs: 200 });
+    store.prefetch(() => undefined);
+    const started = Date.now();
+    await expectKeyOf(await store.getKey(key.kid), key);
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(await scenario.keyFetches()).toBe(1);
+  });
+
   it('an expired or unreadable copy sends the isolate to Google', async () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key]);
