@@ -8,7 +8,9 @@
 //   cold  = a new, empty cachePersist directory;
 //   warm  = a directory filled by a previous instance that served one request (its key set written
 //           by ctx.waitUntil, checked to be in the cache before that instance is disposed);
-//   floor = the do-nothing Worker (bench/contenders/floor-worker.js), same bindings and setup.
+//   floor = the do-nothing Worker (bench/contenders/floor-worker.js), same bindings and setup;
+//   floor+cache = the floor that also reads the key set from a warm Cache API and imports the key
+//           (bench/contenders/floor-cache-worker.js): what the platform charges any token verifier.
 // Measured: the wall time of the first POST /v1/token (a valid RS256 ID token) from sending it to the
 // end of its answer, and the Google fetches each instance made. To see where a warm first request's
 // time goes, also: the second POST /v1/token of the warm and floor instances (the steady state), and
@@ -24,7 +26,7 @@ import { parseArgs } from 'node:util';
 import { jwtVerify } from 'jose';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { listenOnLoopback } from '../scripts/lib/process.mjs';
-import { FLOOR_SCRIPT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, watchdog } from './lib/harness.mjs';
+import { FLOOR_CACHE_SCRIPT, FLOOR_SCRIPT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, watchdog } from './lib/harness.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -84,13 +86,13 @@ await (await fetch(`${googleUrl}/ping`)).arrayBuffer();
 /**
  * A fresh instance: the Worker bundle or the floor, its cache in `cacheDir`, a D1 registry with
  * the migrations applied (both, so that the setup before the first request is the same).
- * @param {'worker' | 'floor'} which
+ * @param {'worker' | 'floor' | 'floor-cache'} which
  * @param {string} cacheDir
  */
 async function instance(which, cacheDir) {
   const started = await startMiniflare({
-    scriptPath: which === 'worker' ? bundle : FLOOR_SCRIPT,
-    bindings: which === 'worker' ? bindings : {},
+    scriptPath: which === 'worker' ? bundle : which === 'floor-cache' ? FLOOR_CACHE_SCRIPT : FLOOR_SCRIPT,
+    bindings: which === 'worker' ? bindings : which === 'floor-cache' ? { JWKS_URL } : {},
     ...(which === 'worker' ? deployed : {}),
     d1Databases: { DB: 'cold-start-registry' },
     cache: true,
@@ -147,9 +149,9 @@ async function keySetCached(mf) {
   return undefined;
 }
 
-/** @typedef {'cold' | 'warm' | 'floor'} Case */
+/** @typedef {'cold' | 'warm' | 'floor' | 'floor-cache'} Case */
 /** @type {Record<Case, { ms: number[]; fetches: number[]; second: number[] }>} */
-const results = { cold: { ms: [], fetches: [], second: [] }, warm: { ms: [], fetches: [], second: [] }, floor: { ms: [], fetches: [], second: [] } };
+const results = { cold: { ms: [], fetches: [], second: [] }, warm: { ms: [], fetches: [], second: [] }, floor: { ms: [], fetches: [], second: [] }, 'floor-cache': { ms: [], fetches: [], second: [] } };
 /** @type {number[]} first GET /healthz of a fresh Worker instance */
 const healthzFirst = [];
 /** @type {number[]} per round, warm − floor */
@@ -160,7 +162,7 @@ const putWaits = [];
 /** @param {Case} which */
 async function measure(which) {
   const cacheDir = mkdtempSync(join(tmp, `${which}-`));
-  if (which === 'warm') {
+  if (which === 'warm' || which === 'floor-cache') {
     // The previous instance: serves one request, writes the key set to the cache, is disposed.
     const filler = await instance('worker', cacheDir);
     await checkToken(await firstToken(filler.url));
@@ -168,10 +170,11 @@ async function measure(which) {
     await sleep(100);
     await filler.dispose();
   }
-  const measured = await instance(which === 'floor' ? 'floor' : 'worker', cacheDir);
+  const measured = await instance(which === 'floor' || which === 'floor-cache' ? which : 'worker', cacheDir);
   const before = googleFetches;
   const answer = await firstToken(measured.url);
-  if (which !== 'floor') await checkToken(answer);
+  if (which === 'floor-cache' && !JSON.parse(answer.body).cached) throw new Error('the floor+cache instance found no key set in the Cache API');
+  if (which !== 'floor' && which !== 'floor-cache') await checkToken(answer);
   const second = await firstToken(measured.url);
   results[which].second.push(second.ms);
   // Anything the instance still does after its answer (the cache write, a background fetch) counts too.
@@ -185,10 +188,10 @@ async function measure(which) {
 const loadAtStart = loadavg()[0] ?? 0;
 try {
   /** @type {Case[]} */
-  const order = ['cold', 'warm', 'floor'];
+  const order = ['cold', 'warm', 'floor', 'floor-cache'];
   for (let round = 1; round <= ROUNDS; round++) {
     // Rotate the order, so no case always runs right after another (a shared machine drifts).
-    const cases = [...order.slice(round % 3), ...order.slice(0, round % 3)];
+    const cases = [...order.slice(round % order.length), ...order.slice(0, round % order.length)];
     /** @type {Partial<Record<Case, number>>} */
     const times = {};
     for (const which of cases) times[which] = await measure(which);
@@ -216,6 +219,7 @@ try {
     ['cold', 'this Worker, cold cache (empty cachePersist)'],
     ['warm', 'this Worker, warm cache (cachePersist filled by a previous instance)'],
     ['floor', 'floor (do-nothing Worker)'],
+    ['floor-cache', 'floor + one Cache API read of the key set and its import (warm cache)'],
   ];
   for (const [which, label] of labels) {
     const { ms, fetches } = results[which];
@@ -225,6 +229,7 @@ try {
   const warmMinusFloor = quantile(results.warm.ms, 0.5) - quantile(results.floor.ms, 0.5);
   const verdict = (/** @type {number} */ d) => (d <= 10 ? '✓' : '✗');
   console.log(`- warm − floor: ${fmt(warmMinusFloor)} ms (medians), p90 − p90 ${fmt(quantile(results.warm.ms, 0.9) - quantile(results.floor.ms, 0.9))} ms, per-round differences median ${fmt(quantile(pairedWarmMinusFloor, 0.5))} ms / p90 ${fmt(quantile(pairedWarmMinusFloor, 0.9))} ms (target ≤ 10 ms) ${verdict(warmMinusFloor)}`);
+  console.log(`- warm − (floor + cache read): ${fmt(quantile(results.warm.ms, 0.5) - quantile(results['floor-cache'].ms, 0.5))} ms (medians): what this Worker's own code adds to what the platform charges any token verifier's first request; floor + cache read − floor: ${fmt(quantile(results['floor-cache'].ms, 0.5) - quantile(results.floor.ms, 0.5))} ms`);
   console.log(`- cold − floor: ${fmt(quantile(results.cold.ms, 0.5) - quantile(results.floor.ms, 0.5))} ms (medians; includes the ${GOOGLE_DELAY_MS} ms Google answer)`);
   console.log(`- breakdown (medians): second POST /v1/token of the same instance: warm ${fmt(quantile(results.warm.second, 0.5))} ms, floor ${fmt(quantile(results.floor.second, 0.5))} ms; first GET /healthz of a fresh Worker instance ${fmt(quantile(healthzFirst, 0.5))} ms (floor's first request ${fmt(quantile(results.floor.ms, 0.5))} ms)`);
   const warmFetches = results.warm.fetches.reduce((a, b) => a + b, 0);

@@ -3,6 +3,8 @@
 // Builds the bundle exactly as `wrangler deploy` would ship it (offline, --dry-run)
 // and prints its size, raw and gzip. Fails if the build fails or the bundle
 // outgrows the budget, so what would ship is always buildable.
+//   node scripts/check-bundle.mjs [--parts]   --parts: what each part costs (esbuild's metafile of the
+//                                             same entry: bytes each package or src/ folder leaves in the output)
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -31,11 +33,49 @@ export function buildBundle(outdir) {
   return { path: join(outdir, file), raw: code.length, gzip: gzipSync(code, { level: 9 }).length };
 }
 
+/**
+ * Bytes each part leaves in the bundle (a package, or a folder or file of src/), from esbuild's metafile of
+ * the Worker's entry built as wrangler builds it (ESM, workerd conditions, minified).
+ * @returns {Promise<[string, number][]>} largest first
+ */
+export async function bundleParts() {
+  const { build } = await import('esbuild');
+  const result = await build({
+    entryPoints: [join(ROOT, 'src', 'index.ts')],
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    conditions: ['workerd', 'worker', 'browser'],
+    external: ['cloudflare:*'],
+    write: false,
+    minify: true, // as wrangler.toml asks
+    metafile: true,
+    logLevel: 'error',
+  });
+  /** @type {Map<string, number>} */
+  const parts = new Map();
+  for (const output of Object.values(result.metafile.outputs)) {
+    for (const [input, { bytesInOutput }] of Object.entries(output.inputs)) {
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input)?.[1];
+      const src = /^src\/([^/]+\/|[^/]+$)/.exec(input)?.[1];
+      const part = pkg ?? (src ? `src/${src}` : input);
+      parts.set(part, (parts.get(part) ?? 0) + bytesInOutput);
+    }
+  }
+  return [...parts].sort((a, b) => b[1] - a[1]);
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const outdir = mkdtempSync(join(tmpdir(), 'bundle-'));
   try {
     const { raw, gzip } = buildBundle(outdir);
     console.log(`bundle: ${(raw / 1024).toFixed(1)} KiB raw, ${(gzip / 1024).toFixed(1)} KiB gzip (budget ${GZIP_BUDGET_BYTES / 1024} KiB gzip)`);
+    if (process.argv.includes('--parts')) {
+      const parts = await bundleParts();
+      const total = parts.reduce((sum, [, bytes]) => sum + bytes, 0);
+      console.log('| part | KiB in the minified bundle | share |\n|---|---:|---:|');
+      for (const [part, bytes] of parts) console.log(`| ${part} | ${(bytes / 1024).toFixed(1)} | ${((bytes / total) * 100).toFixed(0)} % |`);
+    }
     if (gzip > GZIP_BUDGET_BYTES) {
       console.error('bundle is over its gzip budget');
       process.exit(1);

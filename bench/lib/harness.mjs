@@ -15,6 +15,7 @@ export const COMPATIBILITY_DATE = /** @type {string} */ (
   /** @type {RegExpExecArray} */ (/compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')))[1]
 );
 export const FLOOR_SCRIPT = join(ROOT, 'bench', 'contenders', 'floor-worker.js');
+export const FLOOR_CACHE_SCRIPT = join(ROOT, 'bench', 'contenders', 'floor-cache-worker.js');
 
 /** @param {number} ms */
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
