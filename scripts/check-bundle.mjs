@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { isMainModule } from './lib/process.mjs';
 
 const GZIP_BUDGET_BYTES = 40 * 1024;
 
@@ -65,7 +66,7 @@ export async function bundleParts() {
   return [...parts].sort((a, b) => b[1] - a[1]);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMainModule(import.meta.url)) {
   const outdir = mkdtempSync(join(tmpdir(), 'bundle-'));
   try {
     const { raw, gzip } = buildBundle(outdir);

@@ -2,13 +2,14 @@
 // Fails when a locked package declares a Node engine that the Node versions
 // this project promises (package.json "engines", stated in the README) do not
 // satisfy — the mismatch `npm ci` prints as EBADENGINE and a newcomer reads
-// as trouble (issue 18). It checks the lowest promised version and the Node
-// running it, so CI on any supported Node checks the one it runs.
+// as trouble (issue 18). Every version the promised range admits must be one
+// each package accepts (semver.subset), and so must the Node running it.
 //
 //   node scripts/check-engines.mjs [--lock package-lock.json]
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import semver from "semver";
+import { isMainModule } from './lib/process.mjs';
 
 /**
  * @param {{ packages?: Record<string, { version?: string, optional?: boolean, os?: string[], engines?: { node?: string } }> }} lock
@@ -16,24 +17,21 @@ import semver from "semver";
  * @param {string} running the Node version running the check
  */
 export function engineMismatches(lock, promised, running) {
-  const floor = semver.minVersion(promised)?.version;
-  if (!floor) throw new Error(`package.json engines.node is not a range: ${promised}`);
-  const versions = [...new Set([floor, running])];
+  if (!semver.validRange(promised)) throw new Error(`package.json engines.node is not a range: ${promised}`);
   const found = [];
   for (const [path, entry] of Object.entries(lock.packages ?? {})) {
     const wanted = entry.engines?.node;
     // Optional platform binaries for other systems are never installed here.
     if (!path || !wanted || (entry.optional && entry.os)) continue;
-    for (const version of versions) {
-      if (!semver.satisfies(version, wanted, { includePrerelease: true })) {
-        found.push({ package: path.replace(/^.*node_modules\//, ""), version: entry.version, wants: wanted, node: version });
-      }
-    }
+    const name = path.replace(/^.*node_modules\//, '');
+    // Every Node the project promises must be one the package accepts, and so must the Node running this.
+    if (!semver.subset(promised, wanted)) found.push({ package: name, version: entry.version, wants: wanted, node: promised });
+    else if (!semver.satisfies(running, wanted, { includePrerelease: true })) found.push({ package: name, version: entry.version, wants: wanted, node: running });
   }
   return found;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMainModule(import.meta.url)) {
   const lockArg = process.argv.indexOf("--lock");
   const lockPath = resolve((lockArg > 0 && process.argv[lockArg + 1]) || "package-lock.json");
   const lock = JSON.parse(readFileSync(lockPath, "utf8"));
@@ -44,5 +42,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error(`check-engines: ${found.length} locked package(s) disagree with engines.node`);
     process.exit(1);
   }
-  console.log(`check-engines: every locked package accepts Node ${promised} (checked ${semver.minVersion(promised)} and ${process.versions.node})`);
+  console.log(`check-engines: every locked package accepts every Node ${promised} admits, and ${process.versions.node} (running)`);
 }

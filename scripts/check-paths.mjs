@@ -49,21 +49,34 @@ for (const file of sources) {
     missing.push(`${relative(ROOT, file)}: ${named}`);
   }
 }
-/** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. @param {string} heading */
+/** GitHub's heading anchors: lower case, punctuation but `_` and `-` dropped, spaces to hyphens. @param {string} heading */
 const slug = (heading) =>
   heading
     .toLowerCase()
-    .replace(/[`*_]/g, '')
-    .replace(/[^\p{L}\p{N} -]/gu, '')
+    .replace(/[^\p{L}\p{N}_ -]/gu, '')
     .replace(/ /g, '-');
-/** @param {string} file */
-const anchors = (file) => new Set([...readFileSync(file, 'utf8').matchAll(/^#{1,6} +(.+)$/gm)].map((match) => slug(/** @type {string} */ (match[1]).trim())));
+/** A Markdown file's heading anchors, as GitHub makes them: outside code fences, a repeated one suffixed -1, -2… @param {string} file */
+const anchors = (file) => {
+  const seen = new Map();
+  let fenced = false;
+  for (const line of readFileSync(file, 'utf8').split('\n')) {
+    if (/^\s*(```|~~~)/.test(line)) fenced = !fenced;
+    const heading = fenced ? undefined : /^#{1,6} +(.+?) *#*$/.exec(line)?.[1];
+    if (heading === undefined) continue;
+    const base = slug(heading.trim());
+    const count = seen.get(base) ?? 0;
+    seen.set(count === 0 ? base : `${base}-${count}`, 0);
+    seen.set(base, count + 1);
+  }
+  return new Set(seen.keys());
+};
 for (const file of sources.filter((path) => path.endsWith('.md'))) {
-  for (const match of readFileSync(file, 'utf8').matchAll(/\]\(([^)\s]+)\)/g)) {
+  for (const match of readFileSync(file, 'utf8').matchAll(/\]\(([^)\s]+)(?:\s+"[^"]*")?\)/g)) {
     const link = /** @type {string} */ (match[1]);
     if (/^[a-z]+:/.test(link) || /[<>]/.test(link)) continue;
     const [target = '', anchor] = link.split('#');
-    const path = target === '' ? file : join(dirname(file), target);
+    // A leading / is the repository's root, as GitHub reads it.
+    const path = target === '' ? file : target.startsWith('/') ? join(ROOT, target) : join(dirname(file), target);
     if (!existsSync(path)) missing.push(`${relative(ROOT, file)}: link ${link}`);
     else if (anchor && path.endsWith('.md') && !anchors(path).has(anchor)) missing.push(`${relative(ROOT, file)}: link ${link} (no such heading)`);
   }

@@ -43,14 +43,16 @@ for (const [file, module] of modules) {
     if (to !== from) edges.get(from)?.add(to);
   }
 }
-const names = [...edges.keys()].sort((a, b) => (a === 'index.ts' ? -1 : b === 'index.ts' ? 1 : a.localeCompare(b)));
+// Code-unit order, not the locale's: the map must come out the same on every machine.
+const byName = (/** @type {string} */ a, /** @type {string} */ b) => (a < b ? -1 : a > b ? 1 : 0);
+const names = [...edges.keys()].sort((a, b) => (a === 'index.ts' ? -1 : b === 'index.ts' ? 1 : byName(a, b)));
 const id = (/** @type {string} */ name) => name.replace(/[^A-Za-z0-9]/g, '_');
 const map = [
   START,
   '```mermaid',
   'flowchart TD',
   ...names.map((name) => `  ${id(name)}["${name}"]`),
-  ...names.flatMap((name) => [...(edges.get(name) ?? [])].sort().map((to) => `  ${id(name)} --> ${id(to)}`)),
+  ...names.flatMap((name) => [...(edges.get(name) ?? [])].sort(byName).map((to) => `  ${id(name)} --> ${id(to)}`)),
   '```',
   END,
 ].join('\n');

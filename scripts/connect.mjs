@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { StreamChat } from 'stream-chat';
 import { loadClient } from './lib/client.mjs';
 import { RUN_FILE } from './lib/run-file.mjs';
+import { isMainModule } from './lib/process.mjs';
 
 /**
  * @param {{ workerUrl: string; emulatorHost: string; streamAccess: { baseUrl: string; apiKey: string } }} stack
@@ -32,7 +33,7 @@ export async function connectDemo({ workerUrl, emulatorHost, streamAccess }) {
   }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMainModule(import.meta.url)) {
   const run = JSON.parse(readFileSync(RUN_FILE, 'utf8'));
   if (!run.stream) throw new Error('npm start is using your real Stream app: connect from your app instead');
   const { uid, connectionId } = await connectDemo({ workerUrl: run.workerUrl, emulatorHost: run.emulatorHost, streamAccess: run.stream });

@@ -13,7 +13,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAuthEmulator } from './lib/auth-emulator.mjs';
-import { freePort, spawnGroup, stopProcessGroup, waitForUrl } from './lib/process.mjs';
+import { freePort, isMainModule, spawnGroup, stopProcessGroup, waitForUrl } from './lib/process.mjs';
 import { streamAccessFrom } from './lib/stream-api.mjs';
 import { RUN_FILE } from './lib/run-file.mjs';
 import { serveStreamStandIn } from './lib/stream-standin.mjs';
@@ -168,7 +168,7 @@ export function curlSequence(workerUrl, emulatorHost) {
   ].join('\n');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMainModule(import.meta.url)) {
   const verbose = process.argv.includes('--verbose');
   /** @type {LocalStack | undefined} */
   let running;

@@ -8,7 +8,7 @@ import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { listenOnLoopback } from './lib/process.mjs';
+import { isMainModule, listenOnLoopback } from './lib/process.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE = join(ROOT, 'examples', 'web');
@@ -57,7 +57,7 @@ export async function serveWeb(dir, port = 0) {
   return listenOnLoopback(server, port);
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+if (isMainModule(import.meta.url)) {
   const dir = await buildWeb();
   const { url } = await serveWeb(dir, Number(process.env.WEB_PORT ?? 5173));
   console.log(`Web example: ${url}/  (expects npm start's Worker on http://127.0.0.1:8787 and Auth emulator on :9099)`);

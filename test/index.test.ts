@@ -24,6 +24,19 @@ describe('through exports.default', () => {
 });
 
 describe('build', () => {
+  it('finds everything built at isolate start-up for an env with the module env\'s very bindings, and builds anew otherwise', () => {
+    // The runtime hands each request an env object of its own, with the same bindings as `cloudflare:workers`' env.
+    const startup = build({ ...env });
+    expect(build({ ...env })).toBe(startup);
+    expect(startup.config.streamApiSecret).toBe(env.STREAM_API_SECRET);
+    const changed = build({ ...env, STREAM_TOKEN_TTL_SECONDS: '60' });
+    expect(changed).not.toBe(startup);
+    expect(changed.config.streamTokenTtlSeconds).toBe(60);
+    const fewer: Record<string, unknown> = { ...env };
+    delete fewer.STREAM_API_SECRET;
+    expect(() => build(fewer as unknown as typeof env)).toThrow(/STREAM_API_SECRET/);
+  });
+
   it('builds once per env object and logs configuration warnings once', async () => {
     const scenario = await Scenario.create();
     const bindings = scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' });

@@ -77,6 +77,10 @@ export function readModule(file) {
       const [argument] = node.arguments;
       const target = argument && ts.isStringLiteral(argument) ? resolveImport(file, argument.text) : undefined;
       if (target) imports.push({ target, names: '*', typeOnly: false });
+    } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
+      // `typeof import('./x')` or `import('./x').T` in a type
+      const target = resolveImport(file, node.argument.literal.text);
+      if (target) imports.push({ target, names: node.qualifier && ts.isIdentifier(node.qualifier) ? [node.qualifier.text] : '*', typeOnly: true });
     } else if (ts.isExportAssignment(node)) {
       exported(node, 'default');
     } else if (has(node, ts.SyntaxKind.ExportKeyword)) {

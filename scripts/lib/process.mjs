@@ -6,7 +6,9 @@
  * on 127.0.0.1.
  */
 import { spawn } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { pathToFileURL } from 'node:url';
 
 /** @typedef {import('node:child_process').ChildProcess} ChildProcess */
 
@@ -122,4 +124,20 @@ export async function listenOnLoopback(server, port = 0) {
         server.close(() => resolve(undefined));
       }),
   };
+}
+
+/**
+ * Whether the module whose `import.meta.url` is given is the script Node was asked to run, also when its
+ * path goes through a symlink or has characters a URL escapes (a plain `file://${argv[1]}` comparison
+ * says no there, and the script silently does nothing).
+ * @param {string} moduleUrl
+ */
+export function isMainModule(moduleUrl) {
+  const script = process.argv[1];
+  if (script === undefined) return false;
+  try {
+    return moduleUrl === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
 }

@@ -10,17 +10,18 @@ import { StreamBusyError } from './user-writer';
  * failure is 502 `stream_failed`.
  */
 
-/** Stream's user writes: when one of them is limited, a sign-up waits for the first to reset. */
-const USER_WRITES = ['upsertUsers', 'partialUpdateUsers', 'queryUsers'];
+/** Stream's user writes: a sign-up or a revoke waits until the first of their windows that is known resets. */
+export const USER_WRITES: readonly string[] = ['upsertUsers', 'partialUpdateUsers', 'queryUsers'];
 
 /**
- * Seconds until Stream's window resets for `operation` (or, failing that, for
- * the user writes), from its own `X-RateLimit-Reset`; a minute when it never said.
+ * Seconds until Stream's window resets for the first of `operations` whose
+ * window is known, from its own `X-RateLimit-Reset`; a minute when it never said.
  */
-export function retryAfterSeconds(stream: StreamRestClient | undefined, operation: string, now: number = Date.now()): number {
-  for (const candidate of [operation, ...USER_WRITES]) {
-    const limit = stream?.rateLimit(candidate, now);
-    if (limit) return Math.max(1, Math.ceil((limit.resetAt - now) / 1000));
+export function retryAfterSeconds(stream: StreamRestClient | undefined, operations: readonly string[], now?: number): number {
+  for (const operation of operations) {
+    // Without `now`, the client's own clock says which windows are still open (a fake one in tests).
+    const limit = now === undefined ? stream?.rateLimit(operation) : stream?.rateLimit(operation, now);
+    if (limit) return Math.max(1, Math.ceil((limit.resetAt - (now ?? Date.now())) / 1000));
   }
   return 60;
 }
@@ -43,7 +44,7 @@ export async function answeringStreamFailures<T>(call: () => Promise<T>, stream?
     return await call();
   } catch (error) {
     if (error instanceof StreamBusyError) throw streamBusy(error.retryAfterSeconds, error);
-    if (error instanceof StreamApiError && error.status === 429) throw streamBusy(retryAfterSeconds(stream, error.operation), error);
+    if (error instanceof StreamApiError && error.status === 429) throw streamBusy(retryAfterSeconds(stream, USER_WRITES), error);
     if (error instanceof StreamApiError) throw streamFailure(error);
     throw error;
   }

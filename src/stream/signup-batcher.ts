@@ -42,7 +42,7 @@ export class SignupBatcher extends DurableObject<BatcherEnv> {
       if (error instanceof StreamBusyError) return { busy: error.retryAfterSeconds };
       if (error instanceof StreamApiError) {
         // Stream's own reset, so callers come back when it has budget again.
-        if (error.status === 429) return { busy: retryAfterSeconds(stream, error.operation) };
+        if (error.status === 429) return { busy: retryAfterSeconds(stream, [error.operation]) };
         return { failed: { operation: error.operation, status: error.status, code: error.code, message: error.streamMessage } };
       }
       throw error;

@@ -438,6 +438,24 @@ describe('the data centre\'s copy (Cache API)', () => {
     expect([reads, background.length]).toEqual([1, 1]);
   });
 
+  it('a read that finishes after getKey gave up on it never puts older keys back over what Google answered', async () => {
+    const old = await makeSigningKey();
+    const rotated = await makeSigningKey();
+    const scenario = await scenarioWith([rotated]);
+    let release: (value: undefined) => void = () => undefined;
+    const stale = { keys: { keys: [old.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 };
+    const late = { get: () => new Promise<typeof stale | undefined>((resolve) => (release = () => resolve(stale))), put: async () => undefined };
+    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: late, timeoutMs: 100 });
+    const background: Promise<unknown>[] = [];
+    store.prefetch((promise) => void background.push(promise));
+    await expectKeyOf(await store.getKey(rotated.kid), rotated); // waited 100 ms, then Google
+    release(undefined);
+    await Promise.all(background);
+    await expectKeyOf(await store.getKey(rotated.kid), rotated);
+    await expectRejection(store.getKey(old.kid), 'invalid_token');
+    expect(await scenario.keyFetches()).toBe(1);
+  });
+
   it('a prefetched read that never finishes holds getKey back only for the fetch timeout, then Google answers', async () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key]);

@@ -42,4 +42,12 @@ describe('scripts/check-cycles.mjs', () => {
     expect(run(dir).status).toBe(1);
     expect(run(tree({ 'a.ts': "export { b } from './b';\n", 'b.ts': 'export const b = 1;\n' })).status).toBe(0);
   });
+
+  it('sees a type written as typeof import(…) or import(…).Name', () => {
+    const dir = tree({
+      'a.ts': "export type B = typeof import('./b');\nexport const a = 1;\n",
+      'b.ts': "export type A = import('./a').A2;\nexport const b = 2;\n",
+    });
+    expect(run(dir).status).toBe(1);
+  });
 });

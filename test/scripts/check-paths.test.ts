@@ -34,14 +34,16 @@ describe('scripts/check-paths.mjs', () => {
   it('fails on a Markdown link to a missing file or heading', () => {
     const dir = tree({
       'README.md': '# Title\n\n## Limits\n\nSee [ok](docs/a.md#the-rules), [self](#limits), [gone](docs/b.md), [bad anchor](docs/a.md#nope) and [web](https://example.com/x.md#y).\n', // check-paths: ignore
-      'docs/a.md': "# A\n\n## The rules\n\n[back](../README.md#limits), [again](../README.md#what-it-is)\n", // check-paths: ignore
+      'docs/a.md': "# A\n\n## The rules\n\n## The rules\n\n## FIREBASE_CHECK_REVOKED\n\n```sh\n# not a heading\n```\n\n[back](../README.md#limits), [again](../README.md#what-it-is), [second](#the-rules-1), [underscore](#firebase_check_revoked), [titled](/README.md \"Home\"), [fenced](#not-a-heading), [no underscore](#firebasecheckrevoked)\n", // check-paths: ignore
     });
     const result = run(dir);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('README.md: link docs/b.md'); // check-paths: ignore
     expect(result.stderr).toContain('README.md: link docs/a.md#nope (no such heading)'); // check-paths: ignore
     expect(result.stderr).toContain('docs/a.md: link ../README.md#what-it-is (no such heading)'); // check-paths: ignore
-    expect(result.stderr).not.toContain('#the-rules');
+    expect(result.stderr).toContain('docs/a.md: link #not-a-heading (no such heading)'); // check-paths: ignore
+    expect(result.stderr).toContain('docs/a.md: link #firebasecheckrevoked (no such heading)'); // check-paths: ignore
+    expect(result.stderr).not.toMatch(/#the-rules|#firebase_check_revoked|\/README\.md /);
     expect(result.stderr).not.toContain('#limits');
     expect(result.stderr).not.toContain('example.com');
   });

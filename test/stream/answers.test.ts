@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../../src/errors';
-import { answeringStreamFailures, retryAfterSeconds } from '../../src/stream/answers';
+import { answeringStreamFailures, retryAfterSeconds, USER_WRITES } from '../../src/stream/answers';
 import { StreamApiError } from '../../src/stream/errors';
 import { StreamRestClient } from '../../src/stream/rest-client';
 import { StreamTokenSigner } from '../../src/stream/tokens';
@@ -33,11 +33,12 @@ async function answerOf(error: unknown, stream?: StreamRestClient): Promise<AppE
 }
 
 describe('Stream failures as answers', () => {
-  it('Retry-After is Stream\'s own reset for the operation, else for the user writes, else a minute', async () => {
-    expect(retryAfterSeconds(await clientAfter('upsertUsers', 17), 'upsertUsers', NOW)).toBe(17);
-    expect(retryAfterSeconds(await clientAfter('queryUsers', 9), 'partialUpdateUsers', NOW)).toBe(9);
-    expect(retryAfterSeconds(await clientAfter('upsertUsers', 2), 'upsertUsers', NOW + 1_900)).toBe(1); // 0.1 s left: rounded up
-    expect(retryAfterSeconds(undefined, 'upsertUsers', NOW)).toBe(60);
+  it('Retry-After is Stream\'s own reset for the first operation asked about whose window is known, else a minute', async () => {
+    expect(retryAfterSeconds(await clientAfter('upsertUsers', 17), USER_WRITES, NOW)).toBe(17);
+    expect(retryAfterSeconds(await clientAfter('queryUsers', 9), USER_WRITES, NOW)).toBe(9);
+    expect(retryAfterSeconds(await clientAfter('queryUsers', 9), ['upsertUsers'], NOW)).toBe(60); // only the operations asked about
+    expect(retryAfterSeconds(await clientAfter('upsertUsers', 2), ['upsertUsers'], NOW + 1_900)).toBe(1); // 0.1 s left: rounded up
+    expect(retryAfterSeconds(undefined, USER_WRITES, NOW)).toBe(60);
   });
 
   it('a 429 or a spent budget is 503 stream_unavailable with Retry-After; any other failure 502 stream_failed; the rest passes through', async () => {
