@@ -9,8 +9,9 @@
 //   warm  = a directory filled by a previous instance that served one request (its key set written
 //           by ctx.waitUntil, checked to be in the cache before that instance is disposed);
 //   floor = the do-nothing Worker (bench/contenders/floor-worker.js), same bindings and setup;
-//   floor+cache = the floor that also reads the key set from a warm Cache API and imports the key
-//           (bench/contenders/floor-cache-worker.js): what the platform charges any token verifier.
+//   floor+I/O = the floor that also reads the key set from a warm Cache API, imports the key and writes
+//           one D1 row (bench/contenders/floor-cache-worker.js): the I/O any token verifier that records
+//           uids pays on a fresh isolate.
 // Measured: the wall time of the first POST /v1/token (a valid RS256 ID token) from sending it to the
 // end of its answer, and the Google fetches each instance made. To see where a warm first request's
 // time goes, also: the second POST /v1/token of the warm and floor instances (the steady state), and
@@ -219,7 +220,7 @@ try {
     ['cold', 'this Worker, cold cache (empty cachePersist)'],
     ['warm', 'this Worker, warm cache (cachePersist filled by a previous instance)'],
     ['floor', 'floor (do-nothing Worker)'],
-    ['floor-cache', 'floor + one Cache API read of the key set and its import (warm cache)'],
+    ['floor-cache', 'floor + one Cache API read of the key set, its import and one D1 row written (warm cache)'],
   ];
   for (const [which, label] of labels) {
     const { ms, fetches } = results[which];
@@ -229,7 +230,7 @@ try {
   const warmMinusFloor = quantile(results.warm.ms, 0.5) - quantile(results.floor.ms, 0.5);
   const verdict = (/** @type {number} */ d) => (d <= 10 ? '✓' : '✗');
   console.log(`- warm − floor: ${fmt(warmMinusFloor)} ms (medians), p90 − p90 ${fmt(quantile(results.warm.ms, 0.9) - quantile(results.floor.ms, 0.9))} ms, per-round differences median ${fmt(quantile(pairedWarmMinusFloor, 0.5))} ms / p90 ${fmt(quantile(pairedWarmMinusFloor, 0.9))} ms (target ≤ 10 ms) ${verdict(warmMinusFloor)}`);
-  console.log(`- warm − (floor + cache read): ${fmt(quantile(results.warm.ms, 0.5) - quantile(results['floor-cache'].ms, 0.5))} ms (medians): what this Worker's own code adds to what the platform charges any token verifier's first request; floor + cache read − floor: ${fmt(quantile(results['floor-cache'].ms, 0.5) - quantile(results.floor.ms, 0.5))} ms`);
+  console.log(`- warm − (floor + I/O): ${fmt(quantile(results.warm.ms, 0.5) - quantile(results['floor-cache'].ms, 0.5))} ms (medians): what this Worker's own code adds to the I/O any token verifier that records uids pays on its first request; (floor + I/O) − floor: ${fmt(quantile(results['floor-cache'].ms, 0.5) - quantile(results.floor.ms, 0.5))} ms`);
   console.log(`- cold − floor: ${fmt(quantile(results.cold.ms, 0.5) - quantile(results.floor.ms, 0.5))} ms (medians; includes the ${GOOGLE_DELAY_MS} ms Google answer)`);
   console.log(`- breakdown (medians): second POST /v1/token of the same instance: warm ${fmt(quantile(results.warm.second, 0.5))} ms, floor ${fmt(quantile(results.floor.second, 0.5))} ms; first GET /healthz of a fresh Worker instance ${fmt(quantile(healthzFirst, 0.5))} ms (floor's first request ${fmt(quantile(results.floor.ms, 0.5))} ms)`);
   const warmFetches = results.warm.fetches.reduce((a, b) => a + b, 0);

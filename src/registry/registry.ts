@@ -66,14 +66,27 @@ const ALIVE_REFRESH_MS = 3600_000;
 const MAX_REMEMBERED_PER_ISOLATE = 50_000;
 const ids = (uids: readonly string[]) => JSON.stringify(uids);
 
+/** The token routes' one statement: record a uid (or refresh its evidence of life) and read its row back. */
+const UPSERT = `INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (uid) DO UPDATE SET alive_at = CASE WHEN state = 'active' AND tenant = excluded.tenant THEN excluded.alive_at ELSE alive_at END
+         WHERE state != 'active' OR tenant != excluded.tenant OR alive_at IS NULL OR alive_at <= excluded.alive_at - ?4
+         RETURNING tenant, state, profile_hash, profile_written_at`;
+
 export class UserRegistry {
   readonly #db: D1Database;
   readonly #now: () => number;
   readonly #recorded = new Set<string>();
+  /**
+   * Prepared once, when the registry is built (at isolate start-up): D1's
+   * client sets itself up on its first statement, and that need not be on a
+   * first request's path (issue 18).
+   */
+  readonly #upsertStatement: D1PreparedStatement;
 
   constructor(db: D1Database, now: () => number = Date.now) {
     this.#db = db;
     this.#now = now;
+    this.#upsertStatement = db.prepare(UPSERT);
   }
 
   // --- recording (token routes) ---
@@ -141,14 +154,7 @@ export class UserRegistry {
    * returned): D1 bills rows written, and a witness needs recency in hours, not seconds.
    */
   #upsert(uid: string, tenant: string, refreshAfterMs = 0): D1PreparedStatement {
-    return this.#db
-      .prepare(
-        `INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (uid) DO UPDATE SET alive_at = CASE WHEN state = 'active' AND tenant = excluded.tenant THEN excluded.alive_at ELSE alive_at END
-         WHERE state != 'active' OR tenant != excluded.tenant OR alive_at IS NULL OR alive_at <= excluded.alive_at - ?4
-         RETURNING tenant, state, profile_hash, profile_written_at`,
-      )
-      .bind(uid, tenant, this.#now(), refreshAfterMs);
+    return this.#upsertStatement.bind(uid, tenant, this.#now(), refreshAfterMs);
   }
 
   /** Adds uids (operator import) under one tenant; answers how many were new. */
