@@ -24,6 +24,11 @@ export function engineMismatches(lock, promised, running) {
     // Optional platform binaries for other systems are never installed here.
     if (!path || !wanted || (entry.optional && entry.os)) continue;
     const name = path.replace(/^.*node_modules\//, '');
+    // A range semver cannot read is one npm cannot check either: reported, not a crash.
+    if (typeof wanted !== 'string' || !semver.validRange(wanted)) {
+      found.push({ package: name, version: entry.version, wants: String(wanted), node: promised });
+      continue;
+    }
     // Every Node the project promises must be one the package accepts, and so must the Node running this.
     if (!semver.subset(promised, wanted)) found.push({ package: name, version: entry.version, wants: wanted, node: promised });
     else if (!semver.satisfies(running, wanted, { includePrerelease: true })) found.push({ package: name, version: entry.version, wants: wanted, node: running });

@@ -43,13 +43,16 @@ export interface Built {
 }
 
 const built = new WeakMap<object, Built>();
+/** Entries whose configuration warnings were logged: once each, from a request, where logs are kept. */
+const warned = new WeakSet<Built>();
 /** Key stores by JWKS URL: the same keys serve every env object of the isolate. */
 const keyStores = new Map<string, GoogleKeyStore>();
 
 /**
- * Everything for this env object, built on first use and reused for the life
- * of the isolate (Workers hands every request the same env object). A
- * ConfigError is not cached, so a fixed secret takes effect on the next request.
+ * Everything for this env object: built while the isolate started when the
+ * env has the same bindings as the module's, else on first use; reused for
+ * the life of the isolate. A ConfigError is not cached, so a fixed secret
+ * takes effect on the next request.
  */
 export function build(env: Env, prefetchKeys?: Background): Built {
   let entry = built.get(env);
@@ -61,13 +64,18 @@ export function build(env: Env, prefetchKeys?: Background): Built {
     if (prefetchKeys) keyStoreFor(config.firebaseJwksUrl).prefetch(prefetchKeys);
     entry = early ?? compose(config, env);
     built.set(env, entry);
+    // Logged here, not while building: a line written at isolate start-up reaches no log a deployer sees.
+    if (!warned.has(entry)) {
+      warned.add(entry);
+      for (const warning of entry.config.warnings) console.error(JSON.stringify(warning));
+    }
   }
   return entry;
 }
 
 /**
  * Requests hand in an env object of their own, but with the very bindings the
- * module's env (`cloudflare:workers`) has: the same vars, the same binding objects.
+ * module's env (`cloudflare:workers`) had at start-up: the same vars, the same binding objects.
  */
 function sameBindings(a: Env, b: Env): boolean {
   const keys = Object.keys(a) as (keyof Env)[];
@@ -82,18 +90,20 @@ function sameBindings(a: Env, b: Env): boolean {
  * configuration builds nothing here; the first request reports it, as always.
  */
 function composeAtStartup(): { env: Env; entry: Built } | undefined {
-  const env = startupEnv as Env | undefined;
-  if (!env || typeof env !== 'object') return undefined;
+  const live = startupEnv as unknown as Record<string, unknown> | undefined;
+  if (!live || typeof live !== 'object') return undefined;
+  // A copy: the module's env is a live view, and the entry must be compared with what it was built from.
+  const env = Object.fromEntries(Object.keys(live).map((key) => [key, live[key]])) as unknown as Env;
   try {
     return { env, entry: compose(parseConfig(env), env) };
-  } catch {
+  } catch (error) {
+    // A bad configuration is the first request's to report; anything else is a bug worth a line.
+    if (!(error instanceof ConfigError)) console.error(JSON.stringify({ event: 'unexpected_error', error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }));
     return undefined;
   }
 }
 
 function compose(config: Config, env: Env): Built {
-  for (const warning of config.warnings) console.error(JSON.stringify(warning));
-
   const meter = new Meter();
   const metrics = new Metrics(env.METRICS);
   const signer = new StreamTokenSigner(config.streamApiSecret);

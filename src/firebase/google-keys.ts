@@ -158,8 +158,9 @@ export class GoogleKeyStore {
 
   async #readShared(shared: KeySetCache): Promise<void> {
     const stored = await shared.get(this.#url).catch(() => undefined);
-    // A read that finished after its waiters gave up (and asked Google) must not put older keys back.
-    if (this.#sharedChecked || !stored || this.#now() >= stored.usableUntil) return;
+    if (!stored || this.#now() >= stored.usableUntil) return;
+    // A read that finished after its waiters gave up and asked Google must not put older keys back.
+    if (this.#usable() && this.#freshUntil >= stored.freshUntil) return;
     await this.#install(stored).catch(() => undefined);
   }
 

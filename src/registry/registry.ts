@@ -76,17 +76,9 @@ export class UserRegistry {
   readonly #db: D1Database;
   readonly #now: () => number;
   readonly #recorded = new Set<string>();
-  /**
-   * Prepared once, when the registry is built (at isolate start-up): D1's
-   * client sets itself up on its first statement, and that need not be on a
-   * first request's path (issue 18).
-   */
-  readonly #upsertStatement: D1PreparedStatement;
-
   constructor(db: D1Database, now: () => number = Date.now) {
     this.#db = db;
     this.#now = now;
-    this.#upsertStatement = db.prepare(UPSERT);
   }
 
   // --- recording (token routes) ---
@@ -154,7 +146,7 @@ export class UserRegistry {
    * returned): D1 bills rows written, and a witness needs recency in hours, not seconds.
    */
   #upsert(uid: string, tenant: string, refreshAfterMs = 0): D1PreparedStatement {
-    return this.#upsertStatement.bind(uid, tenant, this.#now(), refreshAfterMs);
+    return this.#db.prepare(UPSERT).bind(uid, tenant, this.#now(), refreshAfterMs);
   }
 
   /** Adds uids (operator import) under one tenant; answers how many were new. */

@@ -456,6 +456,22 @@ describe('the data centre\'s copy (Cache API)', () => {
     expect(await scenario.keyFetches()).toBe(1);
   });
 
+  it('a late read still serves when Google failed meanwhile and the isolate has no keys', async () => {
+    const key = await makeSigningKey();
+    const scenario = await Scenario.create();
+    await scenario.setGoogle({ keys: [key], down: true });
+    let release: () => void = () => undefined;
+    const copy = { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 };
+    const late = { get: () => new Promise<typeof copy>((resolve) => (release = () => resolve(copy))), put: async () => undefined };
+    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: late, timeoutMs: 100 });
+    const background: Promise<unknown>[] = [];
+    store.prefetch((promise) => void background.push(promise));
+    await expectRejection(store.getKey(key.kid), 'keys_unavailable');
+    release();
+    await Promise.all(background);
+    await expectKeyOf(await store.getKey(key.kid), key);
+  });
+
   it('a prefetched read that never finishes holds getKey back only for the fetch timeout, then Google answers', async () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key]);

@@ -39,4 +39,9 @@ describe('scripts/check-engines.mjs', () => {
     );
     expect(found).toEqual([{ package: 'old-only', version: '1.0.0', wants: '20 || 22', node: '24.1.0' }]);
   });
+
+  it('reports a range it cannot read instead of crashing', () => {
+    const found = engineMismatches(lock({ 'node_modules/odd': { version: '1.0.0', engines: { node: 'garbage' } } }), '^20.19.0', '20.20.0');
+    expect(found).toEqual([{ package: 'odd', version: '1.0.0', wants: 'garbage', node: '^20.19.0' }]);
+  });
 });
