@@ -142,7 +142,7 @@ async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps
     return outcomes;
   }
   const gone = uids.filter((uid) => !found.has(uid));
-  for (const [uid, outcome] of await leaveTombstones(gone, deps, source)) outcomes.set(uid, outcome);
+  for (const [uid, outcome] of await leaveTombstones(gone, deps, source, true)) outcomes.set(uid, outcome);
   const rest = uids.filter((uid) => found.has(uid));
   if (rest.length === 0) return outcomes;
   for (const [uid, outcome] of await deleteClaimed(rest, claim, deps, source, true)) outcomes.set(uid, outcome);
@@ -213,9 +213,29 @@ async function recordTaskResult(task: StreamTask, uids: string[], deps: Reconcil
  * its tombstone and refuses every token. One Stream refuses to create as
  * deleted already has that tombstone: it is already gone.
  */
-async function leaveTombstones(uids: string[], deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+async function leaveTombstones(uids: string[], deps: ReconcileDeps, source: string, knownAbsent = false): Promise<Map<string, DeleteOutcome>> {
   const outcomes = new Map<string, DeleteOutcome>();
-  for (const uid of uids) {
+  if (uids.length === 0) return outcomes;
+  let absent = uids;
+  if (!knownAbsent) {
+    // A task's "not found" may be old news: a client holding a valid token can have created the user since
+    // (Stream creates users on connect). Such a user is deleted like any other, never overwritten by the
+    // empty upsert below (the simulation found this, seed 1542233912).
+    let found: Set<string>;
+    try {
+      const { users } = await deps.stream.queryUsers({ id: { $in: uids } }, { limit: STREAM_DELETE_MAX_IDS, include_deactivated_users: true });
+      found = new Set(users.map((user) => user.id));
+    } catch (error) {
+      if (!(error instanceof StreamApiError)) throw error;
+      await deps.registry.markDeleteFailed(uids, error.message, DELETE_BACKOFF);
+      return new Map(uids.map((uid) => [uid, 'failed']));
+    }
+    const back = uids.filter((uid) => found.has(uid));
+    if (back.length > 0) await deps.registry.markDueAgain(back);
+    for (const uid of back) outcomes.set(uid, 'deleting');
+    absent = uids.filter((uid) => !found.has(uid));
+  }
+  for (const uid of absent) {
     try {
       await deps.stream.upsertUsers([{ id: uid }]);
     } catch (error) {

@@ -67,6 +67,23 @@ describe('Stream batch delete', () => {
     expect((await scenario.streamUsers()).deleted).toContain('never-connected'); // Stream's tombstone: it refuses the uid from now on
   });
 
+  it('a uid a task found missing, which a client created since (Stream creates users on connect), is deleted, never overwritten by the empty upsert', async () => {
+    const scenario = await Scenario.create();
+    const env = await productionEnv(scenario, { RECONCILE_TASK_WAIT_MS: '0' });
+    await register(['late-connect']);
+    await withWitness(scenario);
+    await scenario.setStreamTasks({ runningPolls: 1 });
+    expect(await runCron(env)).toMatchObject({ sent: 1, in_task: 1 }); // the task will say "not found"
+    await scenario.seedStreamUsers([{ id: 'late-connect', name: 'Connected meanwhile', custom: 'kept until deleted' }]);
+    // The task's news is old: the user is due again, and sent again in the same run (its task still running).
+    expect(await runCron(env)).toMatchObject({ in_task: 2, deleted: 0, sent: 1 });
+    expect(await runCron(env)).toMatchObject({ deleted: 1 });
+    const upserts = (await scenario.streamRequests()).filter((r) => r.method === 'POST' && r.path.endsWith('/users'));
+    expect(upserts).toEqual([]);
+    expect(await streamDeletes(scenario)).toEqual(['late-connect', 'late-connect']);
+    expect((await registryRows()).get('late-connect')).toMatchObject({ state: 'deleted' });
+  });
+
   it('a task still running when the run ends is resumed by the next run, without a second delete', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario, { RECONCILE_TASK_WAIT_MS: '0' });
