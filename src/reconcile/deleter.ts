@@ -130,19 +130,11 @@ export async function deleteClaimed(
  * gone, and send the existing ones again, once.
  */
 async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+  const found = await inStreamNow(uids, deps);
+  if (!found) return new Map(uids.map((uid) => [uid, 'failed']));
   const outcomes = new Map<string, DeleteOutcome>();
-  let found: Set<string>;
-  try {
-    const { users } = await deps.stream.queryUsers({ id: { $in: uids } }, { limit: STREAM_DELETE_MAX_IDS, include_deactivated_users: true });
-    found = new Set(users.map((user) => user.id));
-  } catch (error) {
-    if (!(error instanceof StreamApiError)) throw error;
-    await deps.registry.markDeleteFailed(uids, error.message, DELETE_BACKOFF);
-    for (const uid of uids) outcomes.set(uid, 'failed');
-    return outcomes;
-  }
   const gone = uids.filter((uid) => !found.has(uid));
-  for (const [uid, outcome] of await leaveTombstones(gone, deps, source, true)) outcomes.set(uid, outcome);
+  for (const [uid, outcome] of await leaveTombstones(gone, deps, source)) outcomes.set(uid, outcome);
   const rest = uids.filter((uid) => found.has(uid));
   if (rest.length === 0) return outcomes;
   for (const [uid, outcome] of await deleteClaimed(rest, claim, deps, source, true)) outcomes.set(uid, outcome);
@@ -199,8 +191,42 @@ async function recordTaskResult(task: StreamTask, uids: string[], deps: Reconcil
   const of = (kind: DeleteOutcome) => uids.filter((uid) => outcomes.get(uid) === kind);
   await deps.registry.markDeleted(of('deleted'), `${source}:${deps.settings.deleteMode.label}`);
   for (const [uid, reason] of failedWith) await deps.registry.markDeleteFailed([uid], reason, DELETE_BACKOFF);
-  for (const [uid, outcome] of await leaveTombstones(of('already_gone'), deps, source)) outcomes.set(uid, outcome);
+  for (const [uid, outcome] of await tombstonesIfStillMissing(of('already_gone'), deps, source)) outcomes.set(uid, outcome);
   return outcomes;
+}
+
+/**
+ * A task's "not found" may be old news: a client holding a valid token can
+ * have created the user since (Stream creates users on connect). Such a user
+ * goes back to the deletion queue and is deleted like any other, never
+ * overwritten by a tombstone's empty upsert (the simulation found this, seed
+ * 1542233912); the others get their tombstone.
+ */
+async function tombstonesIfStillMissing(uids: string[], deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+  if (uids.length === 0) return new Map();
+  const found = await inStreamNow(uids, deps);
+  if (!found) return new Map(uids.map((uid) => [uid, 'failed']));
+  const back = uids.filter((uid) => found.has(uid));
+  if (back.length > 0) await deps.registry.markDueAgain(back);
+  const outcomes = new Map<string, DeleteOutcome>(back.map((uid) => [uid, 'deleting']));
+  for (const [uid, outcome] of await leaveTombstones(uids.filter((uid) => !found.has(uid)), deps, source)) outcomes.set(uid, outcome);
+  return outcomes;
+}
+
+/**
+ * Which of `uids` Stream has now, deactivated users included (one query).
+ * Undefined when Stream fails: every uid is then recorded as failed, tried
+ * again after the backoff.
+ */
+async function inStreamNow(uids: string[], deps: ReconcileDeps): Promise<Set<string> | undefined> {
+  try {
+    const { users } = await deps.stream.queryUsers({ id: { $in: uids } }, { limit: STREAM_DELETE_MAX_IDS, include_deactivated_users: true });
+    return new Set(users.map((user) => user.id));
+  } catch (error) {
+    if (!(error instanceof StreamApiError)) throw error;
+    await deps.registry.markDeleteFailed(uids, error.message, DELETE_BACKOFF);
+    return undefined;
+  }
 }
 
 /**
@@ -213,29 +239,9 @@ async function recordTaskResult(task: StreamTask, uids: string[], deps: Reconcil
  * its tombstone and refuses every token. One Stream refuses to create as
  * deleted already has that tombstone: it is already gone.
  */
-async function leaveTombstones(uids: string[], deps: ReconcileDeps, source: string, knownAbsent = false): Promise<Map<string, DeleteOutcome>> {
+async function leaveTombstones(uids: string[], deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
   const outcomes = new Map<string, DeleteOutcome>();
-  if (uids.length === 0) return outcomes;
-  let absent = uids;
-  if (!knownAbsent) {
-    // A task's "not found" may be old news: a client holding a valid token can have created the user since
-    // (Stream creates users on connect). Such a user is deleted like any other, never overwritten by the
-    // empty upsert below (the simulation found this, seed 1542233912).
-    let found: Set<string>;
-    try {
-      const { users } = await deps.stream.queryUsers({ id: { $in: uids } }, { limit: STREAM_DELETE_MAX_IDS, include_deactivated_users: true });
-      found = new Set(users.map((user) => user.id));
-    } catch (error) {
-      if (!(error instanceof StreamApiError)) throw error;
-      await deps.registry.markDeleteFailed(uids, error.message, DELETE_BACKOFF);
-      return new Map(uids.map((uid) => [uid, 'failed']));
-    }
-    const back = uids.filter((uid) => found.has(uid));
-    if (back.length > 0) await deps.registry.markDueAgain(back);
-    for (const uid of back) outcomes.set(uid, 'deleting');
-    absent = uids.filter((uid) => !found.has(uid));
-  }
-  for (const uid of absent) {
+  for (const uid of uids) {
     try {
       await deps.stream.upsertUsers([{ id: uid }]);
     } catch (error) {
