@@ -1,20 +1,9 @@
 // The import-cycle check that `npm test` runs on src/: it must fail on a cycle, type-only imports included.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tree } from './tree';
 
 const run = (dir: string) => spawnSync(process.execPath, ['scripts/check-cycles.mjs', dir], { encoding: 'utf8' });
-
-function tree(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'cycles-'));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
 
 describe('scripts/check-cycles.mjs', () => {
   it('passes on src/', () => {

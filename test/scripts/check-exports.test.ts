@@ -1,20 +1,9 @@
 // The unused-export check that `npm test` runs: an export of src/ that no file imports fails it.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tree } from './tree';
 
 const run = (root?: string) => spawnSync(process.execPath, ['scripts/check-exports.mjs', ...(root ? ['--root', root] : [])], { encoding: 'utf8' });
-
-function tree(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'exports-'));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
 
 describe('scripts/check-exports.mjs', () => {
   it('passes on this repository', () => {

@@ -1,20 +1,9 @@
 // The path check that `npm test` runs: every repository path named in a comment or a document exists.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tree } from './tree';
 
 const run = (dir?: string) => spawnSync(process.execPath, ['scripts/check-paths.mjs', ...(dir ? [dir] : [])], { encoding: 'utf8' });
-
-function tree(files: Record<string, string>): string {
-  const dir = mkdtempSync(join(tmpdir(), 'paths-'));
-  for (const [path, text] of Object.entries(files)) {
-    mkdirSync(join(dir, path, '..'), { recursive: true });
-    writeFileSync(join(dir, path), text);
-  }
-  return dir;
-}
 
 describe('scripts/check-paths.mjs', () => {
   it('passes on this repository', () => {
