@@ -31,19 +31,13 @@ const CALLABLE_PATHS = [
   '/ext-auth-chat-revokeStreamUserToken',
 ] as const;
 
-const ROUTES: ReadonlySet<string> = new Set([
-  ...CALLABLE_PATHS,
-  '/v1/users/me',
-  '/v1/token',
-  '/v1/token/revoke',
-  '/v1/users/me/delete',
-  '/healthz',
-  '/v1/admin/users/delete',
-  '/v1/admin/registry/import',
-  '/v1/admin/reconcile/status',
-  '/v1/admin/reconcile/run',
-  '/v1/admin/doctor',
-]);
+/** REST routes, every one a POST. */
+const REST_PATHS = ['/v1/users/me', '/v1/token', '/v1/token/revoke', '/v1/users/me/delete'] as const;
+/** Admin routes (src/http/admin.ts), by the one method each answers. */
+const ADMIN_POST_PATHS = ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/run'] as const;
+const ADMIN_GET_PATHS = ['/v1/admin/reconcile/status', '/v1/admin/doctor'] as const;
+
+const ROUTES: ReadonlySet<string> = new Set([...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS]);
 
 /** The path as a metric label: one of the app's routes, or `other`. */
 function routeLabel(path: string): string {
@@ -151,14 +145,13 @@ export function createApp(deps: AppDeps): App {
     const done = answer.deleted ? answer.completed : answer.reason === 'not_registered';
     return json(answer, done ? 200 : 202);
   });
-  for (const path of ['/v1/users/me', '/v1/token', '/v1/token/revoke', '/v1/users/me/delete']) allowOnly(app, path, ['POST']);
+  for (const path of REST_PATHS) allowOnly(app, path, ['POST']);
 
   const admin = createAdminRoutes(deps.adminToken, deps.reconciliation, deps.doctor);
   if (admin) {
     app.route('/v1/admin', admin);
-    for (const path of ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/run']) allowOnly(app, path, ['POST']);
-    allowOnly(app, '/v1/admin/reconcile/status', ['GET']);
-    allowOnly(app, '/v1/admin/doctor', ['GET']);
+    for (const path of ADMIN_POST_PATHS) allowOnly(app, path, ['POST']);
+    for (const path of ADMIN_GET_PATHS) allowOnly(app, path, ['GET']);
   }
 
   app.notFound(() => {
