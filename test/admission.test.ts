@@ -4,10 +4,8 @@ import type { AnonymousPolicy } from '../src/config/config';
 import { AppError } from '../src/errors';
 import type { FirebaseClaims } from '../src/firebase/verify-id-token';
 import { UserRegistry } from '../src/registry/registry';
-import { clearRegistry, DB, register, registryRows } from './support/reconcile';
+import { brokenDb, clearRegistry, DB, register, registryRows } from './support/reconcile';
 
-const failing = () => Promise.reject(new Error('D1_ERROR: storage is down'));
-const brokenDb = { prepare: () => ({ bind: () => ({ run: failing, first: failing, all: failing }) }) } as unknown as D1Database;
 
 function claims(sub: string, firebase: Record<string, unknown> = {}): FirebaseClaims {
   return { sub, aud: 'demo', iss: 'https://securetoken.google.com/demo', iat: 0, exp: 0, firebase } as unknown as FirebaseClaims;

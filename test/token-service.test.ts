@@ -6,14 +6,12 @@ import { StreamRestClient } from '../src/stream/rest-client';
 import { StreamTokenSigner } from '../src/stream/tokens';
 import { TokenService } from '../src/token-service';
 import { decodePayload, Scenario, STREAM_API_KEY } from './support/fixtures';
-import { clearRegistry, DB, registryRows } from './support/reconcile';
+import { brokenDb, clearRegistry, DB, registryRows } from './support/reconcile';
 
 beforeEach(clearRegistry);
 
 const claims = (sub: string, extra: Record<string, unknown> = {}): FirebaseClaims => ({ sub, aud: 'p', iss: 'i', exp: 2e9, iat: 1, ...extra });
 
-const failing = () => Promise.reject(new Error('D1_ERROR: storage unavailable'));
-const brokenDb = { prepare: () => ({ bind: () => ({ run: failing, first: failing, all: failing }) }) } as unknown as D1Database;
 
 async function setup(options: { now?: () => number; sleep?: (ms: number) => Promise<void>; registry?: boolean | D1Database; tenants?: string[] } = {}) {
   const scenario = await Scenario.create();

@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { UserRegistry } from '../../src/registry/registry';
 import { captureConsole } from '../support/console';
-import { clearRegistry, DB, register, registerAlive, registryRows } from '../support/reconcile';
+import { brokenDb, clearRegistry, DB, register, registerAlive, registryRows } from '../support/reconcile';
 
 beforeEach(clearRegistry);
 
@@ -12,8 +12,6 @@ function background() {
 }
 
 /** A D1 stand-in whose every statement fails, as when storage is unavailable. */
-const failing = () => Promise.reject(new Error('D1_ERROR: storage unavailable'));
-const brokenDb = { prepare: () => ({ bind: () => ({ run: failing, first: failing, all: failing }) }) } as unknown as D1Database;
 
 describe('UserRegistry: recording', () => {
   it('markAlive records a uid and its tenant in the background, once per isolate', async () => {

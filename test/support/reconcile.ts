@@ -179,3 +179,11 @@ export async function productionEnv(scenario: Scenario, overrides: Partial<Env> 
     ...overrides,
   });
 }
+
+/** D1 whose every statement fails, as when storage is unavailable. */
+export const brokenDb = {
+  prepare: () => ({ bind: () => ({ run: failingStatement, first: failingStatement, all: failingStatement }) }),
+} as unknown as D1Database;
+function failingStatement(): Promise<never> {
+  return Promise.reject(new Error('D1_ERROR: storage unavailable'));
+}
