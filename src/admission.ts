@@ -3,55 +3,94 @@ import { AppError } from './errors';
 import type { AccountStatusCheck } from './firebase/account-status';
 import type { FirebaseClaims } from './firebase/verify-id-token';
 import { tenantMismatch } from './reconcile/self-delete';
-import type { UserRegistry, WrittenProfile } from './registry/registry';
+import type { Background } from './platform/io';
+import type { NearRegistry } from './registry/near-registry';
+import type { RegistryEntry, WrittenProfile } from './registry/registry';
+import type { RegistryWriteBehind } from './registry/write-behind';
 import { isValidStreamUserId } from './user-id';
 
 /** A caller the policy admits: its uid (a valid Stream user id) and tenant ('' = project-level). */
 interface Caller {
   uid: string;
   tenant: string;
-  /** On the create routes: what this service last wrote to Stream for the uid. */
+  /** What this service last wrote to Stream for the uid, as the registry's copy has it. */
   written?: WrittenProfile;
 }
 
-/** uid → tenant, learnt from the registry (a uid's tenant never changes once registered); bounded. */
-const MAX_KNOWN_TENANTS = 50_000;
+/** The registry, as admission uses it: read near, write far and rarely, the rest behind the answer. */
+interface AdmissionRegistry {
+  near: NearRegistry;
+  writeBehind: RegistryWriteBehind;
+}
 
 /** The settings admission reads (from Config, by the composition root through the token service). */
 interface AdmissionPolicy {
-  /** Identity Platform tenants whose users are served; project-level users always are. */
+  /** FIREBASE_TENANT_IDS. */
   tenants: ReadonlySet<string>;
-  /** FIREBASE_ANONYMOUS: allow, token-only (no Stream write for anonymous users) or deny. */
+  /** FIREBASE_ANONYMOUS. */
   anonymous: AnonymousPolicy;
 }
+
+interface AdmitOptions {
+  /**
+   * The route writes to Stream for the caller (create, revoke's create): a
+   * uid no copy of the registry knows must then be recorded durably first,
+   * so no Stream user this service makes goes unregistered.
+   */
+  writes?: boolean;
+  /** The self-service delete: the account is expected to be gone, and the route reads the registry itself. */
+  accountMayBeGone?: boolean;
+  /** The client's address key (src/http/), for the per-address budget of first registrations. */
+  clientIp?: string;
+  background?: Background;
+}
+
+/**
+ * A registry entry's evidence of life is refreshed when older than this: the
+ * brake's witnesses (src/reconcile/checker.ts) need users known to exist
+ * within hours, and a user who fetches a token every hour then costs one
+ * background row write a day, not one per token.
+ */
+export const ALIVE_REFRESH_MS = 24 * 3600_000;
+
+const noBackground: Background = () => undefined;
 
 /**
  * Who may be served, before anything is issued or written: a uid Stream can
  * use, not an anonymous user the app refuses, a tenant this deployment
  * serves, an account that is not disabled or revoked (FIREBASE_CHECK_REVOKED),
  * and, with a registry, the tenant the uid is bound to (a uid never crosses
- * tenants) and whether it was deleted. The token service asks it first on
- * every route.
+ * tenants) and whether it was deleted (410 on every route). The token service
+ * asks it first on every route.
+ *
+ * The registry is read near (memory, then a replica) and written on the
+ * primary only for a uid no copy knows; a D1 outage refuses no valid token
+ * in a project-level deployment (docs/deletion.md, "Where the registry is read").
  */
 export class Admission {
   readonly #policy: AdmissionPolicy;
-  readonly #registry: UserRegistry | undefined;
+  readonly #registry: AdmissionRegistry | undefined;
   readonly #accountStatus: AccountStatusCheck | undefined;
-  readonly #knownTenants = new Map<string, string>();
+  readonly #registrationLimiter: { limiter: RateLimit; periodSeconds: number } | undefined;
+  readonly #now: () => number;
 
-  constructor(policy: AdmissionPolicy, registry?: UserRegistry, accountStatus?: AccountStatusCheck) {
-    this.#policy = policy;
-    this.#registry = registry;
-    this.#accountStatus = accountStatus;
+  constructor(deps: {
+    policy: AdmissionPolicy;
+    registry?: AdmissionRegistry;
+    accountStatus?: AccountStatusCheck;
+    /** Per-address budget that a new uid's first registration spends (STREAM_WRITE_IP_LIMITER, under a key of its own), and its period. */
+    registrationLimiter?: { limiter: RateLimit; periodSeconds: number };
+    now: () => number;
+  }) {
+    this.#policy = deps.policy;
+    this.#registry = deps.registry;
+    this.#accountStatus = deps.accountStatus;
+    this.#registrationLimiter = deps.registrationLimiter;
+    this.#now = deps.now;
   }
 
-  /**
-   * The policy every route applies before anything else: a uid Stream can
-   * use, a tenant this deployment serves, and (with a registry) the tenant
-   * the uid is registered under. `registered: true` records the uid now and
-   * refuses a deleted one (the create routes, before Stream has the user).
-   */
-  async admit(claims: FirebaseClaims, options: { registered?: boolean; accountMayBeGone?: boolean } = {}): Promise<Caller> {
+  /** The policy every route applies before anything else. */
+  async admit(claims: FirebaseClaims, options: AdmitOptions = {}): Promise<Caller> {
     if (isAnonymous(claims) && this.#policy.anonymous === 'deny') {
       throw new AppError('anonymous_not_allowed', 'This app does not serve anonymous Firebase users (FIREBASE_ANONYMOUS=deny)');
     }
@@ -62,49 +101,91 @@ export class Admission {
     }
     if (this.#accountStatus && !options.accountMayBeGone) await this.#accountStatus.check(claims, tenant);
     const registry = this.#registry;
-    if (!registry) return { uid, tenant };
+    // Without a registry there is nothing to bind to (and tenants are refused by the configuration).
+    if (!registry || options.accountMayBeGone) return { uid, tenant };
+    const background = options.background ?? noBackground;
+    registry.writeBehind.kick(background);
 
-    if (options.registered) {
-      const entry = await this.#record(registry, uid, tenant, 'The user registry is unavailable, so no Stream user was created; try again shortly');
-      if (entry.tenant !== tenant) throw tenantMismatch();
-      if (entry.state !== 'active') {
-        console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
-        throw new AppError('user_deleted', 'This user was deleted from Firebase and from Stream; Stream cannot create the same user id again');
-      }
-      return { uid, tenant, written: entry.written };
+    const entry = await this.#entry(registry, uid, tenant, options, background);
+    if (entry.tenant !== tenant) throw tenantMismatch();
+    if (entry.state !== 'active') {
+      console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
+      throw new AppError('user_deleted', 'This user was deleted from Firebase and from Stream; Stream cannot create the same user id again');
     }
-
-    // A uid belongs to the tenant it was first registered under, whatever FIREBASE_TENANT_IDS says now (rows
-    // imported with a tenant, or kept from an earlier configuration: issue 15). An unknown uid is recorded
-    // before anything is issued, so two tenants cannot both be served in the window before it is. Once per
-    // uid and isolate; the self-service delete only reads (src/reconcile/self-delete.ts checks the binding).
-    if (options.accountMayBeGone) return { uid, tenant };
-    let known = this.#knownTenants.get(uid);
-    if (known === undefined) {
-      const entry = await this.#record(registry, uid, tenant, 'The user registry is unavailable; try again shortly');
-      known = entry.tenant;
-      if (entry.state !== 'active') console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
-    }
-    if (known !== tenant) throw tenantMismatch();
-    return { uid, tenant };
+    return { uid, tenant, written: entry.written };
   }
 
-  /** The uid's registry entry, recorded now if new, and its tenant learnt; 503 `registry_unavailable` when D1 fails. */
-  async #record(registry: UserRegistry, uid: string, tenant: string, unavailable: string): ReturnType<UserRegistry['recordNow']> {
-    let entry;
+  /**
+   * The uid's entry: from memory or a replica when any copy has it (and its
+   * evidence of life refreshed behind the answer when old), else recorded on
+   * the primary. When D1 cannot answer, see #unavailable.
+   */
+  async #entry(registry: AdmissionRegistry, uid: string, tenant: string, options: AdmitOptions, background: Background): Promise<RegistryEntry> {
+    const now = this.#now();
+    let readFailed = false;
     try {
-      entry = await registry.recordNow(uid, tenant);
+      const entry = await registry.near.find(uid);
+      if (entry) {
+        if (entry.state === 'active' && entry.tenant === tenant && (entry.aliveAt === null || now - entry.aliveAt >= ALIVE_REFRESH_MS)) {
+          registry.writeBehind.refresh({ uid, tenant, at: now }, background);
+          registry.near.remember(uid, { ...entry, aliveAt: now });
+        }
+        return entry;
+      }
     } catch (error) {
-      console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
-      throw new AppError('registry_unavailable', unavailable, { cause: error, headers: { 'Retry-After': '5' } });
+      readFailed = true;
+      console.error(JSON.stringify({ event: 'registry_read_failed', error: errorText(error) }));
     }
-    this.#learnTenant(uid, entry.tenant);
-    return entry;
+    // No copy knows the uid (a new user, or a replica that lags): it is recorded before it is served, and
+    // that write spends the address's budget of first registrations (D1 bills rows written; free accounts
+    // must not be able to spend the day's writes). A read that failed is not taken for a new uid.
+    if (!readFailed) await this.#spendRegistrationBudget(options.clientIp);
+    try {
+      return await registry.near.register(uid, tenant);
+    } catch (error) {
+      console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
+      return this.#unavailable(registry, uid, tenant, options, background, error);
+    }
   }
 
-  #learnTenant(uid: string, tenant: string): void {
-    if (this.#knownTenants.size >= MAX_KNOWN_TENANTS) this.#knownTenants.clear();
-    this.#knownTenants.set(uid, tenant);
+  /**
+   * D1 can say nothing about the uid. Tenants never share a Stream user,
+   * outage or not: where tenants are configured, or any registry row is bound
+   * to one (or this isolate never learnt that none is), the uid is refused
+   * (503). A project-level deployment serves it, and it is recorded when D1
+   * answers again (through the queue when one is bound). A route that writes
+   * to Stream needs that record to be durable first.
+   */
+  async #unavailable(
+    registry: AdmissionRegistry,
+    uid: string,
+    tenant: string,
+    options: AdmitOptions,
+    background: Background,
+    cause: unknown,
+  ): Promise<RegistryEntry> {
+    const refuse = () =>
+      new AppError(
+        'registry_unavailable',
+        options.writes ? 'The user registry is unavailable, so no Stream user was created; try again shortly' : 'The user registry is unavailable; try again shortly',
+        { cause, headers: { 'Retry-After': '5' } },
+      );
+    const projectLevelOnly = tenant === '' && this.#policy.tenants.size === 0 && registry.near.tenantRows === false;
+    if (!projectLevelOnly) throw refuse();
+    const durable = await registry.writeBehind.defer({ uid, tenant, at: this.#now() }, background);
+    if (options.writes && !durable) throw refuse();
+    console.warn(JSON.stringify({ event: 'registry_deferred', durable }));
+    return { tenant, state: 'active', aliveAt: null, written: undefined };
+  }
+
+  async #spendRegistrationBudget(clientIp: string | undefined): Promise<void> {
+    const budget = this.#registrationLimiter;
+    if (!budget || !clientIp) return;
+    if (!(await budget.limiter.limit({ key: `register:${clientIp}` })).success) {
+      throw new AppError('rate_limited', 'Too many new users from this address; try again in a minute', {
+        headers: { 'Retry-After': String(budget.periodSeconds) },
+      });
+    }
   }
 
   /** FIREBASE_ANONYMOUS=token-only: nothing is ever written to Stream for an anonymous user, revocations and deletions included. */
@@ -142,4 +223,8 @@ function streamUserId(claims: FirebaseClaims): string {
     );
   }
   return claims.sub;
+}
+
+function errorText(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

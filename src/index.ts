@@ -10,6 +10,7 @@ import { EmulatorFence } from './firebase/emulator';
 import { GoogleKeyStore } from './firebase/google-keys';
 import { CacheApiKeySetCache } from './firebase/key-set-cache';
 import { ServiceAccountTokenSource } from './firebase/service-account';
+import { unverifiedSubject } from './firebase/jws';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { createApp, protocolOf, type App } from './http/app';
 import { errorResponse, json } from './http/respond';
@@ -18,12 +19,15 @@ import { Metrics } from './platform/metrics';
 import { consume } from './reconcile/queue';
 import { reconcile } from './reconcile/reconcile';
 import type { ReconcileMessage, Reconciliation } from './reconcile/types';
+import { NearRegistry } from './registry/near-registry';
 import { UserRegistry } from './registry/registry';
+import { RegistryWriteBehind, recordQueuedRegistrations, type RegisterMessage } from './registry/write-behind';
 import { StreamRestClient } from './stream/rest-client';
 import { BatcherClient, SignupBatcher } from './stream/signup-batcher';
 import { StreamTokenSigner } from './stream/tokens';
 import { UserWriter } from './stream/user-writer';
 import { TokenService } from './token-service';
+import { isValidStreamUserId } from './user-id';
 import type { Background } from './platform/io';
 
 /**
@@ -40,6 +44,10 @@ export interface Built {
   app: App;
   reconciliation: Reconciliation;
   metrics: Metrics;
+  /** The registry and its near copies; undefined without a D1 binding. */
+  registry: UserRegistry | undefined;
+  near: NearRegistry | undefined;
+  writeBehind: RegistryWriteBehind | undefined;
 }
 
 const built = new WeakMap<object, Built>();
@@ -115,6 +123,15 @@ function compose(config: Config, env: Env): Built {
     ...(metrics.on ? { onCall: (operation: string, status: number, remaining: number | undefined) => metrics.streamCall(operation, status, remaining) } : {}),
   });
   const registry = env.DB ? new UserRegistry(meter.d1(env.DB)) : undefined;
+  const near = registry ? new NearRegistry(registry, Date.now) : undefined;
+  const writeBehind = registry
+    ? new RegistryWriteBehind({
+        registry,
+        queue: env.RECONCILE_QUEUE as Queue<RegisterMessage> | undefined,
+        now: Date.now,
+        onDeferred: (how) => metrics.registryDeferred(how),
+      })
+    : undefined;
   const firebase = firebaseAdminFor(config, meter.fetch());
   const keys = keyStoreFor(config.firebaseJwksUrl);
   const fence = new EmulatorFence(config.firebaseAuthEmulatorHost);
@@ -136,7 +153,7 @@ function compose(config: Config, env: Env): Built {
     },
     signer,
     stream,
-    registry,
+    registry: registry && near && writeBehind ? { store: registry, near, writeBehind } : undefined,
     writeLimiter: env.STREAM_WRITE_LIMITER,
     ipLimiter: env.STREAM_WRITE_IP_LIMITER,
     writer: env.SIGNUP_BATCHER
@@ -147,13 +164,19 @@ function compose(config: Config, env: Env): Built {
   });
   const app = createApp({
     tokens,
-    verifyIdToken: (idToken, { requestUrl, waitUntil }) =>
-      verifyFirebaseIdToken(idToken, {
+    verifyIdToken: (idToken, { requestUrl, waitUntil }) => {
+      // A cold isolate reads the uid's registry entry while the keys load, not after them.
+      if (near && !keys.warm) {
+        const uid = unverifiedSubject(idToken);
+        if (uid !== undefined && isValidStreamUserId(uid)) near.prefetch(uid);
+      }
+      return verifyFirebaseIdToken(idToken, {
         projectId: config.firebaseProjectId,
         issuer: config.firebaseIssuer,
         getKey: (kid) => keys.getKey(kid, waitUntil),
         acceptUnsigned: fence.allows(requestUrl),
-      }),
+      });
+    },
     cors: config.cors,
     streamApiKey: config.streamApiKey,
     adminToken: config.adminToken,
@@ -179,7 +202,7 @@ function compose(config: Config, env: Env): Built {
         emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
       }),
   });
-  return { config, app, reconciliation, metrics };
+  return { config, app, reconciliation, metrics, near, writeBehind, registry };
 }
 
 /** App Check around its own key cache (same rules as the ID-token keys), or nothing when APP_CHECK is off. */
@@ -253,7 +276,15 @@ export default {
 
   /** Queue mode's consumer: lookup batches the cron enqueued (src/reconcile/queue.ts). */
   async queue(batch, env, _ctx): Promise<void> {
-    const { reconciliation } = build(env);
+    const { reconciliation, registry } = build(env);
+    // Registrations a D1 outage deferred (src/registry/write-behind.ts) need only the registry.
+    const registrations = batch.messages.filter((message) => (message.body as { kind?: unknown } | null)?.kind === 'register');
+    if (registrations.length > 0) {
+      if (registry) await recordQueuedRegistrations(registrations, registry);
+      else for (const message of registrations) message.retry({ delaySeconds: 300 });
+      if (registrations.length === batch.messages.length) return;
+      batch = { ...batch, messages: batch.messages.filter((message) => !registrations.includes(message)) } as typeof batch;
+    }
     if (!reconciliation.on) {
       console.error(JSON.stringify({ event: 'reconcile_skipped', reason: reconciliation.reason }));
       batch.retryAll({ delaySeconds: 300 }); // nothing is lost: the messages come back once it is configured

@@ -6,7 +6,9 @@ import type { AnonymousPolicy } from './config/config';
 import type { FirebaseClaims } from './firebase/verify-id-token';
 import { deleteSelf, type SelfDeleteAnswer } from './reconcile/self-delete';
 import type { ReconcileDeps } from './reconcile/types';
+import type { NearRegistry } from './registry/near-registry';
 import type { UserRegistry } from './registry/registry';
+import type { RegistryWriteBehind } from './registry/write-behind';
 import { base64UrlFromBytes } from './base64url';
 import { answeringStreamFailures, streamFailure } from './stream/answers';
 import { StreamApiError } from './stream/errors';
@@ -57,8 +59,8 @@ interface TokenServiceDeps {
   settings: TokenSettings;
   signer: StreamTokenSigner;
   stream: StreamRestClient;
-  /** The registry of provisioned users; undefined when there is no D1 binding. */
-  registry?: UserRegistry;
+  /** The registry of provisioned users (read near, written behind); undefined when there is no D1 binding. */
+  registry?: { store: UserRegistry; near: NearRegistry; writeBehind: RegistryWriteBehind };
   /** Reconciliation's dependencies, for the self-service delete; undefined when reconciliation is off. */
   reconcile?: ReconcileDeps;
   /** Per-user budget of Stream writes (the STREAM_WRITE_LIMITER binding); undefined = no limit. */
@@ -94,18 +96,26 @@ export class TokenService {
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
     this.#sleep = deps.sleep ?? sleep;
-    this.#admission = new Admission(deps.settings, deps.registry, deps.accountStatus);
+    this.#admission = new Admission({
+      policy: deps.settings,
+      registry: deps.registry,
+      accountStatus: deps.accountStatus,
+      registrationLimiter: deps.ipLimiter ? { limiter: deps.ipLimiter, periodSeconds: deps.settings.writeLimitPeriodSeconds } : undefined,
+      now: this.#now,
+    });
     this.#profiles = new ProfileCache({ ttlSeconds: deps.settings.profileCacheSeconds, now: this.#now });
     // Without the SIGNUP_BATCHER object each write makes its own requests: a stateless Worker cannot share I/O between requests.
     this.#writer = deps.writer ?? new UserWriter({ stream: deps.stream, now: this.#now });
   }
 
-  /** A Stream token for the caller. No call to Stream; the uid is registered in the background. */
-  async issueToken(claims: FirebaseClaims, background: Background): Promise<IssuedToken> {
-    const caller = await this.#admission.admit(claims);
-    const issued = await this.#sign(caller.uid);
-    this.#deps.registry?.markAlive(caller.uid, caller.tenant, background);
-    return issued;
+  /**
+   * A Stream token for the caller. No call to Stream; a returning user's
+   * registry entry is read near (memory or a replica), a new uid is recorded
+   * first (src/admission.ts).
+   */
+  async issueToken(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<IssuedToken> {
+    const caller = await this.#admission.admit(claims, { background, clientIp });
+    return this.#sign(caller.uid);
   }
 
   /**
@@ -120,8 +130,9 @@ export class TokenService {
    * batched requests with concurrent sign-ups (src/stream/user-writer.ts).
    */
   async createUserAndIssueToken(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<IssuedToken & { user: ConnectUser }> {
-    const caller = await this.#admission.admit(claims, { registered: true });
-    const { settings, registry } = this.#deps;
+    const caller = await this.#admission.admit(claims, { writes: true, background, clientIp });
+    const { settings } = this.#deps;
+    const registry = this.#deps.registry;
     const profile = profileFromClaims(claims, settings.userFields);
     if (isAnonymous(claims) && settings.anonymous === 'token-only') {
       // A token, and the user as the client should connect with it; nothing written to Stream.
@@ -141,7 +152,9 @@ export class TokenService {
       await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
       this.#profiles.remember(caller.uid, profile, access);
       if (registry && hash !== undefined && settings.profileCacheSeconds > 0) {
-        background(registry.recordProfileWritten(caller.uid, hash).catch((error: unknown) => {
+        const known = registry.near.remembered(caller.uid);
+        if (known) registry.near.remember(caller.uid, { ...known, written: { hash, at: this.#now() } });
+        background(registry.store.recordProfileWritten(caller.uid, hash).catch((error: unknown) => {
           console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
         }));
       }
@@ -168,13 +181,14 @@ export class TokenService {
    * call are revoked. (At most 2 s of waiting.)
    */
   async revokeTokens(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<{ userId: string; revokedBefore: Date }> {
-    const { uid, tenant } = await this.#admission.admit(claims);
+    const { uid } = await this.#admission.admit(claims, { writes: true, background, clientIp });
     this.#admission.refuseTokenOnly(claims);
     await this.#spendWriteBudget(uid, clientIp);
     const revokedBefore = new Date(this.#now());
     const revoked = await answeringStreamFailures(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream);
     if (!revoked) {
-      const caller = await this.#admission.admit(claims, { registered: true });
+      // Admitted above, and so registered (durably) before this creates the user.
+      const caller = { uid };
       const { access } = accessFromClaims(claims, this.#deps.settings.access);
       const profile = profileFromClaims(claims, this.#deps.settings.userFields);
       await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }), this.#deps.stream);
@@ -183,7 +197,6 @@ export class TokenService {
         throw new AppError('stream_failed', 'Stream did not take the revocation: it does not have the user it just created');
       }
     }
-    this.#deps.registry?.markAlive(uid, tenant, background);
     const firstCleanSecond = (Math.floor(revokedBefore.getTime() / 1000) + 1 + IAT_BACKDATE_SECONDS) * 1000;
     const wait = firstCleanSecond - this.#now();
     if (wait > 0) await this.#sleep(wait);

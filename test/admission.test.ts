@@ -3,17 +3,24 @@ import { Admission, isAnonymous } from '../src/admission';
 import type { AnonymousPolicy } from '../src/config/config';
 import { AppError } from '../src/errors';
 import type { FirebaseClaims } from '../src/firebase/verify-id-token';
-import { UserRegistry } from '../src/registry/registry';
-import { brokenDb, clearRegistry, DB, register, registryRows } from './support/reconcile';
+import { brokenDb, clearRegistry, DB, register, registryRows, tokenRegistry } from './support/reconcile';
 
 
 function claims(sub: string, firebase: Record<string, unknown> = {}): FirebaseClaims {
   return { sub, aud: 'demo', iss: 'https://securetoken.google.com/demo', iat: 0, exp: 0, firebase } as unknown as FirebaseClaims;
 }
 
-function admission(options: { tenants?: string[]; anonymous?: AnonymousPolicy; db?: D1Database | null } = {}): Admission {
-  const registry = options.db === null ? undefined : new UserRegistry(options.db ?? DB);
-  return new Admission({ tenants: new Set(options.tenants ?? []), anonymous: options.anonymous ?? 'allow' }, registry);
+function admission(
+  options: { tenants?: string[]; anonymous?: AnonymousPolicy; db?: D1Database | null; registry?: ReturnType<typeof tokenRegistry>; limiter?: RateLimit; now?: () => number } = {},
+): Admission {
+  const now = options.now ?? Date.now;
+  const registry = options.db === null ? undefined : (options.registry ?? tokenRegistry(options.db ?? DB, now));
+  return new Admission({
+    policy: { tenants: new Set(options.tenants ?? []), anonymous: options.anonymous ?? 'allow' },
+    registry,
+    registrationLimiter: options.limiter ? { limiter: options.limiter, periodSeconds: 60 } : undefined,
+    now,
+  });
 }
 
 async function refusal(promise: Promise<unknown> | (() => unknown)): Promise<string> {
@@ -45,13 +52,13 @@ describe('Admission', () => {
     await register(['ada'], 'blue');
     expect(await refusal(admission({ tenants: ['blue', 'red'] }).admit(claims('ada', { tenant: 'red' })))).toBe('tenant_mismatch');
     expect(await refusal(admission({ tenants: ['blue'] }).admit(claims('ada')))).toBe('tenant_mismatch');
-    expect(await refusal(admission({ tenants: ['blue'] }).admit(claims('ada'), { registered: true }))).toBe('tenant_mismatch');
+    expect(await refusal(admission({ tenants: ['blue'] }).admit(claims('ada'), { writes: true }))).toBe('tenant_mismatch');
     expect(await admission({ tenants: ['blue'] }).admit(claims('ada', { tenant: 'blue' }))).toEqual({ uid: 'ada', tenant: 'blue' });
   });
 
   it('answers registry_unavailable, never admits, when the registry cannot say who owns a uid', async () => {
     expect(await refusal(admission({ db: brokenDb }).admit(claims('ada')))).toBe('registry_unavailable');
-    expect(await refusal(admission({ db: brokenDb }).admit(claims('ada'), { registered: true }))).toBe('registry_unavailable');
+    expect(await refusal(admission({ db: brokenDb }).admit(claims('ada'), { writes: true }))).toBe('registry_unavailable');
     // Without a registry there is nothing to bind to.
     expect(await admission({ db: null }).admit(claims('ada'))).toEqual({ uid: 'ada', tenant: '' });
   });

@@ -1,12 +1,11 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AppError } from '../src/errors';
 import type { FirebaseClaims } from '../src/firebase/verify-id-token';
-import { UserRegistry } from '../src/registry/registry';
 import { StreamRestClient } from '../src/stream/rest-client';
 import { StreamTokenSigner } from '../src/stream/tokens';
 import { TokenService } from '../src/token-service';
 import { decodePayload, Scenario, STREAM_API_KEY } from './support/fixtures';
-import { brokenDb, clearRegistry, DB, registryRows } from './support/reconcile';
+import { brokenDb, clearRegistry, DB, registryRows, tokenRegistry } from './support/reconcile';
 
 beforeEach(clearRegistry);
 
@@ -21,7 +20,7 @@ async function setup(options: { now?: () => number; sleep?: (ms: number) => Prom
     settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []), access: { allowedRoles: new Set(['user']) }, writeLimitPeriodSeconds: 60, anonymous: 'allow' },
     signer,
     stream,
-    registry: options.registry === false ? undefined : new UserRegistry(options.registry === undefined || options.registry === true ? DB : options.registry),
+    registry: options.registry === false ? undefined : tokenRegistry(options.registry === undefined || options.registry === true ? DB : options.registry, options.now),
     now: options.now,
     sleep: options.sleep,
   });

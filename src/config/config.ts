@@ -103,6 +103,10 @@ export function parseConfig(env: Env): Config {
   if (config.checkRevoked && !config.firebaseAuthEmulatorHost && !config.serviceAccount) {
     read.fail('FIREBASE_CHECK_REVOKED', 'needs GOOGLE_SERVICE_ACCOUNT (or the Auth emulator locally) to look accounts up');
   }
+  if (config.tenants.size > 0 && env.DB === undefined) {
+    // Without a registry nothing binds a uid to its tenant: two tenants' users with the same uid would share a Stream user.
+    read.fail('FIREBASE_TENANT_IDS', 'needs the D1 binding "DB" (the registry binds each uid to its tenant); add [[d1_databases]] to wrangler.toml');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

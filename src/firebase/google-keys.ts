@@ -164,6 +164,11 @@ export class GoogleKeyStore {
     await this.#install(stored).catch(() => undefined);
   }
 
+  /** Whether keys are in this isolate's memory now (a request needs no I/O to verify). */
+  get warm(): boolean {
+    return this.#usable();
+  }
+
   #usable(): boolean {
     return this.#keys !== undefined && this.#now() < this.#usableUntil;
   }

@@ -35,3 +35,14 @@ export async function verifyRs256(key: CryptoKey, token: string, signedLength: n
   if (signature === undefined || signature.length === 0) return false;
   return crypto.subtle.verify(RS256, key, signature, encoder.encode(token.slice(0, signedLength)));
 }
+
+/**
+ * The `sub` a compact JWS claims, read without any check: only for work that
+ * may start before verification and is used after it (src/registry/near-registry.ts).
+ */
+export function unverifiedSubject(token: string): string | undefined {
+  const payload = token.split('.', 3)[1];
+  if (payload === undefined || payload.length > 8192 || !BASE64URL_SEGMENT.test(payload)) return undefined;
+  const decoded = decodeJsonSegment(payload);
+  return decoded.ok && typeof decoded.value.sub === 'string' ? decoded.value.sub : undefined;
+}

@@ -108,7 +108,7 @@ export function createApp(deps: AppDeps): App {
   // The client's address, as Cloudflare sets it, for the per-address write budget (absent locally).
   const clientIp = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP') ?? undefined;
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c), clientIp(c));
-  const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c));
+  const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c), clientIp(c));
   const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c), clientIp(c));
   const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c), clientIp(c));
 

@@ -29,6 +29,11 @@ export class Metrics {
     this.#dataset?.writeDataPoint({ indexes: ['stream_call'], blobs: [operation], doubles: [status, remaining ?? -1] });
   }
 
+  /** A uid served while D1 could not record it, and where its registration waits (the queue or this isolate). */
+  registryDeferred(how: 'queue' | 'memory'): void {
+    this.#dataset?.writeDataPoint({ indexes: ['registry_deferred'], blobs: [how], doubles: [1] });
+  }
+
   reconcileRun(summary: { mode: string; checked: number; deleted: number; braked: number; failed: number; deferred: number }): void {
     this.#dataset?.writeDataPoint({
       indexes: ['reconcile'],

@@ -8,11 +8,12 @@
  * it exactly (migrations/0002; plans checked in test/registry/query-plans.test.ts):
  * no scan or sort grows with the registry.
  *
- * Recording on the token route is off the hot path: `markAlive` hands the
- * write to `ctx.waitUntil` and skips uids this isolate already recorded.
+ * The token routes read a uid's row near (a read replica) and write on the
+ * primary only for a uid no copy knows (src/registry/near-registry.ts);
+ * evidence of life is written behind the answer, many uids per statement
+ * (src/registry/write-behind.ts).
  */
-import type { Background } from '../platform/io';
-type RegistryState = 'active' | 'pending_delete' | 'deleted';
+export type RegistryState = 'active' | 'pending_delete' | 'deleted';
 
 interface RegisteredUser {
   uid: string;
@@ -60,64 +61,96 @@ export const CRON_QUERIES = {
   witnesses: `SELECT uid FROM stream_users WHERE state = 'active' AND alive_at IS NOT NULL AND tenant = ?1 ORDER BY alive_at DESC LIMIT ?2`,
 } as const;
 
-/** A token route refreshes a uid's `alive_at` at most this often. */
-const ALIVE_REFRESH_MS = 3600_000;
-/** Enough for a busy isolate; past it the set starts over (a repeat write is harmless, only wasted). */
-const MAX_REMEMBERED_PER_ISOLATE = 50_000;
 const ids = (uids: readonly string[]) => JSON.stringify(uids);
 
-/** The token routes' one statement: record a uid (or refresh its evidence of life) and read its row back. */
-const UPSERT = `INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (uid) DO UPDATE SET alive_at = CASE WHEN state = 'active' AND tenant = excluded.tenant THEN excluded.alive_at ELSE alive_at END
-         WHERE state != 'active' OR tenant != excluded.tenant OR alive_at IS NULL OR alive_at <= excluded.alive_at - ?4
-         RETURNING tenant, state, profile_hash, profile_written_at`;
+/** What the token routes need of a uid's row: its tenant, its state, its last evidence of life and profile write. */
+export interface RegistryEntry {
+  tenant: string;
+  state: RegistryState;
+  /** When the account was last known to exist (ms), or null. */
+  aliveAt: number | null;
+  written: WrittenProfile | undefined;
+}
+
+/** A uid seen alive at `at` (ms), to be recorded or refreshed in the background. */
+export interface SeenUid extends ScopedUid {
+  at: number;
+}
+
+type EntryRow = { tenant: string; state: RegistryState; alive_at: number | null; profile_hash: string | null; profile_written_at: number | null };
+
+/**
+ * The near read: the uid's row (if any) and whether any row at all is bound to
+ * a tenant (through the partial index stream_users_tenant_bound: 0 or 1 row
+ * read). Always one row back, so the second answer comes with a miss too.
+ */
+const NEAR_READ = `SELECT s.tenant, s.state, s.alive_at, s.profile_hash, s.profile_written_at,
+         EXISTS (SELECT 1 FROM stream_users WHERE tenant != '') AS tenant_rows
+       FROM (SELECT ?1 AS uid) AS q LEFT JOIN stream_users AS s ON s.uid = q.uid`;
+
+/**
+ * Records a uid no copy knew, on the primary, and reads its row back in the
+ * same statement. A row that exists already (a replica that lagged) keeps its
+ * tenant and state; an active one of the same tenant gets its evidence of life.
+ */
+const REGISTER = `INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (uid) DO UPDATE SET alive_at = CASE WHEN state = 'active' AND tenant = excluded.tenant
+           THEN max(coalesce(alive_at, 0), excluded.alive_at) ELSE alive_at END
+         RETURNING tenant, state, alive_at, profile_hash, profile_written_at`;
+
+/**
+ * Many uids seen alive, in one statement: new ones are inserted (first seen at
+ * their own time), active ones of the same tenant get the newer evidence of
+ * life; a deleted or other-tenant row is never changed.
+ */
+const RECORD_SEEN = `INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at)
+         SELECT json_extract(value, '$.uid'), json_extract(value, '$.tenant'), json_extract(value, '$.at'), json_extract(value, '$.at')
+         FROM json_each(?1) WHERE true
+         ON CONFLICT (uid) DO UPDATE SET alive_at = excluded.alive_at
+         WHERE state = 'active' AND tenant = excluded.tenant AND (alive_at IS NULL OR alive_at < excluded.alive_at)`;
 
 export class UserRegistry {
   readonly #db: D1Database;
   readonly #now: () => number;
-  readonly #recorded = new Set<string>();
   constructor(db: D1Database, now: () => number = Date.now) {
     this.#db = db;
     this.#now = now;
   }
 
-  // --- recording (token routes) ---
+  // --- the token routes: read near, write far, and write rarely ---
 
-  /** Records `uid` as seen alive, in the background; never throws, never blocks the caller. */
-  markAlive(uid: string, tenant: string, waitUntil: Background): void {
-    if (this.#recorded.has(uid)) return;
-    this.#markRecorded(uid);
-    const write = this.#upsert(uid, tenant, ALIVE_REFRESH_MS)
-      .first<{ tenant: string; state: RegistryState }>()
-      .then((row) => {
-        // A token for a deleted uid, or one registered under another tenant: worth an operator's look.
-        if (row && row.state !== 'active') console.error(JSON.stringify({ event: 'deleted_user_returned', state: row.state }));
-        if (row && row.tenant !== tenant) console.error(JSON.stringify({ event: 'tenant_mismatch_seen' }));
-      })
-      .catch((error: unknown) => {
-        this.#recorded.delete(uid); // try again on the uid's next request
-        console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
-      });
-    waitUntil(write);
+  /**
+   * A uid's entry as a read replica has it (D1 Sessions API, any replica:
+   * `first-unconstrained`; a database without replication answers from its
+   * primary through the same call), and whether any row is bound to a tenant.
+   * A replica that lags can only miss a row, never show a wrong one: a row's
+   * tenant never changes once written.
+   */
+  async readNear(uid: string): Promise<{ entry: RegistryEntry | undefined; tenantRows: boolean }> {
+    const row = await this.#db
+      .withSession('first-unconstrained')
+      .prepare(NEAR_READ)
+      .bind(uid)
+      .first<(EntryRow & { tenant_rows: number }) | { tenant: null; tenant_rows: number }>();
+    if (!row) throw new Error('registry read returned no row');
+    return { entry: row.tenant === null ? undefined : entryOf(row as EntryRow), tenantRows: row.tenant_rows === 1 };
   }
 
   /**
-   * Records `uid` and waits for it (the create routes, before Stream has the
-   * user). Answers the registry's entry, which may be older than this call:
-   * a uid registered under another tenant keeps that tenant, and a deleted
-   * uid stays deleted. Throws when storage fails: the caller must not create
-   * a Stream user the registry does not know.
+   * Records `uid` on the primary (one statement) and answers its entry, which
+   * may be older than this call: a uid registered under another tenant keeps
+   * that tenant, and a deleted uid stays deleted. Throws when storage fails.
    */
-  async recordNow(uid: string, tenant: string): Promise<RegisteredUser & { written: WrittenProfile | undefined }> {
-    type Row = { tenant: string; state: RegistryState; profile_hash: string | null; profile_written_at: number | null };
-    // Throttled like `markAlive`: a returning user costs a read, not a billed row write, within the hour.
-    const row =
-      (await this.#upsert(uid, tenant, ALIVE_REFRESH_MS).first<Row>()) ??
-      (await this.#db.prepare('SELECT tenant, state, profile_hash, profile_written_at FROM stream_users WHERE uid = ?1').bind(uid).first<Row>());
+  async register(uid: string, tenant: string): Promise<RegistryEntry> {
+    const row = await this.#db.prepare(REGISTER).bind(uid, tenant, this.#now()).first<EntryRow>();
     if (!row) throw new Error('registry upsert returned no row');
-    this.#markRecorded(uid);
-    const written = row.profile_hash !== null && row.profile_written_at !== null ? { hash: row.profile_hash, at: row.profile_written_at } : undefined;
-    return { uid, tenant: row.tenant, state: row.state, written };
+    return entryOf(row);
+  }
+
+  /** Uids seen alive (and uids served while D1 was down), in one statement. */
+  async recordSeen(seen: readonly SeenUid[]): Promise<void> {
+    if (seen.length === 0) return;
+    await this.#db.prepare(RECORD_SEEN).bind(JSON.stringify(seen.map(({ uid, tenant, at }) => ({ uid, tenant, at })))).run();
   }
 
   /** Stream now has this profile for `uid` (written by this service). */
@@ -132,21 +165,6 @@ export class UserRegistry {
   async get(uid: string): Promise<RegisteredUser | undefined> {
     const row = await this.#db.prepare('SELECT uid, tenant, state FROM stream_users WHERE uid = ?1').bind(uid).first<RegisteredUser>();
     return row ?? undefined;
-  }
-
-  #markRecorded(uid: string): void {
-    if (this.#recorded.size >= MAX_REMEMBERED_PER_ISOLATE) this.#recorded.clear();
-    this.#recorded.add(uid);
-  }
-
-  /**
-   * Inserts the uid, or refreshes `alive_at` of an active one; never changes
-   * its tenant or revives a deletion. With `refreshAfterMs`, an active row
-   * whose `alive_at` is newer than that is left alone (no write, no row
-   * returned): D1 bills rows written, and a witness needs recency in hours, not seconds.
-   */
-  #upsert(uid: string, tenant: string, refreshAfterMs = 0): D1PreparedStatement {
-    return this.#db.prepare(UPSERT).bind(uid, tenant, this.#now(), refreshAfterMs);
   }
 
   /** Adds uids (operator import) under one tenant; answers how many were new. */
@@ -424,6 +442,7 @@ export class UserRegistry {
   }
 }
 
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+function entryOf(row: EntryRow): RegistryEntry {
+  const written = row.profile_hash !== null && row.profile_written_at !== null ? { hash: row.profile_hash, at: row.profile_written_at } : undefined;
+  return { tenant: row.tenant, state: row.state, aliveAt: row.alive_at, written };
 }

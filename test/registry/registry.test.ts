@@ -5,76 +5,61 @@ import { brokenDb, clearRegistry, DB, register, registerAlive, registryRows } fr
 
 beforeEach(clearRegistry);
 
-/** Collects what the registry hands to waitUntil, so the test can await it like the runtime would. */
-function background() {
-  const pending: Promise<unknown>[] = [];
-  return { waitUntil: (promise: Promise<unknown>) => void pending.push(promise), settle: () => Promise.all(pending), pending };
-}
 
-/** A D1 stand-in whose every statement fails, as when storage is unavailable. */
-
-describe('UserRegistry: recording', () => {
-  it('markAlive records a uid and its tenant in the background, once per isolate', async () => {
+describe('UserRegistry: recording (the token routes)', () => {
+  it('readNear answers a uid\'s entry through a session, or none, and whether any row is bound to a tenant', async () => {
     const registry = new UserRegistry(DB, () => 5_000);
-    const bg = background();
-    registry.markAlive('ada', 'tenant-a', bg.waitUntil);
-    registry.markAlive('ada', 'tenant-a', bg.waitUntil);
-    expect(bg.pending).toHaveLength(1);
-    await bg.settle();
-    expect((await registryRows()).get('ada')).toMatchObject({ state: 'active', tenant: 'tenant-a', last_checked_at: null, alive_at: 5_000 });
+    expect(await registry.readNear('ada')).toEqual({ entry: undefined, tenantRows: false });
+    await registry.register('ada', '');
+    expect(await registry.readNear('ada')).toEqual({ entry: { tenant: '', state: 'active', aliveAt: 5_000, written: undefined }, tenantRows: false });
+    await register(['bob'], 'tenant-b');
+    expect((await registry.readNear('ada')).tenantRows).toBe(true);
+    expect((await registry.readNear('nobody')).tenantRows).toBe(true);
   });
 
-  it('markAlive refreshes a uid\'s evidence of life at most hourly, so busy users do not cost a D1 write per isolate', async () => {
-    let now = 10_000_000;
-    const bg = background();
-    new UserRegistry(DB, () => now).markAlive('ada', '', bg.waitUntil);
-    await bg.settle();
-    now += 30 * 60_000;
-    new UserRegistry(DB, () => now).markAlive('ada', '', bg.waitUntil); // another isolate, half an hour later
-    await bg.settle();
-    expect((await registryRows()).get('ada')?.alive_at).toBe(10_000_000);
-    now += 31 * 60_000;
-    new UserRegistry(DB, () => now).markAlive('ada', '', bg.waitUntil);
-    await bg.settle();
-    expect((await registryRows()).get('ada')?.alive_at).toBe(now);
+  it('readNear goes through the Sessions API (first-unconstrained: any replica may answer)', async () => {
+    const constraints: unknown[] = [];
+    const spy = { ...DB, prepare: () => { throw new Error('the near read must not go to the primary'); }, withSession: (constraint: unknown) => (constraints.push(constraint), DB.withSession(constraint as D1SessionConstraint)) } as unknown as D1Database;
+    await new UserRegistry(spy).readNear('ada');
+    expect(constraints).toEqual(['first-unconstrained']);
   });
 
-  it('markAlive never throws when storage fails, logs it, and tries again on the next request', async () => {
-    const registry = new UserRegistry(brokenDb);
-    const bg = background();
-    const log = captureConsole();
-    try {
-      registry.markAlive('ada', '', bg.waitUntil);
-      await bg.settle();
-      registry.markAlive('ada', '', bg.waitUntil);
-      await bg.settle();
-    } finally {
-      log.restore();
-    }
-    expect(bg.pending).toHaveLength(2);
-    expect(log.lines.filter((line) => line.includes('registry_write_failed'))).toHaveLength(2);
-  });
-
-  it('recordNow answers the stored entry: the first tenant stays, a deletion is not revived', async () => {
-    const registry = new UserRegistry(DB);
-    expect(await registry.recordNow('ada', 'tenant-a')).toEqual({ uid: 'ada', tenant: 'tenant-a', state: 'active' });
-    expect(await registry.recordNow('ada', 'tenant-b')).toEqual({ uid: 'ada', tenant: 'tenant-a', state: 'active' });
+  it('register answers the stored entry in one statement: the first tenant stays, a deletion is not revived', async () => {
+    const registry = new UserRegistry(DB, () => 7_000);
+    expect(await registry.register('ada', 'tenant-a')).toEqual({ tenant: 'tenant-a', state: 'active', aliveAt: 7_000, written: undefined });
+    expect(await registry.register('ada', 'tenant-b')).toMatchObject({ tenant: 'tenant-a', state: 'active' });
     await registry.markMissing(['ada']);
     await registry.markDeleted(['ada'], 'cron:soft');
-    expect(await registry.recordNow('ada', 'tenant-a')).toEqual({ uid: 'ada', tenant: 'tenant-a', state: 'deleted' });
+    expect(await registry.register('ada', 'tenant-a')).toMatchObject({ tenant: 'tenant-a', state: 'deleted' });
   });
 
-  it('recordNow writes a returning user at most hourly, and still answers its entry', async () => {
-    let now = 50_000_000;
-    await new UserRegistry(DB, () => now).recordNow('bob', '');
-    now += 10 * 60_000;
-    const again = await new UserRegistry(DB, () => now).recordNow('bob', '');
-    expect(again).toMatchObject({ uid: 'bob', tenant: '', state: 'active' });
-    expect((await registryRows()).get('bob')?.alive_at).toBe(50_000_000);
+  it('register throws when storage fails', async () => {
+    await expect(new UserRegistry(brokenDb).register('ada', '')).rejects.toThrow(/storage unavailable/);
   });
 
-  it('recordNow throws when storage fails (the create route then creates nothing)', async () => {
-    await expect(new UserRegistry(brokenDb).recordNow('ada', '')).rejects.toThrow(/storage unavailable/);
+  it('recordSeen records many uids in one statement: new ones at their own time, newer evidence for active ones, never another tenant or a deletion', async () => {
+    const registry = new UserRegistry(DB);
+    await register(['old'], '');
+    await register(['other'], 'tenant-x');
+    await register(['gone'], '');
+    await registry.markMissing(['gone']);
+    let statements = 0;
+    const counted = { ...DB, prepare: (sql: string) => (statements++, DB.prepare(sql)) } as unknown as D1Database;
+    await new UserRegistry(counted).recordSeen([
+      { uid: 'new', tenant: '', at: 1_000 },
+      { uid: 'old', tenant: '', at: 2_000 },
+      { uid: 'other', tenant: '', at: 3_000 },
+      { uid: 'gone', tenant: '', at: 4_000 },
+    ]);
+    expect(statements).toBe(1);
+    const rows = await registryRows();
+    expect(rows.get('new')).toMatchObject({ tenant: '', state: 'active', alive_at: 1_000 });
+    expect(rows.get('old')?.alive_at).toBe(2_000);
+    expect(rows.get('other')).toMatchObject({ tenant: 'tenant-x', alive_at: null });
+    expect(rows.get('gone')).toMatchObject({ state: 'pending_delete', alive_at: null });
+    // Older evidence never replaces newer.
+    await registry.recordSeen([{ uid: 'old', tenant: '', at: 1_500 }]);
+    expect((await registryRows()).get('old')?.alive_at).toBe(2_000);
   });
 
   it('importUids adds new uids under a tenant and answers how many were new', async () => {

@@ -7,6 +7,9 @@ import type { Env } from '../../src/env';
 import worker from '../../src/index';
 import { captureConsole } from './console';
 import { PROJECT_ID, type Scenario } from './fixtures';
+import { NearRegistry } from '../../src/registry/near-registry';
+import { UserRegistry } from '../../src/registry/registry';
+import { RegistryWriteBehind, type RegisterMessage } from '../../src/registry/write-behind';
 
 export const DB = baseEnv.DB;
 
@@ -180,10 +183,15 @@ export async function productionEnv(scenario: Scenario, overrides: Partial<Env> 
   });
 }
 
-/** D1 whose every statement fails, as when storage is unavailable. */
-export const brokenDb = {
-  prepare: () => ({ bind: () => ({ run: failingStatement, first: failingStatement, all: failingStatement }) }),
-} as unknown as D1Database;
+/** D1 whose every statement fails, as when storage is unavailable (replicas included). */
+const failing = { prepare: () => ({ bind: () => ({ run: failingStatement, first: failingStatement, all: failingStatement }) }) };
+export const brokenDb = { ...failing, withSession: () => failing } as unknown as D1Database;
+
+/** The registry as the token routes use it (src/index.ts builds the same three). */
+export function tokenRegistry(db: D1Database = DB, now: () => number = Date.now, queue?: Queue<RegisterMessage>) {
+  const store = new UserRegistry(db, now);
+  return { store, near: new NearRegistry(store, now), writeBehind: new RegistryWriteBehind({ registry: store, now, queue }) };
+}
 function failingStatement(): Promise<never> {
   return Promise.reject(new Error('D1_ERROR: storage unavailable'));
 }

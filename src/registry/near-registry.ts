@@ -1,0 +1,125 @@
+/**
+ * A uid's registry entry, read as near to the request as it can be: this
+ * isolate's memory, then a D1 read replica, and only for a uid that no copy
+ * knows, the primary, where it is recorded.
+ *
+ * A uid's tenant never changes once its row exists, so any copy that has the
+ * row gives the right binding; a lagging replica can only miss it, and a miss
+ * goes to the primary. State does change (active → pending_delete → deleted),
+ * so memory keeps an entry for a few minutes only: a deletion reaches every
+ * isolate within that time (and a deleted account's ID tokens are the only
+ * ones that could ask, for at most an hour).
+ *
+ * It also learns, from every near read, whether any row is bound to a tenant:
+ * during a D1 outage, a project-level deployment may serve a uid it cannot
+ * look up only when none is (src/admission.ts).
+ *
+ * @module
+ */
+import type { RegistryEntry, UserRegistry } from './registry';
+
+/** How long this isolate trusts what it read of a uid's row. */
+export const MEMORY_TTL_MS = 5 * 60_000;
+/** Enough for a busy isolate; past it the memory starts over (a miss costs a replica read). */
+const MAX_REMEMBERED = 50_000;
+/** A read started ahead of verification (a cold isolate) is kept this long for the request that started it. */
+const PREFETCH_TTL_MS = 10_000;
+const MAX_PREFETCHED = 100;
+/** How long a request waits for a prefetched read before reading for itself. */
+const PREFETCH_WAIT_MS = 2_000;
+
+interface Remembered {
+  entry: RegistryEntry;
+  until: number;
+}
+
+type NearRead = Awaited<ReturnType<UserRegistry['readNear']>>;
+
+export class NearRegistry {
+  readonly #registry: UserRegistry;
+  readonly #now: () => number;
+  readonly #memory = new Map<string, Remembered>();
+  readonly #prefetched = new Map<string, { read: Promise<NearRead>; until: number }>();
+  #tenantRows: boolean | undefined;
+
+  constructor(registry: UserRegistry, now: () => number) {
+    this.#registry = registry;
+    this.#now = now;
+  }
+
+  /**
+   * Whether the registry had any tenant-bound row when it was last read;
+   * undefined until a read succeeds in this isolate.
+   */
+  get tenantRows(): boolean | undefined {
+    return this.#tenantRows;
+  }
+
+  /** The entry this isolate read recently, if any: no I/O. */
+  remembered(uid: string): RegistryEntry | undefined {
+    const kept = this.#memory.get(uid);
+    if (kept === undefined) return undefined;
+    if (kept.until > this.#now()) return kept.entry;
+    this.#memory.delete(uid);
+    return undefined;
+  }
+
+  /**
+   * The entry from memory or a read replica; undefined when neither knows the
+   * uid. Throws when D1 cannot be read.
+   */
+  async find(uid: string): Promise<RegistryEntry | undefined> {
+    const kept = this.remembered(uid);
+    if (kept) return kept;
+    const { entry, tenantRows } = await this.#takePrefetched(uid) ?? (await this.#registry.readNear(uid));
+    this.#tenantRows = tenantRows;
+    if (entry) this.remember(uid, entry);
+    return entry;
+  }
+
+  /** Records a uid no copy knew, on the primary; its entry as the primary has it. Throws when D1 fails. */
+  async register(uid: string, tenant: string): Promise<RegistryEntry> {
+    const entry = await this.#registry.register(uid, tenant);
+    if (entry.tenant !== '') this.#tenantRows = true;
+    this.remember(uid, entry);
+    return entry;
+  }
+
+  remember(uid: string, entry: RegistryEntry): void {
+    if (this.#memory.size >= MAX_REMEMBERED) this.#memory.clear();
+    this.#memory.set(uid, { entry, until: this.#now() + MEMORY_TTL_MS });
+  }
+
+  /**
+   * Starts the near read of a uid taken from a token not yet verified, so a
+   * cold isolate waits for D1 and Google's keys at once instead of one after
+   * the other. Its answer is used only by a later `find` of the same uid,
+   * which comes after verification; an unverified uid learns nothing and
+   * changes nothing (a read, no write). Callers start it only while the keys
+   * are not in memory, which bounds what a stranger can make it read.
+   */
+  prefetch(uid: string): void {
+    if (this.remembered(uid) || this.#prefetched.has(uid)) return;
+    const now = this.#now();
+    for (const [key, kept] of this.#prefetched) if (kept.until <= now) this.#prefetched.delete(key);
+    if (this.#prefetched.size >= MAX_PREFETCHED) return;
+    const read = this.#registry.readNear(uid);
+    read.catch(() => undefined); // a failure is the later find's to see, or nobody's
+    this.#prefetched.set(uid, { read, until: now + PREFETCH_TTL_MS });
+  }
+
+  async #takePrefetched(uid: string): Promise<NearRead | undefined> {
+    const kept = this.#prefetched.get(uid);
+    if (kept === undefined) return undefined;
+    this.#prefetched.delete(uid);
+    if (kept.until <= this.#now()) return undefined;
+    // Bounded: the read may belong to another request, whose I/O this one must never wait on without end.
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, PREFETCH_WAIT_MS)));
+    try {
+      return await Promise.race([kept.read.catch(() => undefined), gaveUp]);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+}
