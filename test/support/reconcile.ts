@@ -17,6 +17,7 @@ export interface RegistryRow {
   uid: string;
   tenant: string;
   state: string;
+  first_seen_at: number;
   last_checked_at: number | null;
   deleted_how: string | null;
   failures: number;
@@ -32,7 +33,7 @@ export async function clearRegistry(): Promise<void> {
 }
 
 export async function registryRows(): Promise<Map<string, RegistryRow>> {
-  const { results } = await DB.prepare('SELECT uid, tenant, state, last_checked_at, deleted_how, failures, recheck, task_id, next_attempt_at, alive_at, last_error FROM stream_users').all<RegistryRow>();
+  const { results } = await DB.prepare('SELECT uid, tenant, state, first_seen_at, last_checked_at, deleted_how, failures, recheck, task_id, next_attempt_at, alive_at, last_error FROM stream_users').all<RegistryRow>();
   return new Map(results.map((row) => [row.uid, row]));
 }
 
@@ -194,4 +195,31 @@ export function tokenRegistry(db: D1Database = DB, now: () => number = Date.now,
 }
 function failingStatement(): Promise<never> {
   return Promise.reject(new Error('D1_ERROR: storage unavailable'));
+}
+
+/**
+ * The test database behind a switch (`down`: every statement fails, replicas
+ * included, as in a D1 outage), counting statements by where they went:
+ * `primary` (env.DB.prepare) and `replica` (through a session).
+ */
+export function switchableDb(db: D1Database = DB) {
+  const state = { down: false, primary: 0, replica: 0 };
+  const fail = () => Promise.reject(new Error('D1_ERROR: simulated outage'));
+  const wrap = (statement: D1PreparedStatement, where: 'primary' | 'replica'): D1PreparedStatement =>
+    ({
+      bind: (...values: unknown[]) => wrap(statement.bind(...values), where),
+      all: () => (state[where]++, state.down ? fail() : statement.all()),
+      run: () => (state[where]++, state.down ? fail() : statement.run()),
+      first: (column?: string) => (state[where]++, state.down ? fail() : statement.first(column as string)),
+      raw: () => (state[where]++, state.down ? fail() : statement.raw()),
+    }) as unknown as D1PreparedStatement;
+  const wrapped = {
+    prepare: (query: string) => wrap(db.prepare(query), 'primary'),
+    batch: (statements: D1PreparedStatement[]) => (state.down ? fail() : db.batch(statements)),
+    withSession: (constraint?: string) => {
+      const session = db.withSession(constraint as D1SessionConstraint);
+      return { prepare: (query: string) => wrap(session.prepare(query), 'replica'), batch: session.batch.bind(session), getBookmark: () => session.getBookmark() };
+    },
+  } as unknown as D1Database;
+  return { db: wrapped, state };
 }

@@ -1,0 +1,146 @@
+import { beforeEach, describe, expect, it } from 'vitest';
+import { UserRegistry } from '../../src/registry/registry';
+import { recordQueuedRegistrations, RegistryWriteBehind, type RegisterMessage } from '../../src/registry/write-behind';
+import { captureConsole } from '../support/console';
+import { brokenDb, clearRegistry, DB, register, registryRows } from '../support/reconcile';
+
+beforeEach(clearRegistry);
+
+function background() {
+  const pending: Promise<unknown>[] = [];
+  const settle = async () => {
+    while (pending.length > 0) await pending.shift();
+  };
+  return { waitUntil: (promise: Promise<unknown>) => void pending.push(promise), settle, pending };
+}
+
+/** D1 that counts the statements it runs, and fails them while `down` is set. */
+function countingDb() {
+  const state = { statements: 0, down: false };
+  const db = {
+    prepare: (sql: string) => {
+      const statement = DB.prepare(sql);
+      return {
+        bind: (...values: unknown[]) => ({
+          run: async () => {
+            state.statements++;
+            if (state.down) throw new Error('D1_ERROR: storage unavailable');
+            return statement.bind(...values).run();
+          },
+        }),
+      };
+    },
+  } as unknown as D1Database;
+  return { db, state };
+}
+
+describe('RegistryWriteBehind', () => {
+  it('coalesces uids seen while a write is on its way into the next statement', async () => {
+    const { db, state } = countingDb();
+    const writes = new RegistryWriteBehind({ registry: new UserRegistry(db), now: () => 1_000 });
+    const bg = background();
+    for (let i = 0; i < 50; i++) writes.refresh({ uid: `u${i}`, tenant: '', at: 1_000 + i }, bg.waitUntil);
+    await bg.settle();
+    // The first uid went alone (nothing was waiting), the 49 that came while it was on its way went together.
+    expect(state.statements).toBe(2);
+    expect((await registryRows()).size).toBe(50);
+    expect(writes.waiting).toBe(0);
+  });
+
+  it('keeps a registration D1 could not take and writes it when D1 answers again, with a backoff and no uid in the log', async () => {
+    const { db, state } = countingDb();
+    let now = 10_000;
+    const writes = new RegistryWriteBehind({ registry: new UserRegistry(db), now: () => now });
+    const bg = background();
+    state.down = true;
+    const log = captureConsole();
+    try {
+      expect(await writes.defer({ uid: 'secret-uid', tenant: '', at: now }, bg.waitUntil)).toBe(false);
+      await bg.settle();
+      writes.kick(bg.waitUntil); // within the backoff: nothing tried
+      await bg.settle();
+    } finally {
+      log.restore();
+    }
+    expect(state.statements).toBe(1);
+    expect(writes.waiting).toBe(1);
+    expect(log.lines.join('\n')).toContain('registry_write_failed');
+    expect(log.lines.join('\n')).not.toContain('secret-uid');
+    state.down = false;
+    now += 60_000;
+    writes.kick(bg.waitUntil);
+    await bg.settle();
+    expect((await registryRows()).get('secret-uid')).toMatchObject({ state: 'active', first_seen_at: 10_000 });
+    expect(writes.waiting).toBe(0);
+  });
+
+  it('sends a registration to the queue when one is bound (durable), and keeps it when the queue fails too', async () => {
+    const sent: unknown[] = [];
+    let queueDown = false;
+    const queue = { send: async (body: unknown) => { if (queueDown) throw new Error('queue down'); sent.push(body); } } as unknown as Queue<RegisterMessage>;
+    const writes = new RegistryWriteBehind({ registry: new UserRegistry(brokenDb), now: () => 5, queue });
+    const bg = background();
+    expect(await writes.defer({ uid: 'ada', tenant: '', at: 5 }, bg.waitUntil)).toBe(true);
+    expect(sent).toEqual([{ kind: 'register', uids: [{ uid: 'ada', tenant: '', at: 5 }] }]);
+    expect(writes.waiting).toBe(0);
+    queueDown = true;
+    const log = captureConsole();
+    try {
+      expect(await writes.defer({ uid: 'bob', tenant: '', at: 5 }, bg.waitUntil)).toBe(false);
+      await bg.settle();
+    } finally {
+      log.restore();
+    }
+    expect(writes.waiting).toBe(1);
+  });
+
+  it('a flush that outlived its request (the runtime ended it) does not stop the next one', async () => {
+    let now = 0;
+    const hanging = { prepare: () => ({ bind: () => ({ run: () => new Promise(() => undefined) }) }) } as unknown as D1Database;
+    const registry = new UserRegistry(hanging);
+    const writes = new RegistryWriteBehind({ registry, now: () => now });
+    const started: Promise<unknown>[] = [];
+    writes.refresh({ uid: 'a', tenant: '', at: 0 }, (p) => void started.push(p));
+    writes.refresh({ uid: 'b', tenant: '', at: 0 }, (p) => void started.push(p));
+    expect(started).toHaveLength(1);
+    now += 36_000;
+    writes.kick((p) => void started.push(p));
+    expect(started).toHaveLength(2);
+  });
+});
+
+describe('recordQueuedRegistrations (the queue consumer)', () => {
+  function message(body: unknown) {
+    const outcome = { acked: false, retried: false };
+    return { outcome, message: { id: 'm', body, ack: () => (outcome.acked = true), retry: () => (outcome.retried = true) } as unknown as Message<unknown> };
+  }
+
+  it('records every uid of the batch and acknowledges; a malformed message is acknowledged and logged', async () => {
+    await register(['ada'], '');
+    const good = message({ kind: 'register', uids: [{ uid: 'bob', tenant: '', at: 3 }, { uid: 'ada', tenant: '', at: 4 }] });
+    const bad = message({ kind: 'register', uids: [{ uid: 42 }] });
+    const log = captureConsole();
+    try {
+      await recordQueuedRegistrations([good.message, bad.message], new UserRegistry(DB));
+    } finally {
+      log.restore();
+    }
+    expect(good.outcome).toEqual({ acked: true, retried: false });
+    expect(bad.outcome).toEqual({ acked: true, retried: false });
+    expect(log.lines.join('\n')).toContain('registry_message_invalid');
+    const rows = await registryRows();
+    expect(rows.get('bob')).toMatchObject({ first_seen_at: 3, alive_at: 3 });
+    expect(rows.get('ada')?.alive_at).toBe(4);
+  });
+
+  it('retries the batch while D1 is still down', async () => {
+    const good = message({ kind: 'register', uids: [{ uid: 'bob', tenant: '', at: 3 }] });
+    const log = captureConsole();
+    try {
+      await recordQueuedRegistrations([good.message], new UserRegistry(brokenDb));
+    } finally {
+      log.restore();
+    }
+    expect(good.outcome).toEqual({ acked: false, retried: true });
+  });
+});
