@@ -15,6 +15,8 @@ interface Caller {
   tenant: string;
   /** What this service last wrote to Stream for the uid, as the registry's copy has it. */
   written?: WrittenProfile;
+  /** The entry came from D1's primary just now (a new uid), not from a copy that may lag. */
+  fromPrimary?: boolean;
 }
 
 /** The registry, as admission uses it: read near, write far and rarely, the rest behind the answer. */
@@ -106,13 +108,29 @@ export class Admission {
     const background = options.background ?? noBackground;
     registry.writeBehind.kick(background);
 
-    const entry = await this.#entry(registry, uid, tenant, options, background);
-    if (entry.tenant !== tenant) throw tenantMismatch();
-    if (entry.state !== 'active') {
-      console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
-      throw new AppError('user_deleted', 'This user was deleted from Firebase and from Stream; Stream cannot create the same user id again');
+    const { entry, fromPrimary } = await this.#entry(registry, uid, tenant, options, background);
+    return { uid, tenant, written: servable(entry, tenant).written, fromPrimary };
+  }
+
+  /**
+   * An admitted caller's entry as the primary has it, right before a route
+   * writes its Stream user: a copy (memory, a replica) may not know yet that
+   * the uid was deleted, and Stream cannot create a deleted id again. One
+   * primary statement, only on the way to a Stream write (itself a far call).
+   */
+  async confirmOnPrimary(caller: Caller): Promise<void> {
+    const registry = this.#registry;
+    if (!registry || caller.fromPrimary) return;
+    let entry: RegistryEntry;
+    try {
+      entry = await registry.near.register(caller.uid, caller.tenant);
+    } catch (error) {
+      // The copy already bound the uid to its tenant (that never changes); only a deletion could be missed,
+      // and Stream itself refuses to recreate a deleted id. So a D1 outage does not stop the write.
+      console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
+      return;
     }
-    return { uid, tenant, written: entry.written };
+    servable(entry, caller.tenant);
   }
 
   /**
@@ -120,7 +138,13 @@ export class Admission {
    * evidence of life refreshed behind the answer when old), else recorded on
    * the primary. When D1 cannot answer, see #unavailable.
    */
-  async #entry(registry: AdmissionRegistry, uid: string, tenant: string, options: AdmitOptions, background: Background): Promise<RegistryEntry> {
+  async #entry(
+    registry: AdmissionRegistry,
+    uid: string,
+    tenant: string,
+    options: AdmitOptions,
+    background: Background,
+  ): Promise<{ entry: RegistryEntry; fromPrimary: boolean }> {
     const now = this.#now();
     let readFailed = false;
     try {
@@ -130,7 +154,7 @@ export class Admission {
           registry.writeBehind.refresh({ uid, tenant, at: now }, background);
           registry.near.remember(uid, { ...entry, aliveAt: now });
         }
-        return entry;
+        return { entry, fromPrimary: false };
       }
     } catch (error) {
       readFailed = true;
@@ -141,10 +165,10 @@ export class Admission {
     // must not be able to spend the day's writes). A read that failed is not taken for a new uid.
     if (!readFailed) await this.#spendRegistrationBudget(options.clientIp);
     try {
-      return await registry.near.register(uid, tenant);
+      return { entry: await registry.near.register(uid, tenant), fromPrimary: true };
     } catch (error) {
       console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
-      return this.#unavailable(registry, uid, tenant, options, background, error);
+      return { entry: await this.#unavailable(registry, uid, tenant, options, background, error), fromPrimary: false };
     }
   }
 
@@ -197,6 +221,16 @@ export class Admission {
       );
     }
   }
+}
+
+/** The entry, if its uid may be served to a caller of `tenant`: the same tenant, and not deleted (410). */
+function servable(entry: RegistryEntry, tenant: string): RegistryEntry {
+  if (entry.tenant !== tenant) throw tenantMismatch();
+  if (entry.state !== 'active') {
+    console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
+    throw new AppError('user_deleted', 'This user was deleted from Firebase and from Stream; Stream cannot create the same user id again');
+  }
+  return entry;
 }
 
 /** Signed in anonymously: `firebase.sign_in_provider` is `anonymous`. */

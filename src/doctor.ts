@@ -13,7 +13,7 @@ import type { StreamRestClient } from './stream/rest-client';
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
 interface DoctorCheck {
-  name: 'settings' | 'stream_credentials' | 'firebase_admin' | 'd1_migrations' | 'bindings' | 'google_keys' | 'clock_skew' | 'reconcile';
+  name: 'settings' | 'stream_credentials' | 'firebase_admin' | 'd1_migrations' | 'd1_replication' | 'bindings' | 'google_keys' | 'clock_skew' | 'reconcile';
   status: CheckStatus;
   detail: string;
 }
@@ -90,6 +90,8 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
     }
   }
 
+  if (deps.db) checks.push(await replicationCheck(deps.db));
+
   // bindings
   const bindingProblems: string[] = [];
   const bindingNotes: string[] = [];
@@ -142,4 +144,30 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   }
 
   return { ok: checks.every((check) => check.status !== 'fail'), checks };
+}
+
+/**
+ * Where the token routes' near read is served: one session read, as they make
+ * it. Production D1 names the region and whether the primary answered
+ * (`meta.served_by_region`, `meta.served_by_primary`); local D1 names neither.
+ */
+async function replicationCheck(db: D1Database): Promise<DoctorCheck> {
+  let meta: { served_by_region?: string; served_by_primary?: boolean; served_by_colo?: string };
+  try {
+    meta = (await db.withSession('first-unconstrained').prepare('SELECT 1').all()).meta as typeof meta;
+  } catch (error) {
+    return { name: 'd1_replication', status: 'fail', detail: `a session read failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  if (meta.served_by_primary === undefined) {
+    return { name: 'd1_replication', status: 'ok', detail: 'local D1: no replicas, no region (production names where each read is served)' };
+  }
+  const where = `${meta.served_by_primary ? 'the primary' : 'a read replica'}${meta.served_by_region ? ` in ${meta.served_by_region}` : ''}${meta.served_by_colo ? ` (colo ${meta.served_by_colo})` : ''}`;
+  if (!meta.served_by_primary) return { name: 'd1_replication', status: 'ok', detail: `session reads served by ${where}` };
+  return {
+    name: 'd1_replication',
+    status: 'warn',
+    detail:
+      `session reads served by ${where}: read replication may be off (npm run deploy turns it on; or Cloudflare dashboard → D1 → the database → Settings → Read replication), ` +
+      'or this data centre is nearest the primary',
+  };
 }

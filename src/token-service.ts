@@ -147,6 +147,7 @@ export class TokenService {
       hash !== undefined && caller.written?.hash === hash && this.#now() - caller.written.at < settings.profileCacheSeconds * 1000;
     if (!writtenRecently && !this.#profiles.isCurrent(caller.uid, profile, access)) {
       await this.#spendWriteBudget(caller.uid, clientIp);
+      await this.#admission.confirmOnPrimary(caller);
       // A field we own that the claims no longer carry (a removed photo) is cleared; role and teams never are.
       const unset = [...settings.userFields].filter((field) => profile[field] === undefined);
       await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
@@ -181,14 +182,15 @@ export class TokenService {
    * call are revoked. (At most 2 s of waiting.)
    */
   async revokeTokens(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<{ userId: string; revokedBefore: Date }> {
-    const { uid } = await this.#admission.admit(claims, { writes: true, background, clientIp });
+    const caller = await this.#admission.admit(claims, { writes: true, background, clientIp });
+    const { uid } = caller;
     this.#admission.refuseTokenOnly(claims);
     await this.#spendWriteBudget(uid, clientIp);
     const revokedBefore = new Date(this.#now());
     const revoked = await answeringStreamFailures(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream);
     if (!revoked) {
-      // Admitted above, and so registered (durably) before this creates the user.
-      const caller = { uid };
+      // Stream does not have the user: the primary says whether it may be created (a copy may not know it was deleted).
+      await this.#admission.confirmOnPrimary(caller);
       const { access } = accessFromClaims(claims, this.#deps.settings.access);
       const profile = profileFromClaims(claims, this.#deps.settings.userFields);
       await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }), this.#deps.stream);

@@ -37,7 +37,7 @@ describe('Admission', () => {
   beforeEach(clearRegistry);
 
   it('admits a project-level user, and records an unknown uid before answering', async () => {
-    expect(await admission().admit(claims('ada'))).toEqual({ uid: 'ada', tenant: '' });
+    expect(await admission().admit(claims('ada'))).toMatchObject({ uid: 'ada', tenant: '' });
     expect((await registryRows()).get('ada')?.tenant).toBe('');
   });
 
@@ -53,14 +53,14 @@ describe('Admission', () => {
     expect(await refusal(admission({ tenants: ['blue', 'red'] }).admit(claims('ada', { tenant: 'red' })))).toBe('tenant_mismatch');
     expect(await refusal(admission({ tenants: ['blue'] }).admit(claims('ada')))).toBe('tenant_mismatch');
     expect(await refusal(admission({ tenants: ['blue'] }).admit(claims('ada'), { writes: true }))).toBe('tenant_mismatch');
-    expect(await admission({ tenants: ['blue'] }).admit(claims('ada', { tenant: 'blue' }))).toEqual({ uid: 'ada', tenant: 'blue' });
+    expect(await admission({ tenants: ['blue'] }).admit(claims('ada', { tenant: 'blue' }))).toMatchObject({ uid: 'ada', tenant: 'blue' });
   });
 
   it('answers registry_unavailable, never admits, when the registry cannot say who owns a uid', async () => {
     expect(await refusal(admission({ db: brokenDb }).admit(claims('ada')))).toBe('registry_unavailable');
     expect(await refusal(admission({ db: brokenDb }).admit(claims('ada'), { writes: true }))).toBe('registry_unavailable');
     // Without a registry there is nothing to bind to.
-    expect(await admission({ db: null }).admit(claims('ada'))).toEqual({ uid: 'ada', tenant: '' });
+    expect(await admission({ db: null }).admit(claims('ada'))).toMatchObject({ uid: 'ada', tenant: '' });
   });
 
   it('applies FIREBASE_ANONYMOUS: deny refuses on every route, token-only refuses writes only', async () => {
@@ -69,7 +69,7 @@ describe('Admission', () => {
     expect(isAnonymous(claims('ada', { sign_in_provider: 'password' }))).toBe(false);
     expect(await refusal(admission({ anonymous: 'deny' }).admit(anonymous))).toBe('anonymous_not_allowed');
     const tokenOnly = admission({ anonymous: 'token-only' });
-    expect(await tokenOnly.admit(anonymous)).toEqual({ uid: 'anon', tenant: '' });
+    expect(await tokenOnly.admit(anonymous)).toMatchObject({ uid: 'anon', tenant: '' });
     expect(await refusal(() => tokenOnly.refuseTokenOnly(anonymous))).toBe('anonymous_not_allowed');
     expect(await refusal(() => tokenOnly.refuseTokenOnly(claims('ada')))).toBe('admitted');
   });

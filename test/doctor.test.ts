@@ -44,11 +44,28 @@ describe('the doctor', () => {
     const env = await healthyEnv(scenario);
     const { report, text, status } = await doctor(env);
     expect(status).toBe(200);
-    expect(report.checks.map((c) => c.name)).toEqual(['settings', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'bindings', 'google_keys', 'reconcile']);
+    expect(report.checks.map((c) => c.name)).toEqual(['settings', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'd1_replication', 'bindings', 'google_keys', 'reconcile']);
     expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect(report.ok).toBe(true);
     for (const secret of [scenario.streamSecret, ADMIN_TOKEN, JSON.parse(env.GOOGLE_SERVICE_ACCOUNT!).private_key as string]) expect(text).not.toContain(secret);
     expect(text).not.toMatch(/eyJ[\w-]+\./);
+  });
+
+  it('d1_replication reports where a session read was served: a replica ok, the primary a warning with the fix, local D1 neither', async () => {
+    const scenario = await Scenario.create();
+    const servedBy = (meta: Record<string, unknown>) =>
+      ({
+        ...DB,
+        prepare: DB.prepare.bind(DB),
+        batch: DB.batch.bind(DB),
+        withSession: () => ({ prepare: () => ({ all: async () => ({ results: [], success: true, meta }) }) }),
+      }) as unknown as D1Database;
+    const replica = await doctor(await healthyEnv(scenario, { DB: servedBy({ served_by_primary: false, served_by_region: 'WEUR', served_by_colo: 'AMS' }) }));
+    expect(check(replica.report, 'd1_replication')).toMatchObject({ status: 'ok', detail: expect.stringContaining('read replica in WEUR') });
+    const primary = await doctor(await healthyEnv(scenario, { DB: servedBy({ served_by_primary: true, served_by_region: 'ENAM' }) }));
+    expect(check(primary.report, 'd1_replication')).toMatchObject({ status: 'warn', detail: expect.stringContaining('Read replication') });
+    const local = await doctor(await healthyEnv(scenario));
+    expect(check(local.report, 'd1_replication')).toMatchObject({ status: 'ok', detail: expect.stringContaining('local D1') });
   });
 
   it('a setting that was ignored: settings warns and says which', async () => {

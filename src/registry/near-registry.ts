@@ -45,6 +45,11 @@ export class NearRegistry {
   constructor(registry: UserRegistry, now: () => number) {
     this.#registry = registry;
     this.#now = now;
+    // This isolate's own reconciliation changed a uid's state: its copy here is stale at once.
+    registry.onStateChange((uids) => {
+      for (const uid of uids) this.#memory.delete(uid);
+    });
+    registry.onTenantBound(() => (this.#tenantRows = true));
   }
 
   /**

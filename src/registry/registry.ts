@@ -112,9 +112,25 @@ const RECORD_SEEN = `INSERT INTO stream_users (uid, tenant, first_seen_at, alive
 export class UserRegistry {
   readonly #db: D1Database;
   readonly #now: () => number;
+  readonly #stateListeners: ((uids: readonly string[]) => void)[] = [];
+  readonly #tenantListeners: (() => void)[] = [];
   constructor(db: D1Database, now: () => number = Date.now) {
     this.#db = db;
     this.#now = now;
+  }
+
+  /** Called with the uids whose state this instance changes (so copies of their rows in this isolate can be dropped). */
+  onStateChange(listener: (uids: readonly string[]) => void): void {
+    this.#stateListeners.push(listener);
+  }
+
+  /** Called when this instance binds a uid to a tenant (an import): a deployment's registry then holds tenant-bound rows. */
+  onTenantBound(listener: () => void): void {
+    this.#tenantListeners.push(listener);
+  }
+
+  #stateChanged(uids: readonly string[]): void {
+    for (const listener of this.#stateListeners) listener(uids);
   }
 
   // --- the token routes: read near, write far, and write rarely ---
@@ -177,6 +193,7 @@ export class UserRegistry {
       )
       .bind(ids(uids), tenant, this.#now())
       .run();
+    if (tenant !== '') for (const listener of this.#tenantListeners) listener();
     return result.meta.changes ?? 0;
   }
 
@@ -298,6 +315,7 @@ export class UserRegistry {
       )
       .bind(ids(uids), now)
       .run();
+    this.#stateChanged(uids);
   }
 
   /** Check these first on the next run. */
@@ -328,6 +346,7 @@ export class UserRegistry {
       )
       .bind(ids(uids), this.#now(), how)
       .run();
+    this.#stateChanged(uids);
   }
 
   /**
@@ -345,6 +364,7 @@ export class UserRegistry {
       )
       .bind(ids(uids), error.slice(0, 500), this.#now(), backoff.baseMs, backoff.maxMs)
       .run();
+    this.#stateChanged(uids);
   }
 
   /** A claim given back before anything was sent: its uids are due as they were. */
@@ -364,6 +384,7 @@ export class UserRegistry {
       )
       .bind(ids(uids), now)
       .run();
+    this.#stateChanged(uids);
   }
 
   /** Back to the deletion queue, due now (its Stream user was just created to be deleted: src/reconcile/deleter.ts). */
@@ -376,6 +397,7 @@ export class UserRegistry {
       )
       .bind(ids(uids), this.#now())
       .run();
+    this.#stateChanged(uids);
   }
 
   // --- the sweep's position and the operator's view ---

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../../src/config/config';
 import type { Env } from '../../src/env';
 
+/** A D1 binding, as far as the configuration looks: present. */
+const aDatabase = {} as D1Database;
 const valid: Env = { FIREBASE_PROJECT_ID: 'demo-project', STREAM_API_KEY: 'abc123', STREAM_API_SECRET: 'super-secret-value' };
 
 function problemsOf(env: Env): { settings: string[]; message: string } {
@@ -70,7 +72,9 @@ describe('parseConfig', () => {
     ['RECONCILE_DELETE_INTERVAL_MS', { RECONCILE_DELETE_INTERVAL_MS: '-1' }],
     ['RECONCILE_MAX_MISSING_PERCENT', { RECONCILE_MAX_MISSING_PERCENT: '101' }],
     ['ADMIN_TOKEN', { ADMIN_TOKEN: 'too-short' }],
-    ['FIREBASE_TENANT_IDS', { FIREBASE_TENANT_IDS: 'ok-tenant, not/a/tenant' }],
+    ['FIREBASE_TENANT_IDS', { FIREBASE_TENANT_IDS: 'ok-tenant, not/a/tenant', DB: aDatabase }],
+    // Without a registry nothing binds a uid to its tenant.
+    ['FIREBASE_TENANT_IDS', { FIREBASE_TENANT_IDS: 'tenant-a' }],
     ['RECONCILE_TASK_WAIT_MS', { RECONCILE_TASK_WAIT_MS: '60000' }],
     ['RECONCILE_QUEUE_BATCHES_PER_RUN', { RECONCILE_QUEUE_BATCHES_PER_RUN: '0' }],
     // Production URLs cannot leak (issue 17): https, or http for a loopback host only.
@@ -157,7 +161,7 @@ describe('parseConfig', () => {
       messages: 'pruning',
       conversations: 'soft',
     });
-    expect([...parseConfig({ ...valid, FIREBASE_TENANT_IDS: 'tenant-a, tenant-b' }).tenants]).toEqual(['tenant-a', 'tenant-b']);
+    expect([...parseConfig({ ...valid, FIREBASE_TENANT_IDS: 'tenant-a, tenant-b', DB: aDatabase }).tenants]).toEqual(['tenant-a', 'tenant-b']);
     expect(config.streamTokenTtlSeconds).toBe(0);
   });
 

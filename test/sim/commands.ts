@@ -211,6 +211,13 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
       world.faultSwitched(down);
     }),
   ),
+  // D1's read replica lags (not a fault: replicas are asynchronous) or catches up.
+  fc.boolean().map((lagging) =>
+    command(`replica(${lagging ? 'lagging' : 'caught-up'})`, async (world) => {
+      if (lagging) await world.startReplicaLag();
+      else world.replicaLag = undefined;
+    }),
+  ),
   // Deployments: a configuration change is a new deployment
   fc
     .oneof(

@@ -63,6 +63,7 @@ export async function settle(world: World): Promise<number> {
   world.google.fault = 'none';
   world.firebase.lookupFault = 'none';
   world.storageDown = false;
+  world.replicaLag = undefined;
   world.advance(25 * 3_600_000); // every backoff (at most a day) is due, every stale claim released
 
   const rows = [...(await world.registry()).values()];

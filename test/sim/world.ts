@@ -104,6 +104,8 @@ export class World {
   config: SimConfig;
   env!: Env;
   storageDown = false;
+  /** While set, D1's read replica answers from this old view (see faultyDb). */
+  replicaLag: ReplicaLag | undefined;
   /** When the last fault was switched off (the system must be healthy RECOVERY_MS later). */
   faultsOffSince = 0;
   readonly queued: { id: string; body: ReconcileMessage; attempts: number }[] = [];
@@ -152,6 +154,12 @@ export class World {
     );
   }
 
+  /** The replica falls behind: from now on it answers from the registry as it is now. */
+  async startReplicaLag(): Promise<void> {
+    const { results } = await baseEnv.DB.prepare('SELECT * FROM stream_users').all<Record<string, unknown>>();
+    this.replicaLag = { rows: new Map(results.map((row) => [row.uid as string, row])), tenantRows: results.some((row) => row.tenant !== '') };
+  }
+
   faultSwitched(on: boolean): void {
     if (!on) this.faultsOffSince = this.now;
   }
@@ -184,7 +192,7 @@ export class World {
       ...(config.access === 'emulator'
         ? { FIREBASE_AUTH_EMULATOR_HOST: EMULATOR_HOST, GOOGLE_SERVICE_ACCOUNT: undefined }
         : { FIREBASE_AUTH_EMULATOR_HOST: undefined, GOOGLE_SERVICE_ACCOUNT: serviceAccount, FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.sim' }),
-      DB: faultyDb(baseEnv.DB, () => this.storageDown),
+      DB: faultyDb(baseEnv.DB, () => this.storageDown, () => this.replicaLag),
       RECONCILE_QUEUE: config.queue ? this.#queueBinding() : undefined,
       STREAM_WRITE_LIMITER: { limit: async ({ key }: { key: string }) => ({ success: this.#allow(key) }) } as RateLimit,
       ADMIN_TOKEN,
@@ -390,8 +398,19 @@ export async function googleKey(kid: string, pair: CryptoKeyPair): Promise<Keys[
   return { kid, privateKey: pair.privateKey, publicJwk: { ...(await exportJWK(pair.publicKey)), kid, alg: 'RS256', use: 'sig' } };
 }
 
-/** D1 that fails every statement while `down()` says so (the registry's storage failing). */
-function faultyDb(db: D1Database, down: () => boolean): D1Database {
+/** A read replica's view while it lags: the rows as they were when it fell behind. */
+export interface ReplicaLag {
+  rows: Map<string, Record<string, unknown>>;
+  tenantRows: boolean;
+}
+
+/**
+ * D1 that fails every statement while `down()` says so (an outage: replicas
+ * too), and whose read replica, while `lag()` gives a view, answers the token
+ * routes' near read from that old view: rows written since are missing, and
+ * rows changed since show their old state (D1's replicas are asynchronous).
+ */
+function faultyDb(db: D1Database, down: () => boolean, lag: () => ReplicaLag | undefined): D1Database {
   const fail = () => Promise.reject(new Error('D1_ERROR: simulated storage failure'));
   const wrap = (statement: D1PreparedStatement): D1PreparedStatement =>
     ({
@@ -401,7 +420,37 @@ function faultyDb(db: D1Database, down: () => boolean): D1Database {
       first: (column?: string) => (down() ? fail() : statement.first(column as string)),
       raw: () => (down() ? fail() : statement.raw()),
     }) as unknown as D1PreparedStatement;
-  return { prepare: (query: string) => wrap(db.prepare(query)) } as unknown as D1Database;
+  const fromOldView = (view: ReplicaLag, uid: string) => {
+    const row = view.rows.get(uid);
+    const tenant_rows = view.tenantRows ? 1 : 0;
+    if (!row) return { tenant: null, state: null, alive_at: null, profile_hash: null, profile_written_at: null, tenant_rows };
+    return { tenant: row.tenant, state: row.state, alive_at: row.alive_at, profile_hash: row.profile_hash, profile_written_at: row.profile_written_at, tenant_rows };
+  };
+  const session = (constraint?: string) => {
+    const inner = db.withSession(constraint as D1SessionConstraint);
+    return {
+      prepare: (query: string) => {
+        const nearRead = query.includes('tenant_rows');
+        const replica = (statement: D1PreparedStatement, values: unknown[] = []): D1PreparedStatement =>
+          ({
+            bind: (...bound: unknown[]) => replica(statement.bind(...bound), bound),
+            first: async (column?: string) => {
+              if (down()) return fail();
+              const view = lag();
+              if (view && nearRead) return fromOldView(view, values[0] as string);
+              return statement.first(column as string);
+            },
+            all: () => (down() ? fail() : statement.all()),
+            run: () => (down() ? fail() : statement.run()),
+            raw: () => (down() ? fail() : statement.raw()),
+          }) as unknown as D1PreparedStatement;
+        return replica(inner.prepare(query));
+      },
+      batch: (statements: D1PreparedStatement[]) => (down() ? fail() : inner.batch(statements)),
+      getBookmark: () => inner.getBookmark(),
+    };
+  };
+  return { prepare: (query: string) => wrap(db.prepare(query)), batch: (s: D1PreparedStatement[]) => (down() ? fail() : db.batch(s)), withSession: session } as unknown as D1Database;
 }
 
 // The simulation replaces setTimeout (sleeps advance its clock at once); these are the real ones.
