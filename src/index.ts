@@ -283,7 +283,14 @@ export default {
       if (registry) await recordQueuedRegistrations(registrations, registry);
       else for (const message of registrations) message.retry({ delaySeconds: 300 });
       if (registrations.length === batch.messages.length) return;
-      batch = { ...batch, messages: batch.messages.filter((message) => !registrations.includes(message)) } as typeof batch;
+      const rest = batch.messages.filter((message) => !registrations.includes(message));
+      batch = {
+        queue: batch.queue,
+        messages: rest,
+        retryAll: (options?: QueueRetryOptions) => rest.forEach((message) => message.retry(options)),
+        ackAll: () => rest.forEach((message) => message.ack()),
+        metadata: batch.metadata,
+      } as typeof batch;
     }
     if (!reconciliation.on) {
       console.error(JSON.stringify({ event: 'reconcile_skipped', reason: reconciliation.reason }));

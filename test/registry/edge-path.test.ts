@@ -5,7 +5,9 @@
  * (and refuses, as always, where tenants could share a Stream user), and
  * tenants without a registry are a configuration error.
  */
+import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
+import worker from '../../src/index';
 import { callable, callWorker, decodePayload, makeSigningKey, mintIdToken, Scenario, type SigningKey } from '../support/fixtures';
 import { captureConsole } from '../support/console';
 import { clearRegistry, register, registryRows, switchableDb } from '../support/reconcile';
@@ -175,6 +177,25 @@ describe('a D1 outage', () => {
         expect(await response.json()).toMatchObject({ code: 'registry_unavailable' });
       });
     }
+  });
+});
+
+describe('the queue handler', () => {
+  it('records the registrations an outage sent to the queue, and hands lookup batches on to reconciliation', async () => {
+    const env = scenario.env({ DB });
+    const batch = createMessageBatch('stream-token-edge-reconcile', [
+      { id: 'r1', timestamp: new Date(), attempts: 1, body: { kind: 'register', uids: [{ uid: 'late', tenant: '', at: 1234 }] } },
+      { id: 'c1', timestamp: new Date(), attempts: 1, body: { kind: 'check', uids: [{ uid: 'late', tenant: '' }] } },
+    ]);
+    const ctx = createExecutionContext();
+    await quietly(async () => {
+      await worker.queue!(batch as MessageBatch<never>, env, ctx);
+    });
+    const result = await getQueueResult(batch, ctx);
+    expect(result.explicitAcks).toContain('r1');
+    expect((await registryRows()).get('late')).toMatchObject({ state: 'active', first_seen_at: 1234 });
+    // Reconciliation is off here (no Firebase access): the lookup batch comes back later, never acknowledged unread.
+    expect(result.retryMessages.map((m: { msgId: string }) => m.msgId)).toEqual(['c1']);
   });
 });
 
