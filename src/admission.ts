@@ -53,7 +53,7 @@ interface AdmitOptions {
  * within hours, and a user who fetches a token every hour then costs one
  * background row write a day, not one per token.
  */
-export const ALIVE_REFRESH_MS = 24 * 3600_000;
+const ALIVE_REFRESH_MS = 24 * 3600_000;
 
 const noBackground: Background = () => undefined;
 

@@ -13,7 +13,7 @@
  * evidence of life is written behind the answer, many uids per statement
  * (src/registry/write-behind.ts).
  */
-export type RegistryState = 'active' | 'pending_delete' | 'deleted';
+type RegistryState = 'active' | 'pending_delete' | 'deleted';
 
 interface RegisteredUser {
   uid: string;

@@ -166,7 +166,7 @@ export async function recordQueuedRegistrations(messages: readonly Message<unkno
 }
 
 /** A `register` message's uids, or undefined when it is not one. */
-export function registrationsIn(body: unknown): SeenUid[] | undefined {
+function registrationsIn(body: unknown): SeenUid[] | undefined {
   const message = body as Partial<RegisterMessage> | null;
   if (message?.kind !== 'register' || !Array.isArray(message.uids) || message.uids.length === 0 || message.uids.length > MAX_PER_STATEMENT) return undefined;
   const valid = message.uids.every((entry) => typeof entry?.uid === 'string' && typeof entry?.tenant === 'string' && Number.isFinite(entry?.at));
