@@ -146,6 +146,9 @@ export class Admission {
     background: Background,
   ): Promise<{ entry: RegistryEntry; fromPrimary: boolean }> {
     const now = this.#now();
+    if (registry.near.down && !registry.near.remembered(uid)) {
+      return { entry: await this.#unavailable(registry, uid, tenant, options, background, new Error('D1 failed moments ago')), fromPrimary: false };
+    }
     let readFailed = false;
     try {
       const entry = await registry.near.find(uid);
@@ -168,6 +171,7 @@ export class Admission {
       return { entry: await registry.near.register(uid, tenant), fromPrimary: true };
     } catch (error) {
       console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
+      if (readFailed) registry.near.markDown();
       return { entry: await this.#unavailable(registry, uid, tenant, options, background, error), fromPrimary: false };
     }
   }

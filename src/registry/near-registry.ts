@@ -25,6 +25,8 @@ const MAX_REMEMBERED = 50_000;
 /** A read started ahead of verification (a cold isolate) is kept this long for the request that started it. */
 const PREFETCH_TTL_MS = 10_000;
 const MAX_PREFETCHED = 100;
+/** After D1 failed both a read and a write, this isolate stops asking it for this long (it answers from what it knows). */
+const OUTAGE_HOLD_MS = 5_000;
 /** How long a request waits for a prefetched read before reading for itself. */
 const PREFETCH_WAIT_MS = 2_000;
 
@@ -41,6 +43,7 @@ export class NearRegistry {
   readonly #memory = new Map<string, Remembered>();
   readonly #prefetched = new Map<string, { read: Promise<NearRead>; until: number }>();
   #tenantRows: boolean | undefined;
+  #downUntil = 0;
 
   constructor(registry: UserRegistry, now: () => number) {
     this.#registry = registry;
@@ -58,6 +61,19 @@ export class NearRegistry {
    */
   get tenantRows(): boolean | undefined {
     return this.#tenantRows;
+  }
+
+  /**
+   * D1 failed a read and a write moments ago: callers skip it for a few
+   * seconds instead of waiting on two failures per request (an outage then
+   * costs no time; the first request after the hold asks again).
+   */
+  get down(): boolean {
+    return this.#now() < this.#downUntil;
+  }
+
+  markDown(): void {
+    this.#downUntil = this.#now() + OUTAGE_HOLD_MS;
   }
 
   /** The entry this isolate read recently, if any: no I/O. */

@@ -4,9 +4,11 @@
  * hours, not per request), and the registration of uids served while D1 was
  * down.
  *
- * Writes are coalesced per isolate: while one statement is on its way to the
- * primary, the uids seen meanwhile wait and go together in the next one (one
- * multi-row statement, up to MAX_PER_STATEMENT uids). The work runs in
+ * Writes are coalesced per isolate: a flush waits COALESCE_MS before its first
+ * statement, and while one statement is on its way to the primary the uids
+ * seen meanwhile wait for the next; each goes as one multi-row statement of up
+ * to MAX_PER_STATEMENT uids. The wait is after the answer, so it costs no
+ * caller anything. The work runs in
  * `ctx.waitUntil` of the request that started it, which the runtime ends at
  * most 30 s after the answer: a flush that outlived it is taken for dead and
  * the next request starts another, so nothing waits on it for ever.
@@ -18,7 +20,7 @@
  *
  * @module
  */
-import type { Background } from '../platform/io';
+import { sleep as realSleep, type Background, type Sleep } from '../platform/io';
 import type { SeenUid, UserRegistry } from './registry';
 
 /** What the queue carries for a registration D1 could not take at the time. */
@@ -34,6 +36,8 @@ const MAX_WAITING = 10_000;
 /** A flush running longer than this belonged to a request the runtime has ended. */
 const FLUSH_PRESUMED_DEAD_MS = 35_000;
 const RETRY_FIRST_MS = 2_000;
+/** How long a flush gathers uids before its first statement. */
+const COALESCE_MS = 1_000;
 const RETRY_MAX_MS = 60_000;
 
 interface Waiting extends SeenUid {
@@ -46,6 +50,8 @@ interface WriteBehindOptions {
   /** Where registrations go when D1 cannot take them (RECONCILE_QUEUE), if bound. */
   queue?: Queue<RegisterMessage>;
   now: () => number;
+  /** The gathering wait before a flush (tests pass a fast one). */
+  sleep?: Sleep;
   /** Told of each uid served unrecorded and each registration sent to the queue (metrics, logs). */
   onDeferred?: (how: 'queue' | 'memory') => void;
 }
@@ -112,6 +118,7 @@ export class RegistryWriteBehind {
 
   async #flush(): Promise<void> {
     try {
+      await (this.#options.sleep ?? realSleep)(COALESCE_MS);
       while (this.#waiting.size > 0) {
         const batch = [...this.#waiting.values()].slice(0, MAX_PER_STATEMENT);
         for (const entry of batch) this.#waiting.delete(entry.uid);

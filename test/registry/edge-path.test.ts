@@ -128,6 +128,19 @@ describe('a D1 outage', () => {
     expect(rows.get('new-2')?.state).toBe('active');
   });
 
+  it('stops asking D1 for a few seconds once it failed a read and a write: an outage costs the next requests no time', async () => {
+    const { db, state } = switchableDb();
+    const env = scenario.env({ DB: db });
+    await rest(env, '/v1/token', 'warmup');
+    state.down = true;
+    await quietly(async () => {
+      expect((await rest(env, '/v1/token', 'new-1')).status).toBe(200);
+      const asked = state.primary + state.replica;
+      for (const uid of ['new-2', 'new-3']) expect((await rest(env, '/v1/token', uid)).status).toBe(200);
+      expect(state.primary + state.replica).toBe(asked);
+    });
+  });
+
   it('sends what it could not record to the queue when one is bound', async () => {
     const sent: unknown[] = [];
     const queue = { send: async (body: unknown) => void sent.push(body), sendBatch: async () => undefined } as unknown as Queue;

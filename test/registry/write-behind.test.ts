@@ -35,22 +35,28 @@ function countingDb() {
 }
 
 describe('RegistryWriteBehind', () => {
-  it('coalesces uids seen while a write is on its way into the next statement', async () => {
+  it('gathers the uids seen during its wait, and those seen while a statement is on its way, into one statement each', async () => {
     const { db, state } = countingDb();
-    const writes = new RegistryWriteBehind({ registry: new UserRegistry(db), now: () => 1_000 });
+    let endWait = () => {};
+    const wait = () => new Promise<void>((resolve) => (endWait = resolve));
+    const writes = new RegistryWriteBehind({ registry: new UserRegistry(db), now: () => 1_000, sleep: wait });
     const bg = background();
     for (let i = 0; i < 50; i++) writes.refresh({ uid: `u${i}`, tenant: '', at: 1_000 + i }, bg.waitUntil);
+    expect(bg.pending).toHaveLength(1); // one flush, waiting
+    expect(state.statements).toBe(0);
+    endWait();
+    await Promise.resolve();
+    for (let i = 50; i < 60; i++) writes.refresh({ uid: `u${i}`, tenant: '', at: 1_000 + i }, bg.waitUntil); // while the first statement runs
     await bg.settle();
-    // The first uid went alone (nothing was waiting), the 49 that came while it was on its way went together.
     expect(state.statements).toBe(2);
-    expect((await registryRows()).size).toBe(50);
+    expect((await registryRows()).size).toBe(60);
     expect(writes.waiting).toBe(0);
   });
 
   it('keeps a registration D1 could not take and writes it when D1 answers again, with a backoff and no uid in the log', async () => {
     const { db, state } = countingDb();
     let now = 10_000;
-    const writes = new RegistryWriteBehind({ registry: new UserRegistry(db), now: () => now });
+    const writes = new RegistryWriteBehind({ registry: new UserRegistry(db), now: () => now, sleep: async () => {} });
     const bg = background();
     state.down = true;
     const log = captureConsole();
@@ -78,7 +84,7 @@ describe('RegistryWriteBehind', () => {
     const sent: unknown[] = [];
     let queueDown = false;
     const queue = { send: async (body: unknown) => { if (queueDown) throw new Error('queue down'); sent.push(body); } } as unknown as Queue<RegisterMessage>;
-    const writes = new RegistryWriteBehind({ registry: new UserRegistry(brokenDb), now: () => 5, queue });
+    const writes = new RegistryWriteBehind({ registry: new UserRegistry(brokenDb), now: () => 5, queue, sleep: async () => {} });
     const bg = background();
     expect(await writes.defer({ uid: 'ada', tenant: '', at: 5 }, bg.waitUntil)).toBe(true);
     expect(sent).toEqual([{ kind: 'register', uids: [{ uid: 'ada', tenant: '', at: 5 }] }]);
@@ -98,7 +104,7 @@ describe('RegistryWriteBehind', () => {
     let now = 0;
     const hanging = { prepare: () => ({ bind: () => ({ run: () => new Promise(() => undefined) }) }) } as unknown as D1Database;
     const registry = new UserRegistry(hanging);
-    const writes = new RegistryWriteBehind({ registry, now: () => now });
+    const writes = new RegistryWriteBehind({ registry, now: () => now, sleep: async () => {} });
     const started: Promise<unknown>[] = [];
     writes.refresh({ uid: 'a', tenant: '', at: 0 }, (p) => void started.push(p));
     writes.refresh({ uid: 'b', tenant: '', at: 0 }, (p) => void started.push(p));
