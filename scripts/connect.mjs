@@ -4,11 +4,15 @@
 // local stack (`npm start` runs it once at startup; also `node scripts/connect.mjs` while it runs):
 // a new user signs up on the Auth emulator, `createStreamTokenProvider` gets its Stream token from
 // the Worker, and `stream-chat`'s `connectUser` opens the client connection.
-import { readFileSync } from 'node:fs';
+//
+//   node scripts/connect.mjs   (while npm start runs with its Stream stand-in)
 import { StreamChat } from 'stream-chat';
+import { answerHelp } from './lib/cli.mjs';
 import { loadClient } from './lib/client.mjs';
-import { RUN_FILE } from './lib/run-file.mjs';
+import { readLocalRun } from './lib/run-file.mjs';
 import { isMainModule } from './lib/process.mjs';
+
+answerHelp(import.meta.url);
 
 /**
  * @param {{ workerUrl: string; emulatorHost: string; streamAccess: { baseUrl: string; apiKey: string } }} stack
@@ -34,8 +38,20 @@ export async function connectDemo({ workerUrl, emulatorHost, streamAccess }) {
 }
 
 if (isMainModule(import.meta.url)) {
-  const run = JSON.parse(readFileSync(RUN_FILE, 'utf8'));
-  if (!run.stream) throw new Error('npm start is using your real Stream app: connect from your app instead');
-  const { uid, connectionId } = await connectDemo({ workerUrl: run.workerUrl, emulatorHost: run.emulatorHost, streamAccess: run.stream });
-  console.log(`stream-chat connected as ${uid} (connection ${connectionId}) with a token from ${run.workerUrl}`);
+  const run = readLocalRun();
+  if (!run) {
+    console.error('connect: npm start is not running (start it first, in another terminal)');
+    process.exit(1);
+  }
+  if (!run.stream) {
+    console.error('connect: npm start is using your real Stream app: connect from your app instead');
+    process.exit(1);
+  }
+  try {
+    const { uid, connectionId } = await connectDemo({ workerUrl: run.workerUrl, emulatorHost: run.emulatorHost, streamAccess: run.stream });
+    console.log(`stream-chat connected as ${uid} (connection ${connectionId}) with a token from ${run.workerUrl}`);
+  } catch (error) {
+    console.error(`connect: ${error instanceof Error ? error.message : error}`);
+    process.exit(1);
+  }
 }

@@ -6,16 +6,19 @@
 // POST /v1/token → revokeStreamUserToken → delete the Firebase account →
 // cron → the Stream user is gone. Every step prints what it did and what came
 // back (tokens shortened) and is checked; any wrong result exits non-zero.
+// Ctrl-C stops what it started and removes its temporary folders.
+//
+//   npm run demo [-- --fresh]   --fresh: always a stack of its own, on free ports
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { jwtVerify } from 'jose';
-import { freePort } from './lib/process.mjs';
+import { parseCli } from './lib/cli.mjs';
+import { freePort, removeTempDir, stopAllOnSignals, tempDir } from './lib/process.mjs';
+import { readLocalRun } from './lib/run-file.mjs';
 import { queryUsers, streamAccessFrom } from './lib/stream-api.mjs';
-import { readDevVars, RUN_FILE, startLocal } from './start.mjs';
+import { readDevVars, startLocal } from './start.mjs';
 
-const fresh = process.argv.includes('--fresh');
+const fresh = parseCli(import.meta.url, { fresh: { type: 'boolean', default: false } }).values.fresh;
+stopAllOnSignals({ beforeStop: () => console.log('\nStopping the demo\'s stack…') });
 /** @param {unknown} token */
 const short = (token) => (typeof token === 'string' && token.length > 24 ? `${token.slice(0, 12)}…${token.slice(-8)}` : String(token));
 let failures = 0;
@@ -44,15 +47,14 @@ function check(condition, what) {
  * @returns {Promise<Stack | null>}
  */
 async function running() {
-  if (fresh || !existsSync(RUN_FILE)) return null;
-  /** @type {{ workerUrl: string; emulatorHost: string; projectId: string; realStream: boolean; adminToken: string; stream: import('./lib/stream-api.mjs').StreamAccess }} */
-  const run = JSON.parse(readFileSync(RUN_FILE, 'utf8'));
+  const run = fresh ? null : readLocalRun();
+  if (!run) return null;
   try {
     if (!(await fetch(`${run.workerUrl}/healthz`)).ok) return null;
   } catch {
     return null;
   }
-  const stream = run.realStream ? streamAccessFrom(readDevVars()) : run.stream;
+  const stream = run.stream ?? streamAccessFrom(readDevVars());
   return { ...run, streamAccess: stream, stop: async () => {} };
 }
 
@@ -102,13 +104,14 @@ async function verifiesAs(token, secret, uid) {
 
 async function main() {
   let stack = await running();
-  let tempDir;
+  /** @type {string | undefined} */
+  let stateDir;
   if (stack) {
     console.log(`Using the services npm start runs: ${stack.workerUrl}`);
   } else {
-    tempDir = mkdtempSync(join(tmpdir(), 'demo-state-'));
+    stateDir = tempDir('demo-state-');
     console.log('Starting a local stack for the demo (Auth emulator, Stream stand-in, wrangler dev)…');
-    stack = await startLocal({ workerPort: await freePort(), emulatorPort: await freePort(), persistTo: tempDir, log: () => {} });
+    stack = await startLocal({ workerPort: await freePort(), emulatorPort: await freePort(), persistTo: stateDir, log: () => {} });
   }
   const { workerUrl, emulatorHost, projectId, streamAccess } = stack;
   const identity = `http://${emulatorHost}/identitytoolkit.googleapis.com/v1`;
@@ -186,7 +189,7 @@ async function main() {
     check(gone === null, gone === null ? `queryUsers finds no user ${uid}` : `still there: ${JSON.stringify(gone)}`);
   } finally {
     await stack.stop();
-    if (tempDir) rmSync(tempDir, { recursive: true, force: true });
+    if (stateDir) removeTempDir(stateDir);
   }
 }
 

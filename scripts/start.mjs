@@ -4,25 +4,39 @@
 //
 // Starts the Firebase Auth emulator (demo- project, no login), applies the D1
 // migrations locally, and runs the Worker under `wrangler dev` in emulator
-// mode with cron testing on. Without real Stream credentials in .dev.vars it
-// also starts a local Stream API stand-in (users kept in memory). Prints the
+// mode. Without real Stream credentials in .dev.vars it also starts a local
+// Stream API stand-in (users kept in memory) and connects Stream's official
+// client once; with them, it checks the real app once (GET /app). Prints the
 // URLs and a curl sequence to try. Ctrl-C stops everything it started.
+//
+//   npm start [-- --port N --emulator-port N --standin-port N --verbose]
+//
+// Ports (all on 127.0.0.1; an environment variable or the option):
+//   PORT               --port           the Worker (wrangler dev)           default 8787
+//   AUTH_EMULATOR_PORT --emulator-port  the Firebase Auth emulator          default 9099
+//   STANDIN_PORT       --standin-port   the Stream stand-in                 default: a free one
+// A port already in use (another npm start?) stops it before it starts anything.
+// --verbose prints what wrangler dev says.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startAuthEmulator } from './lib/auth-emulator.mjs';
-import { freePort, isMainModule, spawnGroup, stopProcessGroup, waitForUrl } from './lib/process.mjs';
-import { streamAccessFrom } from './lib/stream-api.mjs';
-import { RUN_FILE } from './lib/run-file.mjs';
+import { parseCli } from './lib/cli.mjs';
+import { freePort, isMainModule, onStop, portInUse, spawnGroup, stopAllOnSignals, stopProcessGroup, waitForUrl } from './lib/process.mjs';
+import { checkStreamApp, streamAccessFrom } from './lib/stream-api.mjs';
+import { removeLocalRun, writeLocalRun } from './lib/run-file.mjs';
 import { serveStreamStandIn } from './lib/stream-standin.mjs';
-
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLACEHOLDER_SECRET = 'replace-with-your-stream-app-secret';
 const LOCAL_API_KEY = 'localdevkey';
-/** Where a running `npm start` says what it runs, for `npm run demo` (local values only; deleted on exit). */
-export { RUN_FILE } from './lib/run-file.mjs';
+/** The default ports, and the environment variables and options that change them. */
+export const PORTS = {
+  worker: { env: 'PORT', option: 'port', fallback: 8787, what: 'the Worker' },
+  emulator: { env: 'AUTH_EMULATOR_PORT', option: 'emulator-port', fallback: 9099, what: 'the Firebase Auth emulator' },
+  standIn: { env: 'STANDIN_PORT', option: 'standin-port', fallback: 0, what: 'the Stream stand-in' },
+};
 
 /**
  * KEY=VALUE lines of .dev.vars (quotes optional, # comments).
@@ -71,7 +85,7 @@ const LOCAL_PAGES = ['http://127.0.0.1:5173', 'http://localhost:5173'];
 
 /**
  * Starts everything; resolves once the Worker answers /healthz.
- * @param {{ workerPort?: number; emulatorPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[]; vars?: Record<string, string> }} [options]
+ * @param {{ workerPort?: number; emulatorPort?: number; standInPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[]; vars?: Record<string, string> }} [options]
  *   vars: more Worker settings (tests: e.g. a short STREAM_TOKEN_TTL_SECONDS)
  * @returns {Promise<LocalStack>}
  */
@@ -86,6 +100,7 @@ export async function startLocal(options = {}) {
   const stops = [];
   const stop = async () => {
     for (const fn of stops.reverse()) await fn().catch(() => undefined);
+    stops.length = 0;
   };
 
   try {
@@ -110,8 +125,13 @@ export async function startLocal(options = {}) {
     let stream = null;
     if (!realStream) {
       const secret = randomBytes(24).toString('hex');
-      stream = await serveStreamStandIn({ apiKey: LOCAL_API_KEY, secret, port: await freePort() });
-      stops.push(stream.close);
+      stream = await serveStreamStandIn({ apiKey: LOCAL_API_KEY, secret, port: options.standInPort || (await freePort()) });
+      const forget = onStop(stream.close);
+      const close = stream.close;
+      stops.push(async () => {
+        forget();
+        await close();
+      });
       Object.assign(vars, { STREAM_BASE_URL: stream.url, STREAM_API_KEY: LOCAL_API_KEY, STREAM_API_SECRET: secret });
     }
 
@@ -168,48 +188,116 @@ export function curlSequence(workerUrl, emulatorHost) {
   ].join('\n');
 }
 
-if (isMainModule(import.meta.url)) {
-  const verbose = process.argv.includes('--verbose');
-  /** @type {LocalStack | undefined} */
-  let running;
-  const shutdown = async () => {
-    process.stdout.write('\nStopping…\n');
-    await running?.stop();
-    process.exit(0);
+/**
+ * The ports a run asks for: the option, else the environment variable, else the default.
+ * @param {Record<string, string | boolean | undefined>} values parsed options
+ * @param {NodeJS.ProcessEnv} env
+ * @returns {{ worker: number; emulator: number; standIn: number }}
+ * @throws {Error} naming the setting that is not a port
+ */
+export function portsFrom(values, env) {
+  /** @param {keyof typeof PORTS} name */
+  const one = (name) => {
+    const { env: variable, option, fallback } = PORTS[name];
+    const given = values[option] ?? env[variable];
+    if (given === undefined || given === '') return fallback;
+    const port = Number(given);
+    if (!Number.isInteger(port) || port < (fallback === 0 ? 0 : 1) || port > 65535) throw new Error(`${variable} (--${option}) must be a port number, not "${given}"`);
+    return port;
   };
-  process.on('SIGINT', shutdown);
-  process.on('SIGTERM', shutdown);
+  return { worker: one('worker'), emulator: one('emulator'), standIn: one('standIn') };
+}
+
+/**
+ * The line that says which of `ports` is taken and how to pick others; null when all are free.
+ * @param {{ worker: number; emulator: number; standIn: number }} ports
+ */
+export async function busyPortLine(ports) {
+  for (const name of /** @type {(keyof typeof PORTS)[]} */ (['worker', 'emulator', 'standIn'])) {
+    const port = ports[name];
+    if (port === 0 || !(await portInUse(port))) continue;
+    const suggestions = [];
+    for (const other of /** @type {(keyof typeof PORTS)[]} */ (['worker', 'emulator'])) {
+      let next = ports[other] + 1;
+      while (next < 65535 && (await portInUse(next))) next++;
+      suggestions.push(`${PORTS[other].env}=${next}`);
+    }
+    return `npm start: port ${port} (${PORTS[name].what}) is already in use, by another npm start or something else: stop that, or pick other ports, e.g. ${suggestions.join(' ')} npm start`;
+  }
+  return null;
+}
+
+/**
+ * The line about Stream that npm start prints once the Worker answers: with the stand-in, Stream's official
+ * client connected through the token provider; with a real app from .dev.vars, GET /app with its key and secret.
+ * @param {Pick<LocalStack, 'workerUrl' | 'emulatorHost' | 'stream' | 'streamAccess'>} stack
+ */
+export async function streamCheckLine(stack) {
+  if (!stack.stream) {
+    const app = await checkStreamApp(stack.streamAccess);
+    return app.ok
+      ? `  ✓ your Stream app "${app.name}" accepts STREAM_API_KEY ${stack.streamAccess.apiKey} and STREAM_API_SECRET from .dev.vars (GET /app)`
+      : `  ✗ your Stream app: ${app.fix}; then restart npm start`;
+  }
+  const { connectDemo } = await import('./connect.mjs');
+  return connectDemo(stack)
+    .then(
+      ({ uid, name, connectionId }) =>
+        `  ✓ stream-chat (Stream's official client) connected as ${uid} (${name ?? 'no name'}), connection ${connectionId},\n    with a token from ${stack.workerUrl} through client/index.ts's token provider. Again: node scripts/connect.mjs`,
+    )
+    .catch((error) => `  ✗ stream-chat could not connect: ${error instanceof Error ? error.message : error}`);
+}
+
+if (isMainModule(import.meta.url)) {
+  const { values } = parseCli(import.meta.url, {
+    verbose: { type: 'boolean', default: false },
+    port: { type: 'string' },
+    'emulator-port': { type: 'string' },
+    'standin-port': { type: 'string' },
+  });
+  /** @type {{ worker: number; emulator: number; standIn: number }} */
+  let ports;
   try {
-    running = await startLocal({ verbose, workerPort: Number(process.env.PORT ?? 8787) });
-    const { workerUrl, emulatorHost, projectId, realStream, adminToken } = running;
-    // Only what the demo needs to find this run; a real Stream secret stays in .dev.vars, where the demo reads it.
-    writeFileSync(RUN_FILE, JSON.stringify({ workerUrl, emulatorHost, projectId, realStream, adminToken, stream: realStream ? null : running.streamAccess }));
-    const stopRunning = running.stop;
-    running.stop = async () => {
-      rmSync(RUN_FILE, { force: true });
-      await stopRunning();
-    };
+    ports = portsFrom(values, process.env);
+  } catch (error) {
+    console.error(`npm start: ${error instanceof Error ? error.message : error}`);
+    process.exit(2);
+  }
+  // Before anything starts: a second run would otherwise read the first one's /healthz as its own.
+  const busy = await busyPortLine(ports);
+  if (busy) {
+    console.error(busy);
+    process.exit(1);
+  }
+  stopAllOnSignals({
+    beforeStop: () => {
+      process.stdout.write('\nStopping…\n');
+      removeLocalRun();
+    },
+  });
+  process.on('exit', removeLocalRun);
+  /** @type {LocalStack} */
+  let running;
+  try {
+    running = await startLocal({ verbose: values.verbose, workerPort: ports.worker, emulatorPort: ports.emulator, standInPort: ports.standIn });
   } catch (error) {
     console.error(`npm start failed: ${error instanceof Error ? error.message : error}`);
     process.exit(1);
   }
-  const { workerUrl, emulatorHost, stream, realStream, streamAccess } = /** @type {LocalStack} */ (running);
-  // Stream's official client, connected through client/index.ts's token provider (with the stand-in only).
-  let connected = '';
-  if (stream) {
-    const { connectDemo } = await import('./connect.mjs');
-    connected = await connectDemo({ workerUrl, emulatorHost, streamAccess })
-      .then(({ uid, name, connectionId }) => `  ✓ stream-chat (Stream's official client) connected as ${uid} (${name ?? 'no name'}), connection ${connectionId},\n    with a token from ${workerUrl} through client/index.ts's token provider. Again: node scripts/connect.mjs\n`)
-      .catch((error) => `  ✗ stream-chat could not connect: ${error instanceof Error ? error.message : error}\n`);
-  }
+  const { workerUrl, emulatorHost, projectId, stream, realStream, streamAccess, adminToken } = running;
+  // Only what the demo and the web example need to find this run; a real Stream secret stays in .dev.vars.
+  writeLocalRun({ workerUrl, emulatorHost, projectId, realStream, adminToken, streamApiKey: streamAccess.apiKey, stream: stream ? streamAccess : null });
+  const streamLine = await streamCheckLine(running);
   console.log(`
 stream-token-edge is running locally
   Worker (wrangler dev):      ${workerUrl}
-  Run the cron now:           curl -X POST ${workerUrl}/v1/admin/reconcile/run -H "Authorization: Bearer ${running?.adminToken}"
+  Run the cron now:           curl -X POST ${workerUrl}/v1/admin/reconcile/run -H "Authorization: Bearer ${adminToken}"
   Firebase Auth emulator:     http://${emulatorHost}
-  Stream API:                 ${realStream || !stream ? 'your real Stream app (from .dev.vars)' : `${stream.url}   ← a LOCAL STAND-IN, not Stream (users kept in memory)`}
+  Stream API:                 ${stream ? `${stream.url}   ← a LOCAL STAND-IN, not Stream (users kept in memory)` : `your real Stream app (from .dev.vars), ${streamAccess.baseUrl}`}
+  Web example:                npm run web   (in another terminal: serves a page connected to this run)
 ${realStream ? '' : '  To use your real Stream app: cp .dev.vars.example .dev.vars, fill in STREAM_API_KEY and STREAM_API_SECRET, restart.\n'}
-${connected}
+${streamLine}
+
 Try it (copy-paste into another terminal):
 
 ${curlSequence(workerUrl, emulatorHost)}

@@ -2,17 +2,18 @@
 // @ts-check
 // `npm run status`: GET /v1/admin/reconcile/status for a person: registry counts, backlog, the last run,
 // and the sweep's progress as a bar.
-//   npm run status -- --url https://<worker> --admin-token <token>   (or DOCTOR_URL / ADMIN_TOKEN; or the local npm start)
-import { adminTarget } from './lib/admin-target.mjs';
+//   npm run status -- --url https://<worker>   the token from ADMIN_TOKEN in the environment, or typed when asked
+//                                              (DOCTOR_URL may replace --url)
+//   npm run status                             the local `npm start`, while it runs (its URL and its token)
+// The admin token is never accepted on the command line.
+import { adminGet, adminTarget } from './lib/admin-target.mjs';
+import { parseCli } from './lib/cli.mjs';
 
-const { url, token } = adminTarget('Usage: npm run status -- --url https://<worker> --admin-token <ADMIN_TOKEN> (or DOCTOR_URL and ADMIN_TOKEN; or run npm start first)');
-const response = await fetch(`${url}/v1/admin/reconcile/status`, { headers: { Authorization: `Bearer ${token}` } });
-if (!response.ok) {
-  console.error(`${url} answered HTTP ${response.status}: ${(await response.text()).slice(0, 300)}`);
-  process.exit(1);
-}
+const { values } = parseCli(import.meta.url, { url: { type: 'string' }, 'admin-token': { type: 'string' } });
+const target = await adminTarget({ name: 'status', url: values.url, adminToken: values['admin-token'] });
+const url = target.url;
 /** @type {any} */
-const status = await response.json();
+const status = await adminGet(target, '/v1/admin/reconcile/status', 'status');
 const counts = status.registry ?? status.counts ?? {};
 const sweep = status.sweep ?? {};
 const last = status.last_run ?? status.lastRun ?? null;

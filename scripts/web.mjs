@@ -1,14 +1,24 @@
 #!/usr/bin/env node
 // @ts-check
 // The web example: `npm run web` builds examples/web and serves it on
-// http://127.0.0.1:5173 (use it next to `npm start`). `buildWeb`/`serveWeb`
+// http://127.0.0.1:5173 (WEB_PORT changes the port; npm start allows only 5173
+// as an origin). While `npm start` runs, it prints the page's URL with that
+// run's settings: its Worker, Auth emulator and project, and its Stream app
+// (the stand-in, or your real app's key), so the page connects Stream's
+// official client with no more setup. `buildWeb`/`serveWeb`/`pageQuery`
 // are also used by the browser test.
+//
+//   npm run web
 import { createServer } from 'node:http';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, extname, join, normalize } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
-import { isMainModule, listenOnLoopback } from './lib/process.mjs';
+import { answerHelp } from './lib/cli.mjs';
+import { isMainModule, listenOnLoopback, stopAllOnSignals } from './lib/process.mjs';
+import { readLocalRun } from './lib/run-file.mjs';
+
+answerHelp(import.meta.url);
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SOURCE = join(ROOT, 'examples', 'web');
@@ -57,9 +67,26 @@ export async function serveWeb(dir, port = 0) {
   return listenOnLoopback(server, port);
 }
 
+/**
+ * The page's query string for a local run (examples/web/src/main.ts reads it): the Worker, the Auth
+ * emulator and project, and the Stream app the client connects to (`stream`: the stand-in's URL; absent: Stream).
+ * @param {Pick<import('./lib/run-file.mjs').LocalRun, 'workerUrl' | 'emulatorHost' | 'projectId' | 'streamApiKey' | 'stream'>} run
+ */
+export function pageQuery(run) {
+  const query = new URLSearchParams({ worker: run.workerUrl, authEmulator: `http://${run.emulatorHost}`, projectId: run.projectId, streamKey: run.streamApiKey });
+  if (run.stream) query.set('stream', run.stream.baseUrl);
+  return query;
+}
+
 if (isMainModule(import.meta.url)) {
+  stopAllOnSignals();
   const dir = await buildWeb();
   const { url } = await serveWeb(dir, Number(process.env.WEB_PORT ?? 5173));
-  console.log(`Web example: ${url}/  (expects npm start's Worker on http://127.0.0.1:8787 and Auth emulator on :9099)`);
-  console.log(`Against a deployed Worker: ${url}/?worker=https://<worker>&authEmulator=&projectId=<firebase project>&firebaseApiKey=<web api key>`);
+  const run = readLocalRun();
+  if (run) {
+    console.log(`Web example, connected to the npm start running now (${run.stream ? 'its Stream stand-in' : 'your Stream app'}):\n  ${url}/?${pageQuery(run)}`);
+  } else {
+    console.log(`Web example: ${url}/  (npm start is not running: start it, then open the URL npm run web prints)`);
+  }
+  console.log(`Against a deployed Worker: ${url}/?worker=https://<worker>&authEmulator=&projectId=<firebase project>&firebaseApiKey=<web api key>&streamKey=<Stream API key>`);
 }

@@ -4,10 +4,9 @@
  * 127.0.0.1 with free ports and a `demo-` project, and stops it by its
  * process group (npx leaves a child node process behind otherwise).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { freePort, spawnGroup, stopProcessGroup, waitForUrl } from './process.mjs';
+import { freePort, removeTempDir, spawnGroup, stopProcessGroup, tempDir, waitForUrl } from './process.mjs';
 
 /**
  * @param {string} projectId a `demo-` project id
@@ -16,7 +15,7 @@ import { freePort, spawnGroup, stopProcessGroup, waitForUrl } from './process.mj
  */
 export async function startAuthEmulator(projectId, options = {}) {
   const [authPort, hubPort, loggingPort] = [options.port ?? (await freePort()), await freePort(), await freePort()];
-  const dir = mkdtempSync(join(tmpdir(), 'auth-emulator-'));
+  const dir = tempDir('auth-emulator-');
   writeFileSync(
     join(dir, 'firebase.json'),
     JSON.stringify({
@@ -40,7 +39,7 @@ export async function startAuthEmulator(projectId, options = {}) {
   const host = `127.0.0.1:${authPort}`;
   const stop = async () => {
     await stopProcessGroup(child);
-    rmSync(dir, { recursive: true, force: true });
+    removeTempDir(dir);
   };
 
   const ready = await waitForUrl(`http://${host}/emulator/v1/projects/${projectId}/config`, {
@@ -48,7 +47,10 @@ export async function startAuthEmulator(projectId, options = {}) {
     isAlive: () => child.exitCode === null,
   });
   if (ready === 'ready') return { host, stop };
-  if (ready === 'exited') throw new Error(`Auth emulator exited with ${child.exitCode}:\n${output()}`);
+  if (ready === 'exited') {
+    await stop();
+    throw new Error(`Auth emulator exited with ${child.exitCode}:\n${output()}`);
+  }
   await stop();
   throw new Error(`Auth emulator did not start within the timeout:\n${output()}`);
 }

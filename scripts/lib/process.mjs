@@ -3,24 +3,61 @@
  * Helpers for the local processes and servers the scripts, the benchmark and
  * the end-to-end tests start: free ports, a child in its own process group,
  * waiting until something answers, stopping the group, serving a Node server
- * on 127.0.0.1.
+ * on 127.0.0.1, and the cleanup that runs on Ctrl-C.
+ *
+ * Every child spawnGroup starts and every folder tempDir makes is recorded
+ * until it is stopped or removed. A script that calls stopAllOnSignals()
+ * stops all of them on SIGINT and SIGTERM (then exits 130 / 143), and on
+ * any exit sends the groups still running SIGKILL and removes the folders:
+ * children run in process groups of their own (so one signal ends all they
+ * start), which also means a Ctrl-C in the terminal never reaches them, and
+ * without this they would outlive the script, reparented to PID 1.
  */
 import { spawn } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
 /** @typedef {import('node:child_process').ChildProcess} ChildProcess */
+
+/** @type {Set<() => Promise<void>>} stops of what runs now: children of spawnGroup, and what onStop added */
+const running = new Set();
+/** @type {Set<number>} process groups of spawnGroup's children not yet stopped (killed synchronously on exit) */
+const groups = new Set();
+/** @type {Set<string>} folders of tempDir not yet removed */
+const tempDirs = new Set();
 
 /**
  * A free TCP port on 127.0.0.1.
  * @returns {Promise<number>}
  */
 export async function freePort() {
+  return listenProbe(0);
+}
+
+/**
+ * Whether `port` on 127.0.0.1 is taken (something listens there, or the port cannot be bound).
+ * @param {number} port
+ */
+export async function portInUse(port) {
+  return listenProbe(port).then(
+    () => false,
+    () => true,
+  );
+}
+
+/**
+ * Listens on 127.0.0.1:`port` and closes again; resolves to the port bound.
+ * @param {number} port 0: any free one
+ * @returns {Promise<number>}
+ */
+function listenProbe(port) {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(port, '127.0.0.1', () => {
       const { port } = /** @type {import('node:net').AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
@@ -37,6 +74,10 @@ export async function freePort() {
  */
 export function spawnGroup(command, args, { cwd, env, onOutput }) {
   const child = spawn(command, args, { cwd, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
+  const stop = () => stopProcessGroup(child);
+  running.add(stop);
+  child.once('exit', () => running.delete(stop));
+  if (child.pid !== undefined) groups.add(child.pid);
   let output = '';
   /** @param {Buffer} chunk */
   const collect = (chunk) => {
@@ -94,7 +135,13 @@ function signalGroup(pid, signal) {
  */
 export async function stopProcessGroup(child, graceMs = 5000) {
   const pid = child.pid;
-  if (child.exitCode !== null || pid === undefined) return;
+  if (pid === undefined) return;
+  if (child.exitCode !== null || child.signalCode !== null) {
+    // The leader is gone; what it started may not be (npx leaves a node process behind).
+    signalGroup(pid, 'SIGKILL');
+    groups.delete(pid);
+    return;
+  }
   signalGroup(pid, 'SIGTERM');
   await new Promise((resolve) => {
     const timer = setTimeout(() => {
@@ -106,6 +153,73 @@ export async function stopProcessGroup(child, graceMs = 5000) {
       resolve(undefined);
     });
   });
+  signalGroup(pid, 'SIGKILL'); // any member that ignored SIGTERM
+  groups.delete(pid);
+}
+
+/**
+ * Adds a stop to run on SIGINT/SIGTERM (stopAllOnSignals): a server, or anything else a script starts.
+ * @param {() => Promise<void>} stop
+ * @returns {() => void} forgets it again (call it once stopped)
+ */
+export function onStop(stop) {
+  running.add(stop);
+  return () => running.delete(stop);
+}
+
+/**
+ * A new folder in the system's temp folder, removed by removeTempDir, on SIGINT/SIGTERM, or on exit.
+ * @param {string} prefix
+ */
+export function tempDir(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  tempDirs.add(dir);
+  return dir;
+}
+
+/** @param {string} dir a folder tempDir made */
+export function removeTempDir(dir) {
+  rmSync(dir, { recursive: true, force: true });
+  tempDirs.delete(dir);
+}
+
+/** Kills what is left and removes the temp folders; synchronous, as an exit handler must be. */
+function cleanUpNow() {
+  for (const pid of groups) signalGroup(pid, 'SIGKILL');
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+
+let installed = false;
+
+/**
+ * For a script's main: on SIGINT or SIGTERM, stop everything recorded (children, onStop's, temp
+ * folders), then exit 130 or 143; on any exit, kill what is still running and remove the temp folders.
+ * @param {{ beforeStop?: () => void | Promise<void> }} [options] beforeStop: runs first (e.g. "Stopping…")
+ */
+export function stopAllOnSignals(options = {}) {
+  if (installed) return;
+  installed = true;
+  process.on('exit', cleanUpNow);
+  let stopping = false;
+  /** @param {NodeJS.Signals} signal */
+  const onSignal = async (signal) => {
+    if (stopping) return;
+    stopping = true;
+    await Promise.resolve(options.beforeStop?.()).catch(() => undefined);
+    await stopAll();
+    process.exit(signal === 'SIGINT' ? 130 : 143);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+/** Runs every recorded stop (newest first), then removes the temp folders. */
+export async function stopAll() {
+  for (const stop of [...running].reverse()) {
+    running.delete(stop);
+    await stop().catch(() => undefined);
+  }
+  cleanUpNow();
 }
 
 /**

@@ -8,7 +8,7 @@ import { createServer } from 'node:http';
 import { build } from 'esbuild';
 import { freePort, listenOnLoopback } from '../../scripts/lib/process.mjs';
 import { startLocal } from '../../scripts/start.mjs';
-import { buildWeb, serveWeb } from '../../scripts/web.mjs';
+import { buildWeb, pageQuery, serveWeb } from '../../scripts/web.mjs';
 
 /** Debian's chromium (installed by .ci/run); flags as this machine needs them headless, as root. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -99,13 +99,8 @@ it('connects the official stream-chat client in the browser through the token pr
   const pageErrors: string[] = [];
   page.on('pageerror', (error) => pageErrors.push(error.message));
   const standIn = stack.stream!.standIn;
-  const query = new URLSearchParams({
-    worker: stack.workerUrl,
-    authEmulator: `http://${stack.emulatorHost}`,
-    projectId: stack.projectId,
-    streamKey: stack.streamAccess.apiKey,
-    stream: stack.streamAccess.baseUrl,
-  });
+  // The URL `npm run web` prints while npm start runs: the page connects with no more parameters.
+  const query = pageQuery({ ...stack, streamApiKey: stack.streamAccess.apiKey, stream: stack.streamAccess });
   await page.goto(`${web.url}/?${query}`);
   await page.fill('#email', `chat-${Date.now()}@example.com`);
   await page.fill('#password', 'password-123');
