@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
+import { answerHelp } from './lib/cli.mjs';
 import { isMainModule } from './lib/process.mjs';
+
+answerHelp(import.meta.url);
 
 const GZIP_BUDGET_BYTES = 40 * 1024;
 
@@ -19,19 +22,24 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /**
  * @param {string} outdir where wrangler writes the bundle
- * @returns {{ path: string; raw: number; gzip: number }} the bundle's path and its size in bytes, raw and gzipped
+ * @param {{ config?: string; args?: string[] }} [options] config: the Wrangler configuration (default: the repository's);
+ *   args: more `wrangler deploy` options (e.g. --var)
+ * @returns {{ path: string; raw: number; gzip: number; output: string }} the bundle's path, its size in bytes, raw and
+ *   gzipped, and what wrangler printed (the bindings it would deploy)
  */
-export function buildBundle(outdir) {
+export function buildBundle(outdir, options = {}) {
   // --config always: wrangler otherwise prefers a wrangler.json(c) in any parent folder over our wrangler.toml.
-  execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', outdir, '--config', join(ROOT, 'wrangler.toml')], {
+  const config = options.config ?? join(ROOT, 'wrangler.toml');
+  const output = execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', outdir, '--config', config, ...(options.args ?? [])], {
     cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
+    encoding: 'utf8',
     env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
   });
   const file = readdirSync(outdir).find((name) => name.endsWith('.js'));
   if (!file) throw new Error(`wrangler wrote no .js file to ${outdir}`);
   const code = readFileSync(join(outdir, file));
-  return { path: join(outdir, file), raw: code.length, gzip: gzipSync(code, { level: 9 }).length };
+  return { path: join(outdir, file), raw: code.length, gzip: gzipSync(code, { level: 9 }).length, output };
 }
 
 /**

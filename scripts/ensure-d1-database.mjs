@@ -18,16 +18,15 @@
 // the config file. Needs CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID when
 // the token sees several accounts), or a `wrangler login`.
 // WRANGLER_BIN overrides the Wrangler entry point (the tests use a stand-in).
+// A failure is one line (and wrangler's own output), never a stack trace.
 import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
+import { parseCli } from './lib/cli.mjs';
 
 const PLACEHOLDER_ID = /^0{8}-0{4}-0{4}-0{4}-0{12}$/;
 
-const { values } = parseArgs({
-  options: { config: { type: 'string', default: 'wrangler.toml' }, binding: { type: 'string', default: 'DB' } },
-});
+const { values } = parseCli(import.meta.url, { config: { type: 'string', default: 'wrangler.toml' }, binding: { type: 'string', default: 'DB' } });
 const configPath = values.config ?? 'wrangler.toml';
 const bindingName = values.binding ?? 'DB';
 const wranglerBin =
@@ -76,30 +75,39 @@ function findDatabaseId(databaseName) {
   return databases.find((db) => db.name === databaseName)?.uuid;
 }
 
-const text = readFileSync(configPath, 'utf8');
-const lines = text.split('\n');
-const binding = findBinding(lines, bindingName);
-if (!binding) throw new Error(`${configPath} has no [[d1_databases]] with binding = "${bindingName}"`);
-const nameEntry = binding.database_name;
-if (!nameEntry?.value) throw new Error(`${configPath}: the ${bindingName} binding has no database_name`);
-const databaseName = nameEntry.value;
-const currentId = binding.database_id?.value;
+function ensure() {
+  const text = readFileSync(configPath, 'utf8');
+  const lines = text.split('\n');
+  const binding = findBinding(lines, bindingName);
+  if (!binding) throw new Error(`${configPath} has no [[d1_databases]] with binding = "${bindingName}"`);
+  const nameEntry = binding.database_name;
+  if (!nameEntry?.value) throw new Error(`${configPath}: the ${bindingName} binding has no database_name`);
+  const databaseName = nameEntry.value;
+  const currentId = binding.database_id?.value;
 
-if (currentId && !PLACEHOLDER_ID.test(currentId)) {
-  console.log(`D1 ${bindingName}: database_id ${currentId} is set in ${configPath}; nothing to do.`);
-} else {
-  let id = findDatabaseId(databaseName);
-  if (id) {
-    console.log(`D1 ${bindingName}: found the existing database "${databaseName}" (${id}).`);
+  if (currentId && !PLACEHOLDER_ID.test(currentId)) {
+    console.log(`D1 ${bindingName}: database_id ${currentId} is set in ${configPath}; nothing to do.`);
   } else {
-    console.log(`D1 ${bindingName}: no database "${databaseName}" yet; creating it.`);
-    wrangler(['d1', 'create', databaseName]);
-    id = findDatabaseId(databaseName);
-    if (!id) throw new Error(`created "${databaseName}" but cannot find it in wrangler d1 list`);
+    let id = findDatabaseId(databaseName);
+    if (id) {
+      console.log(`D1 ${bindingName}: found the existing database "${databaseName}" (${id}).`);
+    } else {
+      console.log(`D1 ${bindingName}: no database "${databaseName}" yet; creating it.`);
+      wrangler(['d1', 'create', databaseName]);
+      id = findDatabaseId(databaseName);
+      if (!id) throw new Error(`created "${databaseName}" but cannot find it in wrangler d1 list`);
+    }
+    const idLine = `database_id = "${id}"`;
+    if (binding.database_id) lines[binding.database_id.line] = idLine;
+    else lines.splice(nameEntry.line + 1, 0, idLine);
+    writeFileSync(configPath, lines.join('\n'));
+    console.log(`D1 ${bindingName}: wrote ${idLine} into ${configPath} (commit it to skip this lookup next time).`);
   }
-  const idLine = `database_id = "${id}"`;
-  if (binding.database_id) lines[binding.database_id.line] = idLine;
-  else lines.splice(nameEntry.line + 1, 0, idLine);
-  writeFileSync(configPath, lines.join('\n'));
-  console.log(`D1 ${bindingName}: wrote ${idLine} into ${configPath} (commit it to skip this lookup next time).`);
+}
+
+try {
+  ensure();
+} catch (error) {
+  console.error(`ensure-d1-database: ${error instanceof Error ? error.message : error}`);
+  process.exit(1);
 }
