@@ -148,8 +148,10 @@ describe('.github/workflows/deploy.yml', () => {
     for (const name of names) expect(deploy?.env?.[name]).toBe(`\${{ secrets.${name} }}`);
   });
 
-  it('looks up the D1 id, applies migrations remotely, and only then deploys', () => {
-    expect(deploy?.with?.preCommands).toContain('node scripts/ensure-d1-database.mjs');
+  it('checks the configuration offline, looks up the D1 id, applies migrations remotely, and only then deploys', () => {
+    const pre = (deploy?.with?.preCommands ?? '').split('\n').map((s) => s.trim()).filter(Boolean);
+    expect(pre[0]).toMatch(/^node scripts\/deploy\.mjs --dry-run\b/);
+    expect(pre[1]).toMatch(/^node scripts\/ensure-d1-database\.mjs\b/);
     expect(existsSync(join(root, 'scripts/ensure-d1-database.mjs'))).toBe(true);
     const commands = (deploy?.with?.command ?? '').split('\n').map((s) => s.trim()).filter(Boolean);
     expect(commands).toEqual(['d1 migrations apply DB --remote --config wrangler.toml', 'deploy --config wrangler.toml']);
