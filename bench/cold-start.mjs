@@ -28,6 +28,9 @@ import { jwtVerify } from 'jose';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { listenOnLoopback } from '../scripts/lib/process.mjs';
 import { FLOOR_CACHE_SCRIPT, FLOOR_SCRIPT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, watchdog } from './lib/harness.mjs';
+import { answerHelp } from '../scripts/lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const { values: opts } = parseArgs({
   options: {

@@ -22,6 +22,9 @@ import { buildBundle } from '../scripts/check-bundle.mjs';
 import { listenOnLoopback } from '../scripts/lib/process.mjs';
 import { readNodeRequest, StreamStandIn, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { applyMigrations, deployedBindings, mintIdToken, sleep, startMiniflare, testSigningKey } from './lib/harness.mjs';
+import { answerHelp } from '../scripts/lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const { values: opts } = parseArgs({
   options: { seconds: { type: 'string', default: '60' }, 'attack-rate': { type: 'string', default: '50' }, 'user-rate': { type: 'string', default: '2' } },

@@ -18,6 +18,9 @@ import autocannon from 'autocannon';
 import WebSocket from 'ws';
 import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
 import { applyMigrations } from './lib/harness.mjs';
+import { answerHelp } from '../scripts/lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.argv[2] ?? 20000);

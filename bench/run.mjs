@@ -26,6 +26,9 @@ import { Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
+import { answerHelp } from '../scripts/lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({

@@ -49,6 +49,9 @@ import { buildBundle } from '../scripts/check-bundle.mjs';
 import { listenOnLoopback, freePort } from '../scripts/lib/process.mjs';
 import { StreamStandIn, endpointKey, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { COMPATIBILITY_DATE, ROOT, applyMigrations, mintIdToken, quantile, sleep, testSigningKey, watchdog } from './lib/harness.mjs';
+import { answerHelp } from '../scripts/lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const { values: opts } = parseArgs({
   options: {

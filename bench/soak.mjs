@@ -35,6 +35,9 @@ import { buildBundle } from '../scripts/check-bundle.mjs';
 import { listenOnLoopback } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { FLOOR_SCRIPT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, vmRssKiB, watchdog } from './lib/harness.mjs';
+import { answerHelp } from '../scripts/lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const { values: opts } = parseArgs({
   options: {

@@ -11,6 +11,9 @@
  */
 import { relative, resolve } from 'node:path';
 import { readModules, sourceFiles } from './lib/modules.mjs';
+import { answerHelp } from './lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const root = resolve(process.argv[2] ?? 'src');
 const files = sourceFiles(root);

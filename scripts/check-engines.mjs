@@ -10,6 +10,9 @@ import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import semver from "semver";
 import { isMainModule } from './lib/process.mjs';
+import { answerHelp } from './lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 /**
  * @param {{ packages?: Record<string, { version?: string, optional?: boolean, os?: string[], engines?: { node?: string } }> }} lock

@@ -13,6 +13,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { readModules, sourceFiles } from './lib/modules.mjs';
+import { answerHelp } from './lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const index = process.argv.indexOf('--root');
 const root = resolve(index > 0 ? (process.argv[index + 1] ?? '.') : '.');

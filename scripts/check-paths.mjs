@@ -8,6 +8,9 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { answerHelp } from './lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 // The repository, or another tree given as the argument (its own test).
 const ROOT = process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..');

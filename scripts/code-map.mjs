@@ -16,6 +16,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve, sep } from 'node:path';
 import { readModules, sourceFiles } from './lib/modules.mjs';
+import { answerHelp } from './lib/cli.mjs';
+
+answerHelp(import.meta.url);
 
 const argument = (/** @type {string} */ name, /** @type {string} */ fallback) => {
   const index = process.argv.indexOf(name);

@@ -14,11 +14,10 @@
 // Only import uids that are Firebase uids: reconciliation deletes a registered
 // uid from Stream when Firebase does not know it.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCli } from './lib/cli.mjs';
 import { DEFAULT_STREAM_BASE_URL, queryUsers, StreamHttpError } from './lib/stream-api.mjs';
 
-const { values } = parseArgs({
-  options: {
+const { values } = parseCli(import.meta.url, {
     worker: { type: 'string' },
     uids: { type: 'string' },
     'from-stream': { type: 'boolean', default: false },
@@ -26,7 +25,6 @@ const { values } = parseArgs({
     tenant: { type: 'string', default: '' },
     'stream-base-url': { type: 'string', default: process.env.STREAM_BASE_URL ?? DEFAULT_STREAM_BASE_URL },
     'dry-run': { type: 'boolean', default: false },
-  },
 });
 
 /**
