@@ -17,7 +17,6 @@
 //   STANDIN_PORT       --standin-port   the Stream stand-in                 default: a free one
 // A port already in use (another npm start?) stops it before it starts anything.
 // --verbose prints what wrangler dev says.
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -136,11 +135,13 @@ export async function startLocal(options = {}) {
     }
 
     log('Applying D1 migrations locally…\n');
-    execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo, '--config', join(ROOT, 'wrangler.toml')], {
+    // A child of its own, not execFileSync: a signal must be able to stop it like the others.
+    const migrate = spawnGroup(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo, '--config', join(ROOT, 'wrangler.toml')], {
       cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' },
     });
+    const migrated = await new Promise((resolve) => migrate.child.once('exit', (code) => resolve(code)));
+    if (migrated !== 0) throw new Error(`wrangler d1 migrations apply failed (exit ${migrated}):\n${migrate.output()}`);
 
     log('Starting the Worker (wrangler dev)…\n');
     // --config always: wrangler otherwise prefers a wrangler.json(c) in any parent folder over our wrangler.toml.

@@ -94,8 +94,10 @@ it('Ctrl-C during a standalone npm run demo stops the emulator and workerd and r
   mkdirSync(tmp);
   const demo = node(['scripts/demo.mjs', '--fresh'], { [marker.split('=')[0]!]: marker.split('=')[1]!, TMPDIR: tmp }, { timeoutMs: 150_000 });
   const pid = demo.child.pid!;
-  // Interrupted while its stack runs: the emulator is up and wrangler has started workerd.
-  await until(() => processesWith(marker, pid).some((line) => line.includes('workerd')), 120_000, `workerd under the demo\n${demo.output()}`);
+  // Interrupted while its stack runs: the emulator is up and `wrangler dev` has started workerd.
+  const running = () => processesWith(marker, pid);
+  await until(() => running().some((line) => / dev --config /.test(line)) && running().some((line) => line.includes('workerd')), 120_000, `wrangler dev under the demo\n${demo.output()}`);
+  expect(running().some((line) => line.includes('emulators:start'))).toBe(true);
   expect(readdirSync(tmp).some((name) => name.startsWith('auth-emulator-'))).toBe(true);
   expect(readdirSync(tmp).some((name) => name.startsWith('demo-state-'))).toBe(true);
   demo.child.kill('SIGINT');
