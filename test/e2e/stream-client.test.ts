@@ -85,7 +85,7 @@ it('npm run doctor against the local stack: every check answers, none fails', as
   // Not spawnSync: the Stream stand-in answers from this process's event loop.
   const { execFile } = await import('node:child_process');
   const run = await new Promise<{ code: number; output: string }>((resolve) => {
-    execFile(process.execPath, ['scripts/doctor.mjs', '--url', stack.workerUrl, '--admin-token', stack.adminToken], (error, stdout, stderr) =>
+    execFile(process.execPath, ['scripts/doctor.mjs', '--url', stack.workerUrl], { env: { ...process.env, ADMIN_TOKEN: stack.adminToken } }, (error, stdout, stderr) =>
       resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
     );
   });
@@ -99,7 +99,9 @@ it('npm run doctor against the local stack: every check answers, none fails', as
 it('npm run status renders the reconciliation status for a person', async () => {
   const { execFile } = await import('node:child_process');
   const output = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['scripts/status.mjs', '--url', stack.workerUrl, '--admin-token', stack.adminToken], (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout)));
+    execFile(process.execPath, ['scripts/status.mjs', '--url', stack.workerUrl], { env: { ...process.env, ADMIN_TOKEN: stack.adminToken } }, (error, stdout, stderr) =>
+      error ? reject(new Error(stderr)) : resolve(stdout),
+    );
   });
   expect(output).toMatch(/registry\s+active \d+/);
   expect(output).toMatch(/sweep\s+\[/);
