@@ -26,11 +26,13 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { jwtVerify } from 'jose';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { listenOnLoopback } from '../scripts/lib/process.mjs';
+import { listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { FLOOR_CACHE_SCRIPT, FLOOR_SCRIPT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, watchdog } from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
+// Ctrl-C or SIGTERM: stop what was started and remove the temp folder.
+stopAllOnSignals();
 
 const { values: opts } = parseArgs({
   options: {
@@ -43,7 +45,7 @@ const GOOGLE_DELAY_MS = Number(opts['google-delay']);
 const PROJECT_ID = 'bench-project';
 const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
-const tmp = mkdtempSync(join(tmpdir(), 'cold-start-'));
+const tmp = tempDir('cold-start-');
 
 /** @type {Set<{ dispose: () => Promise<void> }>} instances still running, for cleanup on any exit path */
 const running = new Set();

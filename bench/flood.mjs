@@ -14,17 +14,18 @@
 //   node bench/flood.mjs [--seconds 60] [--attack-rate 50] [--user-rate 2]
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { listenOnLoopback } from '../scripts/lib/process.mjs';
+import { listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { readNodeRequest, StreamStandIn, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { applyMigrations, deployedBindings, mintIdToken, sleep, startMiniflare, testSigningKey } from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
+// Ctrl-C or SIGTERM: stop what was started and remove the temp folder.
+stopAllOnSignals();
 
 const { values: opts } = parseArgs({
   options: { seconds: { type: 'string', default: '60' }, 'attack-rate': { type: 'string', default: '50' }, 'user-rate': { type: 'string', default: '2' } },
@@ -37,7 +38,7 @@ const STREAM_API_KEY = 'benchkey';
 const SECRET = randomBytes(24).toString('hex');
 const { kid, privateKey, jwks } = testSigningKey();
 
-const outdir = mkdtempSync(join(tmpdir(), 'flood-'));
+const outdir = tempDir('flood-');
 console.error('building the bundle (wrangler deploy --dry-run)…');
 const bundle = buildBundle(outdir).path;
 const deployed = await deployedBindings();

@@ -6,9 +6,8 @@
 //   node bench/profile.mjs [seconds] http              the deployable bundle under autocannon load
 //   node bench/profile.mjs 1 first                     the deployable bundle's first request (a fresh isolate's POST /v1/token)
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -16,16 +15,18 @@ import { SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
 import autocannon from 'autocannon';
 import WebSocket from 'ws';
-import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
+import { freePort, listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { applyMigrations } from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
+// Ctrl-C or SIGTERM: stop what was started and remove the temp folder.
+stopAllOnSignals();
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const N = Number(process.argv[2] ?? 20000);
 const OP = process.argv[3] ?? 'request';
-const tmp = mkdtempSync(join(tmpdir(), 'profile-'));
+const tmp = tempDir('profile-');
 const kid = 'profile-key';
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 const keys = createServer((_req, res) => {

@@ -26,7 +26,7 @@
 //
 // Sweep 1 is the first after the import (alive_at still unset); sweep 2 on is the steady state.
 import { randomBytes } from 'node:crypto';
-import { cpSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -36,11 +36,13 @@ import { parseArgs } from 'node:util';
 import { serialize } from 'node:v8';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
+import { freePort, listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { serveStreamStandIn } from '../scripts/lib/stream-standin.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
+// Ctrl-C or SIGTERM: stop what was started and remove the temp folder.
+stopAllOnSignals();
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({
@@ -144,7 +146,7 @@ const duration = (ms) => {
 /** @param {number} ms */
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const tmp = mkdtempSync(join(tmpdir(), 'bench-reconcile-'));
+const tmp = tempDir('bench-reconcile-');
 
 // ---- stand-ins: Firebase accounts:lookup (every uid present) and Stream ----
 const lookups = { calls: 0, uids: 0, maxUids: 0, tenantCalls: 0, refused: 0 };

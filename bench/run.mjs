@@ -12,9 +12,8 @@
 //                      [--only worker,floor,original,fawc] [--no-extras] [--markdown FILE]
 import { execFile, execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -24,11 +23,13 @@ import { build } from 'esbuild';
 import { jwtVerify, SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
+import { freePort, listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
+// Ctrl-C or SIGTERM: stop what was started and remove the temp folder.
+stopAllOnSignals();
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({
@@ -66,7 +67,7 @@ const PROJECT_ID = 'bench-project';
 const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
 const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (/compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')))[1];
-const tmp = mkdtempSync(join(tmpdir(), 'bench-'));
+const tmp = tempDir('bench-');
 /** @type {string[]} */
 const out = [];
 const say = (line = '') => {

@@ -37,7 +37,7 @@
 //        [--no-returning] [--markdown FILE]
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -46,12 +46,14 @@ import { parseArgs } from 'node:util';
 import { jwtVerify } from 'jose';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { listenOnLoopback, freePort } from '../scripts/lib/process.mjs';
+import { freePort, listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, endpointKey, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { COMPATIBILITY_DATE, ROOT, applyMigrations, mintIdToken, quantile, sleep, testSigningKey, watchdog } from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
+// Ctrl-C or SIGTERM: stop what was started and remove the temp folder.
+stopAllOnSignals();
 
 const { values: opts } = parseArgs({
   options: {
@@ -147,7 +149,7 @@ const pct = (part, whole) => (whole === 0 ? '–' : `${((100 * part) / whole).to
 /** @param {number[]} values @param {number} at a quantile, 0..1 */
 const q = (values, at) => (values.length === 0 ? NaN : quantile(values, at));
 
-const tmp = mkdtempSync(join(tmpdir(), 'signup-burst-'));
+const tmp = tempDir('signup-burst-');
 /** @type {Miniflare | undefined} */
 let mf;
 let cleanedUp = false;

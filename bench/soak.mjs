@@ -24,7 +24,7 @@
 //
 //   node bench/soak.mjs [--minutes 5] [--connections 16] [--users 300] [--fault-rate 0.2] [--seed 1] [--floor] [--no-durable-objects]
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,12 +32,14 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import autocannonUntyped from 'autocannon';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { listenOnLoopback } from '../scripts/lib/process.mjs';
+import { listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { FLOOR_SCRIPT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, vmRssKiB, watchdog } from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
+// Ctrl-C or SIGTERM: stop what was started and remove the temp folder.
+stopAllOnSignals();
 
 const { values: opts } = parseArgs({
   options: {
@@ -76,7 +78,7 @@ const IDLE_MS = FLOOR ? 0 : Math.ceil(EXPIRY_TARGET / (KEY_MAX_AGE_S * 1000)) * 
 const PROJECT_ID = 'soak-project';
 const STREAM_API_KEY = 'soakkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
-const tmp = mkdtempSync(join(tmpdir(), 'soak-'));
+const tmp = tempDir('soak-');
 const s = (/** @type {number} */ ms) => `${(ms / 1000).toFixed(1)} s`;
 
 /** Seeded PRNG (mulberry32): the same faults in the same order for the same seed. */
