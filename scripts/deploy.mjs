@@ -188,7 +188,7 @@ async function deploy() {
   const database = d1Database(readFileSync(config, 'utf8'));
   const why = database.id ? await enableReadReplication(database.id) : `no database_id in ${config}`;
   if (why) {
-    console.log(`! D1 read replication is not on: ${why}.\n  Turn it on once in the dashboard: D1 → the database "${database.name}" → Settings → Read replication → Enable.`);
+    console.log(`! D1 read replication is not on: ${why}.\n  Turn it on once in the Cloudflare dashboard: Storage & Databases → D1 → the database "${database.name}" → Settings → Read replication → Enable.`);
   } else {
     console.log(`✓ D1 read replication is on for "${database.name}" (mode auto).`);
   }
