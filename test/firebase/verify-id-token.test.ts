@@ -416,16 +416,16 @@ describe('verifyFirebaseIdToken rules', () => {
   it('accepts a good token and returns its claims', async () => {
     const { key, verify } = await setup();
     expect(await reason(verify(await signRaw(key, { alg: 'RS256', kid: key.kid }, goodPayload(Math.floor(NOW / 1000)))))).toBe('accepted');
-    expect(await verify(await mintIdToken(key, 'ada', { claims: { name: 'Ada' } }))).toMatchObject({ sub: 'ada', name: 'Ada', aud: PROJECT_ID });
+    expect(await verify(await mintIdToken(key, 'ada', { iat: Math.floor(NOW / 1000), claims: { name: 'Ada' } }))).toMatchObject({ sub: 'ada', name: 'Ada', aud: PROJECT_ID });
   });
 
   it('refuses a crit header, an nbf in the future, a payload that is not a JSON object, and a non-numeric exp', async () => {
     const { key, verify } = await setup();
     const now = Math.floor(NOW / 1000);
     expect(await reason(verify(await signRaw(key, { alg: 'RS256', kid: key.kid, crit: ['x-ext'], 'x-ext': 1 }, goodPayload(now))))).toMatch(/critical/);
-    expect(await reason(verify(await mintIdToken(key, 'u', { claims: { nbf: now + 120 } })))).toMatch(/not yet valid/);
-    expect(await reason(verify(await mintIdToken(key, 'u', { claims: { exp: String(now + 3600) } })))).toMatch(/expiry/);
-    const token = await mintIdToken(key, 'u');
+    expect(await reason(verify(await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000), claims: { nbf: now + 120 } })))).toMatch(/not yet valid/);
+    expect(await reason(verify(await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000), claims: { exp: String(now + 3600) } })))).toMatch(/expiry/);
+    const token = await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000) });
     const [h, , s] = token.split('.');
     expect(await reason(verify(`${h}.${btoa('[1,2]').replace(/=+$/, '')}.${s}`))).toMatch(/payload is not a JSON object/);
   });
@@ -439,7 +439,7 @@ describe('verifyFirebaseIdToken rules', () => {
 
   it('refuses unsigned tokens unless asked to accept them', async () => {
     const { key, verify } = await setup();
-    const [, payload] = (await mintIdToken(key, 'u')).split('.');
+    const [, payload] = (await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000) })).split('.');
     const unsigned = `${btoa('{"alg":"none","typ":"JWT"}').replace(/=+$/, '')}.${payload}.`;
     expect(await reason(verify(unsigned))).toMatch(/RS256/);
     const accepted = await verifyFirebaseIdToken(unsigned, { projectId: PROJECT_ID, issuer: ISSUER, getKey: async () => { throw new Error('no key needed'); }, now: NOW, acceptUnsigned: true });
