@@ -22,6 +22,8 @@ export default defineConfig({
           SIM_SEED: process.env.SIM_SEED ?? '',
           SIM_RUNS: process.env.SIM_RUNS ?? '',
           SIM_COMMANDS: process.env.SIM_COMMANDS ?? '',
+          SIM_PATH: process.env.SIM_PATH ?? '',
+          SIM_PROGRESS_SECONDS: process.env.SIM_PROGRESS_SECONDS ?? '',
         },
         outboundService: async (request: Request) => {
           const url = new URL(request.url);

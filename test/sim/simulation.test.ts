@@ -5,9 +5,10 @@
  * and after every command checks the promises of docs/promises.md (test/sim/invariants.ts).
  *
  * `npm test` runs SIM_RUNS sequences (default 1,000) of at least
- * SIM_COMMANDS commands (default 50). The seed is printed; a failure prints
- * the seed, the shrunk command sequence and the promise it broke, and
- * `SIM_SEED=<seed> npm test` replays it (`npm run sim -- --runs N` runs more).
+ * SIM_COMMANDS commands (default 50). A breach prints the seed and path,
+ * the shrunk command sequence and the promise it broke;
+ * `npm run sim -- --seed <seed> --path <path>` replays it, and
+ * `npm run sim -- --runs N` runs more, with progress every SIM_PROGRESS_SECONDS.
  */
 import { env } from 'cloudflare:workers';
 import fc from 'fast-check';
@@ -18,10 +19,18 @@ import { logLines, settle } from './invariants';
 import { route } from './stand-ins';
 import { coverage, GOOD_CONFIG, googleKey, installClock, realSetTimeout, World, type Keys } from './world';
 
-const simEnv = env as unknown as { SIM_SEED?: string; SIM_RUNS?: string; SIM_COMMANDS?: string };
+const simEnv = env as unknown as { SIM_SEED?: string; SIM_RUNS?: string; SIM_COMMANDS?: string; SIM_PATH?: string; SIM_PROGRESS_SECONDS?: string };
 const seed = simEnv.SIM_SEED ? Number(simEnv.SIM_SEED) : Math.floor(Math.random() * 2 ** 31);
 const runs = Number(simEnv.SIM_RUNS || 1000);
 const commands = Number(simEnv.SIM_COMMANDS || 50);
+/** fast-check's path to one counterexample of `seed`: replays just that sequence. */
+const replayPath = simEnv.SIM_PATH || undefined;
+const progressMs = Number(simEnv.SIM_PROGRESS_SECONDS || 10) * 1000;
+/**
+ * The test's time limit follows the count, so any count runs to completion: a sequence takes 70–400 ms on a
+ * 2-core machine, quiet or busy; a second each leaves room for shrinking a breach. It only stops a hang.
+ */
+const timeoutMs = 300_000 + runs * 1000;
 const START = Date.UTC(2026, 11, 1, 12, 0, 0);
 // The Worker's own log lines are captured (and checked for leaks); the simulation's report is printed.
 const print = console.info.bind(console);
@@ -65,18 +74,39 @@ afterAll(() => {
   vi.useRealTimers();
 });
 
+/** 3725 s → "1 h 2 min"; 75 s → "1 min 15 s". */
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  if (s >= 3600) return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
+  if (s >= 60) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${s} s`;
+}
+
 async function resetRegistry(): Promise<void> {
   await env.DB.batch([env.DB.prepare('DELETE FROM stream_users'), env.DB.prepare('DELETE FROM reconcile_state')]);
 }
 
 describe('simulation: the promises (docs/promises.md) hold on every path', () => {
-  it(`${runs} random sequences of ${commands}+ commands (seed ${seed})`, { timeout: 900_000 }, async () => {
-    print(`simulation: seed ${seed} (replay: SIM_SEED=${seed} npm test)`);
+  it(`${runs} random sequences of ${commands}+ commands (seed ${seed})`, { timeout: timeoutMs }, async () => {
+    print(`simulation: ${replayPath ? `replaying path ${replayPath} of` : `${runs} sequences of ${commands}+ commands,`} seed ${seed}`);
     let sequences = 0;
     let executed = 0;
+    let breached = false;
     const startedAt = performance.now();
-    await fc.assert(
+    let reportedAt = startedAt;
+    const progress = () => {
+      const now = performance.now();
+      if (now - reportedAt < progressMs) return;
+      reportedAt = now;
+      const seconds = (now - startedAt) / 1000;
+      const rate = sequences / seconds;
+      const left = breached ? 'shrinking a breach' : `about ${formatDuration((runs - sequences) / rate)} left`;
+      print(`simulation: ${sequences}/${runs} sequences, ${executed} commands, ${rate.toFixed(1)} sequences/s, ${formatDuration(seconds)} so far, ${left}`);
+    };
+    const details = await fc.check(
       fc.asyncProperty(commandSequence(commands), startArbitrary, async (sequence, start) => {
+        progress();
         sequences++;
         await resetRegistry();
         vi.setSystemTime(START);
@@ -86,15 +116,29 @@ describe('simulation: the promises (docs/promises.md) hold on every path', () =>
         world.stream.partialUnknown = start.partialUnknown;
         world.signUp('', 'u0', { name: 'Ada' }); // people Firebase has from the start
         world.signUp('blue', 'u1', { name: 'Bo' });
-        await fc.asyncModelRun(() => ({ model: {}, real: world! }), sequence);
-        executed += sequence.length;
-        await settle(world);
+        try {
+          await fc.asyncModelRun(() => ({ model: {}, real: world! }), sequence);
+          executed += sequence.length;
+          await settle(world);
+        } catch (error) {
+          breached = true;
+          throw error;
+        }
       }),
-      { numRuns: runs, seed, endOnFailure: false },
+      { numRuns: runs, seed, endOnFailure: false, ...(replayPath ? { path: replayPath } : {}) },
     );
     const seconds = (performance.now() - startedAt) / 1000;
     const lines = [...coverage].sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `  ${String(n).padStart(6)}  ${what}`);
     print(`simulation coverage:\n${lines.join('\n')}`);
-    print(`simulation: ${sequences} sequences, ${executed} commands, ${seconds.toFixed(1)} s, seed ${seed}`);
+    print(`simulation: ${sequences} sequences run (shrinking included), ${executed} commands, ${formatDuration(seconds)}, seed ${seed}`);
+    if (details.failed) {
+      print(
+        `simulation: BREACH in sequence ${details.numRuns} of seed ${details.seed}, path ${details.counterexamplePath} (shrunk ${details.numShrinks} times)\n` +
+          `  replay: npm run sim -- --seed ${details.seed} --path ${details.counterexamplePath}\n` +
+          `  sequence: ${fc.stringify(details.counterexample)}`,
+      );
+      throw new Error(fc.defaultReportMessage(details));
+    }
+    print('simulation: no breach');
   });
 });
