@@ -8,6 +8,18 @@ import { defineConfig } from 'vitest/config';
  */
 const migrations = await readD1Migrations('./migrations');
 
+/**
+ * workerd logs `disconnected: WebSocket peer disconnected` each time the pool closes a test file's runner;
+ * it is no failure, and the pool prints workerd's log lines itself (to stdout or stderr by level) with no
+ * setting to leave some out (it already drops a few like it). Dropped here, in the process that prints
+ * them, and nothing else.
+ */
+const workerdNoise = /disconnected: WebSocket peer disconnected/;
+for (const stream of [process.stdout, process.stderr]) {
+  const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => (workerdNoise.test(String(chunk)) ? true : write(chunk, ...rest))) as typeof stream.write;
+}
+
 export default defineConfig({
   plugins: [
     cloudflareTest({
@@ -38,7 +50,7 @@ export default defineConfig({
   ],
   test: {
     globalSetup: ['./test/node/global-setup.ts'],
-    setupFiles: ['./test/support/apply-migrations.ts'],
+    setupFiles: ['./test/support/apply-migrations.ts', './test/support/quiet-console.ts'],
     include: ['test/**/*.test.ts'],
     exclude: ['test/e2e/**', 'test/scripts/**', 'test/fuzz/**', '**/node_modules/**'],
     testTimeout: 20_000,

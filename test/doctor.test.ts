@@ -7,6 +7,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { MIGRATIONS } from '../src/registry/migrations';
 import { callWorker, makeSigningKey, Scenario } from './support/fixtures';
 import { clearRegistry, DB, productionEnv, register, runCron } from './support/reconcile';
+import { expectLogged } from './support/console';
 
 beforeEach(clearRegistry);
 
@@ -73,6 +74,7 @@ describe('the doctor', () => {
     const { report, text } = await doctor(await healthyEnv(scenario, { FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' }));
     expect(check(report, 'settings')).toMatchObject({ status: 'warn', detail: expect.stringContaining('FIREBASE_AUTH_EMULATOR_HOST') });
     expect(text).not.toContain(scenario.streamSecret);
+    expectLogged('emulator_mode_refused');
   });
 
   it('a wrong Stream secret: stream_credentials fails and names the setting', async () => {
@@ -124,6 +126,7 @@ describe('the doctor', () => {
     await scenario.setGoogle({ down: true });
     const { report } = await doctor(env);
     expect(check(report, 'google_keys')).toMatchObject({ status: 'fail', detail: expect.stringContaining('FIREBASE_JWKS_URL') });
+    expectLogged('google_keys_fetch_failed');
   });
 
   it('a clock more than 30 s off Stream\'s: clock_skew warns', async () => {

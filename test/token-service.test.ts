@@ -6,6 +6,7 @@ import { StreamTokenSigner } from '../src/stream/tokens';
 import { TokenService } from '../src/token-service';
 import { decodePayload, Scenario, STREAM_API_KEY } from './support/fixtures';
 import { brokenDb, clearRegistry, DB, registryRows, tokenRegistry } from './support/reconcile';
+import { expectLogged } from './support/console';
 
 beforeEach(clearRegistry);
 
@@ -58,6 +59,7 @@ describe('TokenService', () => {
     const failure = await service.createUserAndIssueToken(claims('ada'), background).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(AppError);
     expect((failure as AppError).code).toBe('stream_failed');
+    expectLogged('stream_call_failed');
   });
 
   it('refuses a uid Stream cannot use before any call', async () => {
@@ -98,6 +100,7 @@ describe('TokenService', () => {
     expect((failure as AppError).httpStatus).toBe(503);
     expect((failure as AppError).callableStatus).toBe('UNAVAILABLE');
     expect(await scenario.streamRequests()).toEqual([]);
+    expectLogged('registry_write_failed');
   });
 
   it('refuses to bring back a deleted uid, with a clear error and a log line', async () => {
@@ -108,6 +111,7 @@ describe('TokenService', () => {
     expect((failure as AppError).httpStatus).toBe(410);
     expect((failure as AppError).message).toMatch(/cannot create the same user id again/);
     expect(await scenario.streamRequests()).toEqual([]);
+    expectLogged('deleted_user_returned');
   });
 
   it('serves listed tenants only, and a uid only to the tenant it is registered under', async () => {
@@ -162,6 +166,7 @@ describe('TokenService', () => {
     expect((failure as AppError).code).toBe('registry_unavailable');
     expect((failure as AppError).headers['Retry-After']).toBe('5');
     expect(await scenario.streamRequests()).toEqual([]);
+    expectLogged('registry_write_failed');
   });
 
   it('revokes for a uid that only ever fetched tokens: creates the user, then sets the revocation (issue 15)', async () => {

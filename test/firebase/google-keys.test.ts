@@ -12,7 +12,7 @@ import type { Env } from '../../src/env';
 import { AppError } from '../../src/errors';
 import { freshnessFromCacheControl, GoogleKeyStore, KEY_CACHE_LIMITS } from '../../src/firebase/google-keys';
 import { CacheApiKeySetCache } from '../../src/firebase/key-set-cache';
-import { captureConsole } from '../support/console';
+import { captureConsole, expectLogged } from '../support/console';
 import { callable, callWorker, makeSigningKey, mintIdToken, Scenario, type SigningKey } from '../support/fixtures';
 
 const UID = 'key-cache-user';
@@ -114,6 +114,7 @@ describe('Google key cache through the Worker', () => {
 
     expect(await scenario.keyFetches()).toBeGreaterThanOrEqual(1);
     expect(await scenario.streamRequests()).toEqual([]);
+    expectLogged('google_keys_fetch_failed', 'request_failed');
   });
 });
 
@@ -261,6 +262,7 @@ describe('GoogleKeyStore with an injected clock', () => {
     const error = await expectRejection(store.getKey(key.kid), 'keys_unavailable');
     expect(error.httpStatus).toBe(503);
     expect(error.callableStatus).toBe('UNAVAILABLE');
+    expectLogged('google_keys_fetch_failed');
   });
 
   it('recovers when Google comes back during the grace period', async () => {
@@ -284,6 +286,7 @@ describe('GoogleKeyStore with an injected clock', () => {
     clock.advance(599 * SECOND);
     await store.getKey(key.kid);
     expect(await scenario.keyFetches()).toBe(3);
+    expectLogged('google_keys_fetch_failed');
   });
 
   it('is unavailable (not unauthenticated) when Google is down and nothing is cached', async () => {
@@ -295,6 +298,7 @@ describe('GoogleKeyStore with an injected clock', () => {
     const error = await expectRejection(store.getKey(key.kid), 'keys_unavailable');
     expect(error.headers['Retry-After']).toMatch(/^\d+$/);
     expect(await scenario.keyFetches()).toBe(1);
+    expectLogged('google_keys_fetch_failed');
   });
 });
 
@@ -470,6 +474,7 @@ describe('the data centre\'s copy (Cache API)', () => {
     release();
     await Promise.all(background);
     await expectKeyOf(await store.getKey(key.kid), key);
+    expectLogged('google_keys_fetch_failed');
   });
 
   it('a prefetched read that never finishes holds getKey back only for the fetch timeout, then Google answers', async () => {

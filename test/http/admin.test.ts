@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { callWorker, Scenario } from '../support/fixtures';
 import { clearRegistry, productionEnv, register, registerAlive, registryRows, runCron, streamDeletes } from '../support/reconcile';
+import { expectLogged } from '../support/console';
 
 // These tests use the D1 registry, so they run one after another and each starts empty.
 beforeEach(clearRegistry);
@@ -42,12 +43,14 @@ describe('admin routes', () => {
     expect(run.status).toBe(200);
     expect(await run.json()).toMatchObject({ mode: 'inline', checked: 2, deleted: 1 });
     expect(await streamDeletes(scenario)).toEqual(['gone']);
+    expectLogged('reconcile_summary');
   });
 
   it('refuse an ADMIN_TOKEN too short to be safe, naming the setting', async () => {
     const scenario = await Scenario.create();
     const health = await callWorker(await productionEnv(scenario, { ADMIN_TOKEN: 'short' }), '/healthz', { method: 'GET' });
     expect(await health.json()).toEqual({ status: 'misconfigured', settings: ['ADMIN_TOKEN'] });
+    expectLogged('invalid_config');
   });
 
   it('delete only registered uids that Firebase confirms are gone', async () => {
@@ -93,6 +96,7 @@ describe('admin routes', () => {
     expect(await response.json()).toEqual({ results: { 'gone-1': 'unconfirmed', 'gone-2': 'unconfirmed' } });
     expect(await streamDeletes(scenario)).toEqual([]);
     expect((await registryRows()).get('gone-1')?.state).toBe('active');
+    expectLogged('reconcile_brake');
   });
 
   it('reconcile status: counts, oldest pending with their error, last run and sweep progress', async () => {
@@ -123,6 +127,7 @@ describe('admin routes', () => {
     expect(response.status).toBe(502);
     expect(await response.json()).toMatchObject({ code: 'firebase_failed' });
     expect(await streamDeletes(scenario)).toEqual([]);
+    expectLogged('request_failed');
   });
 
   it('import registers uids once and validates the body', async () => {

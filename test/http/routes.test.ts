@@ -11,7 +11,7 @@ import {
   STREAM_API_KEY,
   type SigningKey,
 } from '../support/fixtures';
-import { captureConsole } from '../support/console';
+import { captureConsole, expectLogged } from '../support/console';
 
 let scenario: Scenario;
 let key: SigningKey;
@@ -119,6 +119,7 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     const body = (await response.json()) as Record<string, unknown>;
     expect(body).toEqual({ error: { status: 'ABORTED', message: expect.stringContaining('Stream request failed') } });
     expect(body).not.toHaveProperty('result');
+    expectLogged('stream_call_retry', 'stream_call_failed', 'request_failed');
   });
 
   it('accepts and ignores the headers Firebase clients send', async () => {
@@ -196,6 +197,7 @@ describe('REST interface', () => {
     const body = (await response.json()) as Record<string, unknown>;
     expect(body).toMatchObject({ status: 502, code: 'stream_failed' });
     expect(body).not.toHaveProperty('token');
+    expectLogged('stream_call_retry', 'stream_call_failed', 'request_failed');
   });
 
   it('answers an unknown path with a JSON 404 and a wrong method with a JSON 405 naming the allowed one', async () => {
@@ -250,6 +252,7 @@ describe('REST interface', () => {
     expect(await health.json()).toEqual({ status: 'misconfigured', settings: ['STREAM_API_SECRET'] });
     const token = await callWorker(broken, '/v1/token', { idToken: await mintIdToken(key, 'ada') });
     expect(token.status).toBe(500);
+    expectLogged('invalid_config', 'unexpected_error');
   });
 });
 
@@ -331,6 +334,7 @@ describe('what the mutation run found no test for', () => {
     } finally {
       log.restore();
     }
+    expectLogged('stream_call_retry', 'stream_call_failed', 'request_failed');
   });
 
   it('refuses a bare ID token sent without the Bearer scheme', async () => {
@@ -534,6 +538,7 @@ describe('anonymous users (FIREBASE_ANONYMOUS, issue 17)', () => {
     const response = await callWorker(scenario.env({ FIREBASE_ANONYMOUS: 'sometimes' }), '/healthz', { method: 'GET' });
     expect(response.status).toBe(503);
     expect(await response.json()).toEqual({ status: 'misconfigured', settings: ['FIREBASE_ANONYMOUS'] });
+    expectLogged('invalid_config');
   });
 });
 
@@ -568,5 +573,6 @@ describe('sign-up bursts', () => {
     expect(viaCallable.status).toBe(503);
     expect(await viaCallable.json()).toMatchObject({ error: { status: 'UNAVAILABLE' } });
     expect((await scenario.streamUsers()).users).toEqual([]);
+    expectLogged('stream_call_failed', 'request_failed');
   });
 });

@@ -15,6 +15,7 @@ import {
   runCron,
   streamDeletes,
 } from '../support/reconcile';
+import { expectLogged } from '../support/console';
 
 beforeEach(clearRegistry);
 
@@ -182,6 +183,7 @@ describe('self-service delete on the Auth emulator', () => {
     await callWorker(env, '/v1/token', { idToken: newcomer.idToken });
     expect(await runCron(env)).toMatchObject({ deleted: 1 });
     expect(await streamDeletes(scenario)).toEqual([only.uid]);
+    expectLogged('reconcile_brake');
   });
 
   it('answers 502 and deletes nothing when Firebase cannot answer', async () => {
@@ -194,5 +196,6 @@ describe('self-service delete on the Auth emulator', () => {
     expect(response.status).toBe(502);
     expect(await response.json()).toMatchObject({ code: 'firebase_failed' });
     expect(await streamDeletes(scenario)).toEqual([]);
+    expectLogged('request_failed');
   });
 });

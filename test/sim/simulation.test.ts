@@ -25,7 +25,9 @@ const runs = Number(simEnv.SIM_RUNS || 1000);
 const commands = Number(simEnv.SIM_COMMANDS || 50);
 /** fast-check's path to one counterexample of `seed`: replays just that sequence. */
 const replayPath = simEnv.SIM_PATH || undefined;
-const progressMs = Number(simEnv.SIM_PROGRESS_SECONDS || 10) * 1000;
+/** Set by `npm run sim`, which reports as it goes; under `npm test` only a breach is printed. */
+const verbose = Boolean(simEnv.SIM_PROGRESS_SECONDS);
+const progressMs = verbose ? Number(simEnv.SIM_PROGRESS_SECONDS) * 1000 : Number.POSITIVE_INFINITY;
 /**
  * The test's time limit follows the count, so any count runs to completion: a sequence takes 70–400 ms on a
  * 2-core machine, quiet or busy; a second each leaves room for shrinking a breach. It only stops a hang.
@@ -34,6 +36,7 @@ const timeoutMs = 300_000 + runs * 1000;
 const START = Date.UTC(2026, 11, 1, 12, 0, 0);
 // The Worker's own log lines are captured (and checked for leaks); the simulation's report is printed.
 const print = console.info.bind(console);
+const report = (line: string) => verbose && print(line);
 
 /** How a sequence starts: a deployment, and which of Stream's two plausible answers it gives where its docs are silent. */
 const startArbitrary = fc.record({
@@ -89,7 +92,7 @@ async function resetRegistry(): Promise<void> {
 
 describe('simulation: the promises (docs/promises.md) hold on every path', () => {
   it(`${runs} random sequences of ${commands}+ commands (seed ${seed})`, { timeout: timeoutMs }, async () => {
-    print(`simulation: ${replayPath ? `replaying path ${replayPath} of` : `${runs} sequences of ${commands}+ commands,`} seed ${seed}`);
+    report(`simulation: ${replayPath ? `replaying path ${replayPath} of` : `${runs} sequences of ${commands}+ commands,`} seed ${seed}`);
     let sequences = 0;
     let executed = 0;
     let breached = false;
@@ -129,8 +132,8 @@ describe('simulation: the promises (docs/promises.md) hold on every path', () =>
     );
     const seconds = (performance.now() - startedAt) / 1000;
     const lines = [...coverage].sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `  ${String(n).padStart(6)}  ${what}`);
-    print(`simulation coverage:\n${lines.join('\n')}`);
-    print(`simulation: ${sequences} sequences run (shrinking included), ${executed} commands, ${formatDuration(seconds)}, seed ${seed}`);
+    report(`simulation coverage:\n${lines.join('\n')}`);
+    report(`simulation: ${sequences} sequences run (shrinking included), ${executed} commands, ${formatDuration(seconds)}, seed ${seed}`);
     if (details.failed) {
       print(
         `simulation: BREACH in sequence ${details.numRuns} of seed ${details.seed}, path ${details.counterexamplePath} (shrunk ${details.numShrinks} times)\n` +
@@ -139,6 +142,6 @@ describe('simulation: the promises (docs/promises.md) hold on every path', () =>
       );
       throw new Error(fc.defaultReportMessage(details));
     }
-    print('simulation: no breach');
+    report('simulation: no breach');
   });
 });

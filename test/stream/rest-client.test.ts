@@ -3,6 +3,7 @@ import { StreamApiError } from '../../src/stream/errors';
 import { StreamRestClient, retryDelayFromHeaders } from '../../src/stream/rest-client';
 import { StreamTokenSigner } from '../../src/stream/tokens';
 import { oracleRecord, Scenario, STREAM_API_KEY, type RecordedRequest } from '../support/fixtures';
+import { expectLogged } from '../support/console';
 
 function clientFor(scenario: Scenario, options: Partial<ConstructorParameters<typeof StreamRestClient>[0]> = {}) {
   return new StreamRestClient({
@@ -97,6 +98,7 @@ describe('Stream REST client: failures and retries', () => {
     expect(result.users?.u1).toMatchObject({ name: 'N' });
     expect(await scenario.streamRequests()).toHaveLength(2);
     expect(sleep).toHaveBeenCalledTimes(1);
+    expectLogged('stream_call_retry');
   });
 
   it('retries a 5xx with its own backoff even though Stream sends a far X-RateLimit-Reset on every answer', async () => {
@@ -108,6 +110,7 @@ describe('Stream REST client: failures and retries', () => {
     await clientFor(scenario, { sleep, now: () => now, backoffMs: () => 123 }).partialUpdateUsers([{ id: 'u1', set: { name: 'N' } }]);
     expect(sleep).toHaveBeenCalledWith(123);
     expect(await scenario.streamRequests()).toHaveLength(2);
+    expectLogged('stream_call_retry');
   });
 
   it('honours X-RateLimit-Reset on 429', async () => {
@@ -120,6 +123,7 @@ describe('Stream REST client: failures and retries', () => {
     const sleep = vi.fn(async (_ms: number) => {});
     await clientFor(scenario, { sleep, now: () => now }).partialUpdateUsers([{ id: 'u1', set: { name: 'N' } }]);
     expect(sleep).toHaveBeenCalledWith(2000);
+    expectLogged('stream_call_retry');
   });
 
   it('gives up at once when Stream asks for a wait longer than the cap', async () => {
@@ -132,6 +136,7 @@ describe('Stream REST client: failures and retries', () => {
     expect(error).toBeInstanceOf(StreamApiError);
     expect((error as StreamApiError).status).toBe(429);
     expect(await scenario.streamRequests()).toHaveLength(1);
+    expectLogged('stream_call_failed');
   });
 
   it('stops after maxAttempts on persistent 5xx, with a typed error from the JSON body', async () => {
@@ -144,6 +149,7 @@ describe('Stream REST client: failures and retries', () => {
     expect(error).toBeInstanceOf(StreamApiError);
     expect([error.status, error.code, error.streamMessage]).toEqual([503, 99, 'down']);
     expect(await scenario.streamRequests()).toHaveLength(3);
+    expectLogged('stream_call_retry', 'stream_call_failed');
   });
 
   it('does not retry a 4xx other than 429', async () => {
@@ -171,6 +177,7 @@ describe('Stream REST client: failures and retries', () => {
     expect(error).toBeInstanceOf(StreamApiError);
     expect(error.status).toBe(0);
     expect(await scenario.streamRequests()).toHaveLength(2);
+    expectLogged('stream_call_retry', 'stream_call_failed');
   });
 
   it('never puts the secret or the server token in an error or a log line', async () => {

@@ -6,7 +6,7 @@
  */
 import { env as baseEnv } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
-import { captureConsole } from '../support/console';
+import { captureConsole, expectLogged } from '../support/console';
 import { callable, callWorker, makeSigningKey, mintIdToken, Scenario } from '../support/fixtures';
 
 const POOL_SECRET = 'test-only-secret';
@@ -45,6 +45,7 @@ describe('SIGNUP_BATCHER', () => {
     expect(response.status).toBe(503);
     expect(response.headers.get('Retry-After')).toMatch(/^\d+$/);
     expect((await scenario.streamUsers()).users).toEqual([]);
+    expectLogged('request_failed', 'stream_call_failed');
   });
 
   it('a Stream failure comes back as the same answer as without the object', async () => {
@@ -54,6 +55,7 @@ describe('SIGNUP_BATCHER', () => {
     const response = await callable(scenario.env({ SIGNUP_BATCHER: baseEnv.SIGNUP_BATCHER }), 'createStreamUserAndGetToken', await mintIdToken(key, 'unlucky'));
     expect(response.status).toBe(409);
     expect(await response.json()).toMatchObject({ error: { status: 'ABORTED' } });
+    expectLogged('stream_call_retry', 'request_failed', 'stream_call_failed');
   });
 
   it('the object unavailable: the isolate batches by itself and the user is still served', async () => {
