@@ -17,11 +17,14 @@
 //   outage, cold    the same, on an isolate that starts during the outage.
 // A project-level deployment (no FIREBASE_TENANT_IDS). Every 200 is checked: a Stream token that verifies
 // with the app secret and names the caller. Background work (ctx.waitUntil) is waited for before counting.
-// After each outage, D1 comes back, `--warmup` more new users fetch a token, background work is waited
-// for, and the registry is read: how many of the outage's new uids it holds.
+// After each outage, D1 comes back; for up to `--recovery-seconds`, one more new user fetches a token each
+// second (a live isolate), background work is waited for, and the registry is read: when it holds all of the
+// outage's new uids, and how many it holds at the end.
+// Each user comes from an address of its own (`CF-Connecting-IP`, as Cloudflare's edge sets it), so the
+// Worker's per-address limits see what real users would make them see.
 //
 //   node bench/d1-distance.mjs [--primary-ms 80] [--replica-ms 5] [--lag-ms 0] [--users 1000]
-//                              [--outage-users 100] [--stale-share 0.1] [--concurrency 10] [--warmup 10]
+//                              [--outage-users 100] [--stale-share 0.1] [--concurrency 10] [--warmup 10] [--recovery-seconds 35]
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -45,11 +48,12 @@ const { values: opts } = parseArgs({
     'stale-share': { type: 'string', default: '0.1' },
     concurrency: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '10' },
+    'recovery-seconds': { type: 'string', default: '35' },
     help: { type: 'boolean', default: false },
   },
 });
 if (opts.help) {
-  console.log('node bench/d1-distance.mjs [--primary-ms 80] [--replica-ms 5] [--lag-ms 0] [--users 1000] [--outage-users 100] [--stale-share 0.1] [--concurrency 10] [--warmup 10]');
+  console.log('node bench/d1-distance.mjs [--primary-ms 80] [--replica-ms 5] [--lag-ms 0] [--users 1000] [--outage-users 100] [--stale-share 0.1] [--concurrency 10] [--warmup 10] [--recovery-seconds 35]');
   process.exit(0);
 }
 const PRIMARY_MS = Number(opts['primary-ms']);
@@ -60,6 +64,7 @@ const OUTAGE_USERS = Number(opts['outage-users']);
 const STALE_SHARE = Number(opts['stale-share']);
 const CONCURRENCY = Number(opts.concurrency);
 const WARMUP = Number(opts.warmup);
+const RECOVERY_S = Number(opts['recovery-seconds']);
 if (![PRIMARY_MS, REPLICA_MS, LAG_MS].every((ms) => ms >= 0) || !(USERS >= 1) || !(OUTAGE_USERS >= 1) || !(OUTAGE_USERS <= USERS)) {
   throw new Error('need --primary-ms, --replica-ms, --lag-ms ≥ 0 and 1 ≤ --outage-users ≤ --users');
 }
@@ -176,19 +181,28 @@ async function instance(/** @type {User[]} */ registered) {
 }
 
 // ---- users ----
-/** @typedef {{ uid: string; idToken: string }} User */
+/** @typedef {{ uid: string; idToken: string; address: string }} User address: its CF-Connecting-IP */
+let addresses = 0;
+/** A documentation address of its own (198.18.0.0/15, RFC 2544's benchmarking range). */
+const nextAddress = () => {
+  const n = addresses++ % 131_072;
+  return `198.${18 + (n >> 16)}.${(n >> 8) & 255}.${n & 255}`;
+};
 /** @param {string} prefix @param {number} count @returns {Promise<User[]>} */
 async function users(prefix, count) {
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const uid = `${prefix}${i}x${randomBytes(5).toString('hex')}`;
-      return { uid, idToken: await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name: `User ${i}` }) };
+      return { uid, address: nextAddress(), idToken: await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name: `User ${i}` }) };
     }),
   );
 }
 
 /**
- * @typedef {{ status: number; code: string; ok: boolean; outsideMs: number; workerMs: number }} Answer ok: 200 with a valid token for the caller
+ * @typedef {{ status: number; code: string; ok: boolean; outsideMs: number; workerMs: number; d1Ms: number; localMs: number; modelMs: number }} Answer ok: 200 with a valid token for the
+ *   caller; d1Ms: the part of workerMs spent in D1 round trips on the critical path; localMs: the part of d1Ms the local D1
+ *   took to run the statements (Miniflare's SQLite behind a Durable Object, slower than D1's sub-millisecond reads);
+ *   modelMs: the modelled distance of those trips alone
  * @typedef {{ requests: number; primary: { critical: number; background: number }; primaryTrips: { critical: number; background: number };
  *   replica: { critical: number; background: number }; replicaTrips: { critical: number; background: number }; failed: number; staleReads: number; writes: number }} Counts
  */
@@ -196,10 +210,13 @@ async function users(prefix, count) {
 /** One token request, timed from outside and inside, its answer checked. @param {string} url @param {User} user @returns {Promise<Answer>} */
 async function fetchToken(url, user) {
   const t0 = performance.now();
-  const response = await fetch(`${url}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${user.idToken}` } });
+  const response = await fetch(`${url}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${user.idToken}`, 'CF-Connecting-IP': user.address } });
   const text = await response.text();
   const outsideMs = performance.now() - t0;
   const workerMs = Number(response.headers.get('x-bench-worker-ms'));
+  const d1Ms = Number(response.headers.get('x-bench-d1-ms'));
+  const localMs = Number(response.headers.get('x-bench-d1-local-ms'));
+  const modelMs = Number(response.headers.get('x-bench-d1-model-ms'));
   let ok = false;
   let code = String(response.status);
   try {
@@ -212,7 +229,7 @@ async function fetchToken(url, user) {
   } catch {
     code = response.status === 200 ? 'invalid token' : code;
   }
-  return { status: response.status, code, ok, outsideMs, workerMs };
+  return { status: response.status, code, ok, outsideMs, workerMs, d1Ms, localMs, modelMs };
 }
 
 /** All users, `CONCURRENCY` at a time. @param {string} url @param {User[]} list */
@@ -280,9 +297,17 @@ async function scenario(name, plan) {
     const newUids = plan.newUids ?? [];
     if (plan.outage) {
       await control(url, 'outage', { down: false });
-      await fetchAll(url, await users('after', WARMUP));
-      await settled(url);
-      note = `after D1 came back and ${WARMUP} more users fetched a token: ${await registered(db, newUids)} of the outage's ${newUids.length} new uids in the registry`;
+      const back = Date.now();
+      const late = await users('after', RECOVERY_S);
+      let held = 0;
+      for (let i = 0; i < RECOVERY_S && held < newUids.length; i++) {
+        await fetchAll(url, late.slice(i, i + 1));
+        await settled(url);
+        held = await registered(db, newUids);
+        if (held < newUids.length) await sleep(Math.max(0, back + (i + 1) * 1000 - Date.now()));
+      }
+      const seconds = ((Date.now() - back) / 1000).toFixed(0);
+      note = `after D1 came back: ${held} of the outage's ${newUids.length} new uids in the registry ${held === newUids.length ? `within ${seconds} s` : `after ${seconds} s`} (one more user each second)`;
     } else if (newUids.length > 0) {
       note = `${await registered(db, newUids)} of ${newUids.length} new uids in the registry once background work finished`;
     }
@@ -343,7 +368,14 @@ try {
     const failed = counts.failed > 0 ? `; ${counts.failed} statements failed (D1 down)` : '';
     const stale = counts.staleReads > 0 ? `; ${counts.staleReads} replica reads missed a row written less than ${LAG_MS} ms before` : '';
     const lines = logs.size === 0 ? 'nothing logged' : `logged: ${[...logs].map(([event, count]) => `${count} × ${event}`).join(', ')}`;
-    console.log(`- ${name}: ${other}; ${counts.writes} write statements run${failed}${stale}; ${lines}${note ? `; ${note}` : ''}.`);
+    const own = answers.map((a) => a.workerMs - a.d1Ms);
+    const waits = answers.map((a) => a.d1Ms);
+    const local = answers.map((a) => a.localMs);
+    const model = answers.map((a) => a.workerMs - a.d1Ms + a.modelMs);
+    const time =
+      `inside the Worker, p50 ${f0(quantile(waits, 0.5))} ms waiting on D1 (of which ${f0(quantile(local, 0.5))} ms the local D1 running the statements) and ${f0(quantile(own, 0.5))} ms not; ` +
+      `the Worker's own time plus the modelled round trips alone (no local execution, no timer delay): p50 ${f0(quantile(model, 0.5))} / p95 ${f0(quantile(model, 0.95))} ms`;
+    console.log(`- ${name}: ${other}; ${time}; ${counts.writes} write statements run${failed}${stale}; ${lines}${note ? `; ${note}` : ''}.`);
   }
   console.log(
     `- The token rate: D1 runs each database's queries one at a time, about 1,000 a second at 1 ms each (D1's documentation), so the fleet's tokens per second are at most 1000 ÷ (primary statements per token, critical path and background together). Replica reads are spread over one replica per region and not counted against it.`,

@@ -25,7 +25,10 @@
 // Control (answered here, never by the real Worker): POST /__bench/reset, POST /__bench/outage with
 // {"down": true|false}, GET /__bench/stats (counts, and `pending`: background work and statements still
 // running). Every answer of the real Worker gets `x-bench-worker-ms`: the time inside the Worker, from the
-// wrapper's fetch to the Response.
+// wrapper's fetch to the Response, and `x-bench-d1-ms`: how much of it D1 round trips on the critical path took
+// (summed: trips the Worker ran at the same time count each), and `x-bench-d1-local-ms`: the part of that the
+// local D1 itself took to run the statements, after the modelled distance; `x-bench-d1-model-ms`: the
+// modelled distance of those trips alone.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import worker from './worker.js';
 
@@ -103,9 +106,12 @@ function lagging(key) {
  */
 async function roundTrip(where, count, run) {
   const request = requestScope.getStore();
+  const started = Date.now();
+  let arrived = started;
   state.inflight++;
   try {
     await sleep(where === 'primary' ? state.settings.primaryMs : state.settings.replicaMs);
+    arrived = Date.now();
     if (state.down) {
       state.counts.failed += count;
       throw new Error('D1_ERROR: Network connection lost.');
@@ -114,6 +120,11 @@ async function roundTrip(where, count, run) {
   } finally {
     state.inflight--;
     const when = request && !request.responded ? 'critical' : 'background';
+    if (when === 'critical') {
+      request.d1Ms += Date.now() - started;
+      request.localMs += Date.now() - arrived;
+      request.modelMs += where === 'primary' ? state.settings.primaryMs : state.settings.replicaMs;
+    }
     state.counts[where][when] += count;
     state.counts[where === 'primary' ? 'primaryTrips' : 'replicaTrips'][when]++;
   }
@@ -316,13 +327,16 @@ export default {
   ...worker,
   async fetch(request, env, ctx) {
     if (new URL(request.url).pathname.startsWith('/__bench/')) return control(request, env);
-    const record = { responded: false };
+    const record = { responded: false, d1Ms: 0, localMs: 0, modelMs: 0 };
     state.counts.requests++;
     const started = Date.now();
     const response = await requestScope.run(record, () => worker.fetch(request, distantEnv(env), trackedContext(ctx)));
     record.responded = true;
     const answer = new Response(response.body, response);
     answer.headers.set('x-bench-worker-ms', String(Date.now() - started));
+    answer.headers.set('x-bench-d1-ms', String(record.d1Ms));
+    answer.headers.set('x-bench-d1-local-ms', String(record.localMs));
+    answer.headers.set('x-bench-d1-model-ms', String(record.modelMs));
     return answer;
   },
 };
