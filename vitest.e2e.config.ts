@@ -13,5 +13,8 @@ export default defineConfig({
     testTimeout: 180_000,
     hookTimeout: 180_000,
     fileParallelism: false,
+    // The fuzzers' and oracles' tables (with the seed to replay) are printed when their test fails; a green
+    // run prints only the summary.
+    silent: 'passed-only',
   },
 });

@@ -4,6 +4,7 @@ import type { AnonymousPolicy } from '../src/config/config';
 import { AppError } from '../src/errors';
 import type { FirebaseClaims } from '../src/firebase/verify-id-token';
 import { brokenDb, clearRegistry, DB, register, registryRows, tokenRegistry } from './support/reconcile';
+import { expectLogged } from './support/console';
 
 
 function claims(sub: string, firebase: Record<string, unknown> = {}): FirebaseClaims {
@@ -61,6 +62,7 @@ describe('Admission', () => {
     expect(await refusal(admission({ db: brokenDb }).admit(claims('ada'), { writes: true }))).toBe('registry_unavailable');
     // Without a registry there is nothing to bind to.
     expect(await admission({ db: null }).admit(claims('ada'))).toMatchObject({ uid: 'ada', tenant: '' });
+    expectLogged('registry_read_failed', 'registry_write_failed');
   });
 
   it('applies FIREBASE_ANONYMOUS: deny refuses on every route, token-only refuses writes only', async () => {

@@ -100,7 +100,7 @@ describe('TokenService', () => {
     expect((failure as AppError).httpStatus).toBe(503);
     expect((failure as AppError).callableStatus).toBe('UNAVAILABLE');
     expect(await scenario.streamRequests()).toEqual([]);
-    expectLogged('registry_write_failed');
+    expectLogged('registry_read_failed', 'registry_write_failed');
   });
 
   it('refuses to bring back a deleted uid, with a clear error and a log line', async () => {
@@ -166,7 +166,7 @@ describe('TokenService', () => {
     expect((failure as AppError).code).toBe('registry_unavailable');
     expect((failure as AppError).headers['Retry-After']).toBe('5');
     expect(await scenario.streamRequests()).toEqual([]);
-    expectLogged('registry_write_failed');
+    expectLogged('registry_read_failed', 'registry_write_failed');
   });
 
   it('revokes for a uid that only ever fetched tokens: creates the user, then sets the revocation (issue 15)', async () => {
