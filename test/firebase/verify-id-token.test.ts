@@ -6,7 +6,7 @@
  * UNAUTHENTICATED), must not be echoed back, and must never reach Stream.
  */
 import { base64url, jwtVerify, SignJWT } from 'jose';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import { MAX_ID_TOKEN_LENGTH, verifyFirebaseIdToken } from '../../src/firebase/verify-id-token';
 import { callable, callWorker, decodePayload, ISSUER, makeSigningKey, mintIdToken, PROJECT_ID, Scenario, type SigningKey } from '../support/fixtures';
@@ -383,8 +383,7 @@ describe('Firebase ID token acceptance (through the Worker)', () => {
 
 // --- The verifier on its own: rules the Worker-level rejection matrix above does not reach directly. ---
 
-/** This test's now: set before each test, since tokens minted in a test carry the clock's time (a busy machine can take many seconds from loading this file to running a test). */
-let NOW = Date.now();
+const NOW = Date.now();
 
 async function setup() {
   const key = await makeSigningKey();
@@ -414,10 +413,6 @@ const reason = async (promise: Promise<unknown>) => {
 };
 
 describe('verifyFirebaseIdToken rules', () => {
-  beforeEach(() => {
-    NOW = Date.now();
-  });
-
   it('accepts a good token and returns its claims', async () => {
     const { key, verify } = await setup();
     expect(await reason(verify(await signRaw(key, { alg: 'RS256', kid: key.kid }, goodPayload(Math.floor(NOW / 1000)))))).toBe('accepted');
