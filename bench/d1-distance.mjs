@@ -31,31 +31,24 @@ import { createServer } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { jwtVerify } from 'jose';
 import { buildBundle } from '../scripts/check-bundle.mjs';
+import { parseCli } from '../scripts/lib/cli.mjs';
 import { listenOnLoopback } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { ROOT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, watchdog } from './lib/harness.mjs';
 
-const { values: opts } = parseArgs({
-  options: {
-    'primary-ms': { type: 'string', default: '80' },
-    'replica-ms': { type: 'string', default: '5' },
-    'lag-ms': { type: 'string', default: '0' },
-    users: { type: 'string', default: '1000' },
-    'outage-users': { type: 'string', default: '100' },
-    'stale-share': { type: 'string', default: '0.1' },
-    concurrency: { type: 'string', default: '10' },
-    warmup: { type: 'string', default: '10' },
-    'recovery-seconds': { type: 'string', default: '35' },
-    help: { type: 'boolean', default: false },
-  },
+const { values: opts } = parseCli(import.meta.url, {
+  'primary-ms': { type: 'string', default: '80' },
+  'replica-ms': { type: 'string', default: '5' },
+  'lag-ms': { type: 'string', default: '0' },
+  users: { type: 'string', default: '1000' },
+  'outage-users': { type: 'string', default: '100' },
+  'stale-share': { type: 'string', default: '0.1' },
+  concurrency: { type: 'string', default: '10' },
+  warmup: { type: 'string', default: '10' },
+  'recovery-seconds': { type: 'string', default: '35' },
 });
-if (opts.help) {
-  console.log('node bench/d1-distance.mjs [--primary-ms 80] [--replica-ms 5] [--lag-ms 0] [--users 1000] [--outage-users 100] [--stale-share 0.1] [--concurrency 10] [--warmup 10] [--recovery-seconds 35]');
-  process.exit(0);
-}
 const PRIMARY_MS = Number(opts['primary-ms']);
 const REPLICA_MS = Number(opts['replica-ms']);
 const LAG_MS = Number(opts['lag-ms']);
