@@ -13,6 +13,7 @@ import { createAdminRoutes } from './admin';
 import { authenticate } from './auth';
 import { bodyLimit } from './body-limit';
 import { corsMiddleware, type CorsPolicy } from './cors';
+import type { RevokeAnswer } from './answers';
 import { callableResult, errorResponse, json, type Protocol } from './respond';
 
 const MAX_BODY_BYTES = 64 * 1024;
@@ -131,12 +132,14 @@ export function createApp(deps: AppDeps): App {
   const clientIp = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP') ?? undefined;
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c), clientIp(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c), clientIp(c));
-  const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c), clientIp(c));
+  const revoke = async (c: Context<AppEnv>): Promise<RevokeAnswer> => ({
+    revoked_before: (await tokens.revokeTokens(await caller(c), background(c), clientIp(c))).revokedBefore.toISOString(),
+  });
   const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c), clientIp(c));
 
   app.post('/createStreamUserAndGetToken', callable(async (c) => (await create(c)).token));
   const getToken = callable(async (c) => (await issue(c)).token);
-  const revokeTokens = callable(async (c) => ({ revoked_before: (await revoke(c)).revokedBefore.toISOString() }));
+  const revokeTokens = callable(revoke);
   app.post('/getStreamUserToken', getToken);
   app.post('/revokeStreamUserToken', revokeTokens);
   app.post('/ext-auth-chat-getStreamUserToken', getToken);
@@ -159,7 +162,7 @@ export function createApp(deps: AppDeps): App {
     return tokenBody(issued, { user: issued.user });
   });
   app.post('/v1/token', async (c) => tokenBody(await issue(c)));
-  app.post('/v1/token/revoke', async (c) => json({ revoked_before: (await revoke(c)).revokedBefore.toISOString() }));
+  app.post('/v1/token/revoke', async (c) => json(await revoke(c)));
   // 200 when the Stream user is gone (or the uid was never registered); 202 when nothing was deleted
   // yet (the account still exists, or the deletion is still running) and the next run takes over.
   app.post('/v1/users/me/delete', async (c) => {
