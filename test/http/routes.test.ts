@@ -347,6 +347,11 @@ describe('CORS', () => {
     // A listed origin is no refusal, and an OPTIONS that is no preflight is still a wrong method.
     const log = captureConsole();
     try {
+      // The origin is the caller's text: bounded in the log line.
+      await callWorker(scenario.env(), '/v1/token', preflight(`https://${'a'.repeat(5000)}.example`));
+      expect(log.lines).toHaveLength(1);
+      expect(log.lines[0]!.length).toBeLessThan(600);
+      log.lines.length = 0;
       const listed = await callWorker(scenario.env({ CORS_ALLOWED_ORIGINS: 'https://app.example.com' }), '/v1/token', preflight('https://app.example.com'));
       expect(listed.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example.com');
       expect((await callWorker(scenario.env(), '/v1/token', { method: 'OPTIONS' })).status).toBe(405);
