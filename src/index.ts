@@ -308,7 +308,7 @@ function misconfigured(request: Request, error: unknown): Response {
   console.error(JSON.stringify({ event: 'invalid_config', error: error instanceof Error ? error.message : String(error) }));
   const path = new URL(request.url).pathname;
   if (path === '/healthz') return json({ status: 'misconfigured', settings }, 503);
-  const { protocol, stream } = answerFormat(request);
+  const { protocol, stream } = answerFormat(request, path);
   return errorResponse(new AppError('internal', 'Service is misconfigured'), protocol, stream);
 }
 

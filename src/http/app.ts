@@ -65,8 +65,8 @@ function protocolOf(path: string): Protocol {
  * (firebase-functions v2 streams exactly when `Accept` is `text/event-stream`;
  * only a POST can call a function, so another method gets its plain 405).
  */
-export function answerFormat(request: Request): { protocol: Protocol; stream: boolean } {
-  const protocol = protocolOf(new URL(request.url).pathname);
+export function answerFormat(request: Request, path = new URL(request.url).pathname): { protocol: Protocol; stream: boolean } {
+  const protocol = protocolOf(path);
   const accept = request.headers.get('Accept')?.trim().toLowerCase();
   return { protocol, stream: protocol === 'callable' && request.method === 'POST' && accept === 'text/event-stream' };
 }
@@ -101,7 +101,7 @@ export function createApp(deps: AppDeps): App {
   const { tokens } = deps;
 
   app.use('*', async (c, next) => {
-    const format = answerFormat(c.req.raw);
+    const format = answerFormat(c.req.raw, c.req.path);
     c.set('protocol', format.protocol);
     c.set('stream', format.stream);
     await next();

@@ -304,6 +304,10 @@ describe('REST interface', () => {
     expect(await health.json()).toEqual({ status: 'misconfigured', settings: ['STREAM_API_SECRET'] });
     const token = await callWorker(broken, '/v1/token', { idToken: await mintIdToken(key, 'ada') });
     expect(token.status).toBe(500);
+    // A streaming callable gets its error as the event the SDKs read.
+    const log = captureConsole();
+    const streamed = await callable(broken, 'getStreamUserToken/', await mintIdToken(key, 'ada'), null, { Accept: 'text/event-stream' }).finally(log.restore);
+    expect(await streamed.text()).toMatch(/^data: \{"error":\{"status":"INTERNAL",/);
   });
 });
 
