@@ -52,7 +52,7 @@ export default defineConfig({
     globalSetup: ['./test/node/global-setup.ts'],
     setupFiles: ['./test/support/apply-migrations.ts', './test/support/quiet-console.ts'],
     include: ['test/**/*.test.ts'],
-    exclude: ['test/e2e/**', 'test/scripts/**', 'test/fuzz/**', '**/node_modules/**'],
+    exclude: ['test/e2e/**', 'test/scripts/**', 'test/fuzz/**', 'test/client/**', '**/node_modules/**'],
     testTimeout: 20_000,
   },
 });

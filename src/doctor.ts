@@ -1,5 +1,6 @@
 import type { FirebaseAdminClient } from './firebase/admin-api';
 import type { GoogleKeyStore } from './firebase/google-keys';
+import type { CorsPolicy } from './http/cors';
 import { missingMigrations } from './registry/migrations';
 import type { Reconciliation } from './reconcile/types';
 import type { StreamRestClient } from './stream/rest-client';
@@ -13,7 +14,7 @@ import type { StreamRestClient } from './stream/rest-client';
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
 interface DoctorCheck {
-  name: 'settings' | 'stream_credentials' | 'firebase_admin' | 'd1_migrations' | 'd1_replication' | 'bindings' | 'google_keys' | 'clock_skew' | 'reconcile';
+  name: 'settings' | 'cors' | 'stream_credentials' | 'firebase_admin' | 'd1_migrations' | 'd1_replication' | 'bindings' | 'google_keys' | 'clock_skew' | 'reconcile';
   status: CheckStatus;
   detail: string;
 }
@@ -26,6 +27,8 @@ export interface DoctorReport {
 interface DoctorDeps {
   /** What the configuration's reading warned about (reasons name settings, never values). */
   warnings: readonly { event: string; reason: string }[];
+  /** CORS_ALLOWED_ORIGINS, parsed. */
+  cors: CorsPolicy;
   stream: StreamRestClient;
   /** Firebase admin access (service account or emulator); undefined: none configured. */
   firebase: FirebaseAdminClient | undefined;
@@ -50,6 +53,11 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   // settings: every setting parsed (or the Worker would not be answering); warnings name what was ignored.
   const warned = deps.warnings.map((warning) => warning.reason);
   add('settings', warned.length > 0 ? 'warn' : 'ok', warned.length > 0 ? warned.join('; ') : 'every setting parses');
+
+  // cors: deny by default is right for mobile-only apps, and the first thing a web app trips over.
+  if (deps.cors.kind === 'none') add('cors', 'warn', 'CORS_ALLOWED_ORIGINS is empty: web pages of other origins cannot call this Worker (mobile apps and servers can); list the web app\'s origins');
+  else if (deps.cors.kind === 'any') add('cors', 'ok', 'CORS_ALLOWED_ORIGINS is "*": pages of any origin may call this Worker');
+  else add('cors', 'ok', `pages of ${deps.cors.origins.size} listed origin(s) may call this Worker`);
 
   // stream_credentials and clock_skew: one GET /app with the key and secret.
   const probe = await deps.stream.probeApp();

@@ -12,7 +12,7 @@ import { CacheApiKeySetCache } from './firebase/key-set-cache';
 import { ServiceAccountTokenSource } from './firebase/service-account';
 import { unverifiedSubject } from './firebase/jws';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
-import { createApp, protocolOf, type App } from './http/app';
+import { answerFormat, createApp, type App } from './http/app';
 import { errorResponse, json } from './http/respond';
 import { Meter } from './platform/meter';
 import { Metrics } from './platform/metrics';
@@ -187,6 +187,7 @@ function compose(config: Config, env: Env): Built {
     doctor: () =>
       runDoctor({
         warnings: config.warnings,
+        cors: config.cors,
         stream,
         firebase,
         firebaseKeys: keys,
@@ -307,7 +308,8 @@ function misconfigured(request: Request, error: unknown): Response {
   console.error(JSON.stringify({ event: 'invalid_config', error: error instanceof Error ? error.message : String(error) }));
   const path = new URL(request.url).pathname;
   if (path === '/healthz') return json({ status: 'misconfigured', settings }, 503);
-  return errorResponse(new AppError('internal', 'Service is misconfigured'), protocolOf(path));
+  const { protocol, stream } = answerFormat(request, path);
+  return errorResponse(new AppError('internal', 'Service is misconfigured'), protocol, stream);
 }
 
 // Last, once everything above is initialised.

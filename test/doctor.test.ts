@@ -29,6 +29,7 @@ async function healthyEnv(scenario: Scenario, overrides: Record<string, unknown>
     SIGNUP_BATCHER: baseEnv.SIGNUP_BATCHER,
     STREAM_WRITE_LIMITER: baseEnv.STREAM_WRITE_LIMITER,
     STREAM_WRITE_IP_LIMITER: baseEnv.STREAM_WRITE_IP_LIMITER,
+    CORS_ALLOWED_ORIGINS: 'https://app.example.com',
     ...overrides,
   });
 }
@@ -45,7 +46,7 @@ describe('the doctor', () => {
     const env = await healthyEnv(scenario);
     const { report, text, status } = await doctor(env);
     expect(status).toBe(200);
-    expect(report.checks.map((c) => c.name)).toEqual(['settings', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'd1_replication', 'bindings', 'google_keys', 'reconcile']);
+    expect(report.checks.map((c) => c.name)).toEqual(['settings', 'cors', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'd1_replication', 'bindings', 'google_keys', 'reconcile']);
     expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect(report.ok).toBe(true);
     for (const secret of [scenario.streamSecret, ADMIN_TOKEN, JSON.parse(env.GOOGLE_SERVICE_ACCOUNT!).private_key as string]) expect(text).not.toContain(secret);
@@ -75,6 +76,13 @@ describe('the doctor', () => {
     expect(check(report, 'settings')).toMatchObject({ status: 'warn', detail: expect.stringContaining('FIREBASE_AUTH_EMULATOR_HOST') });
     expect(text).not.toContain(scenario.streamSecret);
     expectLogged('emulator_mode_refused');
+  });
+
+  it('no CORS_ALLOWED_ORIGINS: cors warns and names the setting (web pages cannot call the Worker); the report stays ok', async () => {
+    const scenario = await Scenario.create();
+    const { report } = await doctor(await healthyEnv(scenario, { CORS_ALLOWED_ORIGINS: '' }));
+    expect(check(report, 'cors')).toMatchObject({ status: 'warn', detail: expect.stringContaining('CORS_ALLOWED_ORIGINS is empty') });
+    expect(report.ok).toBe(true);
   });
 
   it('a wrong Stream secret: stream_credentials fails and names the setting', async () => {

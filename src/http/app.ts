@@ -13,11 +13,12 @@ import { createAdminRoutes } from './admin';
 import { authenticate } from './auth';
 import { bodyLimit } from './body-limit';
 import { corsMiddleware, type CorsPolicy } from './cors';
-import { errorResponse, json, type Protocol } from './respond';
+import type { RevokeAnswer } from './answers';
+import { callableResult, errorResponse, json, type Protocol } from './respond';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
-type AppEnv = { Bindings: Env; Variables: { protocol: Protocol; errorCode?: string } };
+type AppEnv = { Bindings: Env; Variables: { protocol: Protocol; stream: boolean; errorCode?: string } };
 export type App = Hono<AppEnv>;
 
 /** Callable routes, named like the original Cloud Functions (drop-in for `httpsCallableFromUrl`). */
@@ -39,14 +40,35 @@ const ADMIN_GET_PATHS = ['/v1/admin/reconcile/status', '/v1/admin/doctor'] as co
 
 const ROUTES: ReadonlySet<string> = new Set([...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS]);
 
-/** The path as a metric label: one of the app's routes, or `other`. */
-function routeLabel(path: string): string {
-  return ROUTES.has(path) ? path : 'other';
+/**
+ * The route a path is served by: the router serves `/x/` as `/x`, as Cloud
+ * Functions serves a function's URL with a trailing slash, so both answer
+ * alike, errors included.
+ */
+function routePath(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path;
 }
 
-/** Which protocol's error format a path answers in. */
-export function protocolOf(path: string): Protocol {
-  return (CALLABLE_PATHS as readonly string[]).includes(path) ? 'callable' : 'rest';
+/** The path as a metric label: one of the app's routes, or `other`. */
+function routeLabel(path: string): string {
+  const route = routePath(path);
+  return ROUTES.has(route) ? route : 'other';
+}
+
+/** Which protocol's format a path answers in. */
+function protocolOf(path: string): Protocol {
+  return (CALLABLE_PATHS as readonly string[]).includes(routePath(path)) ? 'callable' : 'rest';
+}
+
+/**
+ * How a request is answered: its protocol, and whether a callable streams
+ * (firebase-functions v2 streams exactly when `Accept` is `text/event-stream`;
+ * only a POST can call a function, so another method gets its plain 405).
+ */
+export function answerFormat(request: Request, path = new URL(request.url).pathname): { protocol: Protocol; stream: boolean } {
+  const protocol = protocolOf(path);
+  const accept = request.headers.get('Accept')?.trim().toLowerCase();
+  return { protocol, stream: protocol === 'callable' && request.method === 'POST' && accept === 'text/event-stream' };
 }
 
 /** What the HTTP layer needs, built by the composition root (src/index.ts). */
@@ -79,7 +101,9 @@ export function createApp(deps: AppDeps): App {
   const { tokens } = deps;
 
   app.use('*', async (c, next) => {
-    c.set('protocol', protocolOf(c.req.path));
+    const format = answerFormat(c.req.raw, c.req.path);
+    c.set('protocol', format.protocol);
+    c.set('stream', format.stream);
     await next();
     if (deps.metrics.on) {
       // A route this app serves, never a raw path (a caller chooses those); the data centre from request.cf.
@@ -88,17 +112,16 @@ export function createApp(deps: AppDeps): App {
     }
   });
   if (deps.emulatorMode) app.use('*', localPagesOnly);
-  const cors = corsMiddleware(deps.cors);
-  if (cors) app.use('*', cors);
+  app.use('*', corsMiddleware(deps.cors));
   app.use('*', bodyLimit(MAX_BODY_BYTES));
 
   app.get('/healthz', () => json({ status: 'ok' }));
   allowOnly(app, '/healthz', ['GET', 'HEAD']);
 
-  // Firebase callable protocol: {"data": …} in, {"result": …} out.
+  // Firebase callable protocol: {"data": …} in, {"result": …} out (streamed as one event when asked to).
   const callable = (handler: (c: Context<AppEnv>) => Promise<unknown>) => async (c: Context<AppEnv>) => {
     await readCallableRequest(c.req.raw);
-    return json({ result: await handler(c) });
+    return callableResult(await handler(c), c.get('stream'));
   };
   const background = (c: Context<AppEnv>) => (promise: Promise<unknown>) => c.executionCtx.waitUntil(promise);
   const caller = async (c: Context<AppEnv>) => {
@@ -109,12 +132,14 @@ export function createApp(deps: AppDeps): App {
   const clientIp = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP') ?? undefined;
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c), clientIp(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c), clientIp(c));
-  const revoke = async (c: Context<AppEnv>) => tokens.revokeTokens(await caller(c), background(c), clientIp(c));
+  const revoke = async (c: Context<AppEnv>): Promise<RevokeAnswer> => ({
+    revoked_before: (await tokens.revokeTokens(await caller(c), background(c), clientIp(c))).revokedBefore.toISOString(),
+  });
   const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c), clientIp(c));
 
   app.post('/createStreamUserAndGetToken', callable(async (c) => (await create(c)).token));
   const getToken = callable(async (c) => (await issue(c)).token);
-  const revokeTokens = callable(async (c) => ({ revoked_before: (await revoke(c)).revokedBefore.toISOString() }));
+  const revokeTokens = callable(revoke);
   app.post('/getStreamUserToken', getToken);
   app.post('/revokeStreamUserToken', revokeTokens);
   app.post('/ext-auth-chat-getStreamUserToken', getToken);
@@ -137,7 +162,7 @@ export function createApp(deps: AppDeps): App {
     return tokenBody(issued, { user: issued.user });
   });
   app.post('/v1/token', async (c) => tokenBody(await issue(c)));
-  app.post('/v1/token/revoke', async (c) => json({ revoked_before: (await revoke(c)).revokedBefore.toISOString() }));
+  app.post('/v1/token/revoke', async (c) => json(await revoke(c)));
   // 200 when the Stream user is gone (or the uid was never registered); 202 when nothing was deleted
   // yet (the account still exists, or the deletion is still running) and the next run takes over.
   app.post('/v1/users/me/delete', async (c) => {
@@ -159,7 +184,7 @@ export function createApp(deps: AppDeps): App {
   });
   app.onError((error, c) => {
     c.set('errorCode', toAppError(error).code);
-    return errorResponse(error, c.get('protocol') ?? 'rest');
+    return errorResponse(error, c.get('protocol') ?? 'rest', c.get('stream') ?? false);
   });
   return app;
 }
@@ -186,9 +211,9 @@ function allowOnly(app: Hono<AppEnv>, path: string, methods: string[]): void {
 }
 
 /**
- * The callable protocol's request check (as firebase-functions does it):
- * POST, `Content-Type: application/json`, a JSON object body with a `data`
- * field. The data itself is not used by these functions.
+ * The callable protocol's request check (as firebase-functions' isValidRequest
+ * does it): POST, `Content-Type: application/json`, a JSON object body with a
+ * `data` field and no other. The data itself is not used by these functions.
  */
 async function readCallableRequest(request: Request): Promise<void> {
   const contentType = request.headers.get('Content-Type') ?? '';
@@ -204,4 +229,6 @@ async function readCallableRequest(request: Request): Promise<void> {
   if (body === null || typeof body !== 'object' || Array.isArray(body) || !('data' in body)) {
     throw new AppError('invalid_request', 'Callable request body must be a JSON object with a "data" field');
   }
+  const extra = Object.keys(body).filter((field) => field !== 'data');
+  if (extra.length > 0) throw new AppError('invalid_request', 'Callable request body must have no field but "data"');
 }

@@ -3,14 +3,35 @@ import { AppError, toAppError } from '../errors';
 /**
  * The edge of the app: every error becomes exactly one kind of answer here.
  * REST gets RFC 9457 problem details; the Firebase callable protocol gets
- * `{"error": {"status", "message"}}`. Unexpected errors are logged (without
- * request data) and answered as `internal` with no detail.
+ * `{"error": {"status", "message"}}`, or, when the caller asked to stream
+ * (`Accept: text/event-stream`), that same body as one server-sent event.
+ * Unexpected errors are logged (without request data) and answered as
+ * `internal` with no detail.
  */
 export type Protocol = 'rest' | 'callable';
 
+/**
+ * A callable's answer as firebase-functions v2 streams it: one `data:` event
+ * with the final `{"result": …}` or `{"error": …}`, always HTTP 200 (the
+ * status line is sent before the function runs). The Firebase SDKs read a
+ * streamed answer's body only, never its status: a JSON error there would
+ * leave `.data` pending for ever. No heartbeats: the answers are immediate.
+ */
+function callableEvent(body: { result: unknown } | { error: unknown }, headers?: Headers): Response {
+  const all = new Headers(headers);
+  all.set('Content-Type', 'text/event-stream');
+  all.set('Cache-Control', 'no-store');
+  return new Response(`data: ${JSON.stringify(body)}\n\n`, { status: 200, headers: all });
+}
+
+/** A callable's result: JSON, or the streamed event. */
+export function callableResult(result: unknown, stream: boolean): Response {
+  return stream ? callableEvent({ result }) : json({ result });
+}
+
 const REALM = 'stream-token-edge';
 
-export function errorResponse(error: unknown, protocol: Protocol): Response {
+export function errorResponse(error: unknown, protocol: Protocol, stream = false): Response {
   const appError = toAppError(error);
   logError(error, appError);
   const headers = new Headers(appError.headers);
@@ -18,8 +39,10 @@ export function errorResponse(error: unknown, protocol: Protocol): Response {
   const message = appError.code === 'internal' ? 'Internal error' : appError.message;
 
   if (protocol === 'callable') {
+    const body = { error: { status: appError.callableStatus, message } };
+    if (stream) return callableEvent(body, headers);
     headers.set('Content-Type', 'application/json');
-    return new Response(JSON.stringify({ error: { status: appError.callableStatus, message } }), {
+    return new Response(JSON.stringify(body), {
       status: appError.callableHttpStatus,
       headers,
     });

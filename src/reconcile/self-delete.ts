@@ -1,7 +1,10 @@
 import { AppError } from '../errors';
 import { checkUids } from './checker';
 import { deleteClaimed, newClaim, recheckPending } from './deleter';
+import type { SelfDeleteAnswer } from './self-delete-answer';
 import type { ReconcileDeps } from './types';
+
+export type { SelfDeleteAnswer };
 
 /**
  * The self-service path: the app calls it right after deleting the Firebase
@@ -12,10 +15,6 @@ import type { ReconcileDeps } from './types';
  * guard the admin one: a valid token of a living user cannot make a
  * misconfigured Worker delete it.
  */
-export type SelfDeleteAnswer =
-  | { deleted: true; completed: boolean }
-  | { deleted: false; reason: 'not_registered' | 'firebase_account_exists' | 'unconfirmed' | 'dry_run' | 'failed' };
-
 export async function deleteSelf(uid: string, tenant: string, deps: ReconcileDeps): Promise<SelfDeleteAnswer> {
   const { registry } = deps;
   const entry = await registry.get(uid);

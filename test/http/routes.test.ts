@@ -145,6 +145,55 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     expect(await scenario.streamRequests()).toEqual([]);
   });
 
+  it('refuses a body with fields besides "data" with INVALID_ARGUMENT 400, as the protocol does', async () => {
+    const idToken = await mintIdToken(key, 'ada');
+    for (const body of ['{"data":null,"extra":1}', '{"data":{},"context":{"auth":{"uid":"admin"}}}']) {
+      const response = await callWorker(scenario.env(), '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body });
+      expect(response.status, body).toBe(400);
+      expect(await response.json()).toEqual({ error: { status: 'INVALID_ARGUMENT', message: expect.any(String) } });
+    }
+  });
+
+  it('streams when asked (Accept: text/event-stream): one event with the result, or with the error, HTTP 200 as firebase-functions v2', async () => {
+    const stream = { Accept: 'text/event-stream' };
+    const ok = await callable(scenario.env(), 'getStreamUserToken', await mintIdToken(key, 'ada'), null, stream);
+    expect(ok.status).toBe(200);
+    expect(ok.headers.get('Content-Type')).toBe('text/event-stream');
+    expect(ok.headers.get('Cache-Control')).toBe('no-store');
+    const text = await ok.text();
+    expect(text).toMatch(/^data: \{"result":"[\w-]+\.[\w-]+\.[\w-]+"\}\n\n$/);
+    expect(decodePayload((JSON.parse(text.slice(6)) as { result: string }).result).user_id).toBe('ada');
+
+    const refused = await callable(scenario.env(), 'getStreamUserToken/', 'not-a-token', null, stream);
+    expect(refused.status).toBe(200);
+    expect(refused.headers.get('Content-Type')).toBe('text/event-stream');
+    expect(await refused.text()).toMatch(/^data: \{"error":\{"status":"UNAUTHENTICATED","message":"[^"]*"\}\}\n\n$/);
+
+    const extra = await callWorker(scenario.env(), '/getStreamUserToken', { headers: { 'Content-Type': 'application/json', ...stream }, body: '{"data":null,"x":1}' });
+    expect(await extra.text()).toContain('"INVALID_ARGUMENT"');
+    // REST never streams, and a GET is no call: its 405 stays plain JSON.
+    const rest = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'ada'), headers: stream });
+    expect(rest.headers.get('Content-Type')).toBe('application/json');
+    const get = await callWorker(scenario.env(), '/getStreamUserToken', { method: 'GET', headers: stream });
+    expect(get.status).toBe(405);
+    expect(await get.json()).toMatchObject({ error: { status: 'INVALID_ARGUMENT' } });
+  });
+
+  it('answers a callable path with a trailing slash in the callable format, errors included; REST paths stay REST', async () => {
+    for (const path of ['/createStreamUserAndGetToken/', '/getStreamUserToken/', '/revokeStreamUserToken/', '/deleteStreamUser/', '/ext-auth-chat-getStreamUserToken/', '/ext-auth-chat-revokeStreamUserToken/']) {
+      const response = await callWorker(scenario.env(), path, { headers: { 'Content-Type': 'application/json' }, body: '{"data":null}' });
+      expect(response.status, path).toBe(400);
+      expect(await response.json(), path).toEqual({ error: { status: 'FAILED_PRECONDITION', message: expect.any(String) } });
+    }
+    const failure = { status: 500, body: { code: -1, message: 'internal' } };
+    await scenario.scriptStream([failure, failure, failure]);
+    const aborted = await callable(scenario.env(), 'createStreamUserAndGetToken/', await mintIdToken(key, 'ada'));
+    expect(aborted.status).toBe(409);
+    expect(await aborted.json()).toMatchObject({ error: { status: 'ABORTED' } });
+    const rest = await callWorker(scenario.env(), '/v1/token/');
+    expect(rest.headers.get('Content-Type')).toBe('application/problem+json');
+  });
+
   it('answers a uid Stream cannot accept with FAILED_PRECONDITION and no Stream call', async () => {
     const idToken = await mintIdToken(key, 'custom:uid.with/dots');
     const response = await callable(scenario.env(), 'createStreamUserAndGetToken', idToken);
@@ -210,9 +259,14 @@ describe('REST interface', () => {
     expect(wrongMethod.headers.get('Allow')).toBe('POST');
     expect(await wrongMethod.json()).toMatchObject({ status: 405, code: 'method_not_allowed' });
 
-    const callableWrongMethod = await callWorker(scenario.env(), '/getStreamUserToken', { method: 'GET' });
-    expect(callableWrongMethod.status).toBe(405);
-    expect(await callableWrongMethod.json()).toMatchObject({ error: { status: 'INVALID_ARGUMENT' } });
+    for (const method of ['GET', 'PUT', 'DELETE']) {
+      for (const path of ['/getStreamUserToken', '/getStreamUserToken/']) {
+        const callableWrongMethod = await callWorker(scenario.env(), path, { method });
+        expect(callableWrongMethod.status, `${method} ${path}`).toBe(405);
+        expect(callableWrongMethod.headers.get('Allow')).toBe('POST');
+        expect(await callableWrongMethod.json()).toMatchObject({ error: { status: 'INVALID_ARGUMENT' } });
+      }
+    }
   });
 
   it('answers a body over 64 KiB with 413 on both protocols, without verifying anything', async () => {
@@ -253,6 +307,10 @@ describe('REST interface', () => {
     const token = await callWorker(broken, '/v1/token', { idToken: await mintIdToken(key, 'ada') });
     expect(token.status).toBe(500);
     expectLogged('invalid_config', 'unexpected_error');
+    // A streaming callable gets its error as the event the SDKs read.
+    const log = captureConsole();
+    const streamed = await callable(broken, 'getStreamUserToken/', await mintIdToken(key, 'ada'), null, { Accept: 'text/event-stream' }).finally(log.restore);
+    expect(await streamed.text()).toMatch(/^data: \{"error":\{"status":"INTERNAL",/);
   });
 });
 
@@ -267,8 +325,47 @@ describe('CORS', () => {
   });
 
   it('sends no CORS headers by default', async () => {
-    const response = await callWorker(scenario.env(), '/v1/token', preflight('https://app.example.com'));
-    expect(response.headers.get('Access-Control-Allow-Origin')).toBeNull();
+    const log = captureConsole();
+    try {
+      const response = await callWorker(scenario.env(), '/v1/token', preflight('https://app.example.com'));
+      expect(response.headers.get('Access-Control-Allow-Origin')).toBeNull();
+    } finally {
+      log.restore();
+    }
+  });
+
+  it('a preflight from an unlisted origin: 204 without Access-Control-Allow-Origin, and one log line naming the origin', async () => {
+    for (const env of [scenario.env(), scenario.env({ CORS_ALLOWED_ORIGINS: 'https://app.example.com' })]) {
+      for (const path of ['/getStreamUserToken', '/v1/token']) {
+        const log = captureConsole();
+        let response: Response;
+        try {
+          response = await callWorker(env, path, preflight('https://unlisted.example'));
+        } finally {
+          log.restore();
+        }
+        expect(response.status, path).toBe(204);
+        expect(response.headers.get('Access-Control-Allow-Origin')).toBeNull();
+        expect(response.headers.get('Access-Control-Allow-Methods')).toBeNull();
+        expect(log.lines).toHaveLength(1);
+        expect(JSON.parse(log.lines[0]!)).toMatchObject({ event: 'cors_origin_refused', origin: 'https://unlisted.example' });
+      }
+    }
+    // A listed origin is no refusal, and an OPTIONS that is no preflight is still a wrong method.
+    const log = captureConsole();
+    try {
+      // The origin is the caller's text: bounded in the log line.
+      await callWorker(scenario.env(), '/v1/token', preflight(`https://${'a'.repeat(5000)}.example`));
+      expect(log.lines).toHaveLength(1);
+      expect(log.lines[0]!.length).toBeLessThan(600);
+      log.lines.length = 0;
+      const listed = await callWorker(scenario.env({ CORS_ALLOWED_ORIGINS: 'https://app.example.com' }), '/v1/token', preflight('https://app.example.com'));
+      expect(listed.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example.com');
+      expect((await callWorker(scenario.env(), '/v1/token', { method: 'OPTIONS' })).status).toBe(405);
+      expect(log.lines.filter((line) => line.includes('cors_origin_refused'))).toEqual([]);
+    } finally {
+      log.restore();
+    }
   });
 
   it('allows listed origins, with the headers Firebase callable clients send', async () => {
@@ -280,7 +377,8 @@ describe('CORS', () => {
     for (const header of ['authorization', 'content-type', 'firebase-instance-id-token', 'x-firebase-appcheck']) {
       expect(allowed).toContain(header);
     }
-    const other = await callWorker(env, '/getStreamUserToken', preflight('https://evil.example'));
+    const log = captureConsole();
+    const other = await callWorker(env, '/getStreamUserToken', preflight('https://evil.example')).finally(log.restore);
     expect(other.headers.get('Access-Control-Allow-Origin')).toBeNull();
     // A page must be able to read Retry-After on a 429 or 503 (not a CORS-safelisted response header).
     const refused = await callWorker(env, '/v1/token', { headers: { Origin: 'https://app.example.com' } });

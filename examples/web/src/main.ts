@@ -73,10 +73,11 @@ $('sign-out').addEventListener('click', () =>
     // Revoke first (it needs the ID token), then leave Stream and Firebase.
     if (auth.currentUser) await revokeStreamTokens({ url: workerUrl, getIdToken });
     await chat?.disconnectUser();
+    provider?.reset(); // nothing of this user's is kept for the next one
     await signOut(auth);
   }),
 );
-$('revoke').addEventListener('click', () => run(async () => show('revoked', (await revokeStreamTokens({ url: workerUrl, getIdToken })).revokedBefore, 'yes')));
+$('revoke').addEventListener('click', () => run(async () => show('revoked', (await revokeStreamTokens({ url: workerUrl, getIdToken })).revoked_before, 'yes')));
 
 // Delete the Firebase account, then the Stream user at once: the ID token taken before the deletion is
 // still validly signed, and the Worker checks with Firebase that the account is really gone.
@@ -87,7 +88,7 @@ $('delete-account').addEventListener('click', () =>
     const idToken = await user.getIdToken();
     await deleteUser(user);
     await chat?.disconnectUser();
-    const answer = await deleteStreamUser({ url: workerUrl, idToken });
+    const answer = await deleteStreamUser({ url: workerUrl, getIdToken: async () => idToken });
     // 200: gone from Stream; 202: not yet (the account still existed, or Stream is still deleting): the cron finishes it.
     const outcome = answer.deleted ? (answer.completed ? 'deleted' : 'deleting') : `not deleted: ${answer.reason}`;
     show('delete-result', outcome, outcome);
@@ -101,7 +102,7 @@ onAuthStateChanged(auth, (user) => {
     provider = undefined;
     return;
   }
-  provider = createStreamTokenProvider({ url: workerUrl, getIdToken });
+  provider = createStreamTokenProvider({ url: workerUrl, getIdToken, getUid: () => auth.currentUser?.uid });
   void run(async () => {
     if (!streamKey) return showToken(await provider!()); // no Stream app configured: show the token only
     chat = new StreamChat(streamKey, streamUrl ? { baseURL: streamUrl } : {});
