@@ -190,6 +190,7 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     const aborted = await callable(scenario.env(), 'createStreamUserAndGetToken/', await mintIdToken(key, 'ada'));
     expect(aborted.status).toBe(409);
     expect(await aborted.json()).toMatchObject({ error: { status: 'ABORTED' } });
+    expectLogged('stream_call_retry', 'stream_call_failed', 'request_failed');
     const rest = await callWorker(scenario.env(), '/v1/token/');
     expect(rest.headers.get('Content-Type')).toBe('application/problem+json');
   });
