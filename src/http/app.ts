@@ -12,6 +12,7 @@ import type { Metrics } from '../platform/metrics';
 import { createAdminRoutes } from './admin';
 import { authenticate } from './auth';
 import { bodyLimit } from './body-limit';
+import { clientAddressKey } from './client-address';
 import { corsMiddleware, type CorsPolicy } from './cors';
 import type { RevokeAnswer } from './answers';
 import { callableResult, errorResponse, json, type Protocol } from './respond';
@@ -128,8 +129,8 @@ export function createApp(deps: AppDeps): App {
     await deps.appCheck?.check(c.req.header('X-Firebase-AppCheck') ?? null, background(c));
     return authenticate(c.req.raw, deps.verifyIdToken, background(c));
   };
-  // The client's address, as Cloudflare sets it, for the per-address write budget (absent locally).
-  const clientIp = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP') ?? undefined;
+  // The client's address as Cloudflare sets it (absent locally), keyed for the per-address write budget: IPv6 by its /64.
+  const clientIp = (c: Context<AppEnv>) => clientAddressKey(c.req.header('CF-Connecting-IP'));
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c), clientIp(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c), clientIp(c));
   const revoke = async (c: Context<AppEnv>): Promise<RevokeAnswer> => ({

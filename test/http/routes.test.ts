@@ -593,6 +593,25 @@ describe('many accounts, one address (STREAM_WRITE_IP_LIMITER, issue 17)', () =>
     expect((await callWorker(env, '/v1/users/me', { idToken: await mintIdToken(key, 'elsewhere'), headers: from('198.51.100.2') })).status).toBe(200);
     expect(keys.every((k) => k.startsWith('ip:'))).toBe(true);
   });
+
+  it('IPv6: one budget per /64 with the real binding (limit 120), whatever the addresses in it; another /64 has its own', async () => {
+    const env = scenario.env({ STREAM_WRITE_IP_LIMITER: baseEnv.STREAM_WRITE_IP_LIMITER, STREAM_PROFILE_CACHE_SECONDS: '0' });
+    const prefix = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    const hex = () => Math.floor(Math.random() * 0x10000).toString(16);
+    const idToken = await mintIdToken(key, `v6-${crypto.randomUUID().slice(0, 8)}`);
+    const statuses: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      // A new interface id each time, in the spellings clients and Cloudflare use.
+      const address = i % 3 === 0 ? `${prefix}:${hex()}:${hex()}:${hex()}:${hex()}` : i % 3 === 1 ? `${prefix}::${hex()}` : `${prefix}:0:0:${hex()}:${hex()}`.toUpperCase();
+      statuses.push((await callWorker(env, '/v1/users/me', { idToken, headers: { 'CF-Connecting-IP': address } })).status);
+    }
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    const over = await callWorker(env, '/v1/users/me', { idToken, headers: { 'CF-Connecting-IP': `${prefix}:dead:beef:0:1` } });
+    expect(over.status).toBe(429);
+    const [a, b] = prefix.split(':').slice(2);
+    const neighbour = `2001:db8:${a}:${((parseInt(b!, 16) + 1) % 0x10000).toString(16)}::1`;
+    expect((await callWorker(env, '/v1/users/me', { idToken, headers: { 'CF-Connecting-IP': neighbour } })).status).toBe(200);
+  });
 });
 
 describe('anonymous users (FIREBASE_ANONYMOUS, issue 17)', () => {
