@@ -253,6 +253,7 @@ async function startWorker({ persist, queue }) {
     modulesRoot: dirname(scriptPath),
     scriptPath,
     compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: ['nodejs_als'], // as wrangler.toml
     bindings,
     d1Databases: { DB: 'bench-registry' },
   };

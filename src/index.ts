@@ -252,32 +252,35 @@ export { SignupBatcher };
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
-    let app: App;
+    let entry: Built;
     try {
       // Only POSTs verify ID tokens: a health check or a preflight has no use for the keys.
-      app = build(env, request.method === 'POST' ? (promise) => ctx.waitUntil(promise) : undefined).app;
+      entry = build(env, request.method === 'POST' ? (promise) => ctx.waitUntil(promise) : undefined);
     } catch (error) {
       return misconfigured(request, error);
     }
-    return app.fetch(request, env, ctx);
+    const { app } = entry;
+    return entry.metrics.invocation(() => app.fetch(request, env, ctx));
   },
 
   /** Cron: deleted Firebase users are deleted from Stream (src/reconcile/). */
   async scheduled(_controller, env, _ctx): Promise<void> {
-    const { reconciliation } = build(env); // a config error throws here and shows as a failed cron run
+    const { reconciliation, metrics } = build(env); // a config error throws here and shows as a failed cron run
     if (!reconciliation.on) {
       console.error(JSON.stringify({ event: 'reconcile_skipped', reason: reconciliation.reason }));
       return;
     }
-    const summary = await reconcile(reconciliation.deps);
-    build(env).metrics.reconcileRun(summary);
-    // Logged already; thrown too, so the failure shows as a failed cron run rather than a green one.
-    if (summary.error) throw new Error(`reconciliation stopped: ${summary.error}`);
+    await metrics.invocation(async () => {
+      const summary = await reconcile(reconciliation.deps);
+      metrics.reconcileRun(summary);
+      // Logged already; thrown too, so the failure shows as a failed cron run rather than a green one.
+      if (summary.error) throw new Error(`reconciliation stopped: ${summary.error}`);
+    });
   },
 
   /** Queue mode's consumer: lookup batches the cron enqueued (src/reconcile/queue.ts). */
   async queue(batch, env, _ctx): Promise<void> {
-    const { reconciliation, registry } = build(env);
+    const { reconciliation, registry, metrics } = build(env);
     // Registrations a D1 outage deferred (src/registry/write-behind.ts) need only the registry.
     const registrations = batch.messages.filter((message) => (message.body as { kind?: unknown } | null)?.kind === 'register');
     if (registrations.length > 0) {
@@ -298,7 +301,7 @@ export default {
       batch.retryAll({ delaySeconds: 300 }); // nothing is lost: the messages come back once it is configured
       return;
     }
-    build(env).metrics.reconcileRun(await consume(batch, reconciliation.deps));
+    await metrics.invocation(async () => metrics.reconcileRun(await consume(batch, reconciliation.deps)));
   },
 } satisfies ExportedHandler<Env, ReconcileMessage>;
 
