@@ -243,6 +243,7 @@ async function startWorker({ persist, queue }) {
     STREAM_API_SECRET,
     STREAM_BASE_URL: stream.url,
     FIREBASE_AUTH_EMULATOR_HOST: new URL(firebase.url).host,
+    ALLOW_AUTH_EMULATOR: 'true',
     ADMIN_TOKEN,
     RECONCILE_BATCH_SIZE: String(BATCH_SIZE),
     RECONCILE_MAX_BATCHES: String(MAX_BATCHES),

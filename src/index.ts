@@ -184,6 +184,7 @@ function compose(config: Config, env: Env): Built {
     appCheck: appCheckGate(config),
     reconciliation,
     metrics,
+    configWarnings: config.warnings.map((warning) => warning.reason),
     doctor: () =>
       runDoctor({
         warnings: config.warnings,

@@ -90,6 +90,8 @@ interface AppDeps {
   metrics: Metrics;
   /** The admin doctor (GET /v1/admin/doctor). */
   doctor: () => Promise<DoctorReport>;
+  /** What the configuration's reading warned about (settings named, never values), shown by /healthz. */
+  configWarnings: readonly string[];
 }
 
 /**
@@ -116,7 +118,9 @@ export function createApp(deps: AppDeps): App {
   app.use('*', corsMiddleware(deps.cors));
   app.use('*', bodyLimit(MAX_BODY_BYTES));
 
-  app.get('/healthz', () => json({ status: 'ok' }));
+  // Serving, safely; a setting that was ignored (emulator mode refused) is still said, never its value.
+  const health = deps.configWarnings.length > 0 ? { status: 'ok', warnings: deps.configWarnings } : { status: 'ok' };
+  app.get('/healthz', () => json(health));
   allowOnly(app, '/healthz', ['GET', 'HEAD']);
 
   // Firebase callable protocol: {"data": …} in, {"result": …} out (streamed as one event when asked to).

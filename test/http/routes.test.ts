@@ -312,6 +312,32 @@ describe('REST interface', () => {
     const streamed = await callable(broken, 'getStreamUserToken/', await mintIdToken(key, 'ada'), null, { Accept: 'text/event-stream' }).finally(log.restore);
     expect(await streamed.text()).toMatch(/^data: \{"error":\{"status":"INTERNAL",/);
   });
+
+  it("wrangler.toml's placeholders against the real Google and Stream: misconfigured, named by /healthz; against stand-ins: ok", async () => {
+    const placeholders = { FIREBASE_PROJECT_ID: 'demo-stream-token-edge', STREAM_API_KEY: 'localdevkey' };
+    const real = scenario.env({ ...placeholders, FIREBASE_JWKS_URL: undefined, STREAM_BASE_URL: undefined });
+    const health = await callWorker(real, '/healthz', { method: 'GET' });
+    expect([health.status, await health.json()]).toEqual([503, { status: 'misconfigured', settings: ['FIREBASE_PROJECT_ID', 'STREAM_API_KEY'] }]);
+    const standIns = await callWorker(scenario.env(placeholders), '/healthz', { method: 'GET' });
+    expect([standIns.status, await standIns.json()]).toEqual([200, { status: 'ok' }]);
+  });
+
+  it('TTL 0 with FIREBASE_ANONYMOUS=token-only: misconfigured, both settings named', async () => {
+    const health = await callWorker(scenario.env({ STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: 'token-only' }), '/healthz', { method: 'GET' });
+    expect([health.status, await health.json()]).toEqual([503, { status: 'misconfigured', settings: ['STREAM_TOKEN_TTL_SECONDS', 'FIREBASE_ANONYMOUS'] }]);
+  });
+
+  it('a token of another project: the answer names the project expected and the one the token is from', async () => {
+    const response = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'ada', { claims: { iss: 'https://securetoken.google.com/my-real-app', aud: 'my-real-app' } }) });
+    expect(response.status).toBe(401);
+    const { detail } = (await response.json()) as { detail: string };
+    expect(detail).toContain('expects project "demo-test-project"');
+    expect(detail).toContain('from project "my-real-app"');
+    const odd = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'ada', { claims: { iss: 'https://evil.example/<script>' } }) });
+    const oddDetail = ((await odd.json()) as { detail: string }).detail;
+    expect(oddDetail).toContain('an issuer that is not a Firebase project');
+    expect(oddDetail).not.toContain('evil');
+  });
 });
 
 describe('CORS', () => {
