@@ -312,14 +312,17 @@ export default {
   },
 } satisfies ExportedHandler<Env, ReconcileMessage>;
 
-/** A broken configuration names its settings in the log and in /healthz, never their values; requests get a bare 500. */
+/**
+ * A broken configuration names its settings in the log and in /healthz, never
+ * their values; requests get a 500 that points whoever runs the Worker there.
+ */
 function misconfigured(request: Request, error: unknown): Response {
   const settings = error instanceof ConfigError ? error.settings : [];
   console.error(JSON.stringify({ event: 'invalid_config', error: error instanceof Error ? error.message : String(error) }));
   const path = new URL(request.url).pathname;
   if (path === '/healthz') return json({ status: 'misconfigured', settings }, 503);
   const { protocol, stream } = answerFormat(request, path);
-  return errorResponse(new AppError('internal', 'Service is misconfigured'), protocol, stream);
+  return errorResponse(new AppError('misconfigured', "This service's configuration is invalid: GET /healthz names the settings to fix"), protocol, stream);
 }
 
 // Last, once everything above is initialised.

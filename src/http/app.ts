@@ -39,7 +39,19 @@ const REST_PATHS = ['/v1/users/me', '/v1/token', '/v1/token/revoke', '/v1/users/
 const ADMIN_POST_PATHS = ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/run'] as const;
 const ADMIN_GET_PATHS = ['/v1/admin/reconcile/status', '/v1/admin/doctor'] as const;
 
-const ROUTES: ReadonlySet<string> = new Set([...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS]);
+const ROUTES: ReadonlySet<string> = new Set(['/', ...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS]);
+
+/** `GET /`: a pointer, not a page. */
+const INDEX = {
+  service: 'stream-token-edge',
+  about: 'Stream Chat user tokens for Firebase-authenticated users: send "Authorization: Bearer <Firebase ID token>"',
+  routes: {
+    rest: REST_PATHS.map((path) => `POST ${path}`),
+    callable: CALLABLE_PATHS.map((path) => `POST ${path}`),
+    health: 'GET /healthz',
+  },
+  docs: ['docs/http-api.md', 'docs/clients.md'],
+};
 
 /**
  * The route a path is served by: the router serves `/x/` as `/x`, as Cloud
@@ -122,6 +134,9 @@ export function createApp(deps: AppDeps): App {
   const health = deps.configWarnings.length > 0 ? { status: 'ok', warnings: deps.configWarnings } : { status: 'ok' };
   app.get('/healthz', () => json(health));
   allowOnly(app, '/healthz', ['GET', 'HEAD']);
+  // Whoever opens the Worker's URL in a browser learns what it serves and where it is documented; admin routes unnamed.
+  app.get('/', () => json(INDEX));
+  allowOnly(app, '/', ['GET', 'HEAD']);
 
   // Firebase callable protocol: {"data": …} in, {"result": …} out (streamed as one event when asked to).
   const callable = (handler: (c: Context<AppEnv>) => Promise<unknown>) => async (c: Context<AppEnv>) => {

@@ -306,11 +306,27 @@ describe('REST interface', () => {
     expect(await health.json()).toEqual({ status: 'misconfigured', settings: ['STREAM_API_SECRET'] });
     const token = await callWorker(broken, '/v1/token', { idToken: await mintIdToken(key, 'ada') });
     expect(token.status).toBe(500);
-    expectLogged('invalid_config', 'unexpected_error');
+    // Nothing a client can fix, but whoever runs the Worker is told where to look; no setting's value.
+    expect(await token.json()).toMatchObject({ title: 'Service misconfigured', code: 'misconfigured', detail: expect.stringContaining('GET /healthz') });
+    const viaCallable = await callable(broken, 'getStreamUserToken', await mintIdToken(key, 'ada'));
+    expect([viaCallable.status, await viaCallable.json()]).toEqual([500, { error: { status: 'INTERNAL', message: expect.stringContaining('GET /healthz') } }]);
+    expectLogged('invalid_config');
     // A streaming callable gets its error as the event the SDKs read.
     const log = captureConsole();
     const streamed = await callable(broken, 'getStreamUserToken/', await mintIdToken(key, 'ada'), null, { Accept: 'text/event-stream' }).finally(log.restore);
     expect(await streamed.text()).toMatch(/^data: \{"error":\{"status":"INTERNAL",/);
+  });
+
+  it('GET / names the routes and the docs instead of a bare 404; other methods are 405', async () => {
+    const index = await callWorker(scenario.env(), '/', { method: 'GET' });
+    expect(index.status).toBe(200);
+    const body = (await index.json()) as { routes: { rest: string[]; callable: string[]; health: string }; docs: string[] };
+    expect(body.routes.rest).toContain('POST /v1/token');
+    expect(body.routes.callable).toContain('POST /getStreamUserToken');
+    expect(body.routes.health).toBe('GET /healthz');
+    expect(body.docs).toContain('docs/http-api.md');
+    expect(JSON.stringify(body)).not.toContain('/v1/admin');
+    expect((await callWorker(scenario.env(), '/', { method: 'POST' })).status).toBe(405);
   });
 
   it("wrangler.toml's placeholders against the real Google and Stream: misconfigured, named by /healthz; against stand-ins: ok", async () => {
