@@ -28,8 +28,14 @@ export default defineConfig({
         // A Stream secret for requests through exports.default, which get wrangler.toml's vars; tests that need
         // stand-ins pass their own bindings (test/support/fixtures.ts).
         // SIM_*: the simulation's seed and size (test/sim/simulation.test.ts; `npm run sim`).
+        // ALLOW_AUTH_EMULATOR: the tests run emulator mode where they set FIREBASE_AUTH_EMULATOR_HOST, as npm start does.
+        // FIREBASE_JWKS_URL, STREAM_BASE_URL: wrangler.toml's placeholder project and key are refused against the real
+        // Google and Stream, so requests with its bindings alone go to (absent) stand-ins on this machine, as under npm start.
         bindings: {
           TEST_MIGRATIONS: migrations,
+          ALLOW_AUTH_EMULATOR: 'true',
+          FIREBASE_JWKS_URL: 'http://127.0.0.1:9/jwks',
+          STREAM_BASE_URL: 'http://127.0.0.1:9/stream',
           STREAM_API_SECRET: 'test-only-secret',
           SIM_SEED: process.env.SIM_SEED ?? '',
           SIM_RUNS: process.env.SIM_RUNS ?? '',

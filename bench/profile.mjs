@@ -61,13 +61,14 @@ await build({
   conditions: ['workerd', 'worker', 'browser'],
   outfile,
   logLevel: 'error',
-  external: ['cloudflare:*'], // workerd's own modules
+  external: ['cloudflare:*', 'node:async_hooks'], // workerd's own modules
 });
 const mf = new Miniflare({
   modules: true,
   modulesRoot: tmp,
   scriptPath: outfile,
   compatibilityDate: '2026-04-20',
+  compatibilityFlags: ['nodejs_als'], // as wrangler.toml
   inspectorPort,
   ...(http
     ? {

@@ -243,6 +243,7 @@ async function startWorker({ persist, queue }) {
     STREAM_API_SECRET,
     STREAM_BASE_URL: stream.url,
     FIREBASE_AUTH_EMULATOR_HOST: new URL(firebase.url).host,
+    ALLOW_AUTH_EMULATOR: 'true',
     ADMIN_TOKEN,
     RECONCILE_BATCH_SIZE: String(BATCH_SIZE),
     RECONCILE_MAX_BATCHES: String(MAX_BATCHES),
@@ -253,6 +254,7 @@ async function startWorker({ persist, queue }) {
     modulesRoot: dirname(scriptPath),
     scriptPath,
     compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: ['nodejs_als'], // as wrangler.toml
     bindings,
     d1Databases: { DB: 'bench-registry' },
   };

@@ -157,7 +157,7 @@ function workerBundle() {
 /** @param {{ scriptPath: string; bindings?: Record<string, string>; d1Databases?: Record<string, string>; kvNamespaces?: string[] }} options */
 async function miniflare(options) {
   // modulesRoot: the script's own folder (bundles live in a temp dir outside the working directory).
-  const mf = new Miniflare({ modules: true, modulesRoot: dirname(options.scriptPath), compatibilityDate: COMPATIBILITY_DATE, host: '127.0.0.1', port: await freePort(), ...options });
+  const mf = new Miniflare({ modules: true, modulesRoot: dirname(options.scriptPath), compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: ['nodejs_als'], host: '127.0.0.1', port: await freePort(), ...options });
   const url = (await mf.ready).href.replace(/\/$/, '');
   return { url, stop: () => mf.dispose(), mf };
 }

@@ -273,6 +273,7 @@ try {
       modulesRoot: dirname(bundle),
       scriptPath: bundle,
       compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: ['nodejs_als'], // as wrangler.toml
       bindings,
       d1Databases: { DB: 'signup-burst-registry' },
       ...(WRITE_LIMITER ? { ratelimits: { STREAM_WRITE_LIMITER: { simple: { limit: 10, period: 60 } } } } : {}),

@@ -110,6 +110,8 @@ export async function startLocal(options = {}) {
     /** @type {Record<string, string>} */
     const vars = {
       FIREBASE_AUTH_EMULATOR_HOST: emulator.host,
+      // The development-only switch emulator mode needs besides the host (never in a deployed configuration).
+      ALLOW_AUTH_EMULATOR: 'true',
       FIREBASE_PROJECT_ID: projectId,
       // The local pages this stack serves (the web example), not '*': emulator mode refuses any other origin anyway.
       CORS_ALLOWED_ORIGINS: devVars.CORS_ALLOWED_ORIGINS ?? (options.corsOrigins ?? LOCAL_PAGES).join(','),

@@ -41,6 +41,8 @@ export interface Env {
   APP_CHECK_JWKS_URL?: string;
   /** Local development only: host:port of the Firebase Auth emulator (see src/firebase/emulator.ts). */
   FIREBASE_AUTH_EMULATOR_HOST?: string;
+  /** Local development only: exactly `true` to let FIREBASE_AUTH_EMULATOR_HOST turn emulator mode on. */
+  ALLOW_AUTH_EMULATOR?: string;
 
   // Deletion reconciliation (src/reconcile/)
   /** D1: the registry of provisioned users. */

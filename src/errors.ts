@@ -26,6 +26,7 @@ type CallableStatus = keyof typeof CALLABLE_HTTP_STATUS;
 export type ErrorCode =
   | 'missing_authorization'
   | 'invalid_token'
+  | 'invalid_admin_token'
   | 'invalid_request'
   | 'unsupported_uid'
   | 'payload_too_large'
@@ -47,6 +48,7 @@ export type ErrorCode =
   | 'firebase_unavailable'
   | 'app_check_failed'
   | 'stream_unavailable'
+  | 'misconfigured'
   | 'internal';
 
 interface Spelling {
@@ -62,6 +64,8 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   // The original Cloud Functions answered a missing header with FAILED_PRECONDITION; REST clients get a plain 401.
   missing_authorization: { http: 401, callable: 'FAILED_PRECONDITION', title: 'Authorization required' },
   invalid_token: { http: 401, callable: 'UNAUTHENTICATED', title: 'Invalid ID token' },
+  // The admin routes' bearer token is no ID token: a caller holding the wrong one must not go looking at Firebase.
+  invalid_admin_token: { http: 401, callable: 'UNAUTHENTICATED', title: 'Invalid admin token' },
   invalid_request: { http: 400, callable: 'INVALID_ARGUMENT', title: 'Invalid request' },
   unsupported_uid: { http: 422, callable: 'FAILED_PRECONDITION', title: 'User id not supported by Stream' },
   payload_too_large: { http: 413, callable: 'INVALID_ARGUMENT', callableHttp: 413, title: 'Payload too large' },
@@ -89,6 +93,8 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   firebase_unavailable: { http: 503, callable: 'UNAVAILABLE', title: 'Firebase unavailable' },
   // As firebase-functions answers a callable with enforceAppCheck.
   app_check_failed: { http: 401, callable: 'UNAUTHENTICATED', title: 'App Check failed' },
+  // The Worker's own settings are wrong: nothing a client can fix, but /healthz names them for whoever runs it.
+  misconfigured: { http: 500, callable: 'INTERNAL', title: 'Service misconfigured' },
   internal: { http: 500, callable: 'INTERNAL', title: 'Internal error' },
 };
 

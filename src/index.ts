@@ -8,7 +8,7 @@ import { AppCheckGate, verifyAppCheckToken } from './firebase/app-check';
 import { FirebaseAdminClient } from './firebase/admin-api';
 import { EmulatorFence } from './firebase/emulator';
 import { GoogleKeyStore } from './firebase/google-keys';
-import { CacheApiKeySetCache } from './firebase/key-set-cache';
+import { CacheApiKeySetCache, KEY_SET_PURPOSE } from './firebase/key-set-cache';
 import { ServiceAccountTokenSource } from './firebase/service-account';
 import { unverifiedSubject } from './firebase/jws';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
@@ -16,6 +16,7 @@ import { answerFormat, createApp, type App } from './http/app';
 import { errorResponse, json } from './http/respond';
 import { Meter } from './platform/meter';
 import { Metrics } from './platform/metrics';
+import { SignedCache } from './platform/signed-cache';
 import { consume } from './reconcile/queue';
 import { reconcile } from './reconcile/reconcile';
 import type { ReconcileMessage, Reconciliation } from './reconcile/types';
@@ -53,7 +54,7 @@ export interface Built {
 const built = new WeakMap<object, Built>();
 /** Entries whose configuration warnings were logged: once each, from a request, where logs are kept. */
 const warned = new WeakSet<Built>();
-/** Key stores by JWKS URL: the same keys serve every env object of the isolate. */
+/** Key stores by JWKS URL (and the secret that signs their shared copy): the same keys serve every env object of the isolate. */
 const keyStores = new Map<string, GoogleKeyStore>();
 
 /**
@@ -69,7 +70,7 @@ export function build(env: Env, prefetchKeys?: Background): Built {
     const config = early?.config ?? parseConfig(env);
     // A fresh isolate's first request: start reading the ID-token keys' data centre copy now, so the read
     // overlaps building everything below and parsing the request (issue 18: a faster first request).
-    if (prefetchKeys) keyStoreFor(config.firebaseJwksUrl).prefetch(prefetchKeys);
+    if (prefetchKeys) keyStoreFor(config.firebaseJwksUrl, config.streamApiSecret).prefetch(prefetchKeys);
     entry = early ?? compose(config, env);
     built.set(env, entry);
     // Logged here, not while building: a line written at isolate start-up reaches no log a deployer sees.
@@ -133,7 +134,7 @@ function compose(config: Config, env: Env): Built {
       })
     : undefined;
   const firebase = firebaseAdminFor(config, meter.fetch());
-  const keys = keyStoreFor(config.firebaseJwksUrl);
+  const keys = keyStoreFor(config.firebaseJwksUrl, config.streamApiSecret);
   const fence = new EmulatorFence(config.firebaseAuthEmulatorHost);
 
   let reconciliation: Reconciliation;
@@ -184,6 +185,7 @@ function compose(config: Config, env: Env): Built {
     appCheck: appCheckGate(config),
     reconciliation,
     metrics,
+    configWarnings: config.warnings.map((warning) => warning.reason),
     doctor: () =>
       runDoctor({
         warnings: config.warnings,
@@ -191,7 +193,7 @@ function compose(config: Config, env: Env): Built {
         stream,
         firebase,
         firebaseKeys: keys,
-        appCheckKeys: config.appCheck ? keyStoreFor(config.appCheck.jwksUrl) : undefined,
+        appCheckKeys: config.appCheck ? keyStoreFor(config.appCheck.jwksUrl, config.streamApiSecret) : undefined,
         db: env.DB,
         bindings: {
           SIGNUP_BATCHER: env.SIGNUP_BATCHER !== undefined,
@@ -210,17 +212,22 @@ function compose(config: Config, env: Env): Built {
 function appCheckGate(config: Config): AppCheckGate | undefined {
   if (!config.appCheck) return undefined;
   const { mode, rules, jwksUrl } = config.appCheck;
-  const keys = keyStoreFor(jwksUrl);
+  const keys = keyStoreFor(jwksUrl, config.streamApiSecret);
   return new AppCheckGate(mode, (token, waitUntil) => verifyAppCheckToken(token, rules, (kid) => keys.getKey(kid, waitUntil)));
 }
 
-function keyStoreFor(url: string): GoogleKeyStore {
-  let store = keyStores.get(url);
+/**
+ * `secret` signs the data centre's copy (src/platform/signed-cache.ts): any
+ * secret of this Worker will do, and STREAM_API_SECRET is the one it always has.
+ */
+function keyStoreFor(url: string, secret: string): GoogleKeyStore {
+  const id = `${url}\n${secret}`;
+  let store = keyStores.get(id);
   if (!store) {
     // The data centre's copy, where the runtime has one (Cloudflare: only on custom domains).
-    const shared = typeof caches === 'undefined' ? undefined : new CacheApiKeySetCache(caches.default);
+    const shared = typeof caches === 'undefined' ? undefined : new CacheApiKeySetCache(new SignedCache(caches.default, secret, KEY_SET_PURPOSE));
     store = new GoogleKeyStore({ url, shared });
-    keyStores.set(url, store);
+    keyStores.set(id, store);
   }
   return store;
 }
@@ -252,32 +259,35 @@ export { SignupBatcher };
 
 export default {
   async fetch(request, env, ctx): Promise<Response> {
-    let app: App;
+    let entry: Built;
     try {
       // Only POSTs verify ID tokens: a health check or a preflight has no use for the keys.
-      app = build(env, request.method === 'POST' ? (promise) => ctx.waitUntil(promise) : undefined).app;
+      entry = build(env, request.method === 'POST' ? (promise) => ctx.waitUntil(promise) : undefined);
     } catch (error) {
       return misconfigured(request, error);
     }
-    return app.fetch(request, env, ctx);
+    const { app } = entry;
+    return entry.metrics.invocation(() => app.fetch(request, env, ctx));
   },
 
   /** Cron: deleted Firebase users are deleted from Stream (src/reconcile/). */
   async scheduled(_controller, env, _ctx): Promise<void> {
-    const { reconciliation } = build(env); // a config error throws here and shows as a failed cron run
+    const { reconciliation, metrics } = build(env); // a config error throws here and shows as a failed cron run
     if (!reconciliation.on) {
       console.error(JSON.stringify({ event: 'reconcile_skipped', reason: reconciliation.reason }));
       return;
     }
-    const summary = await reconcile(reconciliation.deps);
-    build(env).metrics.reconcileRun(summary);
-    // Logged already; thrown too, so the failure shows as a failed cron run rather than a green one.
-    if (summary.error) throw new Error(`reconciliation stopped: ${summary.error}`);
+    await metrics.invocation(async () => {
+      const summary = await reconcile(reconciliation.deps);
+      metrics.reconcileRun(summary);
+      // Logged already; thrown too, so the failure shows as a failed cron run rather than a green one.
+      if (summary.error) throw new Error(`reconciliation stopped: ${summary.error}`);
+    });
   },
 
   /** Queue mode's consumer: lookup batches the cron enqueued (src/reconcile/queue.ts). */
   async queue(batch, env, _ctx): Promise<void> {
-    const { reconciliation, registry } = build(env);
+    const { reconciliation, registry, metrics } = build(env);
     // Registrations a D1 outage deferred (src/registry/write-behind.ts) need only the registry.
     const registrations = batch.messages.filter((message) => (message.body as { kind?: unknown } | null)?.kind === 'register');
     if (registrations.length > 0) {
@@ -298,18 +308,21 @@ export default {
       batch.retryAll({ delaySeconds: 300 }); // nothing is lost: the messages come back once it is configured
       return;
     }
-    build(env).metrics.reconcileRun(await consume(batch, reconciliation.deps));
+    await metrics.invocation(async () => metrics.reconcileRun(await consume(batch, reconciliation.deps)));
   },
 } satisfies ExportedHandler<Env, ReconcileMessage>;
 
-/** A broken configuration names its settings in the log and in /healthz, never their values; requests get a bare 500. */
+/**
+ * A broken configuration names its settings in the log and in /healthz, never
+ * their values; requests get a 500 that points whoever runs the Worker there.
+ */
 function misconfigured(request: Request, error: unknown): Response {
   const settings = error instanceof ConfigError ? error.settings : [];
   console.error(JSON.stringify({ event: 'invalid_config', error: error instanceof Error ? error.message : String(error) }));
   const path = new URL(request.url).pathname;
   if (path === '/healthz') return json({ status: 'misconfigured', settings }, 503);
   const { protocol, stream } = answerFormat(request, path);
-  return errorResponse(new AppError('internal', 'Service is misconfigured'), protocol, stream);
+  return errorResponse(new AppError('misconfigured', "This service's configuration is invalid: GET /healthz names the settings to fix"), protocol, stream);
 }
 
 // Last, once everything above is initialised.

@@ -9,12 +9,11 @@ import type { ReconcileDeps } from './reconcile/types';
 import type { NearRegistry } from './registry/near-registry';
 import type { UserRegistry } from './registry/registry';
 import type { RegistryWriteBehind } from './registry/write-behind';
-import { base64UrlFromBytes } from './base64url';
 import { answeringStreamFailures, streamFailure } from './stream/answers';
 import { StreamApiError } from './stream/errors';
-import { accessFromClaims, type AccessPolicy, type StreamAccess } from './stream/access';
+import { accessFromClaims, type AccessPolicy } from './stream/access';
 import { profileFromClaims, type StreamProfile, type StreamUserField } from './stream/profile';
-import { ProfileCache, profileKey } from './stream/profile-cache';
+import { ProfileCache, profileHash } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
 import { UserWriter, type WritesUsers } from './stream/user-writer';
@@ -141,18 +140,17 @@ export class TokenService {
     const { access, refused } = accessFromClaims(claims, settings.access);
     // A refused claim is left out (the rest of the profile is still synced), and an operator should know.
     for (const reason of refused) console.warn(JSON.stringify({ event: 'claim_refused', reason }));
-    // The registry's memory serves every isolate; without a registry there is nothing to hash for.
-    const hash = registry ? await profileHash(profile, access) : undefined;
-    const writtenRecently =
-      hash !== undefined && caller.written?.hash === hash && this.#now() - caller.written.at < settings.profileCacheSeconds * 1000;
-    if (!writtenRecently && !this.#profiles.isCurrent(caller.uid, profile, access)) {
+    // The registry's memory serves every isolate, this isolate's own cache the rest: both keep the hash.
+    const hash = await profileHash(profile, access);
+    const writtenRecently = caller.written?.hash === hash && this.#now() - caller.written.at < settings.profileCacheSeconds * 1000;
+    if (!writtenRecently && !this.#profiles.isCurrent(caller.uid, hash)) {
       await this.#spendWriteBudget(caller.uid, clientIp);
       await this.#admission.confirmOnPrimary(caller);
       // A field we own that the claims no longer carry (a removed photo) is cleared; role and teams never are.
       const unset = [...settings.userFields].filter((field) => profile[field] === undefined);
       await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
-      this.#profiles.remember(caller.uid, profile, access);
-      if (registry && hash !== undefined && settings.profileCacheSeconds > 0) {
+      this.#profiles.remember(caller.uid, hash);
+      if (registry && settings.profileCacheSeconds > 0) {
         const known = registry.near.remembered(caller.uid);
         if (known) registry.near.remember(caller.uid, { ...known, written: { hash, at: this.#now() } });
         background(registry.store.recordProfileWritten(caller.uid, hash).catch((error: unknown) => {
@@ -194,7 +192,7 @@ export class TokenService {
       const { access } = accessFromClaims(claims, this.#deps.settings.access);
       const profile = profileFromClaims(claims, this.#deps.settings.userFields);
       await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }), this.#deps.stream);
-      this.#profiles.remember(caller.uid, profile, access);
+      this.#profiles.remember(caller.uid, await profileHash(profile, access));
       if (!(await answeringStreamFailures(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream))) {
         throw new AppError('stream_failed', 'Stream did not take the revocation: it does not have the user it just created');
       }
@@ -270,8 +268,6 @@ export class TokenService {
     const token = await this.#deps.signer.userToken(uid, times);
     return { token, userId: uid, expiresAt: times.exp === undefined ? null : new Date(times.exp * 1000) };
   }
-
-
 }
 
 /** The user as written to Stream (or as it would be): what the client passes to `connectUser`. */
@@ -280,10 +276,4 @@ function connectUser(uid: string, profile: StreamProfile): ConnectUser {
   if (profile.name !== undefined) user.name = profile.name;
   if (profile.image !== undefined) user.image = profile.image;
   return user;
-}
-
-/** A stable digest of the fields this service owns, as written to Stream. */
-async function profileHash(profile: StreamProfile, access: StreamAccess): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(profileKey(profile, access))));
-  return base64UrlFromBytes(digest).slice(0, 22);
 }

@@ -85,6 +85,12 @@ describe('the doctor', () => {
     expect(report.ok).toBe(true);
   });
 
+  it('the emulator host without ALLOW_AUTH_EMULATOR: settings warns that emulator mode is off', async () => {
+    const scenario = await Scenario.create();
+    const { report } = await doctor(await healthyEnv(scenario, { FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: undefined }));
+    expect(check(report, 'settings')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF/) });
+  });
+
   it('a wrong Stream secret: stream_credentials fails and names the setting', async () => {
     const scenario = await Scenario.create();
     const { report } = await doctor(await healthyEnv(scenario, { STREAM_API_SECRET: 'not-the-app-secret' }));

@@ -73,6 +73,7 @@ export async function startMiniflare(options) {
     modules: true,
     modulesRoot: dirname(options.scriptPath),
     compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: ['nodejs_als'], // as wrangler.toml
     host: '127.0.0.1',
     port: await freePort(),
     ...options,

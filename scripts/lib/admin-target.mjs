@@ -128,7 +128,7 @@ export async function adminGet(target, path, name) {
     const health = await fetch(`${url}/healthz`)
       .then((r) => r.json())
       .catch(() => null);
-    if (health?.status === 'misconfigured') console.error(`  ✗ settings  fail  these settings do not parse: ${(health.settings ?? []).join(', ')}`);
+    if (health?.status === 'misconfigured') console.error(`  ✗ settings  fail  these settings are wrong (the Worker's log, event invalid_config, says why): ${(health.settings ?? []).join(', ')}`);
   }
   process.exit(1);
 }

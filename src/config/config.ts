@@ -64,6 +64,9 @@ interface ConfigWarning {
   reason: string;
 }
 
+/** wrangler.toml's Stream key: the local stand-in's, never a real app's. */
+const PLACEHOLDER_STREAM_API_KEY = 'localdevkey';
+
 /** An admin token shorter than this is refused: it guards user deletion. */
 const MIN_ADMIN_TOKEN_LENGTH = 32;
 
@@ -107,8 +110,31 @@ export function parseConfig(env: Env): Config {
     // Without a registry nothing binds a uid to its tenant: two tenants' users with the same uid would share a Stream user.
     read.fail('FIREBASE_TENANT_IDS', 'needs the D1 binding "DB" (the registry binds each uid to its tenant); add [[d1_databases]] to wrangler.toml');
   }
+  refuseUnworkable(config, read.fail);
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
+}
+
+/**
+ * Combinations that parse but cannot be what anyone wants, refused so that
+ * /healthz and the doctor name them instead of the Worker answering "ok".
+ */
+function refuseUnworkable(config: Config, fail: Fail): void {
+  // An anonymous token without `exp` could never be revoked: token-only writes no Stream user, so revoke is refused.
+  if (config.streamTokenTtlSeconds === 0 && config.anonymous === 'token-only') {
+    const problem = 'is 0 (tokens without exp) while FIREBASE_ANONYMOUS is token-only: anonymous tokens could never expire nor be revoked';
+    fail('STREAM_TOKEN_TTL_SECONDS', problem);
+    fail('FIREBASE_ANONYMOUS', 'is token-only while STREAM_TOKEN_TTL_SECONDS is 0: set a TTL, or allow or deny anonymous users');
+  }
+  // wrangler.toml's placeholders. Google never issues ID tokens for a demo- project (only the emulator does), and
+  // Stream has no app with the key localdevkey: against the real services, every request would be refused.
+  const projectId = config.firebaseProjectId;
+  if (projectId.startsWith('demo-') && !config.firebaseAuthEmulatorHost && config.firebaseJwksUrl === DEFAULTS.FIREBASE_JWKS_URL) {
+    fail('FIREBASE_PROJECT_ID', `is "${projectId}", a demo- placeholder, checked against Google's real keys: set your Firebase project id`);
+  }
+  if (config.streamApiKey === PLACEHOLDER_STREAM_API_KEY && config.streamBaseUrl === DEFAULTS.STREAM_BASE_URL) {
+    fail('STREAM_API_KEY', `is the placeholder "${PLACEHOLDER_STREAM_API_KEY}", sent to Stream's real API: set your Stream app's key`);
+  }
 }
 
 /** Whose ID tokens are accepted, and how Firebase is asked about accounts. */
@@ -135,6 +161,18 @@ function firebaseSettings(read: SettingsReader, warnings: ConfigWarning[]) {
   }
 
   let emulatorHost: string | undefined = read.text('FIREBASE_AUTH_EMULATOR_HOST') || undefined;
+  // The development-only switch, exactly "true": a host alone (left in a config, copied from a laptop) turns nothing on.
+  const allowEmulator = read.text('ALLOW_AUTH_EMULATOR');
+  if (allowEmulator !== '' && allowEmulator !== 'true' && allowEmulator !== 'false') {
+    read.fail('ALLOW_AUTH_EMULATOR', 'must be exactly "true" (local development only) or unset');
+  }
+  if (emulatorHost && allowEmulator !== 'true') {
+    warnings.push({
+      event: 'emulator_mode_refused',
+      reason: 'FIREBASE_AUTH_EMULATOR_HOST is set without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF and unsigned ID tokens are rejected',
+    });
+    emulatorHost = undefined;
+  }
   if (emulatorHost && serviceAccountJson !== '') {
     // Production credentials mean production: emulator mode stays off.
     warnings.push({

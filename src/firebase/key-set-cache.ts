@@ -1,54 +1,43 @@
+import type { SignedCache } from '../platform/signed-cache';
 import type { KeySetCache, StoredKeySet } from './google-keys';
 
 /**
  * The data centre's copy of a JWKS, in the Cache API (`caches.default`),
  * keyed by the JWKS URL: a new isolate reads it before going to Google. The
- * entry expires with the key set's usable time (Cache-Control max-age); its
- * fresh time rides along in a header. Cloudflare's Cache API does nothing on
- * `*.workers.dev`, only on a custom domain: there every isolate simply
- * fetches from Google once, as before.
+ * entry expires with the key set's usable time; its fresh and usable times
+ * are stored with the keys. Every Worker of the zone shares that cache, so
+ * entries are signed (src/platform/signed-cache.ts): keys another Worker
+ * planted under Google's URL are ignored, and the isolate goes to Google.
+ * Cloudflare's Cache API does nothing on `*.workers.dev`, only on a custom
+ * domain: there every isolate simply fetches from Google once, as before.
  */
-const FRESH_UNTIL = 'X-Key-Set-Fresh-Until';
-const USABLE_UNTIL = 'X-Key-Set-Usable-Until';
+/** The purpose label of these entries' MAC (src/platform/signed-cache.ts). */
+export const KEY_SET_PURPOSE = 'google-key-set v1';
 
 export class CacheApiKeySetCache implements KeySetCache {
-  readonly #cache: Cache;
+  readonly #cache: SignedCache;
   readonly #now: () => number;
 
-  constructor(cache: Cache, now: () => number = Date.now) {
+  constructor(cache: SignedCache, now: () => number = Date.now) {
     this.#cache = cache;
     this.#now = now;
   }
 
   async get(url: string): Promise<StoredKeySet | undefined> {
-    const response = await this.#cache.match(cacheKey(url));
-    if (!response) return undefined;
-    const freshUntil = Number(response.headers.get(FRESH_UNTIL));
-    const usableUntil = Number(response.headers.get(USABLE_UNTIL));
-    if (!Number.isFinite(freshUntil) || !Number.isFinite(usableUntil) || usableUntil <= this.#now()) {
-      await response.body?.cancel();
+    const body = await this.#cache.get(url);
+    if (body === undefined) return undefined;
+    let stored: Partial<StoredKeySet>;
+    try {
+      stored = JSON.parse(body) as Partial<StoredKeySet>;
+    } catch {
       return undefined;
     }
-    return { keys: await response.json(), freshUntil, usableUntil };
+    const { keys, freshUntil, usableUntil } = stored;
+    if (typeof freshUntil !== 'number' || typeof usableUntil !== 'number' || !Number.isFinite(freshUntil) || usableUntil <= this.#now()) return undefined;
+    return { keys, freshUntil, usableUntil };
   }
 
   async put(url: string, keySet: StoredKeySet): Promise<void> {
-    const seconds = Math.max(1, Math.floor((keySet.usableUntil - this.#now()) / 1000));
-    await this.#cache.put(
-      cacheKey(url),
-      new Response(JSON.stringify(keySet.keys), {
-        headers: {
-          'Content-Type': 'application/json',
-          'Cache-Control': `public, max-age=${seconds}`,
-          [FRESH_UNTIL]: String(keySet.freshUntil),
-          [USABLE_UNTIL]: String(keySet.usableUntil),
-        },
-      }),
-    );
+    await this.#cache.put(url, JSON.stringify(keySet), (keySet.usableUntil - this.#now()) / 1000);
   }
-}
-
-/** A GET request for the JWKS URL itself: entries are ours, in this zone's cache. */
-function cacheKey(url: string): Request {
-  return new Request(url, { method: 'GET' });
 }

@@ -95,6 +95,16 @@ export async function verifyFirebaseIdToken(token: string, options: VerifyOption
   return checkClaims(payload, options);
 }
 
+/**
+ * The project a token's `iss` names, fit to be shown: a project id is not a
+ * secret, but the claim is the caller's text, so anything but a well-formed
+ * Firebase issuer is only described.
+ */
+function issuerProject(iss: unknown): string {
+  const project = typeof iss === 'string' ? /^https:\/\/securetoken\.google\.com\/([a-z0-9][a-z0-9-]{0,62})$/.exec(iss)?.[1] : undefined;
+  return project === undefined ? 'an issuer that is not a Firebase project' : `project "${project}"`;
+}
+
 /** A header or payload: base64url of a UTF-8 JSON object. */
 function parseSegment(segment: string, what: 'header' | 'payload'): Record<string, unknown> {
   const decoded = decodeJsonSegment(segment);
@@ -105,7 +115,10 @@ function parseSegment(segment: string, what: 'header' | 'payload'): Record<strin
 /** Every claim rule, for signed and (emulator) unsigned tokens alike. */
 function checkClaims(payload: Record<string, unknown>, options: VerifyOptions): FirebaseClaims {
   const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
-  if (payload.iss !== options.issuer) throw invalid('ID token has the wrong issuer');
+  if (payload.iss !== options.issuer) {
+    // Which project, both ways: a deploy still on a placeholder project id is found at the first sign-in.
+    throw invalid(`ID token has the wrong issuer: this Worker expects project "${options.projectId}" (FIREBASE_PROJECT_ID), the token is from ${issuerProject(payload.iss)}`);
+  }
   // A string, not an array containing it: Firebase tokens carry a string and firebase-admin insists on it.
   if (payload.aud !== options.projectId) throw invalid('ID token has the wrong audience');
   if (typeof payload.sub !== 'string' || payload.sub === '') throw invalid('ID token has no subject (uid)');

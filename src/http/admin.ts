@@ -36,7 +36,7 @@ export function createAdminRoutes(adminToken: string | undefined, reconciliation
   admin.use('*', async (c, next) => {
     const presented = bearerCredentials(c.req.header('Authorization'));
     if (presented === undefined || presented === null) throw new AppError('missing_authorization', 'Send "Authorization: Bearer <ADMIN_TOKEN>"');
-    if (!(await constantTimeEqual(presented, adminToken))) throw new AppError('invalid_token', 'Admin token is not valid');
+    if (!(await constantTimeEqual(presented, adminToken))) throw new AppError('invalid_admin_token', 'This is not the Worker\'s ADMIN_TOKEN');
     await next();
   });
 

@@ -12,6 +12,7 @@ import type { Metrics } from '../platform/metrics';
 import { createAdminRoutes } from './admin';
 import { authenticate } from './auth';
 import { bodyLimit } from './body-limit';
+import { clientAddressKey } from './client-address';
 import { corsMiddleware, type CorsPolicy } from './cors';
 import type { RevokeAnswer } from './answers';
 import { callableResult, errorResponse, json, type Protocol } from './respond';
@@ -38,7 +39,19 @@ const REST_PATHS = ['/v1/users/me', '/v1/token', '/v1/token/revoke', '/v1/users/
 const ADMIN_POST_PATHS = ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/run'] as const;
 const ADMIN_GET_PATHS = ['/v1/admin/reconcile/status', '/v1/admin/doctor'] as const;
 
-const ROUTES: ReadonlySet<string> = new Set([...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS]);
+const ROUTES: ReadonlySet<string> = new Set(['/', ...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS]);
+
+/** `GET /`: a pointer, not a page. */
+const INDEX = {
+  service: 'stream-token-edge',
+  about: 'Stream Chat user tokens for Firebase-authenticated users: send "Authorization: Bearer <Firebase ID token>"',
+  routes: {
+    rest: REST_PATHS.map((path) => `POST ${path}`),
+    callable: CALLABLE_PATHS.map((path) => `POST ${path}`),
+    health: 'GET /healthz',
+  },
+  docs: ['docs/http-api.md', 'docs/clients.md'],
+};
 
 /**
  * The route a path is served by: the router serves `/x/` as `/x`, as Cloud
@@ -89,6 +102,8 @@ interface AppDeps {
   metrics: Metrics;
   /** The admin doctor (GET /v1/admin/doctor). */
   doctor: () => Promise<DoctorReport>;
+  /** What the configuration's reading warned about (settings named, never values), shown by /healthz. */
+  configWarnings: readonly string[];
 }
 
 /**
@@ -115,8 +130,13 @@ export function createApp(deps: AppDeps): App {
   app.use('*', corsMiddleware(deps.cors));
   app.use('*', bodyLimit(MAX_BODY_BYTES));
 
-  app.get('/healthz', () => json({ status: 'ok' }));
+  // Serving, safely; a setting that was ignored (emulator mode refused) is still said, never its value.
+  const health = deps.configWarnings.length > 0 ? { status: 'ok', warnings: deps.configWarnings } : { status: 'ok' };
+  app.get('/healthz', () => json(health));
   allowOnly(app, '/healthz', ['GET', 'HEAD']);
+  // Whoever opens the Worker's URL in a browser learns what it serves and where it is documented; admin routes unnamed.
+  app.get('/', () => json(INDEX));
+  allowOnly(app, '/', ['GET', 'HEAD']);
 
   // Firebase callable protocol: {"data": …} in, {"result": …} out (streamed as one event when asked to).
   const callable = (handler: (c: Context<AppEnv>) => Promise<unknown>) => async (c: Context<AppEnv>) => {
@@ -128,8 +148,8 @@ export function createApp(deps: AppDeps): App {
     await deps.appCheck?.check(c.req.header('X-Firebase-AppCheck') ?? null, background(c));
     return authenticate(c.req.raw, deps.verifyIdToken, background(c));
   };
-  // The client's address, as Cloudflare sets it, for the per-address write budget (absent locally).
-  const clientIp = (c: Context<AppEnv>) => c.req.header('CF-Connecting-IP') ?? undefined;
+  // The client's address as Cloudflare sets it (absent locally), keyed for the per-address write budget: IPv6 by its /64.
+  const clientIp = (c: Context<AppEnv>) => clientAddressKey(c.req.header('CF-Connecting-IP'));
   const create = async (c: Context<AppEnv>) => tokens.createUserAndIssueToken(await caller(c), background(c), clientIp(c));
   const issue = async (c: Context<AppEnv>) => tokens.issueToken(await caller(c), background(c), clientIp(c));
   const revoke = async (c: Context<AppEnv>): Promise<RevokeAnswer> => ({

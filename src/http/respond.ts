@@ -61,7 +61,8 @@ function logError(original: unknown, appError: AppError): void {
     // Only the error's own name and message: never headers, bodies or tokens of the request.
     const cause = original instanceof Error ? `${original.name}: ${original.message}` : 'non-Error thrown';
     console.error(JSON.stringify({ event: 'unexpected_error', error: cause }));
-  } else if (appError.httpStatus >= 500 || appError.code === 'stream_failed') {
+  } else if ((appError.httpStatus >= 500 && appError.code !== 'misconfigured') || appError.code === 'stream_failed') {
+    // (misconfigured: logged once as invalid_config, with the settings' problems, where it is found.)
     console.error(JSON.stringify({ event: 'request_failed', code: appError.code, message: appError.message }));
   }
 }

@@ -157,6 +157,26 @@ export class StreamRestClient {
     return limit && limit.resetAt > nowMs ? limit : undefined;
   }
 
+  /** One attempt: Stream's answer, or a failure with status 0 when nothing came back (network error, timeout). */
+  async #send(operation: string, url: URL, init: RequestInit): Promise<{ response: Response; failure?: undefined } | { response?: undefined; failure: StreamApiError }> {
+    try {
+      return { response: await this.#fetch(url.href, init) };
+    } catch (error) {
+      return { failure: new StreamApiError(operation, 0, { cause: error }) };
+    }
+  }
+
+  /** The `onCall` listener (metrics), which must never change a call's outcome: whatever it throws is dropped. */
+  #tell(operation: string, status: number, headers: Headers | undefined): void {
+    if (!this.#onCall) return;
+    try {
+      const remaining = headers?.get('x-ratelimit-remaining') ?? null;
+      this.#onCall(operation, status, remaining !== null && /^\d+$/.test(remaining.trim()) ? Number(remaining) : undefined);
+    } catch {
+      // Metrics are not the call's business.
+    }
+  }
+
   #noteRateLimit(operation: string, headers: Headers): void {
     const remaining = headers.get('x-ratelimit-remaining');
     const reset = headers.get('x-ratelimit-reset');
@@ -178,31 +198,25 @@ export class StreamRestClient {
     if (payload !== undefined) headers['Content-Type'] = 'application/json';
 
     for (let attempt = 1; ; attempt++) {
+      const sent = await this.#send(operation, url, { method, headers, body: payload, signal: AbortSignal.timeout(this.#timeoutMs) });
+      // Told outside the call's error handling: whatever the listener does cannot turn an answer into a failure.
+      this.#tell(operation, sent.response?.status ?? 0, sent.response?.headers);
       let failure: StreamApiError;
       let waitMs: number | undefined;
-      try {
-        const response = await this.#fetch(url.href, {
-          method,
-          headers,
-          body: payload,
-          signal: AbortSignal.timeout(this.#timeoutMs),
-        });
+      if (sent.failure) failure = sent.failure;
+      else {
+        const { response } = sent;
         this.#noteRateLimit(operation, response.headers);
-        if (this.#onCall) {
-          const remaining = response.headers.get('x-ratelimit-remaining');
-          this.#onCall(operation, response.status, remaining !== null && /^\d+$/.test(remaining.trim()) ? Number(remaining) : undefined);
+        try {
+          if (response.ok) return (await response.json()) as T;
+          failure = await streamErrorFrom(operation, response);
+        } catch (error) {
+          failure = new StreamApiError(operation, 0, { cause: error }); // the body broke off: as good as no answer
         }
-        if (response.ok) return (await response.json()) as T;
-        failure = await streamErrorFrom(operation, response);
-        if (response.status !== 429 && response.status < 500) throw failure; // the request itself is wrong: retrying will not help
+        if (failure.status !== 0 && failure.status !== 429 && failure.status < 500) throw failure; // the request itself is wrong: retrying will not help
         // Stream sends X-RateLimit-Reset on every answer; it says when to come back only on a 429.
         // A 5xx gets the ordinary backoff.
-        if (response.status === 429) waitMs = retryDelayFromHeaders(response.headers, this.#now());
-      } catch (error) {
-        if (error instanceof StreamApiError) throw error;
-        this.#onCall?.(operation, 0, undefined);
-        // Network error or timeout: nothing came back.
-        failure = new StreamApiError(operation, 0, { cause: error });
+        if (failure.status === 429) waitMs = retryDelayFromHeaders(response.headers, this.#now());
       }
       if (attempt >= this.#maxAttempts) throw logged(failure);
       const delay = waitMs ?? this.#backoffMs(attempt);

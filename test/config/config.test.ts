@@ -4,7 +4,10 @@ import type { Env } from '../../src/env';
 
 /** A D1 binding, as far as the configuration looks: present. */
 const aDatabase = {} as D1Database;
-const valid: Env = { FIREBASE_PROJECT_ID: 'demo-project', STREAM_API_KEY: 'abc123', STREAM_API_SECRET: 'super-secret-value' };
+const valid: Env = { FIREBASE_PROJECT_ID: 'example-project', STREAM_API_KEY: 'abc123', STREAM_API_SECRET: 'super-secret-value' };
+
+/** The development-only switch emulator mode needs besides FIREBASE_AUTH_EMULATOR_HOST. */
+const allowed: Env = { ALLOW_AUTH_EMULATOR: 'true' };
 
 function problemsOf(env: Env): { settings: string[]; message: string } {
   try {
@@ -20,7 +23,7 @@ describe('parseConfig', () => {
   it('fills the documented defaults', () => {
     const config = parseConfig(valid);
     expect(config).toMatchObject({
-      firebaseIssuer: 'https://securetoken.google.com/demo-project',
+      firebaseIssuer: 'https://securetoken.google.com/example-project',
       streamBaseUrl: 'https://chat.stream-io-api.com',
       firebaseJwksUrl: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
       streamTokenTtlSeconds: 3600,
@@ -167,13 +170,14 @@ describe('parseConfig', () => {
 
   it('keeps emulator mode off for a non-loopback host or when a service account is set', () => {
     const errors: string[] = [];
-    expect(parseConfig({ ...valid, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).firebaseAuthEmulatorHost).toBe('127.0.0.1:9099');
-    const remote = parseConfig({ ...valid, FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' });
+    expect(parseConfig({ ...valid, ...allowed, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).firebaseAuthEmulatorHost).toBe('127.0.0.1:9099');
+    const remote = parseConfig({ ...valid, ...allowed, FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' });
     expect(remote.firebaseAuthEmulatorHost).toBeUndefined();
     errors.push(...remote.warnings.map((warning) => JSON.stringify(warning)));
     const key = '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n';
     const withAccount = parseConfig({
       ...valid,
+      ...allowed,
       FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
       GOOGLE_SERVICE_ACCOUNT: JSON.stringify({ client_email: 'a@b.iam.gserviceaccount.com', private_key: key }),
     });
@@ -182,5 +186,44 @@ describe('parseConfig', () => {
     errors.push(...withAccount.warnings.map((warning) => JSON.stringify(warning)));
     // Returned, not logged: parsing is pure; the composition root logs them (test/index.test.ts).
     expect(errors.filter((line) => line.includes('emulator_mode_refused'))).toHaveLength(2);
+  });
+
+  it('emulator mode needs ALLOW_AUTH_EMULATOR = "true", exactly: the host alone turns nothing on, and says so', () => {
+    const host = { FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' };
+    for (const allow of [undefined, '', 'false']) {
+      const config = parseConfig({ ...valid, ...host, ALLOW_AUTH_EMULATOR: allow });
+      expect(config.firebaseAuthEmulatorHost, String(allow)).toBeUndefined();
+      expect(config.warnings).toEqual([{ event: 'emulator_mode_refused', reason: expect.stringContaining('without ALLOW_AUTH_EMULATOR = "true"') }]);
+    }
+    for (const allow of ['TRUE', 'True', '1', 'yes', 'true,', 'on']) {
+      expect(problemsOf({ ...valid, ...host, ALLOW_AUTH_EMULATOR: allow }).settings, allow).toEqual(['ALLOW_AUTH_EMULATOR']);
+    }
+    expect(parseConfig({ ...valid, ...host, ...allowed }).firebaseAuthEmulatorHost).toBe('127.0.0.1:9099');
+    // The switch alone, without a host: nothing to turn on, nothing to say.
+    expect(parseConfig({ ...valid, ...allowed })).toMatchObject({ firebaseAuthEmulatorHost: undefined, warnings: [] });
+  });
+
+  it('refuses anonymous tokens that could never expire nor be revoked: TTL 0 with FIREBASE_ANONYMOUS=token-only', () => {
+    expect(problemsOf({ ...valid, STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: 'token-only' }).settings).toEqual(['STREAM_TOKEN_TTL_SECONDS', 'FIREBASE_ANONYMOUS']);
+    for (const anonymous of ['allow', 'deny']) expect(parseConfig({ ...valid, STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: anonymous }).streamTokenTtlSeconds).toBe(0);
+    expect(parseConfig({ ...valid, STREAM_TOKEN_TTL_SECONDS: '1', FIREBASE_ANONYMOUS: 'token-only' }).anonymous).toBe('token-only');
+  });
+
+  it("refuses wrangler.toml's placeholders against the real services, and keeps them valid against stand-ins and the emulator", () => {
+    const placeholders: Env = { ...valid, FIREBASE_PROJECT_ID: 'demo-stream-token-edge', STREAM_API_KEY: 'localdevkey' };
+    const refused = problemsOf(placeholders);
+    expect(refused.settings).toEqual(['FIREBASE_PROJECT_ID', 'STREAM_API_KEY']);
+    expect(refused.message).toContain('demo-stream-token-edge');
+    expect(refused.message).not.toContain('super-secret-value');
+    // The defaults spelled out (a trailing slash too) are still the real services.
+    expect(problemsOf({ ...placeholders, STREAM_BASE_URL: 'https://chat.stream-io-api.com/' }).settings).toEqual(['FIREBASE_PROJECT_ID', 'STREAM_API_KEY']);
+    // Stand-ins on this machine, as tests and npm start use them.
+    expect(() => parseConfig({ ...placeholders, FIREBASE_JWKS_URL: 'http://127.0.0.1:9/jwks', STREAM_BASE_URL: 'http://127.0.0.1:9/stream' })).not.toThrow();
+    // Emulator mode needs no Google keys; the Stream key still goes to the real API.
+    expect(problemsOf({ ...placeholders, ...allowed, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).settings).toEqual(['STREAM_API_KEY']);
+    // The host without the switch is not emulator mode: the demo- project is checked against Google's keys.
+    expect(problemsOf({ ...placeholders, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', STREAM_BASE_URL: 'http://127.0.0.1:9' }).settings).toEqual(['FIREBASE_PROJECT_ID']);
+    // A real project id whose name starts like a word is fine; only the demo- prefix is a placeholder.
+    expect(() => parseConfig({ ...valid, FIREBASE_PROJECT_ID: 'demonstration-app' })).not.toThrow();
   });
 });

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import devVarsExample from '../../.dev.vars.example?raw';
 import configurationDoc from '../../docs/configuration.md?raw';
 import wranglerToml from '../../wrangler.toml?raw';
+import envSource from '../../src/env.ts?raw';
 import { DEFAULTS } from '../../src/config/defaults';
 
 /** docs/configuration.md table rows: | `NAME` | kind | default | meaning | */
@@ -30,6 +31,13 @@ describe('defaults are written once', () => {
       if (value === '') expect(cell, name).toMatch(/^empty/);
       else expect(cell, name).toBe(`\`${value}\``);
     }
+  });
+
+  it('docs/configuration.md has a row for every setting the Worker reads (src/env.ts), defaulted or not', () => {
+    const rows = documentedDefaults();
+    const settings = [...envSource.matchAll(/^\s+([A-Z][A-Z0-9_]+)\?: string;/gm)].map((match) => match[1]!);
+    expect(settings).toContain('ALLOW_AUTH_EMULATOR');
+    for (const name of settings) expect(rows.has(name), `docs/configuration.md has no row for ${name}`).toBe(true);
   });
 
   it('.dev.vars.example shows the same defaults in its commented lines', () => {

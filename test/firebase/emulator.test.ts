@@ -114,6 +114,34 @@ describe('emulator mode', () => {
     expect(logged).toContain('emulator_mode_refused');
   });
 
+  it('first fence: FIREBASE_AUTH_EMULATOR_HOST without ALLOW_AUTH_EMULATOR = "true" turns nothing on, even for loopback requests; /healthz says so', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      for (const allow of [undefined, 'false']) {
+        const env = scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: allow });
+        expect((await getToken(env, unsignedIdToken('u'), 'http://localhost')).status, String(allow)).toBe(401);
+        expect((await getToken(env, unsignedIdToken('u'), 'http://127.0.0.1:8787')).status, String(allow)).toBe(401);
+        const health = await callWorker(env, '/healthz', { method: 'GET' });
+        expect(health.status).toBe(200);
+        expect(await health.json()).toEqual({ status: 'ok', warnings: [expect.stringMatching(/FIREBASE_AUTH_EMULATOR_HOST is set without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF/)] });
+      }
+      // Any other spelling of the switch is a setting to fix, named by /healthz.
+      const typo = await callWorker(scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'TRUE' }), '/healthz', { method: 'GET' });
+      expect([typo.status, await typo.json()]).toEqual([503, { status: 'misconfigured', settings: ['ALLOW_AUTH_EMULATOR'] }]);
+    } finally {
+      errors.mockRestore();
+    }
+  });
+
+  it('second fence: with the switch on, a request that did not arrive on a loopback host is still refused', async () => {
+    const errors = vi.spyOn(console, 'error').mockImplementation(() => {});
+    const env = scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true' });
+    const remote = await getToken(env, unsignedIdToken('u'), 'https://tokens.example.com');
+    const local = await getToken(env, unsignedIdToken('u'), 'http://localhost');
+    errors.mockRestore();
+    expect([remote.status, local.status]).toEqual([401, 200]);
+  });
+
   it('refuses unsigned tokens when emulator mode is off', async () => {
     expect((await getToken(scenario.env(), unsignedIdToken('u'), 'http://localhost')).status).toBe(401);
   });

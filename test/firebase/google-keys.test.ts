@@ -11,7 +11,8 @@ import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import { AppError } from '../../src/errors';
 import { freshnessFromCacheControl, GoogleKeyStore, KEY_CACHE_LIMITS } from '../../src/firebase/google-keys';
-import { CacheApiKeySetCache } from '../../src/firebase/key-set-cache';
+import { CacheApiKeySetCache, KEY_SET_PURPOSE } from '../../src/firebase/key-set-cache';
+import { SignedCache } from '../../src/platform/signed-cache';
 import { captureConsole, expectLogged } from '../support/console';
 import { callable, callWorker, makeSigningKey, mintIdToken, Scenario, type SigningKey } from '../support/fixtures';
 
@@ -411,7 +412,7 @@ describe('the data centre\'s copy (Cache API)', () => {
   it('a new isolate reads the key set there instead of going to Google', async () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key], { maxAge: 3600 });
-    const cache = new CacheApiKeySetCache(await caches.open(`keys-${crypto.randomUUID()}`));
+    const cache = new CacheApiKeySetCache(new SignedCache(await caches.open(`keys-${crypto.randomUUID()}`), 'test-secret', KEY_SET_PURPOSE));
     const first = new GoogleKeyStore({ url: scenario.jwksUrl, shared: cache });
     const bg = { pending: [] as Promise<unknown>[] };
     await expectKeyOf(await first.getKey(key.kid, (p) => void bg.pending.push(p)), key);
@@ -426,7 +427,7 @@ describe('the data centre\'s copy (Cache API)', () => {
   it('prefetch starts reading the copy at once and hands it to the background; getKey then uses it, never Google', async () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key], { maxAge: 3600 });
-    const cache = new CacheApiKeySetCache(await caches.open(`keys-${crypto.randomUUID()}`));
+    const cache = new CacheApiKeySetCache(new SignedCache(await caches.open(`keys-${crypto.randomUUID()}`), 'test-secret', KEY_SET_PURPOSE));
     await cache.put(scenario.jwksUrl, { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 });
     let reads = 0;
     const counting = { get: (url: string) => (reads++, cache.get(url)), put: cache.put.bind(cache) };
@@ -493,11 +494,70 @@ describe('the data centre\'s copy (Cache API)', () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key]);
     const raw = await caches.open(`keys-${crypto.randomUUID()}`);
-    const cache = new CacheApiKeySetCache(raw);
+    const cache = new CacheApiKeySetCache(new SignedCache(raw, 'test-secret', KEY_SET_PURPOSE));
     await cache.put(scenario.jwksUrl, { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() - 2000, usableUntil: Date.now() - 1000 });
     const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: cache });
     await expectKeyOf(await store.getKey(key.kid), key);
     expect(await scenario.keyFetches()).toBe(1);
+  });
+});
+
+describe('the data centre\'s copy is signed: another Worker of the zone cannot plant keys', () => {
+  /** What another Worker on the zone can do: put any response under Google's URL in caches.default. */
+  async function plant(url: string, keys: SigningKey[], headers: Record<string, string> = {}) {
+    const now = Date.now();
+    const body = JSON.stringify({ keys: { keys: keys.map((k) => k.publicJwk) }, freshUntil: now + 3_600_000, usableUntil: now + 7_200_000 });
+    await caches.default.put(new Request(url), new Response(body, { headers: { 'Cache-Control': 'public, max-age=3600', ...headers } }));
+  }
+
+  it('through the Worker: a planted key set is ignored and counted, the real keys are fetched, and a token signed with the planted key is refused', async () => {
+    const real = await makeSigningKey();
+    const planted = await makeSigningKey();
+    const scenario = await Scenario.create();
+    await scenario.setGoogle({ keys: [real], maxAge: 3600 });
+    // With a MAC made under another secret, and with none at all.
+    const other = new SignedCache(await caches.open(`plant-${crypto.randomUUID()}`), 'not-this-workers-secret', KEY_SET_PURPOSE);
+    await other.put(scenario.jwksUrl, 'x', 60);
+    await plant(scenario.jwksUrl, [planted], { 'X-Entry-Mac': 'ab'.repeat(32) });
+    const log = captureConsole();
+    try {
+      const forged = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(planted, 'intruder') });
+      expect(forged.status).toBe(401);
+      expect(await scenario.keyFetches()).toBe(1);
+      const genuine = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(real, 'ada') });
+      expect(genuine.status).toBe(200);
+    } finally {
+      log.restore();
+    }
+    expect(log.lines.filter((line) => line.includes('"event":"cache_entry_refused"'))).toEqual([expect.stringContaining('"purpose":"google-key-set v1"')]);
+  });
+
+  it('SignedCache: its own entries verify; another secret, another purpose, another URL, a changed body or MAC do not', async () => {
+    const raw = await caches.open(`signed-${crypto.randomUUID()}`);
+    const url = 'https://keys.example/jwks';
+    const mine = new SignedCache(raw, 'secret-a', 'purpose-1');
+    const log = captureConsole();
+    try {
+      expect(await mine.get(url)).toBeUndefined(); // nothing stored: a miss, not a refusal
+      await mine.put(url, '{"keys":[]}', 60);
+      expect(await mine.get(url)).toBe('{"keys":[]}');
+      expect(await new SignedCache(raw, 'secret-b', 'purpose-1').get(url)).toBeUndefined();
+      expect(await new SignedCache(raw, 'secret-a', 'purpose-2').get(url)).toBeUndefined();
+      // The entry copied, MAC and all, under another URL.
+      const stored = (await raw.match(new Request(url)))!;
+      const mac = stored.headers.get('X-Entry-Mac')!;
+      await raw.put(new Request('https://keys.example/other'), new Response('{"keys":[]}', { headers: { 'X-Entry-Mac': mac, 'Cache-Control': 'max-age=60' } }));
+      expect(await mine.get('https://keys.example/other')).toBeUndefined();
+      // The body changed under its MAC; a MAC that is not one.
+      await raw.put(new Request(url), new Response('{"keys":[1]}', { headers: { 'X-Entry-Mac': mac, 'Cache-Control': 'max-age=60' } }));
+      expect(await mine.get(url)).toBeUndefined();
+      await raw.put(new Request(url), new Response('{"keys":[]}', { headers: { 'X-Entry-Mac': mac.toUpperCase(), 'Cache-Control': 'max-age=60' } }));
+      expect(await mine.get(url)).toBeUndefined();
+      expect(mine.refused).toBe(3);
+    } finally {
+      log.restore();
+    }
+    expect(log.lines.every((line) => !line.includes('secret-a'))).toBe(true);
   });
 });
 

@@ -26,7 +26,11 @@ describe('admin routes', () => {
     expect((await post(env, '/v1/admin/users/delete', { uids: ['x'] }, null)).status).toBe(401);
     const wrong = await post(env, '/v1/admin/users/delete', { uids: ['x'] }, 'b'.repeat(40));
     expect(wrong.status).toBe(401);
-    expect(await wrong.text()).not.toContain(ADMIN_TOKEN);
+    const text = await wrong.text();
+    expect(text).not.toContain(ADMIN_TOKEN);
+    // Titled as what it is: the admin token, not an ID token to go and refresh.
+    expect(JSON.parse(text)).toMatchObject({ title: 'Invalid admin token', code: 'invalid_admin_token', status: 401 });
+    expect(text).not.toMatch(/ID token/);
     expect(await streamDeletes(scenario)).toEqual([]);
   });
 

@@ -307,11 +307,53 @@ describe('REST interface', () => {
     expect(await health.json()).toEqual({ status: 'misconfigured', settings: ['STREAM_API_SECRET'] });
     const token = await callWorker(broken, '/v1/token', { idToken: await mintIdToken(key, 'ada') });
     expect(token.status).toBe(500);
-    expectLogged('invalid_config', 'unexpected_error');
+    // Nothing a client can fix, but whoever runs the Worker is told where to look; no setting's value.
+    expect(await token.json()).toMatchObject({ title: 'Service misconfigured', code: 'misconfigured', detail: expect.stringContaining('GET /healthz') });
+    const viaCallable = await callable(broken, 'getStreamUserToken', await mintIdToken(key, 'ada'));
+    expect([viaCallable.status, await viaCallable.json()]).toEqual([500, { error: { status: 'INTERNAL', message: expect.stringContaining('GET /healthz') } }]);
+    expectLogged('invalid_config');
     // A streaming callable gets its error as the event the SDKs read.
     const log = captureConsole();
     const streamed = await callable(broken, 'getStreamUserToken/', await mintIdToken(key, 'ada'), null, { Accept: 'text/event-stream' }).finally(log.restore);
     expect(await streamed.text()).toMatch(/^data: \{"error":\{"status":"INTERNAL",/);
+  });
+
+  it('GET / names the routes and the docs instead of a bare 404; other methods are 405', async () => {
+    const index = await callWorker(scenario.env(), '/', { method: 'GET' });
+    expect(index.status).toBe(200);
+    const body = (await index.json()) as { routes: { rest: string[]; callable: string[]; health: string }; docs: string[] };
+    expect(body.routes.rest).toContain('POST /v1/token');
+    expect(body.routes.callable).toContain('POST /getStreamUserToken');
+    expect(body.routes.health).toBe('GET /healthz');
+    expect(body.docs).toContain('docs/http-api.md');
+    expect(JSON.stringify(body)).not.toContain('/v1/admin');
+    expect((await callWorker(scenario.env(), '/', { method: 'POST' })).status).toBe(405);
+  });
+
+  it("wrangler.toml's placeholders against the real Google and Stream: misconfigured, named by /healthz; against stand-ins: ok", async () => {
+    const placeholders = { FIREBASE_PROJECT_ID: 'demo-stream-token-edge', STREAM_API_KEY: 'localdevkey' };
+    const real = scenario.env({ ...placeholders, FIREBASE_JWKS_URL: undefined, STREAM_BASE_URL: undefined });
+    const health = await callWorker(real, '/healthz', { method: 'GET' });
+    expect([health.status, await health.json()]).toEqual([503, { status: 'misconfigured', settings: ['FIREBASE_PROJECT_ID', 'STREAM_API_KEY'] }]);
+    const standIns = await callWorker(scenario.env(placeholders), '/healthz', { method: 'GET' });
+    expect([standIns.status, await standIns.json()]).toEqual([200, { status: 'ok' }]);
+  });
+
+  it('TTL 0 with FIREBASE_ANONYMOUS=token-only: misconfigured, both settings named', async () => {
+    const health = await callWorker(scenario.env({ STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: 'token-only' }), '/healthz', { method: 'GET' });
+    expect([health.status, await health.json()]).toEqual([503, { status: 'misconfigured', settings: ['STREAM_TOKEN_TTL_SECONDS', 'FIREBASE_ANONYMOUS'] }]);
+  });
+
+  it('a token of another project: the answer names the project expected and the one the token is from', async () => {
+    const response = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'ada', { claims: { iss: 'https://securetoken.google.com/my-real-app', aud: 'my-real-app' } }) });
+    expect(response.status).toBe(401);
+    const { detail } = (await response.json()) as { detail: string };
+    expect(detail).toContain('expects project "demo-test-project"');
+    expect(detail).toContain('from project "my-real-app"');
+    const odd = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'ada', { claims: { iss: 'https://evil.example/<script>' } }) });
+    const oddDetail = ((await odd.json()) as { detail: string }).detail;
+    expect(oddDetail).toContain('an issuer that is not a Firebase project');
+    expect(oddDetail).not.toContain('evil');
   });
 });
 
@@ -593,6 +635,25 @@ describe('many accounts, one address (STREAM_WRITE_IP_LIMITER, issue 17)', () =>
     // A real user behind another address is not affected.
     expect((await callWorker(env, '/v1/users/me', { idToken: await mintIdToken(key, 'elsewhere'), headers: from('198.51.100.2') })).status).toBe(200);
     expect(keys.every((k) => k.startsWith('ip:'))).toBe(true);
+  });
+
+  it('IPv6: one budget per /64 with the real binding (limit 120), whatever the addresses in it; another /64 has its own', async () => {
+    const env = scenario.env({ STREAM_WRITE_IP_LIMITER: baseEnv.STREAM_WRITE_IP_LIMITER, STREAM_PROFILE_CACHE_SECONDS: '0' });
+    const prefix = `2001:db8:${Math.floor(Math.random() * 0xffff).toString(16)}:${Math.floor(Math.random() * 0xffff).toString(16)}`;
+    const hex = () => Math.floor(Math.random() * 0x10000).toString(16);
+    const idToken = await mintIdToken(key, `v6-${crypto.randomUUID().slice(0, 8)}`);
+    const statuses: number[] = [];
+    for (let i = 0; i < 120; i++) {
+      // A new interface id each time, in the spellings clients and Cloudflare use.
+      const address = i % 3 === 0 ? `${prefix}:${hex()}:${hex()}:${hex()}:${hex()}` : i % 3 === 1 ? `${prefix}::${hex()}` : `${prefix}:0:0:${hex()}:${hex()}`.toUpperCase();
+      statuses.push((await callWorker(env, '/v1/users/me', { idToken, headers: { 'CF-Connecting-IP': address } })).status);
+    }
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    const over = await callWorker(env, '/v1/users/me', { idToken, headers: { 'CF-Connecting-IP': `${prefix}:dead:beef:0:1` } });
+    expect(over.status).toBe(429);
+    const [a, b] = prefix.split(':').slice(2);
+    const neighbour = `2001:db8:${a}:${((parseInt(b!, 16) + 1) % 0x10000).toString(16)}::1`;
+    expect((await callWorker(env, '/v1/users/me', { idToken, headers: { 'CF-Connecting-IP': neighbour } })).status).toBe(200);
   });
 });
 

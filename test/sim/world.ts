@@ -83,7 +83,7 @@ const ERROR_CODES: ErrorCode[] = [
   'missing_authorization', 'invalid_token', 'invalid_request', 'unsupported_uid', 'payload_too_large', 'not_found',
   'method_not_allowed', 'keys_unavailable', 'stream_failed', 'firebase_failed', 'forbidden', 'tenant_not_allowed',
   'tenant_mismatch', 'user_deleted', 'registry_unavailable', 'rate_limited', 'user_not_found', 'user_disabled',
-  'token_revoked', 'firebase_unavailable', 'app_check_failed', 'stream_unavailable', 'internal',
+  'token_revoked', 'firebase_unavailable', 'app_check_failed', 'stream_unavailable', 'invalid_admin_token', 'misconfigured', 'internal',
 ];
 
 /** How long after every fault is off the system must be healthy again (caches of Stream's rate limit, key backoff). */

@@ -160,6 +160,25 @@ describe('Stream REST client: failures and retries', () => {
     expect(await scenario.streamRequests()).toHaveLength(1);
   });
 
+  it('a listener (metrics) that throws changes nothing: one request, its answer returned, no retry', async () => {
+    const scenario = await Scenario.create();
+    await scenario.seedStreamUsers([{ id: 'u1', role: 'user' }]);
+    const sleep = vi.fn(async () => {});
+    const told: number[] = [];
+    const onCall = (_operation: string, status: number) => {
+      told.push(status);
+      throw new Error('dataset full');
+    };
+    const result = await clientFor(scenario, { sleep, onCall }).partialUpdateUsers([{ id: 'u1', set: { name: 'N' } }]);
+    expect(result.users?.u1).toMatchObject({ name: 'N' });
+    expect(await scenario.streamRequests()).toHaveLength(1);
+    expect([told, sleep.mock.calls.length]).toEqual([[200], 0]);
+    // A refusal stays a refusal (not a "no answer" to retry), with its own status.
+    await scenario.scriptStream([{ status: 403, body: { code: 17, message: 'no', StatusCode: 403 } }]);
+    const error = (await clientFor(scenario, { sleep, onCall }).upsertUsers([{ id: 'u2' }]).catch((e: unknown) => e)) as StreamApiError;
+    expect([error.status, error.code, sleep.mock.calls.length]).toEqual([403, 17, 0]);
+  });
+
   it('parses a non-JSON error body defensively', async () => {
     const scenario = await Scenario.create();
     await scenario.scriptStream([{ status: 403, rawBody: '<html>forbidden</html>' }]);
