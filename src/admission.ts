@@ -151,7 +151,7 @@ export class Admission {
     }
     let readFailed = false;
     try {
-      const entry = await registry.near.find(uid);
+      const entry = await registry.near.find(uid, background);
       if (entry) {
         if (entry.state === 'active' && entry.tenant === tenant && (entry.aliveAt === null || now - entry.aliveAt >= ALIVE_REFRESH_MS)) {
           registry.writeBehind.refresh({ uid, tenant, at: now }, background);
@@ -198,7 +198,7 @@ export class Admission {
         options.writes ? 'The user registry is unavailable, so no Stream user was created; try again shortly' : 'The user registry is unavailable; try again shortly',
         { cause, headers: { 'Retry-After': '5' } },
       );
-    const projectLevelOnly = tenant === '' && this.#policy.tenants.size === 0 && registry.near.tenantRows === false;
+    const projectLevelOnly = tenant === '' && this.#policy.tenants.size === 0 && (await registry.near.recallTenantRows()) === false;
     if (!projectLevelOnly) throw refuse();
     const durable = await registry.writeBehind.defer({ uid, tenant, at: this.#now() }, background);
     if (options.writes && !durable) throw refuse();

@@ -20,7 +20,7 @@ import { SignedCache } from './platform/signed-cache';
 import { consume } from './reconcile/queue';
 import { reconcile } from './reconcile/reconcile';
 import type { ReconcileMessage, Reconciliation } from './reconcile/types';
-import { NearRegistry } from './registry/near-registry';
+import { NearRegistry, type TenantRowsCopy } from './registry/near-registry';
 import { UserRegistry } from './registry/registry';
 import { RegistryWriteBehind, recordQueuedRegistrations, type RegisterMessage } from './registry/write-behind';
 import { StreamRestClient } from './stream/rest-client';
@@ -124,7 +124,7 @@ function compose(config: Config, env: Env): Built {
     ...(metrics.on ? { onCall: (operation: string, status: number, remaining: number | undefined) => metrics.streamCall(operation, status, remaining) } : {}),
   });
   const registry = env.DB ? new UserRegistry(meter.d1(env.DB)) : undefined;
-  const near = registry ? new NearRegistry(registry, Date.now) : undefined;
+  const near = registry ? new NearRegistry(registry, Date.now, tenantRowsCopy(config)) : undefined;
   const writeBehind = registry
     ? new RegistryWriteBehind({
         registry,
@@ -220,6 +220,23 @@ function appCheckGate(config: Config): AppCheckGate | undefined {
  * `secret` signs the data centre's copy (src/platform/signed-cache.ts): any
  * secret of this Worker will do, and STREAM_API_SECRET is the one it always has.
  */
+/**
+ * "Does the registry hold tenant-bound rows?", kept in the data centre's cache (signed, an hour), so an
+ * isolate that starts during a D1 outage knows whether it may serve uids it cannot look up.
+ */
+function tenantRowsCopy(config: Config): TenantRowsCopy | undefined {
+  if (typeof caches === 'undefined') return undefined;
+  const cache = new SignedCache(caches.default, config.streamApiSecret, 'registry tenant rows v1');
+  const url = `https://stream-token-edge.internal/registry/tenant-rows/${config.firebaseProjectId}`;
+  return {
+    get: async () => {
+      const body = await cache.get(url);
+      return body === 'true' ? true : body === 'false' ? false : undefined;
+    },
+    put: (tenantRows) => cache.put(url, String(tenantRows), 3600),
+  };
+}
+
 function keyStoreFor(url: string, secret: string): GoogleKeyStore {
   const id = `${url}\n${secret}`;
   let store = keyStores.get(id);

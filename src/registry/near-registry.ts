@@ -12,11 +12,20 @@
  *
  * It also learns, from every near read, whether any row is bound to a tenant:
  * during a D1 outage, a project-level deployment may serve a uid it cannot
- * look up only when none is (src/admission.ts).
+ * look up only when none is (src/admission.ts). What it learns is also kept
+ * in the data centre's cache (signed: src/platform/signed-cache.ts), so an
+ * isolate that starts during an outage knows it too.
  *
  * @module
  */
+import type { Background } from '../platform/io';
 import type { RegistryEntry, UserRegistry } from './registry';
+
+/** Where "does the registry hold tenant-bound rows?" is kept beyond this isolate (the data centre's cache). */
+export interface TenantRowsCopy {
+  get(): Promise<boolean | undefined>;
+  put(tenantRows: boolean): Promise<void>;
+}
 
 /** How long this isolate trusts what it read of a uid's row. */
 export const MEMORY_TTL_MS = 5 * 60_000;
@@ -27,6 +36,10 @@ const PREFETCH_TTL_MS = 10_000;
 const MAX_PREFETCHED = 100;
 /** After D1 failed both a read and a write, this isolate stops asking it for this long (it answers from what it knows). */
 const OUTAGE_HOLD_MS = 5_000;
+/** What was learnt is written to the shared copy at most this often per isolate (unless it changed). */
+const SHARE_EVERY_MS = 10 * 60_000;
+/** An outage waits at most this long for the shared copy. */
+const RECALL_WAIT_MS = 1_000;
 /** How long a request waits for a prefetched read before reading for itself. */
 const PREFETCH_WAIT_MS = 2_000;
 
@@ -44,15 +57,24 @@ export class NearRegistry {
   readonly #prefetched = new Map<string, { read: Promise<NearRead>; until: number }>();
   #tenantRows: boolean | undefined;
   #downUntil = 0;
+  readonly #shared: TenantRowsCopy | undefined;
+  #sharedAt = 0;
+  #sharedValue: boolean | undefined;
 
-  constructor(registry: UserRegistry, now: () => number) {
+  constructor(registry: UserRegistry, now: () => number, shared?: TenantRowsCopy) {
     this.#registry = registry;
     this.#now = now;
+    this.#shared = shared;
     // This isolate's own reconciliation changed a uid's state: its copy here is stale at once.
     registry.onStateChange((uids) => {
       for (const uid of uids) this.#memory.delete(uid);
     });
-    registry.onTenantBound(() => (this.#tenantRows = true));
+    registry.onTenantBound(() => {
+      this.#tenantRows = true;
+      // Told at once to the data centre's copy too; other data centres learn with their next read.
+      this.#sharedValue = undefined;
+      void this.#shared?.put(true).catch(() => undefined);
+    });
   }
 
   /**
@@ -89,19 +111,46 @@ export class NearRegistry {
    * The entry from memory or a read replica; undefined when neither knows the
    * uid. Throws when D1 cannot be read.
    */
-  async find(uid: string): Promise<RegistryEntry | undefined> {
+  async find(uid: string, background?: Background): Promise<RegistryEntry | undefined> {
     const kept = this.remembered(uid);
     if (kept) return kept;
-    const { entry, tenantRows } = await this.#takePrefetched(uid) ?? (await this.#registry.readNear(uid));
-    this.#tenantRows = tenantRows;
+    const { entry, tenantRows } = (await this.#takePrefetched(uid)) ?? (await this.#registry.readNear(uid));
+    this.#learn(tenantRows, background);
     if (entry) this.remember(uid, entry);
     return entry;
+  }
+
+  /**
+   * During an outage, an isolate that never read the registry asks the data
+   * centre's copy (bounded): undefined when there is none.
+   */
+  async recallTenantRows(): Promise<boolean | undefined> {
+    if (this.#tenantRows !== undefined || !this.#shared) return this.#tenantRows;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, RECALL_WAIT_MS)));
+    try {
+      const recalled = await Promise.race([this.#shared.get().catch(() => undefined), gaveUp]);
+      if (this.#tenantRows === undefined && recalled !== undefined) this.#tenantRows = recalled;
+      return this.#tenantRows;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  #learn(tenantRows: boolean, background: Background | undefined): void {
+    this.#tenantRows = tenantRows;
+    if (!this.#shared || !background) return;
+    const now = this.#now();
+    if (this.#sharedValue === tenantRows && now - this.#sharedAt < SHARE_EVERY_MS) return;
+    this.#sharedValue = tenantRows;
+    this.#sharedAt = now;
+    background(this.#shared.put(tenantRows).catch(() => undefined));
   }
 
   /** Records a uid no copy knew, on the primary; its entry as the primary has it. Throws when D1 fails. */
   async register(uid: string, tenant: string): Promise<RegistryEntry> {
     const entry = await this.#registry.register(uid, tenant);
-    if (entry.tenant !== '') this.#tenantRows = true;
+    if (entry.tenant !== '') this.#tenantRows = true; // the next near read tells the shared copy
     this.remember(uid, entry);
     return entry;
   }

@@ -8,7 +8,7 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
 import worker from '../../src/index';
-import { callable, callWorker, decodePayload, makeSigningKey, mintIdToken, Scenario, type SigningKey } from '../support/fixtures';
+import { callable, callWorker, decodePayload, makeSigningKey, mintIdToken, PROJECT_ID, Scenario, type SigningKey } from '../support/fixtures';
 import { captureConsole, expectLogged } from '../support/console';
 import { clearRegistry, register, registryRows, switchableDb } from '../support/reconcile';
 import { UserRegistry } from '../../src/registry/registry';
@@ -104,6 +104,11 @@ describe('a deleted uid', () => {
   }
 });
 
+/** Drops the data centre's copy of "tenant-bound rows?" (the Cache API outlives each test's Worker). */
+async function forgetSharedTenantRows(): Promise<void> {
+  await caches.default.delete(new Request(`https://stream-token-edge.internal/registry/tenant-rows/${PROJECT_ID}`));
+}
+
 describe('a D1 outage', () => {
   it('refuses no valid token in a project-level deployment, returning or new user, and records the new ones when D1 answers again', async () => {
     await register(['ada'], '');
@@ -173,7 +178,20 @@ describe('a D1 outage', () => {
     expect(await scenario.streamRequests()).toEqual([]);
   });
 
+  it('serves an isolate that starts during the outage, from what another isolate of the data centre learnt (the signed cache)', async () => {
+    await forgetSharedTenantRows();
+    const { db, state } = switchableDb();
+    await rest(scenario.env({ DB: db }), '/v1/token', 'warmup'); // one isolate learns, and tells the data centre's cache
+    state.down = true;
+    await quietly(async () => {
+      const fresh = scenario.env({ DB: db }); // a new env object: everything built anew, as in a new isolate
+      const response = await rest(fresh, '/v1/token', 'new-1');
+      expect(response.status).toBe(200);
+    });
+  });
+
   it('refuses (503) where tenants could share a Stream user: tenants configured, a tenant-bound row, or nothing learnt yet', async () => {
+    await forgetSharedTenantRows();
     await register(['bound'], 'tenant-a');
     const cases: [string, Record<string, string>, boolean][] = [
       ['tenants configured', { FIREBASE_TENANT_IDS: 'tenant-a' }, true],
