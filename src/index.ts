@@ -1,5 +1,5 @@
 import { env as startupEnv } from 'cloudflare:workers';
-import { ConfigError, parseConfig, type Config } from './config/config';
+import { ConfigError, parseConfig, type Config, type DeletionEventsSettings } from './config/config';
 import { runDoctor } from './doctor';
 import type { Env } from './env';
 import { AppError } from './errors';
@@ -13,6 +13,8 @@ import { ServiceAccountTokenSource } from './firebase/service-account';
 import { unverifiedSubject } from './firebase/jws';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { answerFormat, createApp, type App } from './http/app';
+import type { DeletionEventsDeps } from './http/events';
+import { verifyPushToken } from './events/push-token';
 import { errorResponse, json } from './http/respond';
 import { Meter } from './platform/meter';
 import { Metrics } from './platform/metrics';
@@ -184,6 +186,7 @@ function compose(config: Config, env: Env): Built {
     appCheck: appCheckGate(config),
     reconciliation,
     metrics,
+    ...(config.deletionEvents ? { deletionEvents: deletionEventsRoute(config.deletionEvents, reconciliation) } : {}),
     doctor: () =>
       runDoctor({
         warnings: config.warnings,
@@ -201,6 +204,7 @@ function compose(config: Config, env: Env): Built {
         },
         reconciliation,
         emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
+        deletionEvents: config.deletionEvents ? { settings: config.deletionEvents, keys: keyStoreFor(config.deletionEvents.jwksUrl) } : undefined,
       }),
   });
   return { config, app, reconciliation, metrics, near, writeBehind, registry };
@@ -212,6 +216,15 @@ function appCheckGate(config: Config): AppCheckGate | undefined {
   const { mode, rules, jwksUrl } = config.appCheck;
   const keys = keyStoreFor(jwksUrl);
   return new AppCheckGate(mode, (token, waitUntil) => verifyAppCheckToken(token, rules, (kid) => keys.getKey(kid, waitUntil)));
+}
+
+/** The push route's token check: Google's OIDC keys in a cache of their own (same rules as the ID-token keys). */
+function deletionEventsRoute(settings: DeletionEventsSettings, reconciliation: Reconciliation): DeletionEventsDeps {
+  const keys = keyStoreFor(settings.jwksUrl);
+  return {
+    verify: (token, waitUntil) => verifyPushToken(token, { ...settings, getKey: (kid) => keys.getKey(kid, waitUntil) }),
+    reconciliation,
+  };
 }
 
 function keyStoreFor(url: string): GoogleKeyStore {
