@@ -51,6 +51,8 @@ export async function handleDeletionEvent(request: Request, deps: DeletionEvents
     return json({ acknowledged: true, results: {}, unparsed: event.reason });
   }
 
+  const meter = deps.reconciliation.deps.meter;
+  const spentBefore = meter?.read();
   let results: Record<string, EventOutcome>;
   try {
     results = await deleteOnEvent(event.uids, event.tenant, deps.reconciliation.deps);
@@ -63,7 +65,9 @@ export async function handleDeletionEvent(request: Request, deps: DeletionEvents
   }
   const counts: Partial<Record<EventOutcome, number>> = {};
   for (const outcome of Object.values(results)) counts[outcome] = (counts[outcome] ?? 0) + 1;
-  console.log(JSON.stringify({ event: 'deletion_event', source: event.source, message_id: message.messageId ?? null, uids: event.uids.length, ...counts }));
+  // With its cost (D1 statements and rows, subrequests), like every reconciliation run's summary.
+  const cost = meter && spentBefore ? meter.since(spentBefore) : {};
+  console.log(JSON.stringify({ event: 'deletion_event', source: event.source, message_id: message.messageId ?? null, uids: event.uids.length, ...counts, ...cost }));
   if (counts.failed) throw new AppError('stream_failed', 'Stream did not delete every user; the push is to be redelivered', { headers: { 'Retry-After': '60' } });
   return json({ acknowledged: true, results });
 }
