@@ -31,18 +31,18 @@ import { AppError } from '../errors';
 import { isServableUid, isTenantId } from '../user-id';
 
 /** What a push asks: these uids may be gone (in `tenant`: undefined = the tenant the registry knows). */
-export type DeletionEvent =
+type DeletionEvent =
   | { kind: 'deleted'; uids: string[]; tenant: string | undefined; source: 'message' | 'log_entry' }
   | { kind: 'unparsed'; reason: string };
 
-export interface PushMessage {
+interface PushMessage {
   messageId: string | undefined;
   /** Base64 of the payload; undefined when the message has none. */
   data: string | undefined;
 }
 
 /** BatchDeleteAccounts takes up to 1,000 uids. */
-export const MAX_EVENT_UIDS = 1000;
+const MAX_EVENT_UIDS = 1000;
 
 const DELETE_METHODS: ReadonlySet<string> = new Set([
   'google.cloud.identitytoolkit.v1.AccountManagementService.DeleteAccount',

@@ -24,7 +24,7 @@ const MAX_PUSH_TOKEN_LENGTH = 8192;
 /** Clock skew between Google and Cloudflare tolerated on `iat`. */
 const ISSUED_AT_SKEW_SECONDS = 5;
 
-export interface PushTokenRules {
+interface PushTokenRules {
   audience: string;
   serviceAccount: string;
   /** The public key for a `kid` (GoogleKeyStore.getKey): throws `invalid_token` or `keys_unavailable`. */
