@@ -226,6 +226,8 @@ describe('bad push tokens: 401, nothing happens', () => {
     ['another key (a kid Google does not publish)', async () => pushToken(await makeSigningKey())],
     ['another key under a published kid', async (s) => pushToken({ ...(await makeSigningKey()), kid: s.key.kid })],
     ['no kid', (s) => pushToken(s.key, {}, { kid: undefined })],
+    // The signature is RS256 and would verify: only the header's own alg says otherwise.
+    ['alg RS384 claimed over an RS256 signature', (s) => signedByHand(s.key, { alg: 'RS384', kid: s.key.kid })],
     ['a crit header', (s) => signedByHand(s.key, { alg: 'RS256', kid: s.key.kid, crit: ['exp'], exp: 1 })],
     ['garbage', async () => 'not.a.jwt'],
   ];
