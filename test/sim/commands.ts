@@ -188,10 +188,13 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
   ),
   fc.constant(command('cron()', (world) => world.cron())),
   // An account deleted in Firebase (console, Admin SDK) and its deletion event: delivered, lost, delivered twice, or held for later
-  fc.record({ tenant, uid, delivery: fc.constantFrom('delivered', 'lost', 'twice', 'later') }).map(({ tenant, uid, delivery }) =>
-    command(`deleteAccountWithEvent(${tenant || '-'}/${uid}, ${delivery})`, async (world) => {
-      world.firebase.accounts.delete(accountKey(tenant, uid));
-      const event = { uid, tenant };
+  // (`existing #n`: the n-th account Firebase has, so most events are about someone; else the given tenant/uid)
+  fc.record({ tenant, uid, pick: fc.option(fc.nat(), { nil: undefined }), delivery: fc.constantFrom('delivered', 'lost', 'twice', 'later') }).map(({ tenant, uid, pick, delivery }) =>
+    command(`deleteAccountWithEvent(${pick === undefined ? `${tenant || '-'}/${uid}` : `existing #${pick}`}, ${delivery})`, async (world) => {
+      const accounts = [...world.firebase.accounts.values()];
+      const chosen = pick !== undefined && accounts.length > 0 ? accounts[pick % accounts.length]! : { uid, tenant };
+      world.firebase.accounts.delete(accountKey(chosen.tenant, chosen.uid));
+      const event = { uid: chosen.uid, tenant: chosen.tenant };
       if (delivery === 'lost') return;
       if (delivery === 'later') return void world.pendingEvents.push(event);
       await pushEvent(world, event);
