@@ -86,8 +86,9 @@ const LOCAL_PAGES = ['http://127.0.0.1:5173', 'http://localhost:5173'];
 
 /**
  * Starts everything; resolves once the Worker answers /healthz.
- * @param {{ workerPort?: number; emulatorPort?: number; standInPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[]; vars?: Record<string, string> }} [options]
+ * @param {{ workerPort?: number; emulatorPort?: number; standInPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[]; vars?: Record<string, string>; deletionEvents?: boolean }} [options]
  *   vars: more Worker settings (tests: e.g. a short STREAM_TOKEN_TTL_SECONDS)
+ *   deletionEvents: false runs no Pub/Sub push stand-in (tests of the self-service path alone)
  * @returns {Promise<LocalStack>}
  */
 export async function startLocal(options = {}) {
@@ -125,7 +126,7 @@ export async function startLocal(options = {}) {
     // .dev.vars configures the route itself).
     /** @type {LocalStack['pubsub']} */
     let pubsub = null;
-    if (!devVars.DELETION_EVENTS_AUDIENCE) {
+    if (!devVars.DELETION_EVENTS_AUDIENCE && options.deletionEvents !== false) {
       pubsub = await servePubSubPush({ workerUrl: `http://127.0.0.1:${workerPort}`, log: options.verbose ? log : undefined });
       stops.push(pubsub.close);
       Object.assign(vars, { DELETION_EVENTS_AUDIENCE: pubsub.audience, DELETION_EVENTS_SERVICE_ACCOUNT: pubsub.serviceAccount, GOOGLE_OIDC_JWKS_URL: pubsub.jwksUrl });
