@@ -80,13 +80,13 @@ export function readDeletionEvent(data: string | undefined): DeletionEvent {
   if (!isObject(value)) return unparsed('the data is not a JSON object');
   if ('uid' in value) return fromForwarded(value);
   if ('protoPayload' in value || 'logName' in value) return fromLogEntry(value);
-  return unparsed('the data is neither {"uid", "tenant"} nor a LogEntry');
+  return unparsed('neither {uid, tenant} nor a LogEntry');
 }
 
 function fromForwarded(value: Record<string, unknown>): DeletionEvent {
-  if (!isServableUid(value.uid)) return unparsed('"uid" is not a uid this service could have registered');
+  if (!isServableUid(value.uid)) return unparsed('not a servable uid');
   const tenant = readTenant(value.tenant);
-  if (tenant === null) return unparsed('"tenant" is not a tenant id');
+  if (tenant === null) return unparsed('not a tenant id');
   return { kind: 'deleted', uids: [value.uid], tenant, source: 'message' };
 }
 
@@ -95,21 +95,21 @@ function fromLogEntry(entry: Record<string, unknown>): DeletionEvent {
   const payload = entry.protoPayload;
   if (!isObject(payload)) return unparsed('the log entry has no protoPayload');
   if (typeof payload.methodName !== 'string' || !DELETE_METHODS.has(payload.methodName)) {
-    return unparsed('the log entry is not of DeleteAccount or BatchDeleteAccounts');
+    return unparsed('not a DeleteAccount entry');
   }
   const request = isObject(payload.request) ? payload.request : {};
   const named = Array.isArray(request.localIds) ? request.localIds : request.localId !== undefined ? [request.localId] : [];
-  if (named.length === 0) return unparsed('the log entry names no uid (a deletion by the user\'s own ID token)');
+  if (named.length === 0) return unparsed('the entry names no uid');
   if (named.length > MAX_EVENT_UIDS) return unparsed(`the log entry names more than ${MAX_EVENT_UIDS} uids`);
   const uids = [...new Set(named.filter(isServableUid))];
-  if (uids.length === 0) return unparsed('the log entry names no uid this service could have registered');
+  if (uids.length === 0) return unparsed('no servable uid');
 
   const resource = isObject(entry.resource) ? entry.resource : {};
   const labels = isObject(resource.labels) ? resource.labels : {};
   // The request's tenantId, else the tenant resource's label; a project resource is the project's own users.
   let tenant = readTenant(request.tenantId ?? labels.tenant_id);
   if (tenant === undefined && resource.type === 'identitytoolkit_project') tenant = '';
-  if (tenant === null) return unparsed('the log entry\'s tenant is not a tenant id');
+  if (tenant === null) return unparsed('not a tenant id');
   return { kind: 'deleted', uids, tenant, source: 'log_entry' };
 }
 
@@ -125,7 +125,7 @@ function unparsed(reason: string): DeletionEvent {
 }
 
 function notAnEnvelope(detail: string): AppError {
-  return new AppError('invalid_request', `${detail}: expected a Pub/Sub push {"message": {"data": "<base64>", …}, "subscription": …}`);
+  return new AppError('invalid_request', `${detail}: not a Pub/Sub push`);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
