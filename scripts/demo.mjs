@@ -39,7 +39,7 @@ function check(condition, what) {
 }
 
 /**
- * @typedef {{ workerUrl: string; emulatorHost: string; projectId: string; adminToken: string; streamAccess: import('./lib/stream-api.mjs').StreamAccess; stop: () => Promise<void> }} Stack
+ * @typedef {{ workerUrl: string; emulatorHost: string; projectId: string; adminToken: string; streamAccess: import('./lib/stream-api.mjs').StreamAccess; pubsub?: unknown; stop: () => Promise<void> }} Stack
  */
 
 /**
@@ -86,6 +86,18 @@ async function post(url, { idToken, body, headers = {} } = {}) {
     // left null; the check below reports it
   }
   return { status: response.status, json, text };
+}
+
+/**
+ * Milliseconds from `since` until Stream no longer has `uid`, or null after `timeoutMs`.
+ * @param {import('./lib/stream-api.mjs').StreamAccess} access @param {string} uid @param {number} since @param {number} timeoutMs
+ */
+async function goneWithin(access, uid, since, timeoutMs) {
+  while (performance.now() - since < timeoutMs) {
+    if ((await streamUser(access, uid)) === null) return Math.round(performance.now() - since);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return null;
 }
 
 /** @param {Stack} stack @param {string} name @param {string} idToken */
@@ -173,11 +185,17 @@ async function main() {
     check(friendToken.status === 200, 'another user of the app got a token (Firebase has them: the brake\'s witness)');
 
     console.log('\n7. Delete the Firebase account');
+    const deletedAt = performance.now();
     const deleted = await post(`${identity}/projects/${projectId}/accounts:delete`, {
       headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },
       body: JSON.stringify({ localId: uid }),
     });
     check(deleted.status === 200, `accounts:delete → HTTP ${deleted.status}`);
+    if (stack.pubsub) {
+      // npm start's Pub/Sub push stand-in saw the account go and pushed the event, as Google would.
+      const ms = await goneWithin(streamAccess, uid, deletedAt, 5_000);
+      check(ms !== null, ms !== null ? `deleted in Firebase → gone from Stream in ${ms} ms (deletion event: Pub/Sub push → POST /v1/events/user-deleted)` : 'the deletion event did not remove the Stream user within 5 s');
+    }
 
     console.log('\n8. Run the cron now (POST /v1/admin/reconcile/run with the run\'s ADMIN_TOKEN)');
     const cron = await fetch(`${workerUrl}/v1/admin/reconcile/run`, { method: 'POST', headers: { Authorization: `Bearer ${stack.adminToken}` } });

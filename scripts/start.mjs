@@ -27,6 +27,7 @@ import { freePort, isMainModule, onStop, portInUse, spawnGroup, stopAllOnSignals
 import { checkStreamApp, streamAccessFrom } from './lib/stream-api.mjs';
 import { removeLocalRun, writeLocalRun } from './lib/run-file.mjs';
 import { serveStreamStandIn } from './lib/stream-standin.mjs';
+import { servePubSubPush } from './lib/pubsub-push-standin.mjs';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const PLACEHOLDER_SECRET = 'replace-with-your-stream-app-secret';
 const LOCAL_API_KEY = 'localdevkey';
@@ -74,6 +75,7 @@ function projectIdFrom(devVars) {
  *   adminToken: string;
  *   streamAccess: import('./lib/stream-api.mjs').StreamAccess;
  *   stream: Awaited<ReturnType<typeof serveStreamStandIn>> | null;
+ *   pubsub: Awaited<ReturnType<typeof servePubSubPush>> | null;
  *   workerOutput: () => string;
  *   stop: () => Promise<void>;
  * }} LocalStack
@@ -84,8 +86,9 @@ const LOCAL_PAGES = ['http://127.0.0.1:5173', 'http://localhost:5173'];
 
 /**
  * Starts everything; resolves once the Worker answers /healthz.
- * @param {{ workerPort?: number; emulatorPort?: number; standInPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[]; vars?: Record<string, string> }} [options]
+ * @param {{ workerPort?: number; emulatorPort?: number; standInPort?: number; persistTo?: string; verbose?: boolean; log?: (line: string) => void; corsOrigins?: string[]; vars?: Record<string, string>; deletionEvents?: boolean }} [options]
  *   vars: more Worker settings (tests: e.g. a short STREAM_TOKEN_TTL_SECONDS)
+ *   deletionEvents: false runs no Pub/Sub push stand-in (tests of the self-service path alone)
  * @returns {Promise<LocalStack>}
  */
 export async function startLocal(options = {}) {
@@ -121,6 +124,15 @@ export async function startLocal(options = {}) {
     // that fetches it (issue 17).
     const adminToken = devVars.ADMIN_TOKEN ?? randomBytes(24).toString('hex');
     if (!devVars.ADMIN_TOKEN) vars.ADMIN_TOKEN = adminToken;
+    // Deletion events: a Pub/Sub push stand-in that watches the emulator and pushes signed events (unless
+    // .dev.vars configures the route itself).
+    /** @type {LocalStack['pubsub']} */
+    let pubsub = null;
+    if (!devVars.DELETION_EVENTS_AUDIENCE && options.deletionEvents !== false) {
+      pubsub = await servePubSubPush({ workerUrl: `http://127.0.0.1:${workerPort}`, log: options.verbose ? log : undefined });
+      stops.push(pubsub.close);
+      Object.assign(vars, { DELETION_EVENTS_AUDIENCE: pubsub.audience, DELETION_EVENTS_SERVICE_ACCOUNT: pubsub.serviceAccount, GOOGLE_OIDC_JWKS_URL: pubsub.jwksUrl });
+    }
     Object.assign(vars, options.vars ?? {});
     /** @type {LocalStack['stream']} */
     let stream = null;
@@ -163,10 +175,12 @@ export async function startLocal(options = {}) {
       const why = ready === 'exited' ? `process for ${healthz} exited` : `${healthz} did not answer within ${timeoutMs / 1000} s`;
       throw new Error(`${why}\n--- wrangler dev said ---\n${workerOutput()}`);
     }
+    const tenants = (vars.FIREBASE_TENANT_IDS ?? devVars.FIREBASE_TENANT_IDS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+    await pubsub?.watchEmulator({ emulatorHost: emulator.host, projectId, tenants });
     const streamAccess = stream
       ? { baseUrl: stream.url, apiKey: LOCAL_API_KEY, secret: /** @type {string} */ (vars.STREAM_API_SECRET) }
       : streamAccessFrom(devVars);
-    return { workerUrl, emulatorHost: emulator.host, projectId, stream, streamAccess, realStream, adminToken, workerOutput, stop };
+    return { workerUrl, emulatorHost: emulator.host, projectId, stream, pubsub, streamAccess, realStream, adminToken, workerOutput, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -289,14 +303,14 @@ if (isMainModule(import.meta.url)) {
   }
   const { workerUrl, emulatorHost, projectId, stream, realStream, streamAccess, adminToken } = running;
   // Only what the demo and the web example need to find this run; a real Stream secret stays in .dev.vars.
-  writeLocalRun({ workerUrl, emulatorHost, projectId, realStream, adminToken, streamApiKey: streamAccess.apiKey, stream: stream ? streamAccess : null });
+  writeLocalRun({ workerUrl, emulatorHost, projectId, realStream, adminToken, streamApiKey: streamAccess.apiKey, stream: stream ? streamAccess : null, pubsub: running.pubsub?.url ?? null });
   const streamLine = await streamCheckLine(running);
   console.log(`
 stream-token-edge is running locally
   Worker (wrangler dev):      ${workerUrl}
   Run the cron now:           curl -X POST ${workerUrl}/v1/admin/reconcile/run -H "Authorization: Bearer ${adminToken}"
   Firebase Auth emulator:     http://${emulatorHost}
-  Stream API:                 ${stream ? `${stream.url}   ← a LOCAL STAND-IN, not Stream (users kept in memory)` : `your real Stream app (from .dev.vars), ${streamAccess.baseUrl}`}
+${running?.pubsub ? `  Deletion events:            ${running.pubsub.url}   ← a Pub/Sub push stand-in: an account deleted in the emulator is pushed to /v1/events/user-deleted\n` : ''}  Stream API:                 ${stream ? `${stream.url}   ← a LOCAL STAND-IN, not Stream (users kept in memory)` : `your real Stream app (from .dev.vars), ${streamAccess.baseUrl}`}
   Web example:                npm run web   (in another terminal: serves a page connected to this run)
 ${realStream ? '' : '  To use your real Stream app: cp .dev.vars.example .dev.vars, fill in STREAM_API_KEY and STREAM_API_SECRET, restart.\n'}
 ${streamLine}

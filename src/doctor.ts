@@ -1,3 +1,4 @@
+import type { DeletionEventsSettings } from './config/config';
 import type { FirebaseAdminClient } from './firebase/admin-api';
 import type { GoogleKeyStore } from './firebase/google-keys';
 import type { CorsPolicy } from './http/cors';
@@ -14,7 +15,7 @@ import type { StreamRestClient } from './stream/rest-client';
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
 interface DoctorCheck {
-  name: 'settings' | 'cors' | 'stream_credentials' | 'firebase_admin' | 'd1_migrations' | 'd1_replication' | 'bindings' | 'google_keys' | 'clock_skew' | 'reconcile';
+  name: 'settings' | 'cors' | 'stream_credentials' | 'firebase_admin' | 'd1_migrations' | 'd1_replication' | 'bindings' | 'google_keys' | 'clock_skew' | 'reconcile' | 'deletion_events';
   status: CheckStatus;
   detail: string;
 }
@@ -39,11 +40,15 @@ interface DoctorDeps {
   reconciliation: Reconciliation;
   /** Emulator mode (local): the emulator's unsigned tokens need no Google keys, so unreachable keys only warn. */
   emulatorMode: boolean;
+  /** The deletion events route's settings and key cache; undefined: the route is off. */
+  deletionEvents?: { settings: DeletionEventsSettings; keys: GoogleKeyStore } | undefined;
   now?: () => number;
 }
 
 /** Beyond this, tokens look issued in the future (Stream refuses iat ahead of its clock) or expire early. */
 const MAX_CLOCK_SKEW_MS = 30_000;
+/** The push route's path, which the audience usually is the URL of (gcloud's default audience is the push endpoint). */
+const EVENTS_ROUTE = '/v1/events/user-deleted';
 
 export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   const now = deps.now ?? Date.now;
@@ -151,6 +156,9 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
     }
   }
 
+  const events = await deletionEventsCheck(deps);
+  add('deletion_events', events.status, events.detail);
+
   return { ok: checks.every((check) => check.status !== 'fail'), checks };
 }
 
@@ -178,4 +186,32 @@ async function replicationCheck(db: D1Database): Promise<DoctorCheck> {
       `session reads served by ${where}: read replication may be off (npm run deploy turns it on; or Cloudflare dashboard → D1 → the database → Settings → Read replication), ` +
       'or this data centre is nearest the primary',
   };
+}
+
+/** The push route's settings against each other and against what it needs: reconciliation and Google's OIDC keys. */
+async function deletionEventsCheck(deps: DoctorDeps): Promise<{ status: CheckStatus; detail: string }> {
+  const events = deps.deletionEvents;
+  if (!events) return { status: 'ok', detail: 'off (DELETION_EVENTS_AUDIENCE unset)' };
+  const { audience, serviceAccount } = events.settings;
+  const fails: string[] = [];
+  const warns: string[] = [];
+  if (!deps.reconciliation.on) fails.push(`reconciliation is off (${deps.reconciliation.reason}): pushes get 503`);
+  try {
+    await events.keys.usableKeyIds();
+  } catch {
+    fails.push('OIDC keys unavailable (check GOOGLE_OIDC_JWKS_URL): pushes get 503');
+  }
+  let audiencePath: string | undefined;
+  try {
+    audiencePath = new URL(audience).pathname;
+  } catch {
+    audiencePath = undefined;
+  }
+  if (audiencePath !== undefined && audiencePath !== EVENTS_ROUTE) {
+    warns.push(`DELETION_EVENTS_AUDIENCE is not a URL of ${EVENTS_ROUTE}: it must equal --push-auth-token-audience`);
+  }
+  if (!/\.gserviceaccount\.com$/.test(serviceAccount)) warns.push('DELETION_EVENTS_SERVICE_ACCOUNT is not a service account email');
+  if (deps.reconciliation.on && deps.reconciliation.deps.settings.dryRun) warns.push('RECONCILE_DRY_RUN is on: nothing is deleted');
+  const status: CheckStatus = fails.length > 0 ? 'fail' : warns.length > 0 ? 'warn' : 'ok';
+  return { status, detail: [...fails, ...warns].join('; ') || 'on' };
 }

@@ -65,6 +65,11 @@ export interface Env {
   RECONCILE_QUEUE?: Queue<ReconcileMessage>;
   /** Workers Analytics Engine dataset for metrics (optional; src/platform/metrics.ts). */
   METRICS?: AnalyticsEngineDataset;
+  /** Deletion events (Pub/Sub push, src/events/): the push token's audience (unset = the route is off) and its service account. */
+  DELETION_EVENTS_AUDIENCE?: string;
+  DELETION_EVENTS_SERVICE_ACCOUNT?: string;
+  /** Google's OIDC keys, which sign Pub/Sub push tokens. */
+  GOOGLE_OIDC_JWKS_URL?: string;
   /** secret: bearer token for the /v1/admin/* routes; unset = those routes are off. */
   ADMIN_TOKEN?: string;
 }

@@ -1,5 +1,5 @@
 import { env as startupEnv } from 'cloudflare:workers';
-import { ConfigError, parseConfig, type Config } from './config/config';
+import { ConfigError, parseConfig, type Config, type DeletionEventsSettings } from './config/config';
 import { runDoctor } from './doctor';
 import type { Env } from './env';
 import { AppError } from './errors';
@@ -13,6 +13,8 @@ import { ServiceAccountTokenSource } from './firebase/service-account';
 import { unverifiedSubject } from './firebase/jws';
 import { verifyFirebaseIdToken } from './firebase/verify-id-token';
 import { answerFormat, createApp, type App } from './http/app';
+import type { DeletionEventsDeps } from './http/events';
+import { verifyPushToken } from './events/push-token';
 import { errorResponse, json } from './http/respond';
 import { Meter } from './platform/meter';
 import { Metrics } from './platform/metrics';
@@ -186,6 +188,7 @@ function compose(config: Config, env: Env): Built {
     reconciliation,
     metrics,
     configWarnings: config.warnings.map((warning) => warning.reason),
+    ...(config.deletionEvents ? { deletionEvents: deletionEventsRoute(config.deletionEvents, reconciliation, config.streamApiSecret) } : {}),
     doctor: () =>
       runDoctor({
         warnings: config.warnings,
@@ -203,6 +206,7 @@ function compose(config: Config, env: Env): Built {
         },
         reconciliation,
         emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
+        deletionEvents: config.deletionEvents ? { settings: config.deletionEvents, keys: keyStoreFor(config.deletionEvents.jwksUrl, config.streamApiSecret) } : undefined,
       }),
   });
   return { config, app, reconciliation, metrics, near, writeBehind, registry };
@@ -216,10 +220,15 @@ function appCheckGate(config: Config): AppCheckGate | undefined {
   return new AppCheckGate(mode, (token, waitUntil) => verifyAppCheckToken(token, rules, (kid) => keys.getKey(kid, waitUntil)));
 }
 
-/**
- * `secret` signs the data centre's copy (src/platform/signed-cache.ts): any
- * secret of this Worker will do, and STREAM_API_SECRET is the one it always has.
- */
+/** The push route's token check: Google's OIDC keys in a cache of their own (same rules as the ID-token keys). */
+function deletionEventsRoute(settings: DeletionEventsSettings, reconciliation: Reconciliation, secret: string): DeletionEventsDeps {
+  const keys = keyStoreFor(settings.jwksUrl, secret);
+  return {
+    verify: (token, waitUntil) => verifyPushToken(token, { ...settings, getKey: (kid) => keys.getKey(kid, waitUntil) }),
+    reconciliation,
+  };
+}
+
 /**
  * "Does the registry hold tenant-bound rows?", kept in the data centre's cache (signed, an hour), so an
  * isolate that starts during a D1 outage knows whether it may serve uids it cannot look up.
@@ -237,6 +246,10 @@ function tenantRowsCopy(config: Config): TenantRowsCopy | undefined {
   };
 }
 
+/**
+ * `secret` signs the data centre's copy (src/platform/signed-cache.ts): any
+ * secret of this Worker will do, and STREAM_API_SECRET is the one it always has.
+ */
 function keyStoreFor(url: string, secret: string): GoogleKeyStore {
   const id = `${url}\n${secret}`;
   let store = keyStores.get(id);

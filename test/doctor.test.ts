@@ -46,7 +46,7 @@ describe('the doctor', () => {
     const env = await healthyEnv(scenario);
     const { report, text, status } = await doctor(env);
     expect(status).toBe(200);
-    expect(report.checks.map((c) => c.name)).toEqual(['settings', 'cors', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'd1_replication', 'bindings', 'google_keys', 'reconcile']);
+    expect(report.checks.map((c) => c.name)).toEqual(['settings', 'cors', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'd1_replication', 'bindings', 'google_keys', 'reconcile', 'deletion_events']);
     expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect(report.ok).toBe(true);
     for (const secret of [scenario.streamSecret, ADMIN_TOKEN, JSON.parse(env.GOOGLE_SERVICE_ACCOUNT!).private_key as string]) expect(text).not.toContain(secret);
@@ -68,6 +68,24 @@ describe('the doctor', () => {
     expect(check(primary.report, 'd1_replication')).toMatchObject({ status: 'warn', detail: expect.stringContaining('Read replication') });
     const local = await doctor(await healthyEnv(scenario));
     expect(check(local.report, 'd1_replication')).toMatchObject({ status: 'ok', detail: expect.stringContaining('local D1') });
+  });
+
+  it('deletion events: ok when off or when the settings agree; fails without reconciliation or Google\'s OIDC keys; warns on an audience of another path', async () => {
+    const scenario = await Scenario.create();
+    const oidc = await Scenario.create();
+    await oidc.setGoogle({ keys: [await makeSigningKey()] });
+    const on = { DELETION_EVENTS_SERVICE_ACCOUNT: 'push@demo-test-project.iam.gserviceaccount.com', GOOGLE_OIDC_JWKS_URL: oidc.jwksUrl };
+    const audience = 'https://tokens.example.com/v1/events/user-deleted';
+    expect(check((await doctor(await healthyEnv(scenario))).report, 'deletion_events')).toMatchObject({ status: 'ok', detail: expect.stringContaining('off') });
+    expect(check((await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience }))).report, 'deletion_events').status).toBe('ok');
+    const otherPath = check((await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: 'https://tokens.example.com/' }))).report, 'deletion_events');
+    expect(otherPath).toMatchObject({ status: 'warn', detail: expect.stringContaining('--push-auth-token-audience') });
+    const noDb = await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience, DB: undefined }));
+    expect(check(noDb.report, 'deletion_events')).toMatchObject({ status: 'fail', detail: expect.stringContaining('reconciliation is off') });
+    const down = await Scenario.create();
+    await down.setGoogle({ down: true });
+    const noKeys = await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience, GOOGLE_OIDC_JWKS_URL: down.jwksUrl }));
+    expect(check(noKeys.report, 'deletion_events')).toMatchObject({ status: 'fail', detail: expect.stringContaining('GOOGLE_OIDC_JWKS_URL') });
   });
 
   it('a setting that was ignored: settings warns and says which', async () => {

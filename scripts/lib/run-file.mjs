@@ -22,6 +22,7 @@ export const RUN_FILE = process.env.LOCAL_RUN_FILE ?? join(dirname(fileURLToPath
  *   adminToken: string;
  *   streamApiKey: string;
  *   stream: import('./stream-api.mjs').StreamAccess | null;
+ *   pubsub?: string | null;
  * }} LocalRun
  */
 

@@ -55,8 +55,17 @@ export interface Config {
   reconcile: ReconcileSettings;
   /** undefined = admin routes off. */
   adminToken: string | undefined;
+  /** The Pub/Sub push route for deletion events; undefined = off (DELETION_EVENTS_AUDIENCE unset). */
+  deletionEvents: DeletionEventsSettings | undefined;
   /** Not errors (the Worker serves, safely) but never silent: the composition root logs each once. */
   warnings: readonly ConfigWarning[];
+}
+
+/** Who may push deletion events: Google-signed OIDC tokens for this audience, of this service account. */
+export interface DeletionEventsSettings {
+  audience: string;
+  serviceAccount: string;
+  jwksUrl: string;
 }
 
 interface ConfigWarning {
@@ -101,6 +110,7 @@ export function parseConfig(env: Env): Config {
     appCheck: appCheckSettings(read),
     reconcile: reconcileSettings(read),
     adminToken: adminTokenSetting(read),
+    deletionEvents: deletionEventsSettings(read),
     warnings,
   };
   if (config.checkRevoked && !config.firebaseAuthEmulatorHost && !config.serviceAccount) {
@@ -111,6 +121,10 @@ export function parseConfig(env: Env): Config {
     read.fail('FIREBASE_TENANT_IDS', 'needs the D1 binding "DB" (the registry binds each uid to its tenant); add [[d1_databases]] to wrangler.toml');
   }
   refuseUnworkable(config, read.fail);
+  if (config.deletionEvents && !config.firebaseAuthEmulatorHost && !config.serviceAccount) {
+    // An event is never trusted alone: Firebase is asked, so the route needs a way to ask it.
+    read.fail('DELETION_EVENTS_AUDIENCE', 'needs GOOGLE_SERVICE_ACCOUNT (or the Auth emulator locally) to confirm each deletion with Firebase');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }
@@ -270,6 +284,25 @@ function reconcileSettings(read: SettingsReader): ReconcileSettings {
     taskWaitMs: read.whole('RECONCILE_TASK_WAIT_MS', 0, 30_000),
     queueBatchesPerRun: read.whole('RECONCILE_QUEUE_BATCHES_PER_RUN', 1, 100_000),
   };
+}
+
+/**
+ * The deletion events route (src/events/): on with DELETION_EVENTS_AUDIENCE,
+ * which then needs DELETION_EVENTS_SERVICE_ACCOUNT; a service account without
+ * an audience is a half-done setup, reported rather than ignored.
+ */
+function deletionEventsSettings(read: SettingsReader): DeletionEventsSettings | undefined {
+  const audience = read.text('DELETION_EVENTS_AUDIENCE');
+  const serviceAccount = read.text('DELETION_EVENTS_SERVICE_ACCOUNT');
+  const jwksUrl = read.url('GOOGLE_OIDC_JWKS_URL');
+  if (audience === '') {
+    if (serviceAccount !== '') read.fail('DELETION_EVENTS_SERVICE_ACCOUNT', 'is set but DELETION_EVENTS_AUDIENCE is not (the route stays off without it)');
+    return undefined;
+  }
+  if (audience.length > 2048 || /\s/.test(audience)) read.fail('DELETION_EVENTS_AUDIENCE', 'must be the push subscription\'s token audience (no spaces), e.g. https://tokens.example.com/v1/events/user-deleted');
+  if (serviceAccount === '') read.fail('DELETION_EVENTS_SERVICE_ACCOUNT', 'is required with DELETION_EVENTS_AUDIENCE (the push subscription\'s service account email)');
+  else if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(serviceAccount)) read.fail('DELETION_EVENTS_SERVICE_ACCOUNT', 'must be a service account email, e.g. pubsub-push@PROJECT.iam.gserviceaccount.com');
+  return { audience, serviceAccount, jwksUrl };
 }
 
 /** undefined = the admin routes are off. */

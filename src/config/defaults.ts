@@ -31,4 +31,5 @@ export const DEFAULTS = {
   RECONCILE_MAX_MISSING_PERCENT: '50',
   RECONCILE_TASK_WAIT_MS: '2000',
   RECONCILE_QUEUE_BATCHES_PER_RUN: '2500',
+  GOOGLE_OIDC_JWKS_URL: 'https://www.googleapis.com/oauth2/v3/certs',
 } as const;

@@ -16,6 +16,7 @@ import { clientAddressKey } from './client-address';
 import { corsMiddleware, type CorsPolicy } from './cors';
 import type { RevokeAnswer } from './answers';
 import { callableResult, errorResponse, json, type Protocol } from './respond';
+import { handleDeletionEvent, type DeletionEventsDeps } from './events';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -38,8 +39,10 @@ const REST_PATHS = ['/v1/users/me', '/v1/token', '/v1/token/revoke', '/v1/users/
 /** Admin routes (src/http/admin.ts), by the one method each answers. */
 const ADMIN_POST_PATHS = ['/v1/admin/users/delete', '/v1/admin/registry/import', '/v1/admin/reconcile/run'] as const;
 const ADMIN_GET_PATHS = ['/v1/admin/reconcile/status', '/v1/admin/doctor'] as const;
+/** The Pub/Sub push endpoint for deletion events (src/http/events.ts). */
+const EVENTS_PATH = '/v1/events/user-deleted';
 
-const ROUTES: ReadonlySet<string> = new Set(['/', ...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS]);
+const ROUTES: ReadonlySet<string> = new Set(['/', ...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS, EVENTS_PATH]);
 
 /** `GET /`: a pointer, not a page. */
 const INDEX = {
@@ -104,6 +107,8 @@ interface AppDeps {
   doctor: () => Promise<DoctorReport>;
   /** What the configuration's reading warned about (settings named, never values), shown by /healthz. */
   configWarnings: readonly string[];
+  /** Deletion events by Pub/Sub push; undefined = the route is off (404). */
+  deletionEvents?: DeletionEventsDeps;
 }
 
 /**
@@ -197,6 +202,12 @@ export function createApp(deps: AppDeps): App {
     app.route('/v1/admin', admin);
     for (const path of ADMIN_POST_PATHS) allowOnly(app, path, ['POST']);
     for (const path of ADMIN_GET_PATHS) allowOnly(app, path, ['GET']);
+  }
+
+  const events = deps.deletionEvents;
+  if (events) {
+    app.post(EVENTS_PATH, async (c) => handleDeletionEvent(c.req.raw, events, background(c)));
+    allowOnly(app, EVENTS_PATH, ['POST']);
   }
 
   app.notFound(() => {

@@ -4,7 +4,7 @@ import { deleteClaimed, newClaim, recheckPending, type DeleteOutcome } from './d
 import type { ReconcileDeps } from './types';
 
 /** What the admin fast path answers for each uid it was given. */
-type AdminDeleteResult =
+export type AdminDeleteResult =
   | DeleteOutcome
   | 'present'
   | 'not_registered'
@@ -22,7 +22,7 @@ type AdminDeleteResult =
  * uids already deleted are reported, not touched. Throws FirebaseLookupError,
  * having deleted nothing, when Firebase cannot say.
  */
-export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps): Promise<Record<string, AdminDeleteResult>> {
+export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps, source: 'admin' | 'event' = 'admin'): Promise<Record<string, AdminDeleteResult>> {
   const registered = await deps.registry.lookup(uids);
   const results: Record<string, AdminDeleteResult> = {};
   const toCheck: ScopedUid[] = [];
@@ -34,7 +34,7 @@ export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps): 
     else if (entry.state === 'pending_delete') alreadyPending.push(uid);
     else toCheck.push({ uid, tenant: entry.tenant });
   }
-  const checked = toCheck.length > 0 ? await checkUids(toCheck, deps, 'admin') : { present: [], missing: [], braked: [] };
+  const checked = toCheck.length > 0 ? await checkUids(toCheck, deps, source) : { present: [], missing: [], braked: [] };
   for (const uid of checked.present) results[uid] = 'present';
   // Confirmed gone earlier: still gone now? (An account can be recreated with the same uid.)
   const stillPending = alreadyPending.length > 0 ? await recheckPending(alreadyPending.map((uid) => ({ uid, tenant: registered.get(uid)!.tenant })), deps) : [];
@@ -50,7 +50,7 @@ export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps): 
   // Uids another run is deleting right now: reported as such.
   for (const uid of toDelete) results[uid] = 'deleting';
   if (claimed.length > 0) {
-    for (const [uid, outcome] of await deleteClaimed(claimed, claim, deps, 'admin')) results[uid] = outcome;
+    for (const [uid, outcome] of await deleteClaimed(claimed, claim, deps, source)) results[uid] = outcome;
   }
   return results;
 }

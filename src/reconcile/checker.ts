@@ -45,7 +45,7 @@ export interface CheckResult {
   brakeReason?: string;
 }
 
-export async function checkUids(batch: ScopedUid[], deps: ReconcileDeps, source: 'cron' | 'admin' | 'self'): Promise<CheckResult> {
+export async function checkUids(batch: ScopedUid[], deps: ReconcileDeps, source: 'cron' | 'admin' | 'self' | 'event'): Promise<CheckResult> {
   const { registry, firebase, settings } = deps;
   const byTenant = groupByTenant(batch);
   const existing = new Set<string>();

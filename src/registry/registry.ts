@@ -15,7 +15,7 @@
  */
 type RegistryState = 'active' | 'pending_delete' | 'deleted';
 
-interface RegisteredUser {
+export interface RegisteredUser {
   uid: string;
   tenant: string;
   state: RegistryState;

@@ -20,6 +20,13 @@ function problemsOf(env: Env): { settings: string[]; message: string } {
 }
 
 describe('parseConfig', () => {
+  it('deletion events: off by default; on with an audience and its service account, keys from Google unless told otherwise', () => {
+    expect(parseConfig(valid).deletionEvents).toBeUndefined();
+    const on = { ...valid, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' };
+    expect(parseConfig(on).deletionEvents).toEqual({ audience: on.DELETION_EVENTS_AUDIENCE, serviceAccount: on.DELETION_EVENTS_SERVICE_ACCOUNT, jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs' });
+    expect(parseConfig({ ...on, GOOGLE_OIDC_JWKS_URL: 'http://127.0.0.1:9/certs' }).deletionEvents?.jwksUrl).toBe('http://127.0.0.1:9/certs');
+  });
+
   it('fills the documented defaults', () => {
     const config = parseConfig(valid);
     expect(config).toMatchObject({
@@ -85,6 +92,13 @@ describe('parseConfig', () => {
     ['FIREBASE_JWKS_URL', { FIREBASE_JWKS_URL: 'http://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com' }],
     ['FIREBASE_IDENTITY_TOOLKIT_URL', { FIREBASE_IDENTITY_TOOLKIT_URL: 'http://10.0.0.5:8080' }],
     ['APP_CHECK_JWKS_URL', { APP_CHECK: 'monitor', FIREBASE_PROJECT_NUMBER: '123456789', APP_CHECK_JWKS_URL: 'http://evil.example/jwks' }],
+    ['GOOGLE_OIDC_JWKS_URL', { GOOGLE_OIDC_JWKS_URL: 'http://www.googleapis.com/oauth2/v3/certs' }],
+    // Deletion events: the audience needs its service account, a way to ask Firebase, and vice versa.
+    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }],
+    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'not-an-email', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }],
+    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' }],
+    ['DELETION_EVENTS_AUDIENCE', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' }],
+    ['DELETION_EVENTS_AUDIENCE', { DELETION_EVENTS_AUDIENCE: 'has a space', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }],
     [
       'GOOGLE_SERVICE_ACCOUNT',
       {

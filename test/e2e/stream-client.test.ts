@@ -31,6 +31,7 @@ beforeAll(async () => {
     emulatorPort: await freePort(),
     persistTo: state,
     log: () => {},
+    deletionEvents: false, // the self-service delete alone: a pushed event would race it (test/e2e/deletion-events.test.ts tests events)
     vars: { STREAM_TOKEN_TTL_SECONDS: String(TTL_SECONDS) },
   });
   app = initializeApp({ apiKey: 'local-api-key', projectId: stack.projectId }, `e2e-${Date.now()}`);

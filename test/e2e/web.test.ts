@@ -30,6 +30,7 @@ beforeAll(async () => {
     emulatorPort: await freePort(),
     persistTo: state,
     log: () => {},
+    deletionEvents: false, // the self-service delete alone: a pushed event would race it (test/e2e/deletion-events.test.ts tests events)
     corsOrigins: [new URL(web.url).origin],
     vars: { STREAM_TOKEN_TTL_SECONDS: String(TTL_SECONDS) }, // short, so the browser's client must refresh
   });

@@ -82,6 +82,36 @@ async function callRoute(world: World, route: RouteName, tenant: string, uid: st
   }
 }
 
+/**
+ * A deletion event pushed; what the invariants ask of its answer: never a
+ * failure while healthy, and a user it reports deleted is gone from Stream
+ * (sent to Stream's delete only while its account is gone: checkInvariants).
+ * A redelivery of an event already handled sends no second delete.
+ */
+async function pushEvent(world: World, event: { uid: string; tenant: string }): Promise<void> {
+  const healthy = world.healthy;
+  const before = (await world.registry()).get(event.uid);
+  const deletesBefore = world.stream.deletesToCheck.length;
+  const answer = await world.pushDeletionEvent(event);
+  if (healthy && answer.status >= 500) {
+    world.violations.push(`deletion event for ${event.tenant || '(project)'}/${event.uid} answered ${answer.status} ${JSON.stringify(answer.body)} while everything was healthy`);
+  }
+  const outcome = (answer.body.results as Record<string, string> | undefined)?.[event.uid];
+  if (answer.status === 200 && outcome === 'deleted' && world.stream.users.has(event.uid)) {
+    world.violations.push(`deletion event for ${event.uid} answered deleted, but Stream still has the user`);
+  }
+  const sentAgain = world.stream.deletesToCheck.slice(deletesBefore).includes(event.uid);
+  if (before?.state === 'deleted' && sentAgain) world.violations.push(`a redelivered deletion event sent ${event.uid}, already deleted, to Stream's delete again`);
+  // At event speed: healthy, right configuration, registered in that tenant, gone, a witness seen: deleted in the request.
+  if (healthy && !world.config.dryRun && before?.state === 'active' && before.tenant === event.tenant && !world.firebase.get(event.tenant, event.uid)) {
+    const witnessed = [...(await world.registry()).values()].some((row) => row.uid !== event.uid && row.tenant === event.tenant && row.state === 'active' && world.firebase.get(row.tenant, row.uid));
+    if (witnessed && outcome !== 'deleted' && outcome !== 'deleting' && outcome !== 'unconfirmed') {
+      world.violations.push(`deletion event for ${event.tenant || '(project)'}/${event.uid} (registered, gone, healthy) answered ${answer.status} ${JSON.stringify(answer.body)}`);
+    }
+  }
+  count(`deletion event ${answer.status} ${outcome ?? ''}`.trim());
+}
+
 const uid = fc.constantFrom(...UIDS);
 const tenant = fc.constantFrom(...TENANTS);
 const routeName = fc.constantFrom(...(Object.keys(ROUTES) as RouteName[]));
@@ -157,6 +187,28 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
     }),
   ),
   fc.constant(command('cron()', (world) => world.cron())),
+  // An account deleted in Firebase (console, Admin SDK) and its deletion event: delivered, lost, delivered twice, or held for later
+  // (`existing #n`: the n-th account Firebase has, so most events are about someone; else the given tenant/uid)
+  fc.record({ tenant, uid, pick: fc.option(fc.nat(), { nil: undefined }), delivery: fc.constantFrom('delivered', 'lost', 'twice', 'later') }).map(({ tenant, uid, pick, delivery }) =>
+    command(`deleteAccountWithEvent(${pick === undefined ? `${tenant || '-'}/${uid}` : `existing #${pick}`}, ${delivery})`, async (world) => {
+      const accounts = [...world.firebase.accounts.values()];
+      const chosen = pick !== undefined && accounts.length > 0 ? accounts[pick % accounts.length]! : { uid, tenant };
+      world.firebase.accounts.delete(accountKey(chosen.tenant, chosen.uid));
+      const event = { uid: chosen.uid, tenant: chosen.tenant };
+      if (delivery === 'lost') return;
+      if (delivery === 'later') return void world.pendingEvents.push(event);
+      await pushEvent(world, event);
+      if (delivery === 'twice') await pushEvent(world, event);
+    }),
+  ),
+  // Pub/Sub delivering a held event (out of order: the oldest or the newest), e.g. after the uid signed up again
+  fc.constantFrom('oldest', 'newest').map((which) =>
+    command(`deliverEvent(${which})`, async (world) => {
+      if (world.pendingEvents.length === 0) return;
+      const event = which === 'oldest' ? world.pendingEvents.shift()! : world.pendingEvents.pop()!;
+      await pushEvent(world, event);
+    }),
+  ),
   fc.constantFrom('all', 'first', 'reverse', 'redeliver').map((mode) =>
     command(`deliverQueue(${mode})`, (world) => world.deliver(mode as 'all' | 'first' | 'reverse' | 'redeliver')),
   ),
@@ -245,7 +297,7 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
 
 /** Weighted: users act most, then operators, faults and deployments. */
 export function commandSequence(minLength: number): fc.Arbitrary<Command[]> {
-  const [signUp, del, disable, change, call, race, connect, dashboard, adminDelete, adminImport, cron, deliver, ...rest] = commandArbitraries;
+  const [signUp, del, disable, change, call, race, connect, dashboard, adminDelete, adminImport, cron, eventDelete, deliverEvent, deliver, ...rest] = commandArbitraries;
   // First: shrinking moves towards the first arbitrary, so a failing sequence shrinks by turning commands into no-ops.
   const idle = fc.constant<Command>({ check: () => true, run: async () => {}, toString: () => '-' });
   const weighted = fc.oneof(
@@ -262,6 +314,8 @@ export function commandSequence(minLength: number): fc.Arbitrary<Command[]> {
     { arbitrary: adminDelete!, weight: 1 },
     { arbitrary: adminImport!, weight: 2 },
     { arbitrary: cron!, weight: 7 },
+    { arbitrary: eventDelete!, weight: 4 },
+    { arbitrary: deliverEvent!, weight: 2 },
     { arbitrary: deliver!, weight: 2 },
     ...rest.map((arbitrary) => ({ arbitrary: arbitrary!, weight: 1 })),
   );

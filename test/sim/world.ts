@@ -30,6 +30,8 @@ import {
 } from './stand-ins';
 
 export const ADMIN_TOKEN = 'sim-admin-token-0123456789abcdef0123456789';
+const PUSH_AUDIENCE = 'https://worker.sim/v1/events/user-deleted';
+const PUSH_ACCOUNT = 'pubsub-push@sim.iam.gserviceaccount.com';
 
 export interface SimConfig {
   project: 'right' | 'wrong';
@@ -123,6 +125,8 @@ export class World {
   readonly #idTokens = new Map<string, { token: string; exp: number; version: number; kid: string }>();
   readonly #limiter = new Map<string, number[]>();
   readonly #jwksUrl = `https://google.sim/jwks/${++sequence}`;
+  /** Deletion events Pub/Sub holds: published but not yet delivered, or answered with a redelivery. */
+  readonly pendingEvents: { uid: string; tenant: string }[] = [];
   #messages = 0;
 
   constructor(readonly keys: Keys, config: SimConfig) {
@@ -203,6 +207,10 @@ export class World {
       RECONCILE_MAX_DELETES: String(config.maxDeletes),
       RECONCILE_DELETE_INTERVAL_MS: '0',
       RECONCILE_TASK_WAIT_MS: '1000',
+      // Deletion events by Pub/Sub push; the sim's Google signs push tokens with its published keys.
+      DELETION_EVENTS_AUDIENCE: PUSH_AUDIENCE,
+      DELETION_EVENTS_SERVICE_ACCOUNT: PUSH_ACCOUNT,
+      GOOGLE_OIDC_JWKS_URL: `${this.#jwksUrl}/oidc`,
     };
     this.stream.owned = new Set(['name', 'image', ...(config.roleClaim ? ['role'] : []), ...(config.teamsClaim ? ['teams'] : [])]);
   }
@@ -252,9 +260,10 @@ export class World {
   // --- the Worker ---
 
   /** One request through the Worker's fetch handler, with its background work finished. */
-  async call(path: string, options: { idToken?: string; callable?: boolean; admin?: boolean; body?: unknown } = {}): Promise<Answer> {
+  async call(path: string, options: { idToken?: string; bearer?: string; callable?: boolean; admin?: boolean; body?: unknown } = {}): Promise<Answer> {
     const headers = new Headers({ 'Content-Type': 'application/json' });
     if (options.idToken) headers.set('Authorization', `Bearer ${options.idToken}`);
+    if (options.bearer) headers.set('Authorization', `Bearer ${options.bearer}`);
     if (options.admin) headers.set('Authorization', `Bearer ${ADMIN_TOKEN}`);
     const body = options.callable ? JSON.stringify({ data: null }) : options.body === undefined ? undefined : JSON.stringify(options.body);
     const request = new Request(`https://worker.sim${path}`, { method: 'POST', headers, body }) as Request<unknown, IncomingRequestCfProperties>;
@@ -273,6 +282,24 @@ export class World {
     const code = (parsed.code as string | undefined) ?? (parsed.error as { status?: string } | undefined)?.status ?? '';
     count(`${path} ${response.status}${code ? ` ${code}` : ''}`);
     return { status: response.status, body: parsed };
+  }
+
+  /**
+   * One Pub/Sub push of a deletion event, as Google sends it (a signed OIDC
+   * token, the envelope, `{uid, tenant}` as data). Answers what the Worker
+   * answered; a non-2xx answer leaves the event with Pub/Sub, for a later
+   * delivery, as its retry policy does.
+   */
+  async pushDeletionEvent(event: { uid: string; tenant: string }): Promise<Answer> {
+    const signing = this.google.published[this.google.signing]!;
+    const iat = Math.floor(this.now / 1000);
+    const token = await new SignJWT({ iss: 'https://accounts.google.com', aud: PUSH_AUDIENCE, email: PUSH_ACCOUNT, email_verified: true, sub: '42', iat, exp: iat + 3600 })
+      .setProtectedHeader({ alg: 'RS256', kid: signing.kid, typ: 'JWT' })
+      .sign(signing.privateKey);
+    const data = btoa(JSON.stringify(event.tenant ? event : { uid: event.uid }));
+    const answer = await this.call('/v1/events/user-deleted', { bearer: token, body: { message: { data, messageId: `e${++this.#messages}` }, subscription: 'projects/p/subscriptions/s' } });
+    if (![200, 201, 202, 204].includes(answer.status)) this.pendingEvents.push(event);
+    return answer;
   }
 
   /** The cron, as Cloudflare runs it; a run that stopped on a failure throws (a failed run, as documented). */
