@@ -34,7 +34,7 @@ import { createInterface } from 'node:readline';
 import { jwtVerify } from 'jose';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { parseCli } from '../scripts/lib/cli.mjs';
-import { listenOnLoopback } from '../scripts/lib/process.mjs';
+import { listenOnLoopback, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { ROOT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, watchdog } from './lib/harness.mjs';
 
@@ -139,8 +139,9 @@ function onWorkerLine(line) {
 
 let instances = 0;
 /** A fresh instance (a new workerd process: a fresh isolate) with a registry of `registered` users. */
-async function instance(/** @type {User[]} */ registered) {
+async function instance(/** @type {User[]} */ registered, /** @type {string | undefined} */ cachePersist = undefined) {
   const started = await startMiniflare({
+    ...(cachePersist ? { cachePersist } : {}),
     scriptPath: join(moduleDir, 'entry.js'),
     compatibilityFlags,
     modulesRules: [{ type: 'ESModule', include: ['**/*.js'] }],
@@ -268,12 +269,28 @@ async function registered(db, uids) {
  * @typedef {{ name: string; answers: Answer[]; counts: Counts; note: string; logs: Map<string, number> }} Result logs: the Worker's log lines by event
  */
 
-/** @param {string} name @param {{ known: User[]; ask: User[]; outage?: 'warm' | 'cold'; newUids?: string[] }} plan @returns {Promise<Result>} */
+/**
+ * @param {string} name
+ * @param {{ known: User[]; ask: User[]; outage?: 'warm' | 'cold' | 'cold-cache'; newUids?: string[] }} plan
+ *   cold-cache: before the outage, another isolate of the same data centre (same Cache API) served a few users
+ * @returns {Promise<Result>}
+ */
 async function scenario(name, plan) {
+  let cachePersist;
+  if (plan.outage === 'cold-cache') {
+    cachePersist = tempDir('d1-distance-cache-');
+    process.stderr.write(`${name}: an earlier isolate of the data centre serves ${WARMUP} users…\n`);
+    const earlier = await instance(plan.known, cachePersist);
+    const warm = await fetchAll(earlier.url, await users('earlier', WARMUP));
+    if (!warm.every((a) => a.ok)) throw new Error('the earlier isolate did not serve its users');
+    await settled(earlier.url);
+    await earlier.mf.dispose();
+    running.delete(earlier.mf);
+  }
   process.stderr.write(`${name}: starting an instance, ${plan.known.length} registered users…\n`);
-  const { mf, url, db } = await instance(plan.known);
+  const { mf, url, db } = await instance(plan.known, cachePersist);
   try {
-    if (plan.outage === 'cold') await control(url, 'outage', { down: true });
+    if (plan.outage === 'cold' || plan.outage === 'cold-cache') await control(url, 'outage', { down: true });
     else {
       const warm = await fetchAll(url, await users('warm', WARMUP));
       if (!warm.every((a) => a.ok)) throw new Error(`warm-up: ${warm.filter((a) => !a.ok).length} of ${warm.length} got no token`);
@@ -320,12 +337,19 @@ try {
   const interleave = (/** @type {User[]} */ a, /** @type {User[]} */ b) => a.flatMap((user, i) => [user, /** @type {User} */ (b[i])]);
   const outageNew = await users('outagenew', OUTAGE_USERS);
   const coldNew = await users('coldnew', OUTAGE_USERS);
+  const coldCacheNew = await users('coldcachenew', OUTAGE_USERS);
   /** @type {Result[]} */
   const results = [
     await scenario('returning users', { known, ask: known }),
     await scenario('new users', { known, ask: fresh, newUids: fresh.map((u) => u.uid) }),
     await scenario('D1 down (isolate started before)', { known, ask: interleave(known.slice(0, OUTAGE_USERS), outageNew), outage: 'warm', newUids: outageNew.map((u) => u.uid) }),
     await scenario('D1 down (isolate started during the outage)', { known, ask: interleave(known.slice(-OUTAGE_USERS), coldNew), outage: 'cold', newUids: coldNew.map((u) => u.uid) }),
+    await scenario("D1 down (isolate started during the outage, the data centre's cache knows)", {
+      known,
+      ask: interleave(known.slice(-OUTAGE_USERS), coldCacheNew),
+      outage: 'cold-cache',
+      newUids: coldCacheNew.map((u) => u.uid),
+    }),
   ];
 
   const f2 = (/** @type {number} */ n) => n.toFixed(2);
