@@ -7,8 +7,10 @@ export default {
   async fetch(request, env) {
     await request.text();
     const hit = await caches.default.match(new Request(env.JWKS_URL));
-    const set = hit ? await hit.json() : { keys: [] };
-    const jwk = set.keys?.[0];
+    // The entry as src/firebase/key-set-cache.ts stores it: { keys: <Google's JWKS>, freshUntil, usableUntil }
+    // (signed; the floor reads it without checking the MAC, which is this Worker's own cost, not the platform's).
+    const entry = hit ? await hit.json() : {};
+    const jwk = entry.keys?.keys?.[0];
     if (jwk) await crypto.subtle.importKey('jwk', jwk, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
     if (env.DB) {
       await env.DB.prepare('INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (uid) DO NOTHING RETURNING tenant')
