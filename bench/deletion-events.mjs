@@ -100,6 +100,7 @@ async function measure(size) {
           STREAM_API_SECRET,
           STREAM_BASE_URL: stream.url,
           FIREBASE_AUTH_EMULATOR_HOST: new URL(firebase.url).host,
+          ALLOW_AUTH_EMULATOR: 'true',
           DELETION_EVENTS_AUDIENCE: AUDIENCE,
           DELETION_EVENTS_SERVICE_ACCOUNT: PUSH_ACCOUNT,
           GOOGLE_OIDC_JWKS_URL: `${keys.url}/certs`,

@@ -22,7 +22,7 @@ function problemsOf(env: Env): { settings: string[]; message: string } {
 describe('parseConfig', () => {
   it('deletion events: off by default; on with an audience and its service account, keys from Google unless told otherwise', () => {
     expect(parseConfig(valid).deletionEvents).toBeUndefined();
-    const on = { ...valid, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' };
+    const on = { ...valid, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true', DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' };
     expect(parseConfig(on).deletionEvents).toEqual({ audience: on.DELETION_EVENTS_AUDIENCE, serviceAccount: on.DELETION_EVENTS_SERVICE_ACCOUNT, jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs' });
     expect(parseConfig({ ...on, GOOGLE_OIDC_JWKS_URL: 'http://127.0.0.1:9/certs' }).deletionEvents?.jwksUrl).toBe('http://127.0.0.1:9/certs');
   });
@@ -94,11 +94,11 @@ describe('parseConfig', () => {
     ['APP_CHECK_JWKS_URL', { APP_CHECK: 'monitor', FIREBASE_PROJECT_NUMBER: '123456789', APP_CHECK_JWKS_URL: 'http://evil.example/jwks' }],
     ['GOOGLE_OIDC_JWKS_URL', { GOOGLE_OIDC_JWKS_URL: 'http://www.googleapis.com/oauth2/v3/certs' }],
     // Deletion events: the audience needs its service account, a way to ask Firebase, and vice versa.
-    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }],
-    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'not-an-email', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }],
+    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true' }],
+    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'not-an-email', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true' }],
     ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' }],
     ['DELETION_EVENTS_AUDIENCE', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' }],
-    ['DELETION_EVENTS_AUDIENCE', { DELETION_EVENTS_AUDIENCE: 'has a space', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }],
+    ['DELETION_EVENTS_AUDIENCE', { DELETION_EVENTS_AUDIENCE: 'has a space', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true' }],
     [
       'GOOGLE_SERVICE_ACCOUNT',
       {
