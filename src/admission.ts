@@ -1,8 +1,6 @@
-import type { AnonymousPolicy } from './config/config';
 import { AppError } from './errors';
 import type { AccountStatusCheck } from './firebase/account-status';
 import type { FirebaseClaims } from './firebase/verify-id-token';
-import { tenantMismatch } from './reconcile/self-delete';
 import type { Background } from './platform/io';
 import type { NearRegistry } from './registry/near-registry';
 import type { RegistryEntry, WrittenProfile } from './registry/registry';
@@ -54,6 +52,14 @@ interface AdmitOptions {
  * background row write a day, not one per token.
  */
 const ALIVE_REFRESH_MS = 24 * 3600_000;
+
+/** FIREBASE_ANONYMOUS (anonymous = `firebase.sign_in_provider` is `anonymous`). */
+export type AnonymousPolicy = 'allow' | 'token-only' | 'deny';
+
+/** A uid registered under one tenant, presented with a token of another: its Stream user belongs to the first. */
+export function tenantMismatch(): AppError {
+  return new AppError('tenant_mismatch', 'This uid is registered under another tenant; its Stream user belongs to that tenant\'s user');
+}
 
 const noBackground: Background = () => undefined;
 

@@ -1,7 +1,7 @@
 import type { DeletionEventsSettings } from './config/config';
 import type { FirebaseAdminClient } from './firebase/admin-api';
 import type { GoogleKeyStore } from './firebase/google-keys';
-import type { CorsPolicy } from './http/cors';
+import type { CorsPolicy } from './config/config';
 import { missingMigrations } from './registry/migrations';
 import type { Reconciliation } from './reconcile/types';
 import type { StreamRestClient } from './stream/rest-client';

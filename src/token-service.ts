@@ -1,8 +1,7 @@
-import { Admission, isAnonymous } from './admission';
+import { Admission, isAnonymous, type AnonymousPolicy } from './admission';
 import { AppError } from './errors';
 import type { AccountStatusCheck } from './firebase/account-status';
 import { FirebaseLookupError } from './firebase/admin-api';
-import type { AnonymousPolicy } from './config/config';
 import type { FirebaseClaims } from './firebase/verify-id-token';
 import { deleteSelf, type SelfDeleteAnswer } from './reconcile/self-delete';
 import type { ReconcileDeps } from './reconcile/types';

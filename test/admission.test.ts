@@ -1,6 +1,6 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { Admission, isAnonymous } from '../src/admission';
-import type { AnonymousPolicy } from '../src/config/config';
+import type { AnonymousPolicy } from '../src/admission';
 import { AppError } from '../src/errors';
 import type { FirebaseClaims } from '../src/firebase/verify-id-token';
 import { brokenDb, clearRegistry, DB, register, registryRows, tokenRegistry } from './support/reconcile';

@@ -1,12 +1,12 @@
+import type { AnonymousPolicy } from '../admission';
 import type { Env } from '../env';
 import type { AppCheckRules } from '../firebase/app-check';
-import { isLoopbackHost } from '../firebase/emulator';
 import { parseServiceAccountKey, type ServiceAccountKey } from '../firebase/service-account';
-import type { CorsPolicy } from '../http/cors';
 import { parseDeleteMode } from '../reconcile/delete-mode';
 import type { ReconcileSettings } from '../reconcile/types';
 import type { AccessPolicy } from '../stream/access';
 import { STREAM_USER_FIELD_NAMES, type StreamUserField } from '../stream/profile';
+import { isLoopbackHost } from '../platform/loopback';
 import { DEFAULTS } from './defaults';
 import { SettingsReader, splitList, type Fail } from './parse';
 import { isTenantId } from '../user-id';
@@ -17,8 +17,10 @@ import { isTenantId } from '../user-id';
  * narrow settings they use. Errors name the setting that is missing or
  * malformed and never echo a secret's value.
  */
-/** FIREBASE_ANONYMOUS (anonymous = `firebase.sign_in_provider` is `anonymous`). */
-export type AnonymousPolicy = 'allow' | 'token-only' | 'deny';
+
+/** CORS_ALLOWED_ORIGINS, parsed: no CORS headers at all, any origin, or a list of origins. */
+export type CorsPolicy = { kind: 'none' } | { kind: 'any' } | { kind: 'list'; origins: ReadonlySet<string> };
+
 const ANONYMOUS_POLICIES: readonly AnonymousPolicy[] = ['allow', 'token-only', 'deny'];
 
 export interface Config {

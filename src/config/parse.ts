@@ -1,5 +1,5 @@
 import type { Env } from '../env';
-import { isSecureOrLoopback } from '../firebase/emulator';
+import { isSecureOrLoopback } from '../platform/loopback';
 import { DEFAULTS } from './defaults';
 
 /**

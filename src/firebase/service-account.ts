@@ -1,4 +1,4 @@
-import { isSecureOrLoopback } from './emulator';
+import { isSecureOrLoopback } from '../platform/loopback';
 import { base64UrlFromBytes, base64UrlFromText } from '../base64url';
 import { globalFetch } from '../platform/io';
 

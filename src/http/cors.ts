@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
+import type { CorsPolicy } from '../config/config';
 
 /**
  * CORS per CORS_ALLOWED_ORIGINS, deny by default: with the setting empty no
@@ -10,9 +11,6 @@ import { cors } from 'hono/cors';
  * opaque CORS failure), and logged once, naming the origin, so the operator
  * sees which origin to list.
  */
-
-/** CORS_ALLOWED_ORIGINS, parsed: no CORS headers at all, any origin, or a list of origins. */
-export type CorsPolicy = { kind: 'none' } | { kind: 'any' } | { kind: 'list'; origins: ReadonlySet<string> };
 
 /** The headers Firebase's callable clients send; accepted and otherwise ignored. */
 const ALLOWED_REQUEST_HEADERS = [

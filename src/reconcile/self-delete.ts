@@ -1,4 +1,4 @@
-import { AppError } from '../errors';
+import { tenantMismatch } from '../admission';
 import { checkUids } from './checker';
 import { deleteClaimed, newClaim, recheckPending } from './deleter';
 import type { SelfDeleteAnswer } from './self-delete-answer';
@@ -56,8 +56,4 @@ export async function deleteRegistered(entry: RegisteredUser, deps: ReconcileDep
   if (outcome === 'deleted' || outcome === 'already_gone') return { deleted: true, completed: true };
   if (outcome === 'deleting') return { deleted: true, completed: false };
   return { deleted: false, reason: 'failed' };
-}
-
-export function tenantMismatch(): AppError {
-  return new AppError('tenant_mismatch', 'This uid is registered under another tenant; its Stream user belongs to that tenant\'s user');
 }

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it, vi } from 'vitest';
-import { isLoopbackHost, isLoopbackOrigin } from '../../src/firebase/emulator';
+import { isLoopbackHost, isLoopbackOrigin } from '../../src/platform/loopback';
 import { captureConsole } from '../support/console';
 import { callWorker, Scenario, unsignedIdToken } from '../support/fixtures';
 
