@@ -2,7 +2,7 @@
 // Fails when a locked package declares a Node engine that the Node versions
 // this project promises (package.json "engines", stated in the README) do not
 // satisfy — the mismatch `npm ci` prints as EBADENGINE and a newcomer reads
-// as trouble (issue 18). Every version the promised range admits must be one
+// as trouble. Every version the promised range admits must be one
 // each package accepts (semver.subset), and so must the Node running it.
 //
 //   node scripts/check-engines.mjs [--lock package-lock.json]

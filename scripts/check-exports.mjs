@@ -1,9 +1,8 @@
 #!/usr/bin/env node
 // @ts-check
 /**
- * Fails when a module under src/ exports a name no other file imports
- * (issue 18 counted about fifty): an export is a promise that someone else
- * uses it, and an unused one hides what a module's real interface is. Imports
+ * Fails when a module under src/ exports a name no other file imports: an
+ * export is a promise that someone else uses it, and an unused one hides what a module's real interface is. Imports
  * from tests, scripts, benchmarks and the client count as uses; the Worker's
  * entry (wrangler.toml's `main`: its default export and the classes wrangler
  * binds) is used by the platform.

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // @ts-check
 // Every repository path a comment or a document names (src/…, test/…, scripts/…, docs/…, bench/…,
-// migrations/…, examples/…, client/…) must exist, so maps and comments cannot go stale (issue 18).
+// migrations/…, examples/…, client/…) must exist, so maps and comments cannot go stale.
 // Checks the source, tests, scripts and Markdown; a name with a wildcard or a placeholder is skipped, and so
 // is a line that says `check-paths: ignore`. In Markdown, every relative link must reach a file, and its
 // `#anchor` a heading of that file (the README links into docs/, and docs/ into each other).
+// Nor may a comment or a document point at this project's tracker (the word issue and a number) or at one
+// run of the simulation (the word seed and its number): a reader cannot see either, so the text says the reason itself and the
+// history stays in the commits. BENCHMARKS.md, a dated log of measurements, is exempt.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,12 +36,20 @@ const sources = [
   ...['README.md', 'BENCHMARKS.md', 'wrangler.toml'].map((name) => join(ROOT, name)).filter((path) => existsSync(path)),
 ];
 const missing = [];
+/** A pointer a reader cannot follow; another project's issue is named by its URL. */
+const UNSEEN = /\b(issues? #?\d+|seed \d{4,})/i;
 for (const file of sources) {
   // A line may opt out (this check's own test names paths that must not exist).
   const text = readFileSync(file, 'utf8')
     .split('\n')
     .filter((line) => !line.includes('check-paths: ignore'))
     .join('\n');
+  if (!file.endsWith('BENCHMARKS.md')) {
+    for (const [index, line] of text.split('\n').entries()) {
+      const unseen = UNSEEN.exec(line)?.[1];
+      if (unseen) missing.push(`${relative(ROOT, file)}:${index + 1}: names "${unseen}", which a reader cannot see`);
+    }
+  }
   for (const match of text.matchAll(PATH)) {
     const named = /** @type {string} */ (match[1]).replace(/[.]+$/, '');
     if (/[*{}<>]/.test(named) || named.includes('...')) continue;
@@ -85,7 +96,7 @@ for (const file of sources.filter((path) => path.endsWith('.md'))) {
   }
 }
 if (missing.length > 0) {
-  console.error(`paths named in comments or documents that do not exist (${missing.length}):\n  ${missing.join('\n  ')}`);
+  console.error(`paths named in comments or documents that do not exist, or pointers a reader cannot follow (${missing.length}):\n  ${missing.join('\n  ')}`);
   process.exit(1);
 }
 console.log(`every path named in ${sources.length} files exists`);

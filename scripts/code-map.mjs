@@ -2,8 +2,8 @@
 // @ts-check
 /**
  * The code map in docs/architecture.md, drawn from the imports under src/ so
- * it cannot go stale (issue 18: the hand-drawn one missed real dependencies
- * and drew one that did not exist). A module is a folder of src/ or a file at
+ * it cannot go stale (a hand-drawn map misses real dependencies and draws
+ * ones that do not exist). A module is a folder of src/ or a file at
  * its top; an arrow is "imports from", type-only imports included.
  *
  *   node scripts/code-map.mjs           rewrite the map between its markers

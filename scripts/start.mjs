@@ -121,7 +121,7 @@ export async function startLocal(options = {}) {
     };
     // The admin routes, with a token of this run (unless .dev.vars has one): `POST /v1/admin/reconcile/run` is
     // how the cron is triggered locally. Not wrangler's --test-scheduled: its /__scheduled answers any web page
-    // that fetches it (issue 17).
+    // that fetches it, so any site the developer visits could run the cron.
     const adminToken = devVars.ADMIN_TOKEN ?? randomBytes(24).toString('hex');
     if (!devVars.ADMIN_TOKEN) vars.ADMIN_TOKEN = adminToken;
     // Deletion events: a Pub/Sub push stand-in that watches the emulator and pushes signed events (unless

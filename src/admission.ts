@@ -23,7 +23,7 @@ interface AdmissionRegistry {
   writeBehind: RegistryWriteBehind;
 }
 
-/** The settings admission reads (from Config, by the composition root through the token service). */
+/** The settings admission reads (from Config, by the composition root through the token service; src/env.ts says what each means). */
 interface AdmissionPolicy {
   /** FIREBASE_TENANT_IDS. */
   tenants: ReadonlySet<string>;
@@ -53,7 +53,7 @@ interface AdmitOptions {
  */
 const ALIVE_REFRESH_MS = 24 * 3600_000;
 
-/** FIREBASE_ANONYMOUS (anonymous = `firebase.sign_in_provider` is `anonymous`). */
+/** FIREBASE_ANONYMOUS. */
 export type AnonymousPolicy = 'allow' | 'token-only' | 'deny';
 
 /** A uid registered under one tenant, presented with a token of another: its Stream user belongs to the first. */

@@ -1,17 +1,18 @@
-import type { DeletionEventsSettings } from './config/config';
-import type { FirebaseAdminClient } from './firebase/admin-api';
-import type { GoogleKeyStore } from './firebase/google-keys';
-import type { CorsPolicy } from './config/config';
-import { missingMigrations } from './registry/migrations';
-import type { Reconciliation } from './reconcile/types';
-import type { StreamRestClient } from './stream/rest-client';
-
 /**
  * The doctor (`GET /v1/admin/doctor`): asks every dependency the Worker
  * needs whether it works, as the Worker would use it, and says what to fix.
  * Never a secret or key material in an answer: settings are named, values
  * never shown. `ok` is false when any check fails.
+ *
+ * @module
  */
+import type { FirebaseAdminClient } from './firebase/admin-api';
+import type { GoogleKeyStore } from './firebase/google-keys';
+import type { CorsPolicy, DeletionEventsSettings } from './config/config';
+import { missingMigrations } from './registry/migrations';
+import type { Reconciliation } from './reconcile/types';
+import type { StreamRestClient } from './stream/rest-client';
+
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
 interface DoctorCheck {

@@ -27,9 +27,9 @@ export interface Env {
   STREAM_WRITE_LIMITER?: RateLimit;
   /** Rate Limiting binding: Stream writes per client address (CF-Connecting-IP); none = no limit. */
   STREAM_WRITE_IP_LIMITER?: RateLimit;
-  /** Anonymous Firebase users: allow (default), token-only (no Stream write) or deny. */
+  /** Anonymous Firebase users (`firebase.sign_in_provider` is `anonymous`): allow (default), token-only (no Stream write) or deny. */
   FIREBASE_ANONYMOUS?: string;
-  /** Its period in seconds (as in wrangler.toml), for Retry-After. */
+  /** STREAM_WRITE_LIMITER's period in seconds (as in wrangler.toml), for Retry-After. */
   STREAM_WRITE_LIMIT_PERIOD_SECONDS?: string;
   /** `true`: refuse disabled accounts and revoked ID tokens, as verifyIdToken(token, true) does. */
   FIREBASE_CHECK_REVOKED?: string;

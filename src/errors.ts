@@ -131,8 +131,8 @@ export class AppError extends Error {
 /**
  * Anything that is not an AppError is unexpected and answered as `internal`
  * with no detail, except D1 failing (its errors say `D1_…`), which is the
- * registry being unavailable: 503 with Retry-After, on every route (the
- * simulation found the admin and self-service routes answering 500, issue 15).
+ * registry being unavailable: 503 with Retry-After, on every route (admin and
+ * self-service included): the client should come back, not report a bug.
  */
 export function toAppError(error: unknown): AppError {
   if (error instanceof AppError) return error;

@@ -1,3 +1,14 @@
+/**
+ * The composition root, and the only module that reads configuration.
+ *
+ * Per isolate and env object, the settings are parsed once and everything is
+ * built here: the Google key cache, the Stream client, the registry, the
+ * token service, reconciliation and the HTTP app. Every deliberate
+ * per-isolate cache (keys, profiles, recorded uids, service account token)
+ * lives in what this builds, not in module state elsewhere.
+ *
+ * @module
+ */
 import { env as startupEnv } from 'cloudflare:workers';
 import { ConfigError, parseConfig, type Config, type DeletionEventsSettings } from './config/config';
 import { runDoctor } from './doctor';
@@ -33,15 +44,6 @@ import { TokenService } from './token-service';
 import { isValidStreamUserId } from './user-id';
 import type { Background } from './platform/io';
 
-/**
- * The composition root, and the only module that reads configuration.
- *
- * Per isolate and env object, the settings are parsed once and everything is
- * built here: the Google key cache, the Stream client, the registry, the
- * token service, reconciliation and the HTTP app. Every deliberate
- * per-isolate cache (keys, profiles, recorded uids, service account token)
- * lives in what this builds, not in module state elsewhere.
- */
 export interface Built {
   config: Config;
   app: App;
@@ -71,7 +73,7 @@ export function build(env: Env, prefetchKeys?: Background): Built {
     const early = atStartup !== undefined && sameBindings(env, atStartup.env) ? atStartup.entry : undefined;
     const config = early?.config ?? parseConfig(env);
     // A fresh isolate's first request: start reading the ID-token keys' data centre copy now, so the read
-    // overlaps building everything below and parsing the request (issue 18: a faster first request).
+    // overlaps building everything below and parsing the request: a faster first request.
     if (prefetchKeys) keyStoreFor(config.firebaseJwksUrl, config.streamApiSecret).prefetch(prefetchKeys);
     entry = early ?? compose(config, env);
     built.set(env, entry);
@@ -96,7 +98,7 @@ function sameBindings(a: Env, b: Env): boolean {
 /**
  * Everything built while the isolate starts, from the module's env, so the
  * first request finds it ready: Cloudflare starts an isolate while the
- * client's TLS handshake is under way (issue 18: a faster first request).
+ * client's TLS handshake is under way, so this makes the first request faster.
  * Only CPU work: no I/O is allowed, or needed, before a request. A broken
  * configuration builds nothing here; the first request reports it, as always.
  */

@@ -33,26 +33,25 @@ interface ConnectUser {
   image?: string;
 }
 
-/** The settings the token service reads (from Config, by the composition root). */
+/** The settings the token service reads: fields of Config (src/config/config.ts), documented there and in src/env.ts. */
 interface TokenSettings {
-  /** 0 = tokens without `exp`. */
+  /** streamTokenTtlSeconds. */
   ttlSeconds: number;
-  /** The Stream fields this service owns. */
+  /** streamUserFields. */
   userFields: ReadonlySet<StreamUserField>;
-  /** How long an unchanged profile written by this isolate is trusted to be in Stream; 0 = always call Stream. */
+  /** streamProfileCacheSeconds. */
   profileCacheSeconds: number;
-  /** Identity Platform tenants whose users are served; project-level users always are. */
+  /** FIREBASE_TENANT_IDS. */
   tenants: ReadonlySet<string>;
-  /** Custom claims → Stream role and teams (off unless configured). */
+  /** STREAM_ROLE_CLAIM, STREAM_ALLOWED_ROLES, STREAM_TEAMS_CLAIM. */
   access: AccessPolicy;
-  /** The write limiters' period, for Retry-After. */
+  /** STREAM_WRITE_LIMIT_PERIOD_SECONDS. */
   writeLimitPeriodSeconds: number;
-  /** FIREBASE_ANONYMOUS: allow, token-only (no Stream write for anonymous users) or deny. */
+  /** FIREBASE_ANONYMOUS. */
   anonymous: AnonymousPolicy;
 }
 
-/** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
-
+/** What the token service is built from, by the composition root (src/index.ts). */
 interface TokenServiceDeps {
   settings: TokenSettings;
   signer: StreamTokenSigner;
@@ -164,7 +163,7 @@ export class TokenService {
    * Revokes every Stream token of the caller issued up to now.
    *
    * Effective for every uid this service issued a token to, including one
-   * that only ever fetched tokens and has no Stream user yet (issue 15): Stream
+   * that only ever fetched tokens and has no Stream user yet: Stream
    * would create that user from such a token on connect, with no revocation.
    * So when Stream does not have the user, it is created first (registered
    * before, as on the create routes; nothing can be overwritten, since it

@@ -24,7 +24,7 @@ describe('AppError', () => {
     expect(toAppError(known)).toBe(known);
   });
 
-  it('D1 failing is the registry being unavailable (503, Retry-After), not internal, on every route (issue 15)', () => {
+  it('D1 failing is the registry being unavailable (503, Retry-After), not internal, on every route', () => {
     const storage = toAppError(new Error('D1_ERROR: Network connection lost.'));
     expect(storage).toMatchObject({ code: 'registry_unavailable', httpStatus: 503, callableStatus: 'UNAVAILABLE' });
     expect(storage.headers['Retry-After']).toBe('5');

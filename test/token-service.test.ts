@@ -128,7 +128,7 @@ describe('TokenService', () => {
     expect((malformed as AppError).code).toBe('invalid_token');
   });
 
-  it('binds a uid to the tenant its registry row names, with or without FIREBASE_TENANT_IDS (issue 15)', async () => {
+  it('binds a uid to the tenant its registry row names, with or without FIREBASE_TENANT_IDS', async () => {
     // No tenant list: rows can still carry a tenant (an import with "tenant", or an earlier configuration).
     const { scenario, service, background } = await setup();
     await DB.prepare(`INSERT INTO stream_users (uid, tenant, first_seen_at) VALUES ('shared', 'blue', 0)`).run();
@@ -145,7 +145,7 @@ describe('TokenService', () => {
     expect(await scenario.streamRequests()).toEqual([]);
   });
 
-  it('records an unknown uid before issuing, so two tenants racing for it cannot both be served (issue 15)', async () => {
+  it('records an unknown uid before issuing, so two tenants racing for it cannot both be served', async () => {
     const { service, background, settle } = await setup({ tenants: ['blue', 'green'] });
     const outcomes = await Promise.allSettled([
       service.issueToken(claims('fresh', { firebase: { tenant: 'blue' } }), background),
@@ -169,7 +169,7 @@ describe('TokenService', () => {
     expectLogged('registry_read_failed', 'registry_write_failed');
   });
 
-  it('revokes for a uid that only ever fetched tokens: creates the user, then sets the revocation (issue 15)', async () => {
+  it('revokes for a uid that only ever fetched tokens: creates the user, then sets the revocation', async () => {
     const { scenario, service, background } = await setup({ sleep: async () => {} });
     await service.issueToken(claims('token-only', { name: 'Tess' }), background);
     const { revokedBefore } = await service.revokeTokens(claims('token-only', { name: 'Tess' }), background);

@@ -1,3 +1,11 @@
+/**
+ * Settings, parsed and validated once per isolate by the composition root
+ * (src/index.ts), the only module that reads them. Domain modules take the
+ * narrow settings they use. Errors name the setting that is missing or
+ * malformed and never echo a secret's value.
+ *
+ * @module
+ */
 import type { AnonymousPolicy } from '../admission';
 import type { Env } from '../env';
 import type { AppCheckRules } from '../firebase/app-check';
@@ -10,13 +18,6 @@ import { isLoopbackHost } from '../platform/loopback';
 import { DEFAULTS } from './defaults';
 import { SettingsReader, splitList, type Fail } from './parse';
 import { isTenantId } from '../user-id';
-
-/**
- * Settings, parsed and validated once per isolate by the composition root
- * (src/index.ts), the only module that reads them. Domain modules take the
- * narrow settings they use. Errors name the setting that is missing or
- * malformed and never echo a secret's value.
- */
 
 /** CORS_ALLOWED_ORIGINS, parsed: no CORS headers at all, any origin, or a list of origins. */
 export type CorsPolicy = { kind: 'none' } | { kind: 'any' } | { kind: 'list'; origins: ReadonlySet<string> };
@@ -35,20 +36,20 @@ export interface Config {
   /** 0 = tokens without `exp`. */
   streamTokenTtlSeconds: number;
   streamUserFields: ReadonlySet<StreamUserField>;
-  /** How long the create route trusts that an unchanged profile is still in Stream; 0 = always call Stream. */
+  /** STREAM_PROFILE_CACHE_SECONDS: how long the create route trusts that an unchanged profile is still in Stream; 0 = always call Stream. */
   streamProfileCacheSeconds: number;
   cors: CorsPolicy;
-  /** Identity Platform tenants whose users are served (project-level users always are). */
+  /** FIREBASE_TENANT_IDS. */
   tenants: ReadonlySet<string>;
-  /** Custom claims → Stream role and teams. */
+  /** STREAM_ROLE_CLAIM, STREAM_ALLOWED_ROLES, STREAM_TEAMS_CLAIM. */
   access: AccessPolicy;
-  /** Period of the STREAM_WRITE_LIMITER binding, for Retry-After. */
+  /** STREAM_WRITE_LIMIT_PERIOD_SECONDS. */
   writeLimitPeriodSeconds: number;
   /** Firebase App Check; undefined = off. */
   appCheck: { mode: 'monitor' | 'enforce'; rules: AppCheckRules; jwksUrl: string } | undefined;
   /** FIREBASE_CHECK_REVOKED: undefined = off; else how long each account's status is trusted. */
   checkRevoked: { cacheSeconds: number } | undefined;
-  /** FIREBASE_ANONYMOUS: anonymous users served fully, with tokens only (no Stream write), or not at all. */
+  /** FIREBASE_ANONYMOUS. */
   anonymous: AnonymousPolicy;
   /** Set only when FIREBASE_AUTH_EMULATOR_HOST names a loopback host. */
   firebaseAuthEmulatorHost: string | undefined;
@@ -171,7 +172,7 @@ function firebaseSettings(read: SettingsReader, warnings: ConfigWarning[]) {
 
   const serviceAccountJson = read.text('GOOGLE_SERVICE_ACCOUNT');
   const serviceAccount = serviceAccountJson === '' ? undefined : read.parsed('GOOGLE_SERVICE_ACCOUNT', parseServiceAccountKey);
-  // A key file of another project is the classic way to make every user look deleted (issue 8).
+  // A key file of another project is the classic way to make every user look deleted: Firebase answers for the wrong project.
   if (projectId && serviceAccount?.project_id !== undefined && serviceAccount.project_id !== projectId) {
     read.fail('GOOGLE_SERVICE_ACCOUNT', `belongs to project "${serviceAccount.project_id}", not FIREBASE_PROJECT_ID "${projectId}"`);
   }

@@ -1,12 +1,14 @@
-import type { Env } from '../env';
-import { isSecureOrLoopback } from '../platform/loopback';
-import { DEFAULTS } from './defaults';
-
 /**
  * The parse helpers every setting goes through. Each reports a problem to
  * `fail` (naming the setting, never echoing a secret's value) and returns a
  * harmless fallback, so parseConfig can report every problem at once.
+ *
+ * @module
  */
+import type { Env } from '../env';
+import { isSecureOrLoopback } from '../platform/loopback';
+import { DEFAULTS } from './defaults';
+
 export type Fail = (setting: string, problem: string) => void;
 
 export function wholeNumber(value: string, setting: string, min: number, max: number, fail: Fail): number {
@@ -38,7 +40,7 @@ export function splitList(value: string): string[] {
  * A URL the Worker sends requests (and so tokens, keys or secrets) to:
  * `https://`, or `http://` only for a loopback host (local stand-ins and
  * emulators); no query or fragment; returned without a trailing slash.
- * Anything else is reported as a bad setting and never used (issue 17): an
+ * Anything else is reported as a bad setting and never used: an
  * `http://` Stream or Google URL would send the server token or fetch keys
  * in the clear.
  */

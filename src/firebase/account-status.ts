@@ -1,14 +1,16 @@
-import { AppError } from '../errors';
-import { FirebaseLookupError, type AccountRecord, type FirebaseAdminClient } from './admin-api';
-import type { FirebaseClaims } from './verify-id-token';
-
 /**
  * What firebase-admin's `verifyIdToken(token, true)` adds to the signature
  * check: the account still exists, is not disabled, and the token was not
  * authenticated before the account's `validSince` (refresh tokens revoked).
  * Each answer is cached per isolate for `cacheSeconds`, so a busy user costs
  * one lookup a minute, not one per request. Firebase unreachable is 503: never a token.
+ *
+ * @module
  */
+import { AppError } from '../errors';
+import { FirebaseLookupError, type AccountRecord, type FirebaseAdminClient } from './admin-api';
+import type { FirebaseClaims } from './verify-id-token';
+
 interface AccountStatusOptions {
   client: FirebaseAdminClient;
   cacheSeconds: number;

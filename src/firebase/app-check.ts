@@ -1,7 +1,3 @@
-import { AppError } from '../errors';
-import { BASE64URL_SEGMENT, decodeJsonSegment, verifyRs256 } from './jws';
-import type { Background } from '../platform/io';
-
 /**
  * Firebase App Check: the `X-Firebase-AppCheck` header a genuine app sends,
  * verified as firebase-admin's `appCheck().verifyToken` does (oracle:
@@ -15,7 +11,13 @@ import type { Background } from '../platform/io';
  * `projects/<project number>`; `sub` (the Firebase
  * app id) a non-empty string, and one of APP_CHECK_APP_IDS when that is set;
  * `exp` in the future; `nbf`, if any, not in the future.
+ *
+ * @module
  */
+import { AppError } from '../errors';
+import { BASE64URL_SEGMENT, decodeJsonSegment, verifyRs256 } from './jws';
+import type { Background } from '../platform/io';
+
 type AppCheckMode = 'off' | 'monitor' | 'enforce';
 
 export interface AppCheckRules {

@@ -1,6 +1,3 @@
-import { AppError } from '../errors';
-import { globalFetch, type Background } from '../platform/io';
-
 /**
  * Google's public keys for Firebase ID tokens, cached as imported CryptoKeys,
  * so that no request that could be served ever waits for Google.
@@ -23,7 +20,12 @@ import { globalFetch, type Background } from '../platform/io';
  *   may well be valid, signed with a key rotated in during the outage.
  * - With no usable keys at all the answer is `keys_unavailable` (503), never
  *   "unauthenticated".
+ *
+ * @module
  */
+import { AppError } from '../errors';
+import { globalFetch, type Background } from '../platform/io';
+
 interface GoogleKeyStoreOptions {
   url: string;
   fetch?: typeof fetch;
@@ -51,8 +53,7 @@ export interface KeySetCache {
   put(url: string, keySet: StoredKeySet): Promise<void>;
 }
 
-/** Hands a promise to the runtime to finish after the answer (`ctx.waitUntil`). */
-
+/** A key this isolate imported, kept by `kid`. */
 interface CachedKey {
   /** The RSA modulus, to recognise a key we already imported. */
   n: string;
@@ -146,7 +147,7 @@ export class GoogleKeyStore {
    * Starts reading the data centre's copy of the keys when this isolate has
    * none, without waiting: the Worker calls it as a fresh isolate's first
    * request arrives, so the read overlaps building the app and parsing the
-   * request instead of following them (issue 18: a faster first request).
+   * request instead of following them: a faster first request.
    * Never fetches Google.
    */
   prefetch(background: Background): void {
@@ -266,7 +267,7 @@ export class GoogleKeyStore {
         keys.set(jwk.kid, known); // already imported: never import a key twice
         continue;
       }
-      // WebCrypto directly (jose's importJWK did the same; its 16 KiB left the bundle, issue 17's budget).
+      // WebCrypto directly (jose's importJWK did the same; dropping it took 16 KiB off the bundle, which has a size budget).
       const key = await crypto.subtle.importKey('jwk', { kty: 'RSA', n: jwk.n, e: jwk.e, ext: true }, RS256, false, ['verify']);
       keys.set(jwk.kid, { n: jwk.n, key });
     }

@@ -1,11 +1,13 @@
-import { bytesFromBase64Url } from '../base64url';
-
 /**
  * The pieces of a compact RS256 JWS that both Firebase token kinds (ID
  * tokens, App Check tokens) are checked with, strictly: base64url segments,
  * UTF-8 JSON objects without a byte-order mark, and the RSASSA-PKCS1-v1_5
  * SHA-256 signature over `header.payload`, verified with WebCrypto directly.
+ *
+ * @module
  */
+import { bytesFromBase64Url } from '../base64url';
+
 export const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]+$/;
 const RS256 = { name: 'RSASSA-PKCS1-v1_5' } as const;
 // ignoreBOM: true keeps a byte-order mark in the text, so JSON.parse refuses it, as firebase-admin does

@@ -1,6 +1,3 @@
-import type { SignedCache } from '../platform/signed-cache';
-import type { KeySetCache, StoredKeySet } from './google-keys';
-
 /**
  * The data centre's copy of a JWKS, in the Cache API (`caches.default`),
  * keyed by the JWKS URL: a new isolate reads it before going to Google. The
@@ -10,7 +7,12 @@ import type { KeySetCache, StoredKeySet } from './google-keys';
  * planted under Google's URL are ignored, and the isolate goes to Google.
  * Cloudflare's Cache API does nothing on `*.workers.dev`, only on a custom
  * domain: there every isolate simply fetches from Google once, as before.
+ *
+ * @module
  */
+import type { SignedCache } from '../platform/signed-cache';
+import type { KeySetCache, StoredKeySet } from './google-keys';
+
 /** The purpose label of these entries' MAC (src/platform/signed-cache.ts). */
 export const KEY_SET_PURPOSE = 'google-key-set v1';
 

@@ -1,13 +1,15 @@
-import { isSecureOrLoopback } from '../platform/loopback';
-import { base64UrlFromBytes, base64UrlFromText } from '../base64url';
-import { globalFetch } from '../platform/io';
-
 /**
  * OAuth2 access tokens for a Google service account (the JSON key file in the
  * `GOOGLE_SERVICE_ACCOUNT` secret), by the JWT-bearer grant: an RS256
  * assertion signed with the key file's private key, posted to its
  * `token_uri`. The token is cached until shortly before it expires.
+ *
+ * @module
  */
+import { isSecureOrLoopback } from '../platform/loopback';
+import { base64UrlFromBytes, base64UrlFromText } from '../base64url';
+import { globalFetch } from '../platform/io';
+
 export interface ServiceAccountKey {
   /** The Google Cloud project the service account belongs to (checked against FIREBASE_PROJECT_ID). */
   project_id?: string;
@@ -42,7 +44,7 @@ export function parseServiceAccountKey(json: string): ServiceAccountKey {
   } catch {
     throw new Error('"token_uri" is not a URL');
   }
-  // The signed assertion goes there: https only, http just for a loopback stand-in (issue 17).
+  // The signed assertion goes there: https only, http just for a loopback stand-in, so it never crosses a network in the clear.
   if (!isSecureOrLoopback(url)) {
     throw new Error('"token_uri" must be an https URL (http only for a loopback host)');
   }

@@ -1,15 +1,3 @@
-import { Hono } from 'hono/tiny';
-import { AppError } from '../errors';
-import { FirebaseLookupError, MAX_LOOKUP_UIDS } from '../firebase/admin-api';
-import type { DoctorReport } from '../doctor';
-import { reconcile } from '../reconcile/reconcile';
-import { deleteConfirmedGone } from '../reconcile/admin-delete';
-import type { Reconciliation } from '../reconcile/types';
-import { reconcileStatus } from '../reconcile/status';
-import { isServableUid, isTenantId } from '../user-id';
-import { bearerCredentials } from './bearer';
-import { json } from './respond';
-
 /**
  * Operator routes, behind `Authorization: Bearer <ADMIN_TOKEN>` (compared in
  * constant time; a missing or wrong token is 401). Absent (404) while
@@ -25,7 +13,21 @@ import { json } from './respond';
  *   scripts/import-users.mjs.
  * - GET /v1/admin/reconcile/status: registry counts, oldest pending
  *   deletions, the last run, the sweep's progress.
+ *
+ * @module
  */
+import { Hono } from 'hono/tiny';
+import { AppError } from '../errors';
+import { FirebaseLookupError, MAX_LOOKUP_UIDS } from '../firebase/admin-api';
+import type { DoctorReport } from '../doctor';
+import { reconcile } from '../reconcile/reconcile';
+import { deleteConfirmedGone } from '../reconcile/admin-delete';
+import type { Reconciliation } from '../reconcile/types';
+import { reconcileStatus } from '../reconcile/status';
+import { isServableUid, isTenantId } from '../user-id';
+import { bearerCredentials } from './bearer';
+import { json } from './respond';
+
 const MAX_IMPORT_UIDS = 1000;
 
 export function createAdminRoutes(adminToken: string | undefined, reconciliation: Reconciliation, doctor: () => Promise<DoctorReport>): Hono | undefined {
@@ -62,7 +64,7 @@ export function createAdminRoutes(adminToken: string | undefined, reconciliation
   admin.get('/reconcile/status', async () => json(await reconcileStatus(deps)));
 
   // One reconciliation run now, as the cron runs it (the same budget and brake), answering its summary.
-  // Also how `npm start` triggers the cron locally: wrangler's /__scheduled answers any web page (issue 17).
+  // Also how `npm start` triggers the cron locally: wrangler's /__scheduled answers any web page, this route only the admin token.
   admin.post('/reconcile/run', async () => {
     const summary = await reconcile(deps);
     return json(summary); // `error` says when the run stopped on a failure, as the cron's failed run does

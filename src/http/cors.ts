@@ -1,7 +1,3 @@
-import type { MiddlewareHandler } from 'hono';
-import { cors } from 'hono/cors';
-import type { CorsPolicy } from '../config/config';
-
 /**
  * CORS per CORS_ALLOWED_ORIGINS, deny by default: with the setting empty no
  * page of another origin may call the Worker (mobile apps and servers send no
@@ -10,7 +6,12 @@ import type { CorsPolicy } from '../config/config';
  * `Access-Control-Allow-Origin`, never a 405 the browser hides behind an
  * opaque CORS failure), and logged once, naming the origin, so the operator
  * sees which origin to list.
+ *
+ * @module
  */
+import type { MiddlewareHandler } from 'hono';
+import { cors } from 'hono/cors';
+import type { CorsPolicy } from '../config/config';
 
 /** The headers Firebase's callable clients send; accepted and otherwise ignored. */
 const ALLOWED_REQUEST_HEADERS = [

@@ -1,5 +1,3 @@
-import { AppError, toAppError } from '../errors';
-
 /**
  * The edge of the app: every error becomes exactly one kind of answer here.
  * REST gets RFC 9457 problem details; the Firebase callable protocol gets
@@ -7,7 +5,11 @@ import { AppError, toAppError } from '../errors';
  * (`Accept: text/event-stream`), that same body as one server-sent event.
  * Unexpected errors are logged (without request data) and answered as
  * `internal` with no detail.
+ *
+ * @module
  */
+import { AppError, toAppError } from '../errors';
+
 export type Protocol = 'rest' | 'callable';
 
 /**

@@ -1,5 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
-
 /**
  * Metrics through Workers Analytics Engine (the optional `METRICS` binding,
  * `[[analytics_engine_datasets]]` in wrangler.toml): one data point per
@@ -20,7 +18,10 @@ import { AsyncLocalStorage } from 'node:async_hooks';
  * - answer:      index1 'answer', blob1 route, blob2 protocol, blob3 error code ('' on success), blob4 colo; double1 HTTP status
  * - stream_call: index1 'stream_call', blob1 operation; double1 HTTP status (0: no answer), double2 X-RateLimit-Remaining (-1 unknown)
  * - reconcile:   index1 'reconcile', blob1 mode; double1 checked, double2 deleted, double3 braked, double4 failed, double5 deferred (the backlog)
+ *
+ * @module
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 
 /** Below Analytics Engine's 250, with room for whatever else of the invocation writes meanwhile. */
 export const MAX_POINTS_PER_INVOCATION = 200;

@@ -1,6 +1,3 @@
-import type { ScopedUid } from '../registry/registry';
-import type { ReconcileDeps } from './types';
-
 /**
  * Asks Firebase which of a batch of registered, active uids still exist,
  * each in its own tenant, and records the answer: present uids are marked
@@ -22,12 +19,16 @@ import type { ReconcileDeps } from './types';
  *
  * Every path asks: the cron's batches of any size (the last page of a sweep,
  * a registry of five, a recheck batch, a short queue slice), the admin path
- * and the self-service path. Before issue 15 a cron batch of fewer than 10
- * uids skipped the question, and a small registry under a wrong
- * FIREBASE_PROJECT_ID was deleted whole. RECONCILE_MAX_MISSING_PERCENT, which
- * chose when to ask, now only marks a batch for an operator's look
- * (`reconcile_mass_missing`).
+ * and the self-service path. A batch that skipped the question because it was
+ * small would let a small registry under a wrong FIREBASE_PROJECT_ID be
+ * deleted whole. RECONCILE_MAX_MISSING_PERCENT does not choose when to ask;
+ * it only marks a batch for an operator's look (`reconcile_mass_missing`).
+ *
+ * @module
  */
+import type { ScopedUid } from '../registry/registry';
+import type { ReconcileDeps } from './types';
+
 /**
  * Witnesses asked per tenant, in one lookup (Firebase takes 100 ids a call,
  * so asking 100 costs what asking 10 did); one present is enough. Many, so

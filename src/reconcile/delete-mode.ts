@@ -1,5 +1,3 @@
-import type { DeleteUsersOptions } from '../stream/rest-client';
-
 /**
  * STREAM_DELETE_MODE: how Stream deletes a user, for `POST /users/delete`.
  *
@@ -9,7 +7,11 @@ import type { DeleteUsersOptions } from '../stream/rest-client';
  * followed by `messages` (also delete the user's messages) and `channels`
  * (also delete their 1:1 conversation channels), comma-separated:
  * e.g. `soft,messages` or `pruning,messages,channels`.
+ *
+ * @module
  */
+import type { DeleteUsersOptions } from '../stream/rest-client';
+
 export interface DeleteMode {
   /** Normalised, e.g. "soft,messages"; recorded with each deletion. */
   label: string;

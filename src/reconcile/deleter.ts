@@ -1,3 +1,14 @@
+/**
+ * Deleting from Stream with its current API: `POST /users/delete` with up to
+ * 100 ids starts a task (Stream marks the users deleted at once and cleans
+ * up in the background), polled with `GET /tasks/{id}`. Each uid's outcome is
+ * recorded as it becomes known: deleted, already gone, or failed (tried again
+ * after a backoff, so a uid Stream always refuses cannot starve the others).
+ * A task still running when the run's wait is over stays recorded on its uids
+ * and is resumed by the next run.
+ *
+ * @module
+ */
 import { FirebaseLookupError } from '../firebase/admin-api';
 import type { ScopedUid } from '../registry/registry';
 import { StreamApiError } from '../stream/errors';
@@ -7,15 +18,6 @@ import type { ReconcileSummary } from './summary';
 import { DELETE_BACKOFF, type ReconcileDeps } from './types';
 import { sleep } from '../platform/io';
 
-/**
- * Deleting from Stream with its current API: `POST /users/delete` with up to
- * 100 ids starts a task (Stream marks the users deleted at once and cleans
- * up in the background), polled with `GET /tasks/{id}`. Each uid's outcome is
- * recorded as it becomes known: deleted, already gone, or failed (tried again
- * after a backoff, so a uid Stream always refuses cannot starve the others).
- * A task still running when the run's wait is over stays recorded on its uids
- * and is resumed by the next run.
- */
 export type DeleteOutcome = 'deleted' | 'already_gone' | 'failed' | 'deleting';
 
 /** Stream takes up to 100 user ids per delete request. */
@@ -126,7 +128,7 @@ export async function deleteClaimed(
 /**
  * Stream refused the whole request because a user does not exist: find out
  * which ones still do (one query, deactivated users included: a deactivated
- * user is still a user to delete, issue 15), record the rest as already
+ * user is still a user to delete), record the rest as already
  * gone, and send the existing ones again, once.
  */
 async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
@@ -199,8 +201,8 @@ async function recordTaskResult(task: StreamTask, uids: string[], deps: Reconcil
  * A task's "not found" may be old news: a client holding a valid token can
  * have created the user since (Stream creates users on connect). Such a user
  * goes back to the deletion queue and is deleted like any other, never
- * overwritten by a tombstone's empty upsert (the simulation found this, seed
- * 1542233912); the others get their tombstone.
+ * overwritten by a tombstone's empty upsert, which would leave it in Stream
+ * with a valid token; the others get their tombstone.
  */
 async function tombstonesIfStillMissing(uids: string[], deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
   if (uids.length === 0) return new Map();
@@ -233,7 +235,7 @@ async function inStreamNow(uids: string[], deps: ReconcileDeps): Promise<Set<str
  * Stream does not have these users. If it never had them (the uid fetched
  * tokens and never connected), a token still valid would create the user on
  * connect, after the registry had recorded it deleted, and nothing would
- * ever delete it (the simulation found this, issue 15). So each is created
+ * ever delete it. So each is created
  * empty (it does not exist: nothing is overwritten) and goes back to the
  * deletion queue, due now, to be deleted like any user: Stream then keeps
  * its tombstone and refuses every token. One Stream refuses to create as

@@ -1,9 +1,3 @@
-import { FirebaseLookupError } from '../firebase/admin-api';
-import { checkUids } from './checker';
-import { deleteDue } from './deleter';
-import { addCheck, addCost, emptySummary, type ReconcileSummary } from './summary';
-import type { ReconcileDeps, ReconcileMessage } from './types';
-
 /**
  * Queue mode's consumer: each message is one lookup batch the cron enqueued.
  * A batch Firebase could not answer is retried by the queue (with a delay;
@@ -11,7 +5,15 @@ import type { ReconcileDeps, ReconcileMessage } from './types';
  * enqueues those uids again); a batch the brake held is acknowledged, its
  * uids untouched until the next sweep. Then the deletions that are due are
  * sent, within the per-invocation budget.
+ *
+ * @module
  */
+import { FirebaseLookupError } from '../firebase/admin-api';
+import { checkUids } from './checker';
+import { deleteDue } from './deleter';
+import { addCheck, addCost, emptySummary, type ReconcileSummary } from './summary';
+import type { ReconcileDeps, ReconcileMessage } from './types';
+
 const LOOKUP_RETRY_DELAY_SECONDS = 60;
 
 export async function consume(batch: MessageBatch<ReconcileMessage>, deps: ReconcileDeps): Promise<ReconcileSummary> {

@@ -1,10 +1,3 @@
-import { FirebaseLookupError } from '../firebase/admin-api';
-import type { SweepState } from '../registry/registry';
-import { checkUids } from './checker';
-import { deleteDue, resumeTasks } from './deleter';
-import { addCheck, addCost, emptySummary, type ReconcileSummary } from './summary';
-import type { ReconcileDeps, ReconcileMessage } from './types';
-
 /**
  * Deleted Firebase users are deleted from Stream.
  *
@@ -21,7 +14,16 @@ import type { ReconcileDeps, ReconcileMessage } from './types';
  *    with backoff) until it is done.
  * 4. Flat cost: each run reads O(batch) registry rows (a keyset cursor over
  *    uid, partial indexes), whatever the registry's size.
+ *
+ * @module
  */
+import { FirebaseLookupError } from '../firebase/admin-api';
+import type { SweepState } from '../registry/registry';
+import { checkUids } from './checker';
+import { deleteDue, resumeTasks } from './deleter';
+import { addCheck, addCost, emptySummary, type ReconcileSummary } from './summary';
+import type { ReconcileDeps, ReconcileMessage } from './types';
+
 /**
  * One cron run: resume Stream tasks left by earlier runs, check the uids
  * flagged for a recheck, advance the sweep (inline: up to maxBatches lookups;

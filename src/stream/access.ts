@@ -1,5 +1,3 @@
-import type { FirebaseClaims } from '../firebase/verify-id-token';
-
 /**
  * Stream role and teams from Firebase custom claims, so a moderator made in
  * Firebase (`setCustomUserClaims`) is a moderator in Stream.
@@ -9,7 +7,11 @@ import type { FirebaseClaims } from '../firebase/verify-id-token';
  * (STREAM_ALLOWED_ROLES) is never applied, whatever the token says: a claim
  * is only as trustworthy as whoever can set it, and `admin` in Stream can do
  * anything. A claim that is absent leaves the field as it is in Stream.
+ *
+ * @module
  */
+import type { FirebaseClaims } from '../firebase/verify-id-token';
+
 export interface AccessPolicy {
   /** The custom claim holding the Stream role, e.g. `stream_role`. */
   roleClaim?: string;

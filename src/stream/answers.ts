@@ -1,14 +1,15 @@
-import { AppError } from '../errors';
-import { StreamApiError } from './errors';
-import type { StreamRestClient } from './rest-client';
-import { StreamBusyError } from './user-writer';
-
 /**
  * Stream's failures as this service's answers, in one place: its rate limit
  * (the app-wide budget for the minute is spent) is 503 `stream_unavailable`
  * with `Retry-After`, never a token for a user that may not exist; any other
  * failure is 502 `stream_failed`.
+ *
+ * @module
  */
+import { AppError } from '../errors';
+import { StreamApiError } from './errors';
+import type { StreamRestClient } from './rest-client';
+import { StreamBusyError } from './user-writer';
 
 /** Stream's user writes: a sign-up or a revoke waits until the first of their windows that is known resets. */
 export const USER_WRITES: readonly string[] = ['upsertUsers', 'partialUpdateUsers', 'queryUsers'];

@@ -1,11 +1,13 @@
-import type { FirebaseClaims } from '../firebase/verify-id-token';
-
 /**
  * The Stream profile fields this service owns, read from verified Firebase
  * claims. Firebase's photo claim is `picture` (the original guide read a
  * non-existent `image` claim); `email` is copied only when configured, since
  * Stream user objects are visible to other chat users.
+ *
+ * @module
  */
+import type { FirebaseClaims } from '../firebase/verify-id-token';
+
 /** The Stream user fields this service can own (STREAM_USER_FIELDS). */
 export type StreamUserField = 'name' | 'image' | 'email';
 export const STREAM_USER_FIELD_NAMES: readonly StreamUserField[] = ['name', 'image', 'email'];

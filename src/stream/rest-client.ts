@@ -1,7 +1,3 @@
-import { StreamApiError, streamErrorFrom } from './errors';
-import type { StreamTokenSigner } from './tokens';
-import { globalFetch, sleep, type Sleep } from '../platform/io';
-
 /**
  * The Stream Chat REST calls this service makes, with the official
  * `stream-chat` server SDK's wire format (checked by test/stream/rest-client.test.ts):
@@ -11,7 +7,12 @@ import { globalFetch, sleep, type Sleep } from '../platform/io';
  * Unlike the SDK (no retries at all), each call retries a bounded number of
  * times on 429, 5xx, network errors and timeouts, honouring Stream's
  * rate-limit reset headers; a failure ends as a StreamApiError.
+ *
+ * @module
  */
+import { StreamApiError, streamErrorFrom } from './errors';
+import type { StreamTokenSigner } from './tokens';
+import { globalFetch, sleep, type Sleep } from '../platform/io';
 
 /** A Stream user object as sent: `id` plus the fields this service sets. */
 export interface StreamUser {

@@ -1,10 +1,3 @@
-import { DurableObject } from 'cloudflare:workers';
-import { retryAfterSeconds } from './answers';
-import { StreamApiError } from './errors';
-import { StreamRestClient } from './rest-client';
-import { StreamTokenSigner } from './tokens';
-import { StreamBusyError, UserWriter, type UserWrite, type WritesUsers } from './user-writer';
-
 /**
  * One place to batch sign-ups from every isolate (the `SIGNUP_BATCHER`
  * Durable Object binding). A burst spread over many isolates would batch
@@ -16,7 +9,16 @@ import { StreamBusyError, UserWriter, type UserWrite, type WritesUsers } from '.
  * configuration); the secret is this object's own (STREAM_API_SECRET), so it
  * never travels. Answers are plain values: errors do not keep their class
  * across RPC, so a busy Stream and a failed request are told apart in the answer.
+ *
+ * @module
  */
+import { DurableObject } from 'cloudflare:workers';
+import { retryAfterSeconds } from './answers';
+import { StreamApiError } from './errors';
+import { StreamRestClient } from './rest-client';
+import { StreamTokenSigner } from './tokens';
+import { StreamBusyError, UserWriter, type UserWrite, type WritesUsers } from './user-writer';
+
 type BatchedWriteAnswer =
   | { ok: 'created' | 'updated' }
   | { busy: number }

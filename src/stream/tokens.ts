@@ -1,10 +1,11 @@
-import { base64UrlFromBytes, base64UrlFromText } from '../base64url';
-
 /**
  * Stream user and server tokens: HS256 JWTs signed locally with the app
  * secret, byte-identical to what the official `stream-chat` server SDK makes
  * (`createToken(uid, exp, iat)` and its server token). No network.
+ *
+ * @module
  */
+import { base64UrlFromBytes, base64UrlFromText } from '../base64url';
 
 // jsonwebtoken, which the SDK uses, writes exactly this header.
 const HEADER_SEGMENT = base64UrlFromText('{"alg":"HS256","typ":"JWT"}');

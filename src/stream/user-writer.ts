@@ -1,7 +1,3 @@
-import { StreamApiError } from './errors';
-import type { StreamRestClient } from './rest-client';
-import { sleep, type Sleep } from '../platform/io';
-
 /**
  * Stream user writes, batched. Stream limits user writes per app, per
  * endpoint, per minute, and counts requests, not users: one request may
@@ -17,7 +13,13 @@ import { sleep, type Sleep } from '../platform/io';
  * minute is spent (X-RateLimit-Remaining 0) the batch waits for the reset
  * if that is within `maxWaitMs`, else fails with `StreamBusyError`, so the
  * caller can answer 503 with Retry-After rather than wait without bound.
+ *
+ * @module
  */
+import { StreamApiError } from './errors';
+import type { StreamRestClient } from './rest-client';
+import { sleep, type Sleep } from '../platform/io';
+
 export interface UserWrite {
   id: string;
   set: Record<string, unknown>;

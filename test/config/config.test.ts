@@ -87,7 +87,7 @@ describe('parseConfig', () => {
     ['FIREBASE_TENANT_IDS', { FIREBASE_TENANT_IDS: 'tenant-a' }],
     ['RECONCILE_TASK_WAIT_MS', { RECONCILE_TASK_WAIT_MS: '60000' }],
     ['RECONCILE_QUEUE_BATCHES_PER_RUN', { RECONCILE_QUEUE_BATCHES_PER_RUN: '0' }],
-    // Production URLs cannot leak (issue 17): https, or http for a loopback host only.
+    // Production URLs cannot leak: https, or http for a loopback host only.
     ['STREAM_BASE_URL', { STREAM_BASE_URL: 'http://chat.stream-io-api.com' }],
     ['FIREBASE_JWKS_URL', { FIREBASE_JWKS_URL: 'http://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com' }],
     ['FIREBASE_IDENTITY_TOOLKIT_URL', { FIREBASE_IDENTITY_TOOLKIT_URL: 'http://10.0.0.5:8080' }],

@@ -56,7 +56,7 @@ describe('wrangler deploy --dry-run', () => {
   });
 
   it('d1 migrations apply --remote refuses a binding without database_id (why scripts/ensure-d1-database.mjs exists)', () => {
-    // If a Wrangler upgrade makes this pass (workers-sdk issue 13632), the lookup script may be unnecessary.
+    // If a Wrangler upgrade makes this pass (https://github.com/cloudflare/workers-sdk/issues/13632), the lookup script may be unnecessary.
     const config = configWithoutDatabaseId(mkdtempSync(join(scratch, 'migrate-')));
     const { status, output } = run(process.execPath, [wranglerBin, 'd1', 'migrations', 'apply', 'DB', '--remote', '--config', config]);
     expect(status).not.toBe(0);

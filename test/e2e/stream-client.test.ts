@@ -1,5 +1,5 @@
 /**
- * The official clients end to end, in Node (issue 16): the Firebase JS SDK
+ * The official clients end to end, in Node: the Firebase JS SDK
  * against the Auth emulator, the real `stream-chat` client against the Stream
  * stand-in's client connection, the Worker as `npm start` runs it, and the
  * token provider of this repository (client/index.ts) between them.

@@ -34,7 +34,7 @@ describe('admin routes', () => {
     expect(await streamDeletes(scenario)).toEqual([]);
   });
 
-  it('POST /v1/admin/reconcile/run runs the cron now and answers its summary; only with the token (issue 17)', async () => {
+  it('POST /v1/admin/reconcile/run runs the cron now and answers its summary; only with the token', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario, { ADMIN_TOKEN });
     await registerAlive(['stays']);

@@ -521,7 +521,7 @@ describe("Stream's Firebase extension names", () => {
   });
 });
 
-describe('revoke for users who only ever fetched tokens (issue 15)', () => {
+describe('revoke for users who only ever fetched tokens', () => {
   for (const [route, revoke] of [
     ['POST /v1/token/revoke', (env: ReturnType<Scenario['env']>, idToken: string) => callWorker(env, '/v1/token/revoke', { idToken })],
     ['revokeStreamUserToken', (env: ReturnType<Scenario['env']>, idToken: string) => callable(env, 'revokeStreamUserToken', idToken)],
@@ -613,7 +613,7 @@ describe('per-user rate limit on Stream writes (STREAM_WRITE_LIMITER)', () => {
   });
 });
 
-describe('many accounts, one address (STREAM_WRITE_IP_LIMITER, issue 17)', () => {
+describe('many accounts, one address (STREAM_WRITE_IP_LIMITER)', () => {
   it('refuses the address past its budget on the routes that write to Stream, whatever the uid; tokens stay free', async () => {
     const keys: string[] = [];
     const ipLimiter = { limit: async ({ key }: { key: string }) => (keys.push(key), { success: keys.filter((k) => k === key).length <= 3 }) } as RateLimit;
@@ -657,7 +657,7 @@ describe('many accounts, one address (STREAM_WRITE_IP_LIMITER, issue 17)', () =>
   });
 });
 
-describe('anonymous users (FIREBASE_ANONYMOUS, issue 17)', () => {
+describe('anonymous users (FIREBASE_ANONYMOUS)', () => {
   const anonymous = () => mintIdToken(key, `anon-${crypto.randomUUID().slice(0, 8)}`, { claims: { firebase: { sign_in_provider: 'anonymous', identities: {} } } });
 
   it('deny: 403 anonymous_not_allowed / PERMISSION_DENIED on every route, before any Stream call; other users served', async () => {

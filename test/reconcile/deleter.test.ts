@@ -56,7 +56,7 @@ describe('Stream batch delete', () => {
     expect(await runCron(env)).toMatchObject({ sent: 2, already_gone: 2, deferred: 0 });
   });
 
-  it('a uid Stream never had (tokens only, never connected) is created empty and deleted, so no old token can bring it back (issue 15)', async () => {
+  it('a uid Stream never had (tokens only, never connected) is created empty and deleted, so no old token can bring it back', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await register(['never-connected']);
@@ -190,7 +190,7 @@ describe('Stream batch delete', () => {
     expect(await runCron(env)).toMatchObject({ deleted: 1 });
   });
 
-  it('a deactivated user in a batch Stream refused as "does not exist" is still deleted (issue 15)', async () => {
+  it('a deactivated user in a batch Stream refused as "does not exist" is still deleted', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await register(['active-gone', 'deactivated-gone', 'ghost']);
@@ -208,7 +208,7 @@ describe('Stream batch delete', () => {
     expect(JSON.parse(query!.query.payload!)).toMatchObject({ include_deactivated_users: true });
   });
 
-  it('Stream saying "does not exist" again for users it lists is a failure with backoff, not a loop (issue 15)', async () => {
+  it('Stream saying "does not exist" again for users it lists is a failure with backoff, not a loop', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await register(['stubborn']);

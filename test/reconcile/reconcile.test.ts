@@ -146,7 +146,7 @@ describe('never deletes on doubt', () => {
     expect((await scenario.streamUsers()).users).toHaveLength(30);
   });
 
-  it('a wrong project with a registry of five deletes nothing: every batch asks the witnesses, whatever its size (issue 15)', async () => {
+  it('a wrong project with a registry of five deletes nothing: every batch asks the witnesses, whatever its size', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario, { RECONCILE_BATCH_SIZE: '3' }); // a full page, then a short last page
     const uids = ['u1', 'u2', 'u3', 'u4', 'u5'];
@@ -260,7 +260,7 @@ describe('failures and interruptions', () => {
     expect(await runCron(env)).toMatchObject({ checked: 1, deleted: 0 }); // only the witness is left to check
   });
 
-  it('a pending deletion whose account was recreated with the same uid is not sent, and the uid is active again (issue 15)', async () => {
+  it('a pending deletion whose account was recreated with the same uid is not sent, and the uid is active again', async () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await register(['back']);

@@ -173,7 +173,7 @@ describe('self-service delete on the Auth emulator', () => {
     expect(await response.json()).toEqual({ deleted: false, reason: 'unconfirmed' });
     expect(await streamDeletes(scenario)).toEqual([]);
     // The cron cannot confirm it either: a registry whose every user looks gone is what a wrong project
-    // looks like (issue 15: a small registry used to be deleted whole under a wrong FIREBASE_PROJECT_ID).
+    // looks like, and a small registry must not be deleted whole under a wrong FIREBASE_PROJECT_ID.
     const held = await runCron(env); // the recheck batch and the sweep both hold it
     expect(held).toMatchObject({ deleted: 0, sent: 0 });
     expect(held.braked).toBeGreaterThan(0);

@@ -1,7 +1,7 @@
 /**
  * Flat cost: every query on the cron path reads O(batch) rows through an
  * index that matches it. A full scan or a sort of the registry would make
- * each run cost the registry's size (issue 8: `SCAN stream_users`,
+ * each run cost the registry's size (the plans to refuse: `SCAN stream_users`,
  * `USE TEMP B-TREE FOR ORDER BY`).
  */
 import { describe, expect, it } from 'vitest';

@@ -20,6 +20,23 @@ describe('scripts/check-paths.mjs', () => {
     expect(result.stderr).not.toContain('not-ours');
   });
 
+  it('fails on a comment or a document naming an issue number or a simulation seed, but not on BENCHMARKS.md or a URL', () => {
+    const dir = tree({
+      'src/a.ts': '// Checked on every path (issue 15).\nexport const a = 1;\n', // check-paths: ignore
+      'test/b.test.ts': '/** The simulation found this, seed 1542233912. */\n', // check-paths: ignore
+      'docs/c.md': 'Since Issue #8 the index is partial.\n', // check-paths: ignore
+      'BENCHMARKS.md': '## Reconciliation at scale (issue 8)\n', // check-paths: ignore
+      'src/d.ts': '// Until https://github.com/cloudflare/workers-sdk/issues/13632 is fixed; every issued token.\n', // check-paths: ignore
+    });
+    const result = run(dir);
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('src/a.ts:1: names "issue 15"'); // check-paths: ignore
+    expect(result.stderr).toContain('test/b.test.ts:1: names "seed 1542233912"'); // check-paths: ignore
+    expect(result.stderr).toContain('docs/c.md:1: names "Issue #8"'); // check-paths: ignore
+    expect(result.stderr).not.toContain('BENCHMARKS.md');
+    expect(result.stderr).not.toContain('src/d.ts'); // check-paths: ignore
+  });
+
   it('fails on a Markdown link to a missing file or heading', () => {
     const dir = tree({
       'README.md': '# Title\n\n## Limits\n\nSee [ok](docs/a.md#the-rules), [self](#limits), [gone](docs/b.md), [bad anchor](docs/a.md#nope) and [web](https://example.com/x.md#y).\n', // check-paths: ignore

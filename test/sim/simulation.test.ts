@@ -1,5 +1,5 @@
 /**
- * Model-based simulation of the whole Worker (issue 15): fast-check drives
+ * Model-based simulation of the whole Worker: fast-check drives
  * the real fetch, cron and queue handlers through random sequences of what
  * users, operators, Firebase, Stream and Google do (test/sim/commands.ts),
  * and after every command checks the promises of docs/promises.md (test/sim/invariants.ts).

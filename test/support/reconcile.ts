@@ -52,7 +52,7 @@ export async function registerAlive(uids: string[], tenant = '', agoMs = 60_000)
 
 /**
  * A user Firebase still has and the registry knows alive: the brake's witness, which every path asks
- * before trusting "missing" (issue 15). `existing`: the other uids Firebase has.
+ * before trusting "missing". `existing`: the other uids Firebase has.
  */
 export async function withWitness(scenario: Scenario, existing: string[] = []): Promise<void> {
   await registerAlive([WITNESS]);
