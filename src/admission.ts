@@ -1,4 +1,4 @@
-import { AppError } from './errors';
+import { AppError, retrySoon } from './errors';
 import type { AccountStatusCheck } from './firebase/account-status';
 import type { FirebaseClaims } from './firebase/verify-id-token';
 import type { Background } from './platform/io';
@@ -6,6 +6,7 @@ import type { NearRegistry } from './registry/near-registry';
 import type { RegistryEntry, WrittenProfile } from './registry/registry';
 import type { RegistryWriteBehind } from './registry/write-behind';
 import { isValidStreamUserId } from './user-id';
+import { log, errorText } from './platform/log';
 
 /** A caller the policy admits: its uid (a valid Stream user id) and tenant ('' = project-level). */
 interface Caller {
@@ -133,7 +134,7 @@ export class Admission {
     } catch (error) {
       // The copy already bound the uid to its tenant (that never changes); only a deletion could be missed,
       // and Stream itself refuses to recreate a deleted id. So a D1 outage does not stop the write.
-      console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
+      log.error('registry_write_failed', { error: errorText(error) });
       return;
     }
     servable(entry, caller.tenant);
@@ -167,7 +168,7 @@ export class Admission {
       }
     } catch (error) {
       readFailed = true;
-      console.error(JSON.stringify({ event: 'registry_read_failed', error: errorText(error) }));
+      log.error('registry_read_failed', { error: errorText(error) });
     }
     // No copy knows the uid (a new user, or a replica that lags): it is recorded before it is served, and
     // that write spends the address's budget of first registrations (D1 bills rows written; free accounts
@@ -176,7 +177,7 @@ export class Admission {
     try {
       return { entry: await registry.near.register(uid, tenant), fromPrimary: true };
     } catch (error) {
-      console.error(JSON.stringify({ event: 'registry_write_failed', error: errorText(error) }));
+      log.error('registry_write_failed', { error: errorText(error) });
       if (readFailed) registry.near.markDown();
       return { entry: await this.#unavailable(registry, uid, tenant, options, background, error), fromPrimary: false };
     }
@@ -202,13 +203,13 @@ export class Admission {
       new AppError(
         'registry_unavailable',
         options.writes ? 'The user registry is unavailable, so no Stream user was created; try again shortly' : 'The user registry is unavailable; try again shortly',
-        { cause, headers: { 'Retry-After': '5' } },
+        { cause, headers: retrySoon() },
       );
     const projectLevelOnly = tenant === '' && this.#policy.tenants.size === 0 && (await registry.near.recallTenantRows()) === false;
     if (!projectLevelOnly) throw refuse();
     const durable = await registry.writeBehind.defer({ uid, tenant, at: this.#now() }, background);
     if (options.writes && !durable) throw refuse();
-    console.warn(JSON.stringify({ event: 'registry_deferred', durable }));
+    log.warn('registry_deferred', { durable });
     return { tenant, state: 'active', aliveAt: null, written: undefined };
   }
 
@@ -237,7 +238,7 @@ export class Admission {
 function servable(entry: RegistryEntry, tenant: string): RegistryEntry {
   if (entry.tenant !== tenant) throw tenantMismatch();
   if (entry.state !== 'active') {
-    console.error(JSON.stringify({ event: 'deleted_user_returned', state: entry.state }));
+    log.error('deleted_user_returned', { state: entry.state });
     throw new AppError('user_deleted', 'This user was deleted from Firebase and from Stream; Stream cannot create the same user id again');
   }
   return entry;
@@ -267,8 +268,4 @@ function streamUserId(claims: FirebaseClaims): string {
     );
   }
   return claims.sub;
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -12,6 +12,7 @@ import type { CorsPolicy, DeletionEventsSettings } from './config/config';
 import { missingMigrations } from './registry/migrations';
 import type { Reconciliation } from './reconcile/types';
 import type { StreamRestClient } from './stream/rest-client';
+import { errorText } from './platform/log';
 
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
@@ -88,7 +89,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
       const found = await deps.firebase.accounts([`doctor-${crypto.randomUUID()}`]);
       add('firebase_admin', found.size === 0 ? 'ok' : 'warn', found.size === 0 ? 'accounts:lookup answers (a random uid: no such user)' : 'accounts:lookup listed a random uid');
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      const message = errorText(error);
       add('firebase_admin', 'fail', `${message}: check GOOGLE_SERVICE_ACCOUNT (a key of FIREBASE_PROJECT_ID with a role that can read users) and FIREBASE_IDENTITY_TOOLKIT_URL`);
     }
   }
@@ -100,7 +101,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
       const missing = await missingMigrations(deps.db);
       add('d1_migrations', missing.length > 0 ? 'fail' : 'ok', missing.length > 0 ? `not applied: ${missing.join(', ')} (npx wrangler d1 migrations apply DB --remote)` : 'every migration in migrations/ is applied');
     } catch (error) {
-      add('d1_migrations', 'fail', `D1 did not answer: ${error instanceof Error ? error.message : String(error)}`);
+      add('d1_migrations', 'fail', `D1 did not answer: ${errorText(error)}`);
     }
   }
 
@@ -153,7 +154,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
       else if (last?.error) add('reconcile', 'warn', `${detail}; the last run stopped: ${last.error}`);
       else add('reconcile', 'ok', detail);
     } catch (error) {
-      add('reconcile', 'fail', `the registry did not answer: ${error instanceof Error ? error.message : String(error)}`);
+      add('reconcile', 'fail', `the registry did not answer: ${errorText(error)}`);
     }
   }
 
@@ -173,7 +174,7 @@ async function replicationCheck(db: D1Database): Promise<DoctorCheck> {
   try {
     meta = (await db.withSession('first-unconstrained').prepare('SELECT 1').all()).meta as typeof meta;
   } catch (error) {
-    return { name: 'd1_replication', status: 'fail', detail: `a session read failed: ${error instanceof Error ? error.message : String(error)}` };
+    return { name: 'd1_replication', status: 'fail', detail: `a session read failed: ${errorText(error)}` };
   }
   if (meta.served_by_primary === undefined) {
     return { name: 'd1_replication', status: 'ok', detail: 'local D1: no replicas, no region (production names where each read is served)' };

@@ -98,6 +98,14 @@ const SPELLINGS: Record<ErrorCode, Spelling> = {
   internal: { http: 500, callable: 'INTERNAL', title: 'Internal error' },
 };
 
+/**
+ * `Retry-After` for a dependency that is briefly away (D1, Google's keys,
+ * Firebase's account lookup): a few seconds, since such outages are short and
+ * a client that waits longer only delays its user. A fresh object per error,
+ * since AppError's headers are its own.
+ */
+export const retrySoon = (): Record<string, string> => ({ 'Retry-After': '5' });
+
 export class AppError extends Error {
   override readonly name = 'AppError';
   readonly code: ErrorCode;
@@ -139,7 +147,7 @@ export function toAppError(error: unknown): AppError {
   if (isStorageFailure(error)) {
     return new AppError('registry_unavailable', 'The user registry is unavailable; nothing was changed by what failed; try again shortly', {
       cause: error,
-      headers: { 'Retry-After': '5' },
+      headers: retrySoon(),
     });
   }
   return new AppError('internal', 'Internal error', { cause: error });

@@ -43,6 +43,7 @@ import { UserWriter } from './stream/user-writer';
 import { TokenService } from './token-service';
 import { isValidStreamUserId } from './user-id';
 import type { Background } from './platform/io';
+import { log, errorText } from './platform/log';
 
 export interface Built {
   config: Config;
@@ -80,7 +81,7 @@ export function build(env: Env, prefetchKeys?: Background): Built {
     // Logged here, not while building: a line written at isolate start-up reaches no log a deployer sees.
     if (!warned.has(entry)) {
       warned.add(entry);
-      for (const warning of entry.config.warnings) console.error(JSON.stringify(warning));
+      for (const { event, ...fields } of entry.config.warnings) log.error(event, fields);
     }
   }
   return entry;
@@ -111,7 +112,7 @@ function composeAtStartup(): { env: Env; entry: Built } | undefined {
     return { env, entry: compose(parseConfig(env), env) };
   } catch (error) {
     // A bad configuration is the first request's to report; anything else is a bug worth a line.
-    if (!(error instanceof ConfigError)) console.error(JSON.stringify({ event: 'unexpected_error', error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) }));
+    if (!(error instanceof ConfigError)) log.error('unexpected_error', { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
     return undefined;
   }
 }
@@ -146,6 +147,7 @@ function compose(config: Config, env: Env): Built {
   else if (!firebase) reconciliation = { on: false, reason: 'neither GOOGLE_SERVICE_ACCOUNT nor FIREBASE_AUTH_EMULATOR_HOST is set' };
   else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE, meter } };
 
+  const writer = new UserWriter({ stream });
   const tokens = new TokenService({
     settings: {
       ttlSeconds: config.streamTokenTtlSeconds,
@@ -161,9 +163,9 @@ function compose(config: Config, env: Env): Built {
     registry: registry && near && writeBehind ? { store: registry, near, writeBehind } : undefined,
     writeLimiter: env.STREAM_WRITE_LIMITER,
     ipLimiter: env.STREAM_WRITE_IP_LIMITER,
-    writer: env.SIGNUP_BATCHER
-      ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, new UserWriter({ stream }))
-      : undefined,
+    // Without the SIGNUP_BATCHER object each write makes its own requests: a stateless Worker cannot share I/O between
+    // requests. With it, this isolate's writer is the fallback when the object is unavailable.
+    writer: env.SIGNUP_BATCHER ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, writer) : writer,
     accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,
   });
@@ -306,7 +308,7 @@ export default {
   async scheduled(_controller, env, _ctx): Promise<void> {
     const { reconciliation, metrics } = build(env); // a config error throws here and shows as a failed cron run
     if (!reconciliation.on) {
-      console.error(JSON.stringify({ event: 'reconcile_skipped', reason: reconciliation.reason }));
+      log.error('reconcile_skipped', { reason: reconciliation.reason });
       return;
     }
     await metrics.invocation(async () => {
@@ -336,7 +338,7 @@ export default {
       } as typeof batch;
     }
     if (!reconciliation.on) {
-      console.error(JSON.stringify({ event: 'reconcile_skipped', reason: reconciliation.reason }));
+      log.error('reconcile_skipped', { reason: reconciliation.reason });
       batch.retryAll({ delaySeconds: 300 }); // nothing is lost: the messages come back once it is configured
       return;
     }
@@ -350,7 +352,7 @@ export default {
  */
 function misconfigured(request: Request, error: unknown): Response {
   const settings = error instanceof ConfigError ? error.settings : [];
-  console.error(JSON.stringify({ event: 'invalid_config', error: error instanceof Error ? error.message : String(error) }));
+  log.error('invalid_config', { error: errorText(error) });
   const path = new URL(request.url).pathname;
   if (path === '/healthz') return json({ status: 'misconfigured', settings }, 503);
   const { protocol, stream } = answerFormat(request, path);

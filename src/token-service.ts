@@ -15,8 +15,9 @@ import { profileFromClaims, type StreamProfile, type StreamUserField } from './s
 import { ProfileCache, profileHash } from './stream/profile-cache';
 import type { StreamRestClient } from './stream/rest-client';
 import { IAT_BACKDATE_SECONDS, tokenTimes, type StreamTokenSigner } from './stream/tokens';
-import { UserWriter, type WritesUsers } from './stream/user-writer';
+import type { WritesUsers } from './stream/user-writer';
 import { sleep, type Background, type Sleep } from './platform/io';
+import { log, errorText } from './platform/log';
 
 /** What the token routes answer, in both protocols. */
 export interface IssuedToken {
@@ -66,8 +67,8 @@ interface TokenServiceDeps {
   ipLimiter?: RateLimit;
   /** FIREBASE_CHECK_REVOKED: disabled accounts and revoked tokens are refused; undefined = off. */
   accountStatus?: AccountStatusCheck;
-  /** Where user writes are batched: the SIGNUP_BATCHER Durable Object, or (default) this isolate. */
-  writer?: WritesUsers;
+  /** Where user writes go: through the SIGNUP_BATCHER Durable Object, or straight from this isolate. */
+  writer: WritesUsers;
   now?: () => number;
   sleep?: Sleep;
 }
@@ -101,8 +102,7 @@ export class TokenService {
       now: this.#now,
     });
     this.#profiles = new ProfileCache({ ttlSeconds: deps.settings.profileCacheSeconds, now: this.#now });
-    // Without the SIGNUP_BATCHER object each write makes its own requests: a stateless Worker cannot share I/O between requests.
-    this.#writer = deps.writer ?? new UserWriter({ stream: deps.stream, now: this.#now });
+    this.#writer = deps.writer;
   }
 
   /**
@@ -137,7 +137,7 @@ export class TokenService {
     }
     const { access, refused } = accessFromClaims(claims, settings.access);
     // A refused claim is left out (the rest of the profile is still synced), and an operator should know.
-    for (const reason of refused) console.warn(JSON.stringify({ event: 'claim_refused', reason }));
+    for (const reason of refused) log.warn('claim_refused', { reason });
     // The registry's memory serves every isolate, this isolate's own cache the rest: both keep the hash.
     const hash = await profileHash(profile, access);
     const writtenRecently = caller.written?.hash === hash && this.#now() - caller.written.at < settings.profileCacheSeconds * 1000;
@@ -152,7 +152,7 @@ export class TokenService {
         const known = registry.near.remembered(caller.uid);
         if (known) registry.near.remember(caller.uid, { ...known, written: { hash, at: this.#now() } });
         background(registry.store.recordProfileWritten(caller.uid, hash).catch((error: unknown) => {
-          console.error(JSON.stringify({ event: 'registry_write_failed', error: error instanceof Error ? error.message : String(error) }));
+          log.error('registry_write_failed', { error: errorText(error) });
         }));
       }
     }

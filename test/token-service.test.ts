@@ -3,6 +3,7 @@ import { AppError } from '../src/errors';
 import type { FirebaseClaims } from '../src/firebase/verify-id-token';
 import { StreamRestClient } from '../src/stream/rest-client';
 import { StreamTokenSigner } from '../src/stream/tokens';
+import { UserWriter } from '../src/stream/user-writer';
 import { TokenService } from '../src/token-service';
 import { decodePayload, Scenario, STREAM_API_KEY } from './support/fixtures';
 import { brokenDb, clearRegistry, DB, registryRows, tokenRegistry } from './support/reconcile';
@@ -21,6 +22,7 @@ async function setup(options: { now?: () => number; sleep?: (ms: number) => Prom
     settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []), access: { allowedRoles: new Set(['user']) }, writeLimitPeriodSeconds: 60, anonymous: 'allow' },
     signer,
     stream,
+    writer: new UserWriter({ stream, now: options.now }),
     registry: options.registry === false ? undefined : tokenRegistry(options.registry === undefined || options.registry === true ? DB : options.registry, options.now),
     now: options.now,
     sleep: options.sleep,

@@ -7,9 +7,10 @@
  *
  * @module
  */
-import { AppError } from '../errors';
+import { AppError, retrySoon } from '../errors';
 import { FirebaseLookupError, type AccountRecord, type FirebaseAdminClient } from './admin-api';
 import type { FirebaseClaims } from './verify-id-token';
+import { TtlCache } from '../platform/ttl-cache';
 
 interface AccountStatusOptions {
   client: FirebaseAdminClient;
@@ -20,16 +21,12 @@ interface AccountStatusOptions {
 
 export class AccountStatusCheck {
   readonly #client: FirebaseAdminClient;
-  readonly #ttlMs: number;
-  readonly #now: () => number;
-  readonly #maxEntries: number;
-  readonly #cache = new Map<string, { record: AccountRecord | undefined; until: number }>();
+  /** Firebase's answer per `tenant/uid`; `record` undefined = no such account. */
+  readonly #cache: TtlCache<{ record: AccountRecord | undefined }>;
 
   constructor(options: AccountStatusOptions) {
     this.#client = options.client;
-    this.#ttlMs = options.cacheSeconds * 1000;
-    this.#now = options.now ?? Date.now;
-    this.#maxEntries = options.maxEntries ?? 10_000;
+    this.#cache = new TtlCache({ ttlMs: options.cacheSeconds * 1000, maxEntries: options.maxEntries ?? 10_000, now: options.now ?? Date.now });
   }
 
   /** Throws AppError `user_not_found`, `user_disabled`, `token_revoked` or `firebase_unavailable`. */
@@ -46,7 +43,7 @@ export class AccountStatusCheck {
   async #record(uid: string, tenant: string): Promise<AccountRecord | undefined> {
     const key = `${tenant}/${uid}`;
     const cached = this.#cache.get(key);
-    if (cached && this.#now() < cached.until) return cached.record;
+    if (cached) return cached.record;
     let record: AccountRecord | undefined;
     try {
       record = (await this.#client.accounts([uid], tenant)).get(uid);
@@ -54,16 +51,12 @@ export class AccountStatusCheck {
       if (error instanceof FirebaseLookupError) {
         throw new AppError('firebase_unavailable', 'Firebase could not confirm the account is in good standing; try again shortly', {
           cause: error,
-          headers: { 'Retry-After': '5' },
+          headers: retrySoon(),
         });
       }
       throw error;
     }
-    if (this.#ttlMs > 0) {
-      this.#cache.delete(key);
-      if (this.#cache.size >= this.#maxEntries) this.#cache.delete(this.#cache.keys().next().value!);
-      this.#cache.set(key, { record, until: this.#now() + this.#ttlMs });
-    }
+    this.#cache.set(key, { record });
     return record;
   }
 }

@@ -15,8 +15,9 @@
  * @module
  */
 import { AppError } from '../errors';
-import { BASE64URL_SEGMENT, decodeJsonSegment, verifyRs256 } from './jws';
+import { BASE64URL_SEGMENT, decodeJsonSegment, MAX_TOKEN_LENGTH, verifyRs256 } from './jws';
 import type { Background } from '../platform/io';
+import { log } from '../platform/log';
 
 type AppCheckMode = 'off' | 'monitor' | 'enforce';
 
@@ -27,7 +28,6 @@ export interface AppCheckRules {
 }
 
 const APP_CHECK_ISSUER = 'https://firebaseappcheck.googleapis.com/';
-const MAX_APP_CHECK_TOKEN_LENGTH = 8192;
 
 /** The failure kinds, for logs: each says what was wrong, never what the token contained. */
 type AppCheckFailure = 'missing' | 'malformed' | 'algorithm' | 'signature' | 'issuer' | 'audience' | 'subject' | 'app_not_allowed' | 'expired';
@@ -48,7 +48,7 @@ export async function verifyAppCheckToken(
   nowMs: number = Date.now(),
 ): Promise<{ appId: string }> {
   const fail = (kind: AppCheckFailure, message: string) => new AppCheckError(kind, `App Check token ${message}`);
-  if (token.length > MAX_APP_CHECK_TOKEN_LENGTH) throw fail('malformed', 'is too large');
+  if (token.length > MAX_TOKEN_LENGTH) throw fail('malformed', 'is too large');
   const segments = token.split('.');
   if (segments.length !== 3 || !segments.every((segment) => BASE64URL_SEGMENT.test(segment))) throw fail('malformed', 'is not a signed JWT');
   const [headerSegment, payloadSegment, signatureSegment] = segments as [string, string, string];
@@ -107,7 +107,7 @@ export class AppCheckGate {
       await this.#verify(header.trim(), waitUntil);
     } catch (error) {
       const kind = error instanceof AppCheckError ? error.kind : error instanceof AppError ? error.code : 'unexpected';
-      console.warn(JSON.stringify({ event: 'app_check_failed', mode: this.#mode, kind }));
+      log.warn('app_check_failed', { mode: this.#mode, kind });
       // Monitor never blocks a request; enforce refuses (keys unavailable: 503, as for ID tokens).
       if (this.#mode === 'enforce') throw error;
     }

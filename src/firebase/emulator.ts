@@ -9,6 +9,7 @@
  * refuses unsigned tokens, and says so loudly in its log.
  */
 import { isLoopbackHost } from '../platform/loopback';
+import { log } from '../platform/log';
 
 /**
  * Whether a request may use an unsigned emulator token. One per isolate
@@ -28,12 +29,9 @@ export class EmulatorFence {
     if (isLoopbackHost(requestHost)) return true;
     if (!this.#warnedAboutRequestHost) {
       this.#warnedAboutRequestHost = true;
-      console.error(
-        JSON.stringify({
-          event: 'emulator_mode_refused',
-          reason: 'FIREBASE_AUTH_EMULATOR_HOST is set but this request did not arrive on a loopback host; unsigned ID tokens are rejected',
-        }),
-      );
+      log.error('emulator_mode_refused', {
+        reason: 'FIREBASE_AUTH_EMULATOR_HOST is set but this request did not arrive on a loopback host; unsigned ID tokens are rejected',
+      });
     }
     return false;
   }

@@ -23,8 +23,9 @@
  *
  * @module
  */
-import { AppError } from '../errors';
+import { AppError, retrySoon } from '../errors';
 import { globalFetch, type Background } from '../platform/io';
+import { log } from '../platform/log';
 
 interface GoogleKeyStoreOptions {
   url: string;
@@ -240,13 +241,7 @@ export class GoogleKeyStore {
       this.#lastFailureAt = this.#now();
       this.#lastFetchFailed = true;
       // The message names the failure, never key material.
-      console.error(
-        JSON.stringify({
-          event: 'google_keys_fetch_failed',
-          error: error instanceof Error ? error.message : 'unknown error',
-          have_stale_keys: this.#usable(),
-        }),
-      );
+      log.error('google_keys_fetch_failed', { error: error instanceof Error ? error.message : 'unknown error', have_stale_keys: this.#usable() });
       throw error;
     }
   }
@@ -280,7 +275,7 @@ export class GoogleKeyStore {
 
 function unavailable(): AppError {
   return new AppError('keys_unavailable', 'Firebase public keys are unavailable; try again shortly', {
-    headers: { 'Retry-After': '5' },
+    headers: retrySoon(),
   });
 }
 

@@ -9,6 +9,12 @@
 import { bytesFromBase64Url } from '../base64url';
 
 export const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Firebase ID tokens and App Check tokens are about 1 KB; anything far larger
+ * is not one and is refused before any parsing or decoding.
+ */
+export const MAX_TOKEN_LENGTH = 8192;
 const RS256 = { name: 'RSASSA-PKCS1-v1_5' } as const;
 // ignoreBOM: true keeps a byte-order mark in the text, so JSON.parse refuses it, as firebase-admin does
 // (the differential fuzzer found a BOM-prefixed segment accepted here and refused there).
@@ -44,7 +50,7 @@ export async function verifyRs256(key: CryptoKey, token: string, signedLength: n
  */
 export function unverifiedSubject(token: string): string | undefined {
   const payload = token.split('.', 3)[1];
-  if (payload === undefined || payload.length > 8192 || !BASE64URL_SEGMENT.test(payload)) return undefined;
+  if (payload === undefined || payload.length > MAX_TOKEN_LENGTH || !BASE64URL_SEGMENT.test(payload)) return undefined;
   const decoded = decodeJsonSegment(payload);
   return decoded.ok && typeof decoded.value.sub === 'string' ? decoded.value.sub : undefined;
 }

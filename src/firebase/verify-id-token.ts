@@ -1,6 +1,6 @@
 import { AppError } from '../errors';
 import { MAX_FIREBASE_UID_LENGTH } from '../user-id';
-import { BASE64URL_SEGMENT, decodeJsonSegment, verifyRs256 } from './jws';
+import { BASE64URL_SEGMENT, decodeJsonSegment, MAX_TOKEN_LENGTH, verifyRs256 } from './jws';
 import type { Background } from '../platform/io';
 
 /** The claims this service reads from a verified Firebase ID token. */
@@ -42,8 +42,6 @@ interface VerifyOptions {
   acceptUnsigned?: boolean;
 }
 
-/** Firebase ID tokens are about 1 KB; anything far larger is not one and is refused before any parsing. */
-export const MAX_ID_TOKEN_LENGTH = 8192;
 /** How far in the future `iat`/`auth_time` may be, to absorb clock skew between Google and Cloudflare. */
 const ISSUED_AT_SKEW_SECONDS = 5;
 
@@ -67,7 +65,7 @@ const ISSUED_AT_SKEW_SECONDS = 5;
  * what the token contained.
  */
 export async function verifyFirebaseIdToken(token: string, options: VerifyOptions): Promise<FirebaseClaims> {
-  if (token.length > MAX_ID_TOKEN_LENGTH) throw invalid('ID token is too large');
+  if (token.length > MAX_TOKEN_LENGTH) throw invalid('ID token is too large');
   const segments = token.split('.');
   if (segments.length !== 3) throw invalid('ID token must have three segments');
   const [headerSegment, payloadSegment, signatureSegment] = segments as [string, string, string];

@@ -18,6 +18,7 @@ import { corsMiddleware } from './cors';
 import type { RevokeAnswer } from './answers';
 import { callableResult, errorResponse, json, type Protocol } from './respond';
 import { handleDeletionEvent, type DeletionEventsDeps } from './events';
+import { log } from '../platform/log';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -229,7 +230,7 @@ export function createApp(deps: AppDeps): App {
 const localPagesOnly: MiddlewareHandler = async (c, next) => {
   const origin = c.req.header('Origin');
   if (origin !== undefined && !isLoopbackOrigin(origin)) {
-    console.error(JSON.stringify({ event: 'emulator_origin_refused', reason: 'emulator mode serves only pages from this machine' }));
+    log.error('emulator_origin_refused', { reason: 'emulator mode serves only pages from this machine' });
     throw new AppError('forbidden', 'Emulator mode answers only pages served from this machine (localhost, 127.0.0.0/8, [::1])');
   }
   await next();

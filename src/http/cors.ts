@@ -12,6 +12,7 @@
 import type { MiddlewareHandler } from 'hono';
 import { cors } from 'hono/cors';
 import type { CorsPolicy } from '../config/config';
+import { log } from '../platform/log';
 
 /** The headers Firebase's callable clients send; accepted and otherwise ignored. */
 const ALLOWED_REQUEST_HEADERS = [
@@ -44,13 +45,10 @@ export function corsMiddleware(policy: CorsPolicy): MiddlewareHandler {
     const origin = c.req.header('Origin');
     const preflight = c.req.method === 'OPTIONS' && origin !== undefined && c.req.header('Access-Control-Request-Method') !== undefined;
     if (preflight && !allowed(origin)) {
-      console.error(
-        JSON.stringify({
-          event: 'cors_origin_refused',
-          origin: origin.slice(0, MAX_LOGGED_ORIGIN),
-          reason: 'not in CORS_ALLOWED_ORIGINS: list the web app\'s origin there to let its pages call this Worker',
-        }),
-      );
+      log.error('cors_origin_refused', {
+        origin: origin.slice(0, MAX_LOGGED_ORIGIN),
+        reason: 'not in CORS_ALLOWED_ORIGINS: list the web app\'s origin there to let its pages call this Worker',
+      });
       return new Response(null, { status: 204, headers: { Vary: 'Origin' } });
     }
     return headers ? headers(c, next) : next();

@@ -9,6 +9,7 @@
  * @module
  */
 import { AppError, toAppError } from '../errors';
+import { log } from '../platform/log';
 
 export type Protocol = 'rest' | 'callable';
 
@@ -62,10 +63,10 @@ function logError(original: unknown, appError: AppError): void {
   if (appError.code === 'internal') {
     // Only the error's own name and message: never headers, bodies or tokens of the request.
     const cause = original instanceof Error ? `${original.name}: ${original.message}` : 'non-Error thrown';
-    console.error(JSON.stringify({ event: 'unexpected_error', error: cause }));
+    log.error('unexpected_error', { error: cause });
   } else if ((appError.httpStatus >= 500 && appError.code !== 'misconfigured') || appError.code === 'stream_failed') {
     // (misconfigured: logged once as invalid_config, with the settings' problems, where it is found.)
-    console.error(JSON.stringify({ event: 'request_failed', code: appError.code, message: appError.message }));
+    log.error('request_failed', { code: appError.code, message: appError.message });
   }
 }
 

@@ -22,6 +22,7 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { log } from './log';
 
 /** Below Analytics Engine's 250, with room for whatever else of the invocation writes meanwhile. */
 export const MAX_POINTS_PER_INVOCATION = 200;
@@ -97,7 +98,7 @@ export class Metrics {
     this.#dropped++;
     if (count.dropped++ > 0) return;
     try {
-      console.error(JSON.stringify({ event: 'metrics_dropped', reason, cap: MAX_POINTS_PER_INVOCATION }));
+      log.error('metrics_dropped', { reason, cap: MAX_POINTS_PER_INVOCATION });
     } catch {
       // Nothing about metrics may throw, logging included.
     }

@@ -9,6 +9,8 @@
  * another. An entry without a valid MAC is ignored (a miss), counted
  * (`refused`) and logged as `cache_entry_refused`, naming the purpose only.
  */
+import { log } from './log';
+
 const MAC_HEADER = 'X-Entry-Mac';
 
 export class SignedCache {
@@ -37,7 +39,7 @@ export class SignedCache {
     const mac = response.headers.get(MAC_HEADER);
     if (mac === null || !(await this.#verify(url, body, mac))) {
       this.#refused++;
-      console.warn(JSON.stringify({ event: 'cache_entry_refused', purpose: this.#purpose, reason: mac === null ? 'no MAC' : 'wrong MAC' }));
+      log.warn('cache_entry_refused', { purpose: this.#purpose, reason: mac === null ? 'no MAC' : 'wrong MAC' });
       return undefined;
     }
     return body;

@@ -28,6 +28,7 @@
  */
 import type { ScopedUid } from '../registry/registry';
 import type { ReconcileDeps } from './types';
+import { log } from '../platform/log';
 
 /**
  * Witnesses asked per tenant, in one lookup (Firebase takes 100 ids a call,
@@ -56,7 +57,7 @@ export async function checkUids(batch: ScopedUid[], deps: ReconcileDeps, source:
   const missing = batch.filter((entry) => !existing.has(entry.uid));
   if (source === 'cron' && missing.length * 100 > batch.length * settings.maxMissingPercent) {
     // Not a brake by itself (a real wave of deletions is deleted); worth an operator's look.
-    console.warn(JSON.stringify({ event: 'reconcile_mass_missing', source, missing: missing.length, batch: batch.length }));
+    log.warn('reconcile_mass_missing', { source, missing: missing.length, batch: batch.length });
   }
 
   const braked: string[] = [];
@@ -70,14 +71,14 @@ export async function checkUids(batch: ScopedUid[], deps: ReconcileDeps, source:
       if (verdict === 'confirmed') continue;
       braked.push(...uids);
       brakeReason = brakeMessage(tenant, uids.length, batch.length, verdict);
-      console.error(JSON.stringify({ event: 'reconcile_brake', source, tenant, missing: uids.length, batch: batch.length, witnesses: verdict }));
+      log.error('reconcile_brake', { source, tenant, missing: uids.length, batch: batch.length, witnesses: verdict });
     }
   }
   const held = new Set(braked);
   const confirmed = missing.map((entry) => entry.uid).filter((uid) => !held.has(uid));
 
   if (settings.dryRun) {
-    for (const uid of confirmed) console.log(JSON.stringify({ event: 'reconcile_would_delete', uid, mode: settings.deleteMode.label, source }));
+    for (const uid of confirmed) log.info('reconcile_would_delete', { uid, mode: settings.deleteMode.label, source });
     await registry.markChecked(batch.map((entry) => entry.uid));
   } else {
     await registry.markPresent(present);

@@ -17,6 +17,7 @@ import type { StreamTask } from '../stream/rest-client';
 import type { ReconcileSummary } from './summary';
 import { DELETE_BACKOFF, type ReconcileDeps } from './types';
 import { sleep } from '../platform/io';
+import { log } from '../platform/log';
 
 export type DeleteOutcome = 'deleted' | 'already_gone' | 'failed' | 'deleting';
 
@@ -88,7 +89,7 @@ export async function recheckPending(entries: ScopedUid[], deps: ReconcileDeps):
   const present = new Set<string>();
   for (const [tenant, uids] of groupByTenant(entries)) for (const uid of await deps.firebase.existing(uids, tenant)) present.add(uid);
   if (present.size > 0) {
-    console.warn(JSON.stringify({ event: 'deletion_cancelled', reason: 'the Firebase account exists again', count: present.size }));
+    log.warn('deletion_cancelled', { reason: 'the Firebase account exists again', count: present.size });
     await deps.registry.revive([...present]);
   }
   return entries.filter((entry) => !present.has(entry.uid)).map((entry) => entry.uid);

@@ -13,6 +13,7 @@ import { checkUids } from './checker';
 import { deleteDue } from './deleter';
 import { addCheck, addCost, emptySummary, type ReconcileSummary } from './summary';
 import type { ReconcileDeps, ReconcileMessage } from './types';
+import { log, errorText } from '../platform/log';
 
 const LOOKUP_RETRY_DELAY_SECONDS = 60;
 
@@ -24,7 +25,7 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
   for (const message of batch.messages) {
     const uids = validUids(message.body);
     if (uids === undefined) {
-      console.error(JSON.stringify({ event: 'reconcile_message_invalid', id: message.id }));
+      log.error('reconcile_message_invalid', { id: message.id });
       message.ack(); // retrying a malformed message cannot help
       continue;
     }
@@ -36,7 +37,7 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
       message.ack();
     } catch (error) {
       summary.unknown += uids.length;
-      summary.error ??= error instanceof Error ? error.message : String(error);
+      summary.error ??= errorText(error);
       if (error instanceof FirebaseLookupError) message.retry({ delaySeconds: LOOKUP_RETRY_DELAY_SECONDS });
       else message.retry();
     }
@@ -44,11 +45,11 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
   try {
     await deleteDue(deps, summary, deps.settings.maxDeletes, confirmed);
   } catch (error) {
-    summary.error ??= error instanceof Error ? error.message : String(error);
+    summary.error ??= errorText(error);
   }
   summary.duration_ms = now() - summary.started_at;
   addCost(summary, deps.meter, costFrom);
-  (summary.error ? console.error : console.log)(JSON.stringify({ event: 'reconcile_summary', ...summary }));
+  (summary.error ? log.error : log.info)('reconcile_summary', { ...summary });
   return summary;
 }
 

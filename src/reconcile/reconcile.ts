@@ -23,6 +23,7 @@ import { checkUids } from './checker';
 import { deleteDue, resumeTasks } from './deleter';
 import { addCheck, addCost, emptySummary, type ReconcileSummary } from './summary';
 import type { ReconcileDeps, ReconcileMessage } from './types';
+import { log, errorText } from '../platform/log';
 
 /**
  * One cron run: resume Stream tasks left by earlier runs, check the uids
@@ -54,7 +55,7 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
 
     await deleteDue(deps, summary, settings.maxDeletes - summary.sent, confirmed);
   } catch (error) {
-    summary.error ??= error instanceof Error ? error.message : String(error);
+    summary.error ??= errorText(error);
   }
   summary.duration_ms = now() - summary.started_at;
   addCost(summary, deps.meter, costFrom);
@@ -63,11 +64,10 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
     try {
       await registry.saveSweepState({ ...state, lastRun: summary });
     } catch (error) {
-      summary.error ??= `could not save the sweep position: ${error instanceof Error ? error.message : String(error)}`;
+      summary.error ??= `could not save the sweep position: ${errorText(error)}`;
     }
   }
-  const log = summary.error ? console.error : console.log;
-  log(JSON.stringify({ event: 'reconcile_summary', ...summary }));
+  (summary.error ? log.error : log.info)('reconcile_summary', { ...summary });
   return summary;
 }
 

@@ -22,6 +22,7 @@
  */
 import { sleep as realSleep, type Background, type Sleep } from '../platform/io';
 import type { SeenUid, UserRegistry } from './registry';
+import { log, errorText } from '../platform/log';
 
 /** What the queue carries for a registration D1 could not take at the time. */
 export interface RegisterMessage {
@@ -130,7 +131,7 @@ export class RegistryWriteBehind {
           this.#failures++;
           const delay = Math.min(RETRY_FIRST_MS * 2 ** (this.#failures - 1), RETRY_MAX_MS);
           this.#notBefore = this.#options.now() + delay;
-          console.error(JSON.stringify({ event: 'registry_write_failed', waiting: this.#waiting.size, retry_in_ms: delay, error: errorText(error) }));
+          log.error('registry_write_failed', { waiting: this.#waiting.size, retry_in_ms: delay, error: errorText(error) });
           return;
         }
       }
@@ -138,10 +139,6 @@ export class RegistryWriteBehind {
       this.#flushStartedAt = undefined;
     }
   }
-}
-
-function errorText(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**
@@ -155,7 +152,7 @@ export async function recordQueuedRegistrations(messages: readonly Message<unkno
   for (const message of messages) {
     const uids = registrationsIn(message.body);
     if (uids === undefined) {
-      console.error(JSON.stringify({ event: 'registry_message_invalid', id: message.id }));
+      log.error('registry_message_invalid', { id: message.id });
       message.ack(); // retrying a malformed message cannot help
       continue;
     }
@@ -167,7 +164,7 @@ export async function recordQueuedRegistrations(messages: readonly Message<unkno
     for (let i = 0; i < seen.length; i += MAX_PER_STATEMENT) await registry.recordSeen(seen.slice(i, i + MAX_PER_STATEMENT));
     for (const message of valid) message.ack();
   } catch (error) {
-    console.error(JSON.stringify({ event: 'registry_write_failed', waiting: seen.length, error: errorText(error) }));
+    log.error('registry_write_failed', { waiting: seen.length, error: errorText(error) });
     for (const message of valid) message.retry({ delaySeconds: 30 });
   }
 }

@@ -1,6 +1,7 @@
 import { base64UrlFromBytes } from '../base64url';
 import type { StreamAccess } from './access';
 import type { StreamProfile } from './profile';
+import { TtlCache } from '../platform/ttl-cache';
 
 /**
  * What this isolate last wrote to Stream for each uid, so a returning user
@@ -12,36 +13,20 @@ import type { StreamProfile } from './profile';
  * fields and the teams, times 10,000 entries per isolate.
  */
 export class ProfileCache {
-  readonly #ttlMs: number;
-  readonly #maxEntries: number;
-  readonly #now: () => number;
-  readonly #entries = new Map<string, { hash: string; until: number }>();
+  /** The hash of what was last written for each uid. */
+  readonly #hashes: TtlCache<string>;
 
   constructor(options: { ttlSeconds: number; maxEntries?: number; now?: () => number }) {
-    this.#ttlMs = options.ttlSeconds * 1000;
-    this.#maxEntries = options.maxEntries ?? 10_000;
-    this.#now = options.now ?? Date.now;
+    this.#hashes = new TtlCache({ ttlMs: options.ttlSeconds * 1000, maxEntries: options.maxEntries ?? 10_000, now: options.now ?? Date.now });
   }
 
   /** True when the profile with this hash was written for `uid` within the TTL. */
   isCurrent(uid: string, hash: string): boolean {
-    const entry = this.#entries.get(uid);
-    if (!entry) return false;
-    if (this.#now() >= entry.until) {
-      this.#entries.delete(uid);
-      return false;
-    }
-    return entry.hash === hash;
+    return this.#hashes.get(uid) === hash;
   }
 
   remember(uid: string, hash: string): void {
-    if (this.#ttlMs <= 0) return;
-    this.#entries.delete(uid); // re-insert: Map order is then oldest-written first
-    if (this.#entries.size >= this.#maxEntries) {
-      const oldest = this.#entries.keys().next().value;
-      if (oldest !== undefined) this.#entries.delete(oldest);
-    }
-    this.#entries.set(uid, { hash, until: this.#now() + this.#ttlMs });
+    this.#hashes.set(uid, hash);
   }
 }
 

@@ -13,6 +13,7 @@
 import { StreamApiError, streamErrorFrom } from './errors';
 import type { StreamTokenSigner } from './tokens';
 import { globalFetch, sleep, type Sleep } from '../platform/io';
+import { log } from '../platform/log';
 
 /** A Stream user object as sent: `id` plus the fields this service sets. */
 export interface StreamUser {
@@ -222,14 +223,14 @@ export class StreamRestClient {
       if (attempt >= this.#maxAttempts) throw logged(failure);
       const delay = waitMs ?? this.#backoffMs(attempt);
       if (delay > this.#maxRetryWaitMs) throw logged(failure); // Stream asks us to wait longer than a caller should
-      console.warn(JSON.stringify({ event: 'stream_call_retry', operation, status: failure.status, code: failure.code, attempt, delay_ms: Math.round(delay) }));
+      log.warn('stream_call_retry', { operation, status: failure.status, code: failure.code, attempt, delay_ms: Math.round(delay) });
       await this.#sleep(delay);
     }
   }
 }
 
 function logged(error: StreamApiError): StreamApiError {
-  console.error(JSON.stringify({ event: 'stream_call_failed', operation: error.operation, status: error.status, code: error.code }));
+  log.error('stream_call_failed', { operation: error.operation, status: error.status, code: error.code });
   return error;
 }
 

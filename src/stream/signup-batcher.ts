@@ -18,6 +18,7 @@ import { StreamApiError } from './errors';
 import { StreamRestClient } from './rest-client';
 import { StreamTokenSigner } from './tokens';
 import { StreamBusyError, UserWriter, type UserWrite, type WritesUsers } from './user-writer';
+import { log, errorText } from '../platform/log';
 
 type BatchedWriteAnswer =
   | { ok: 'created' | 'updated' }
@@ -86,7 +87,7 @@ export class BatcherClient implements WritesUsers {
     } catch (error) {
       // The shared primitive is unavailable (overloaded, resetting): this request writes alone (no batching:
       // a stateless Worker cannot share I/O between requests).
-      console.warn(JSON.stringify({ event: 'signup_batcher_unavailable', error: error instanceof Error ? error.message : String(error) }));
+      log.warn('signup_batcher_unavailable', { error: errorText(error) });
       return this.#local.write(write);
     }
     if ('ok' in answer) return answer.ok;

@@ -8,7 +8,8 @@
 import { base64url, jwtVerify, SignJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
-import { MAX_ID_TOKEN_LENGTH, verifyFirebaseIdToken } from '../../src/firebase/verify-id-token';
+import { MAX_TOKEN_LENGTH } from '../../src/firebase/jws';
+import { verifyFirebaseIdToken } from '../../src/firebase/verify-id-token';
 import { callable, callWorker, decodePayload, ISSUER, makeSigningKey, mintIdToken, PROJECT_ID, Scenario, type SigningKey } from '../support/fixtures';
 
 const UID = 'user-abc123';
@@ -216,11 +217,11 @@ const cases: RejectionCase[] = [
     refusedBeforeKeyLookup: true,
   },
   {
-    name: `validly signed but longer than ${MAX_ID_TOKEN_LENGTH} characters`,
+    name: `validly signed but longer than ${MAX_TOKEN_LENGTH} characters`,
     reason: /too large/,
     credential: async ({ key }) => {
-      const token = await mintIdToken(key, UID, { claims: { padding: 'x'.repeat(MAX_ID_TOKEN_LENGTH) } });
-      expect(token.length).toBeGreaterThan(MAX_ID_TOKEN_LENGTH);
+      const token = await mintIdToken(key, UID, { claims: { padding: 'x'.repeat(MAX_TOKEN_LENGTH) } });
+      expect(token.length).toBeGreaterThan(MAX_TOKEN_LENGTH);
       return bearer(token);
     },
     refusedBeforeKeyLookup: true,
