@@ -145,7 +145,7 @@ function compose(config: Config, env: Env): Built {
   let reconciliation: Reconciliation;
   if (!registry) reconciliation = { on: false, reason: 'no D1 binding "DB"' };
   else if (!firebase) reconciliation = { on: false, reason: 'neither GOOGLE_SERVICE_ACCOUNT nor FIREBASE_AUTH_EMULATOR_HOST is set' };
-  else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE, meter } };
+  else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE, meter, now: Date.now } };
 
   const writer = new UserWriter({ stream });
   const tokens = new TokenService({
@@ -165,6 +165,7 @@ function compose(config: Config, env: Env): Built {
     ipLimiter: env.STREAM_WRITE_IP_LIMITER,
     // Without the SIGNUP_BATCHER object each write makes its own requests: a stateless Worker cannot share I/O between
     // requests. With it, this isolate's writer is the fallback when the object is unavailable.
+    now: Date.now,
     writer: env.SIGNUP_BATCHER ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, writer) : writer,
     accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,
@@ -211,6 +212,7 @@ function compose(config: Config, env: Env): Built {
         reconciliation,
         emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
         deletionEvents: config.deletionEvents ? { settings: config.deletionEvents, keys: keyStoreFor(config.deletionEvents.jwksUrl, config.streamApiSecret) } : undefined,
+        now: Date.now,
       }),
   });
   return { config, app, reconciliation, metrics, near, writeBehind, registry };

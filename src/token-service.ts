@@ -69,7 +69,8 @@ interface TokenServiceDeps {
   accountStatus?: AccountStatusCheck;
   /** Where user writes go: through the SIGNUP_BATCHER Durable Object, or straight from this isolate. */
   writer: WritesUsers;
-  now?: () => number;
+  /** The clock (Date.now; a test's own). */
+  now: () => number;
   sleep?: Sleep;
 }
 
@@ -92,7 +93,7 @@ export class TokenService {
 
   constructor(deps: TokenServiceDeps) {
     this.#deps = deps;
-    this.#now = deps.now ?? Date.now;
+    this.#now = deps.now;
     this.#sleep = deps.sleep ?? sleep;
     this.#admission = new Admission({
       policy: deps.settings,

@@ -24,7 +24,7 @@ async function setup(options: { now?: () => number; sleep?: (ms: number) => Prom
     stream,
     writer: new UserWriter({ stream, now: options.now }),
     registry: options.registry === false ? undefined : tokenRegistry(options.registry === undefined || options.registry === true ? DB : options.registry, options.now),
-    now: options.now,
+    now: options.now ?? Date.now,
     sleep: options.sleep,
   });
   const pending: Promise<unknown>[] = [];

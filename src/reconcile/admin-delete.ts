@@ -45,7 +45,7 @@ export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps, s
     for (const uid of toDelete) results[uid] = 'would_delete';
     return results;
   }
-  const claim = newClaim((deps.now ?? Date.now)());
+  const claim = newClaim(deps.now());
   const claimed = await deps.registry.claimNow(toDelete, claim);
   // Uids another run is deleting right now: reported as such.
   for (const uid of toDelete) results[uid] = 'deleting';

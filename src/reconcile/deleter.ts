@@ -44,7 +44,7 @@ export function newClaim(now: number): string {
  */
 export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, budget: number, confirmedThisRun: ReadonlySet<string> = new Set()): Promise<void> {
   if (deps.settings.dryRun) return;
-  const now = deps.now ?? Date.now;
+  const { now } = deps;
   let requests = 0;
   while (budget > 0) {
     const limit = deps.stream.rateLimit('deleteUsers', now());
@@ -146,7 +146,7 @@ async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps
 
 /** Polls a task until it ends or `waitMs` passes; records what it says. */
 async function waitForTask(taskId: string, uids: string[], deps: ReconcileDeps, source: string, waitMs: number): Promise<Map<string, DeleteOutcome>> {
-  const now = deps.now ?? Date.now;
+  const { now } = deps;
   const deadline = now() + waitMs;
   for (;;) {
     let task: StreamTask;
@@ -266,7 +266,7 @@ async function leaveTombstones(uids: string[], deps: ReconcileDeps, source: stri
 
 /** Tasks (and claims) left by earlier runs: finished now, still running, or abandoned. */
 export async function resumeTasks(deps: ReconcileDeps, summary: ReconcileSummary): Promise<void> {
-  const now = deps.now ?? Date.now;
+  const { now } = deps;
   const tasks = await deps.registry.openTasks(5 * STREAM_DELETE_MAX_IDS);
   for (const [taskId, uids] of tasks) {
     if (taskId.startsWith('claim:')) {

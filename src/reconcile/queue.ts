@@ -18,7 +18,7 @@ import { log, errorText } from '../platform/log';
 const LOOKUP_RETRY_DELAY_SECONDS = 60;
 
 export async function consume(batch: MessageBatch<ReconcileMessage>, deps: ReconcileDeps): Promise<ReconcileSummary> {
-  const now = deps.now ?? Date.now;
+  const { now } = deps;
   const summary = emptySummary(deps.settings.dryRun, 'consumer', now());
   const costFrom = deps.meter?.read();
   const confirmed = new Set<string>();

@@ -34,7 +34,7 @@ import { log, errorText } from '../platform/log';
  * which the scheduled handler then reports as a failed run.
  */
 export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> {
-  const now = deps.now ?? Date.now;
+  const { now } = deps;
   const { settings, registry } = deps;
   const summary = emptySummary(settings.dryRun, deps.queue ? 'queue' : 'inline', now());
   const costFrom = deps.meter?.read();
@@ -92,7 +92,7 @@ async function sweepInline(deps: ReconcileDeps, state: SweepState, summary: Reco
   for (let batch = 0; batch < deps.settings.maxBatches; batch++) {
     const page = await deps.registry.page(state.cursor, deps.settings.batchSize);
     if (page.length === 0) {
-      finishSweep(state, deps.now ?? Date.now);
+      finishSweep(state, deps.now);
       summary.sweep_completed = true;
       return;
     }
@@ -101,7 +101,7 @@ async function sweepInline(deps: ReconcileDeps, state: SweepState, summary: Reco
     state.sweepDone += page.length;
     if (page.length < deps.settings.batchSize) {
       // A short page is the end of the registry: the sweep is complete now, not one run later.
-      finishSweep(state, deps.now ?? Date.now);
+      finishSweep(state, deps.now);
       summary.sweep_completed = true;
       return;
     }
@@ -117,7 +117,7 @@ async function enqueueSweep(queue: Queue<ReconcileMessage>, deps: ReconcileDeps,
     const requested = Math.min(5_000, (queueBatchesPerRun - enqueued) * batchSize);
     const page = await deps.registry.page(state.cursor, requested);
     if (page.length === 0) {
-      finishSweep(state, deps.now ?? Date.now);
+      finishSweep(state, deps.now);
       summary.sweep_completed = true;
       break;
     }
@@ -134,7 +134,7 @@ async function enqueueSweep(queue: Queue<ReconcileMessage>, deps: ReconcileDeps,
     state.cursor = page[page.length - 1]!.uid;
     state.sweepDone += page.length;
     if (page.length < requested) {
-      finishSweep(state, deps.now ?? Date.now); // the end of the registry: complete now, not one run later
+      finishSweep(state, deps.now); // the end of the registry: complete now, not one run later
       summary.sweep_completed = true;
       break;
     }

@@ -49,7 +49,7 @@ export async function deleteRegistered(entry: RegisteredUser, deps: ReconcileDep
     return { deleted: false, reason: 'firebase_account_exists' }; // recreated with the same uid: active again
   }
   if (deps.settings.dryRun) return { deleted: false, reason: 'dry_run' };
-  const claim = newClaim((deps.now ?? Date.now)());
+  const claim = newClaim(deps.now());
   const claimed = await registry.claimNow([uid], claim);
   if (claimed.length === 0) return { deleted: true, completed: false }; // another run is deleting it right now
   const outcome = (await deleteClaimed(claimed, claim, deps, source)).get(uid);

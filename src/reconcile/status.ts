@@ -7,7 +7,7 @@ import type { ReconcileDeps } from './types';
  * reads the whole registry once per call: it is for people, not the cron.
  */
 export async function reconcileStatus(deps: ReconcileDeps) {
-  const now = (deps.now ?? Date.now)();
+  const now = deps.now();
   const { registry } = deps;
   const [counts, oldestPending, sweep] = await Promise.all([registry.countsByState(), registry.oldestPending(10), registry.sweepState()]);
   let projectedCompletion: string | null = null;

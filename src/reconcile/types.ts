@@ -42,7 +42,8 @@ export interface ReconcileDeps {
   queue?: Queue<ReconcileMessage>;
   /** Counts D1 rows and subrequests, so each run reports its cost. */
   meter?: Meter;
-  now?: () => number;
+  /** The clock (Date.now; a test's own). */
+  now: () => number;
   sleep?: Sleep;
 }
 
