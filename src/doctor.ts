@@ -53,116 +53,128 @@ const MAX_CLOCK_SKEW_MS = 30_000;
 /** The push route's path, which the audience usually is the URL of (gcloud's default audience is the push endpoint). */
 const EVENTS_ROUTE = '/v1/events/user-deleted';
 
+/** The checks, in the report's order. */
+const CHECKS: readonly Check[] = [settingsCheck, corsCheck, streamChecks, firebaseAdminCheck, migrationsCheck, replicationCheck, bindingsCheck, googleKeysCheck, reconcileCheck, deletionEventsCheck];
+
+/** One check's answer, or several (one Stream call answers for the credentials and the clock), or none (not applicable). */
+type Check = (deps: DoctorDeps) => Promise<DoctorCheck | DoctorCheck[]> | DoctorCheck | DoctorCheck[];
+
+const check = (name: DoctorCheck['name'], status: CheckStatus, detail: string): DoctorCheck => ({ name, status, detail });
+
 export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
-  const { now } = deps;
   const checks: DoctorCheck[] = [];
-  const add = (name: DoctorCheck['name'], status: CheckStatus, detail: string) => checks.push({ name, status, detail });
+  // One after another, in the report's order: each may call a dependency, and none is urgent.
+  for (const run of CHECKS) checks.push(...[await run(deps)].flat());
+  return { ok: checks.every((entry) => entry.status !== 'fail'), checks };
+}
 
-  // settings: every setting parsed (or the Worker would not be answering); warnings name what was ignored.
+/** Every setting parsed (or the Worker would not be answering); warnings name what was ignored. */
+function settingsCheck(deps: DoctorDeps): DoctorCheck {
   const warned = deps.warnings.map((warning) => warning.reason);
-  add('settings', warned.length > 0 ? 'warn' : 'ok', warned.length > 0 ? warned.join('; ') : 'every setting parses');
+  return check('settings', warned.length > 0 ? 'warn' : 'ok', warned.length > 0 ? warned.join('; ') : 'every setting parses');
+}
 
-  // cors: deny by default is right for mobile-only apps, and the first thing a web app trips over.
-  if (deps.cors.kind === 'none') add('cors', 'warn', 'CORS_ALLOWED_ORIGINS is empty: web pages of other origins cannot call this Worker (mobile apps and servers can); list the web app\'s origins');
-  else if (deps.cors.kind === 'any') add('cors', 'ok', 'CORS_ALLOWED_ORIGINS is "*": pages of any origin may call this Worker');
-  else add('cors', 'ok', `pages of ${deps.cors.origins.size} listed origin(s) may call this Worker`);
+/** Deny by default is right for mobile-only apps, and the first thing a web app trips over. */
+function corsCheck(deps: DoctorDeps): DoctorCheck {
+  if (deps.cors.kind === 'none') {
+    return check('cors', 'warn', 'CORS_ALLOWED_ORIGINS is empty: web pages of other origins cannot call this Worker (mobile apps and servers can); list the web app\'s origins');
+  }
+  if (deps.cors.kind === 'any') return check('cors', 'ok', 'CORS_ALLOWED_ORIGINS is "*": pages of any origin may call this Worker');
+  return check('cors', 'ok', `pages of ${deps.cors.origins.size} listed origin(s) may call this Worker`);
+}
 
-  // stream_credentials and clock_skew: one GET /app with the key and secret.
+/** stream_credentials and clock_skew: one GET /app with the key and secret. */
+async function streamChecks(deps: DoctorDeps): Promise<DoctorCheck[]> {
   const probe = await deps.stream.probeApp();
-  if (probe.status === 200) add('stream_credentials', 'ok', 'Stream accepts STREAM_API_KEY and STREAM_API_SECRET (GET /app)');
+  let credentials: DoctorCheck;
+  if (probe.status === 200) credentials = check('stream_credentials', 'ok', 'Stream accepts STREAM_API_KEY and STREAM_API_SECRET (GET /app)');
   else if (probe.status === 401 || probe.status === 403) {
     const which = probe.code === 2 ? 'STREAM_API_KEY' : 'STREAM_API_SECRET (or STREAM_API_KEY)';
-    add('stream_credentials', 'fail', `Stream refused the server token (HTTP ${probe.status}${probe.code === undefined ? '' : `, code ${probe.code}`}): fix ${which}`);
-  } else if (probe.status === 0) add('stream_credentials', 'fail', `Stream did not answer GET /app (${probe.failure ?? 'no answer'}): check STREAM_BASE_URL`);
-  else add('stream_credentials', 'fail', `Stream answered GET /app with HTTP ${probe.status}: check STREAM_BASE_URL`);
+    credentials = check('stream_credentials', 'fail', `Stream refused the server token (HTTP ${probe.status}${probe.code === undefined ? '' : `, code ${probe.code}`}): fix ${which}`);
+  } else if (probe.status === 0) credentials = check('stream_credentials', 'fail', `Stream did not answer GET /app (${probe.failure ?? 'no answer'}): check STREAM_BASE_URL`);
+  else credentials = check('stream_credentials', 'fail', `Stream answered GET /app with HTTP ${probe.status}: check STREAM_BASE_URL`);
   const streamDate = probe.date === null ? Number.NaN : Date.parse(probe.date);
-  if (Number.isNaN(streamDate)) add('clock_skew', 'warn', 'no Date header from Stream to compare the clock with');
-  else {
-    // Date has one-second resolution: allow for it.
-    const skew = Math.abs(now() - streamDate) - 1000;
-    add('clock_skew', skew > MAX_CLOCK_SKEW_MS ? 'warn' : 'ok', `this Worker's clock is within ${Math.max(0, Math.round(skew / 1000))} s of Stream's`);
+  if (Number.isNaN(streamDate)) return [credentials, check('clock_skew', 'warn', 'no Date header from Stream to compare the clock with')];
+  // Date has one-second resolution: allow for it.
+  const skew = Math.abs(deps.now() - streamDate) - 1000;
+  return [credentials, check('clock_skew', skew > MAX_CLOCK_SKEW_MS ? 'warn' : 'ok', `this Worker's clock is within ${Math.max(0, Math.round(skew / 1000))} s of Stream's`)];
+}
+
+/** An access token (or the emulator), then a lookup of a uid nobody has. */
+async function firebaseAdminCheck(deps: DoctorDeps): Promise<DoctorCheck> {
+  if (!deps.firebase) return check('firebase_admin', 'warn', 'no GOOGLE_SERVICE_ACCOUNT: deleted users are not reconciled and FIREBASE_CHECK_REVOKED is unavailable');
+  try {
+    const found = await deps.firebase.accounts([`doctor-${crypto.randomUUID()}`]);
+    return check('firebase_admin', found.size === 0 ? 'ok' : 'warn', found.size === 0 ? 'accounts:lookup answers (a random uid: no such user)' : 'accounts:lookup listed a random uid');
+  } catch (error) {
+    return check('firebase_admin', 'fail', `${errorText(error)}: check GOOGLE_SERVICE_ACCOUNT (a key of FIREBASE_PROJECT_ID with a role that can read users) and FIREBASE_IDENTITY_TOOLKIT_URL`);
   }
+}
 
-  // firebase_admin: an access token (or the emulator), then a lookup of a uid nobody has.
-  if (!deps.firebase) add('firebase_admin', 'warn', 'no GOOGLE_SERVICE_ACCOUNT: deleted users are not reconciled and FIREBASE_CHECK_REVOKED is unavailable');
-  else {
-    try {
-      const found = await deps.firebase.accounts([`doctor-${crypto.randomUUID()}`]);
-      add('firebase_admin', found.size === 0 ? 'ok' : 'warn', found.size === 0 ? 'accounts:lookup answers (a random uid: no such user)' : 'accounts:lookup listed a random uid');
-    } catch (error) {
-      const message = errorText(error);
-      add('firebase_admin', 'fail', `${message}: check GOOGLE_SERVICE_ACCOUNT (a key of FIREBASE_PROJECT_ID with a role that can read users) and FIREBASE_IDENTITY_TOOLKIT_URL`);
-    }
+async function migrationsCheck(deps: DoctorDeps): Promise<DoctorCheck> {
+  if (!deps.db) return check('d1_migrations', 'fail', 'no D1 binding "DB": nothing is registered or reconciled (npm run deploy creates it)');
+  try {
+    const missing = await missingMigrations(deps.db);
+    return check('d1_migrations', missing.length > 0 ? 'fail' : 'ok', missing.length > 0 ? `not applied: ${missing.join(', ')} (npx wrangler d1 migrations apply DB --remote)` : 'every migration in migrations/ is applied');
+  } catch (error) {
+    return check('d1_migrations', 'fail', `D1 did not answer: ${errorText(error)}`);
   }
+}
 
-  // d1_migrations
-  if (!deps.db) add('d1_migrations', 'fail', 'no D1 binding "DB": nothing is registered or reconciled (npm run deploy creates it)');
-  else {
-    try {
-      const missing = await missingMigrations(deps.db);
-      add('d1_migrations', missing.length > 0 ? 'fail' : 'ok', missing.length > 0 ? `not applied: ${missing.join(', ')} (npx wrangler d1 migrations apply DB --remote)` : 'every migration in migrations/ is applied');
-    } catch (error) {
-      add('d1_migrations', 'fail', `D1 did not answer: ${errorText(error)}`);
-    }
-  }
-
-  if (deps.db) checks.push(await replicationCheck(deps.db));
-
-  // bindings
-  const bindingProblems: string[] = [];
-  const bindingNotes: string[] = [];
-  if (!deps.db) bindingProblems.push('DB missing');
-  if (!deps.bindings.SIGNUP_BATCHER) bindingNotes.push('SIGNUP_BATCHER missing (sign-up bursts make one Stream request per user)');
+/** Each binding present, and each rate limiter answering. */
+async function bindingsCheck(deps: DoctorDeps): Promise<DoctorCheck> {
+  const problems: string[] = [];
+  const notes: string[] = [];
+  if (!deps.db) problems.push('DB missing');
+  if (!deps.bindings.SIGNUP_BATCHER) notes.push('SIGNUP_BATCHER missing (sign-up bursts make one Stream request per user)');
   for (const name of ['STREAM_WRITE_LIMITER', 'STREAM_WRITE_IP_LIMITER'] as const) {
     const limiter = deps.bindings[name];
-    if (!limiter) bindingNotes.push(`${name} missing (no limit)`);
+    if (!limiter) notes.push(`${name} missing (no limit)`);
     else {
       try {
         await limiter.limit({ key: `doctor:${name}` });
       } catch {
-        bindingProblems.push(`${name} does not answer`);
+        problems.push(`${name} does not answer`);
       }
     }
   }
-  const queueConfigured = deps.bindings.RECONCILE_QUEUE;
-  const status = bindingProblems.length > 0 ? 'fail' : bindingNotes.length > 0 ? 'warn' : 'ok';
-  add('bindings', status, [...bindingProblems, ...bindingNotes].join('; ') || `DB, SIGNUP_BATCHER, STREAM_WRITE_LIMITER, STREAM_WRITE_IP_LIMITER present${queueConfigured ? ', RECONCILE_QUEUE (queue mode)' : ''}`);
+  const status = problems.length > 0 ? 'fail' : notes.length > 0 ? 'warn' : 'ok';
+  const queue = deps.bindings.RECONCILE_QUEUE ? ', RECONCILE_QUEUE (queue mode)' : '';
+  return check('bindings', status, [...problems, ...notes].join('; ') || `DB, SIGNUP_BATCHER, STREAM_WRITE_LIMITER, STREAM_WRITE_IP_LIMITER present${queue}`);
+}
 
-  // google_keys
-  const keyProblems: string[] = [];
-  const keyCounts: string[] = [];
+async function googleKeysCheck(deps: DoctorDeps): Promise<DoctorCheck> {
+  const problems: string[] = [];
+  const counts: string[] = [];
   for (const [label, store] of [['Firebase ID tokens', deps.firebaseKeys], ['App Check', deps.appCheckKeys]] as const) {
     if (!store) continue;
     try {
-      keyCounts.push(`${label}: ${(await store.usableKeyIds()).length} keys`);
+      counts.push(`${label}: ${(await store.usableKeyIds()).length} keys`);
     } catch {
-      keyProblems.push(`${label}: keys unavailable (check FIREBASE_JWKS_URL / APP_CHECK_JWKS_URL and the network)`);
+      problems.push(`${label}: keys unavailable (check FIREBASE_JWKS_URL / APP_CHECK_JWKS_URL and the network)`);
     }
   }
-  const keysStatus = keyProblems.length === 0 ? 'ok' : deps.emulatorMode ? 'warn' : 'fail';
-  add('google_keys', keysStatus, [...keyProblems, ...keyCounts, ...(keyProblems.length > 0 && deps.emulatorMode ? ['emulator mode: its unsigned ID tokens need no keys'] : [])].join('; '));
+  const status = problems.length === 0 ? 'ok' : deps.emulatorMode ? 'warn' : 'fail';
+  return check('google_keys', status, [...problems, ...counts, ...(problems.length > 0 && deps.emulatorMode ? ['emulator mode: its unsigned ID tokens need no keys'] : [])].join('; '));
+}
 
-  // reconcile: the last run, the backlog, the brake
-  if (!deps.reconciliation.on) add('reconcile', 'warn', `off: ${deps.reconciliation.reason}`);
-  else {
-    try {
-      const { registry } = deps.reconciliation.deps;
-      const [state, due] = await Promise.all([registry.sweepState(), registry.countDue(1000)]);
-      const last = state.lastRun as { started_at?: number; braked?: number; error?: string; deleted?: number } | null;
-      const when = last?.started_at ? `${Math.round((now() - last.started_at) / 60_000)} min ago` : 'never';
-      const detail = `last run ${when}${last?.deleted !== undefined ? `, deleted ${last.deleted}` : ''}; ${due >= 1000 ? '1000+' : due} deletions due`;
-      if (last?.braked) add('reconcile', 'warn', `${detail}; the brake held ${last.braked} uids (Firebase sees none of the users known to exist: check FIREBASE_PROJECT_ID, GOOGLE_SERVICE_ACCOUNT, FIREBASE_TENANT_IDS)`);
-      else if (last?.error) add('reconcile', 'warn', `${detail}; the last run stopped: ${last.error}`);
-      else add('reconcile', 'ok', detail);
-    } catch (error) {
-      add('reconcile', 'fail', `the registry did not answer: ${errorText(error)}`);
+/** The last run, the backlog, the brake. */
+async function reconcileCheck(deps: DoctorDeps): Promise<DoctorCheck> {
+  if (!deps.reconciliation.on) return check('reconcile', 'warn', `off: ${deps.reconciliation.reason}`);
+  try {
+    const { registry } = deps.reconciliation.deps;
+    const [state, due] = await Promise.all([registry.sweepState(), registry.countDue(1000)]);
+    const last = state.lastRun as { started_at?: number; braked?: number; error?: string; deleted?: number } | null;
+    const when = last?.started_at ? `${Math.round((deps.now() - last.started_at) / 60_000)} min ago` : 'never';
+    const detail = `last run ${when}${last?.deleted !== undefined ? `, deleted ${last.deleted}` : ''}; ${due >= 1000 ? '1000+' : due} deletions due`;
+    if (last?.braked) {
+      return check('reconcile', 'warn', `${detail}; the brake held ${last.braked} uids (Firebase sees none of the users known to exist: check FIREBASE_PROJECT_ID, GOOGLE_SERVICE_ACCOUNT, FIREBASE_TENANT_IDS)`);
     }
+    if (last?.error) return check('reconcile', 'warn', `${detail}; the last run stopped: ${last.error}`);
+    return check('reconcile', 'ok', detail);
+  } catch (error) {
+    return check('reconcile', 'fail', `the registry did not answer: ${errorText(error)}`);
   }
-
-  const events = await deletionEventsCheck(deps);
-  add('deletion_events', events.status, events.detail);
-
-  return { ok: checks.every((check) => check.status !== 'fail'), checks };
 }
 
 /**
@@ -170,31 +182,34 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
  * it. Production D1 names the region and whether the primary answered
  * (`meta.served_by_region`, `meta.served_by_primary`); local D1 names neither.
  */
-async function replicationCheck(db: D1Database): Promise<DoctorCheck> {
+async function replicationCheck(deps: DoctorDeps): Promise<DoctorCheck[]> {
+  const { db } = deps;
+  if (!db) return [];
   let meta: { served_by_region?: string; served_by_primary?: boolean; served_by_colo?: string };
   try {
     meta = (await db.withSession('first-unconstrained').prepare('SELECT 1').all()).meta as typeof meta;
   } catch (error) {
-    return { name: 'd1_replication', status: 'fail', detail: `a session read failed: ${errorText(error)}` };
+    return [check('d1_replication', 'fail', `a session read failed: ${errorText(error)}`)];
   }
   if (meta.served_by_primary === undefined) {
-    return { name: 'd1_replication', status: 'ok', detail: 'local D1: no replicas, no region (production names where each read is served)' };
+    return [check('d1_replication', 'ok', 'local D1: no replicas, no region (production names where each read is served)')];
   }
   const where = `${meta.served_by_primary ? 'the primary' : 'a read replica'}${meta.served_by_region ? ` in ${meta.served_by_region}` : ''}${meta.served_by_colo ? ` (colo ${meta.served_by_colo})` : ''}`;
-  if (!meta.served_by_primary) return { name: 'd1_replication', status: 'ok', detail: `session reads served by ${where}` };
-  return {
-    name: 'd1_replication',
-    status: 'warn',
-    detail:
+  if (!meta.served_by_primary) return [check('d1_replication', 'ok', `session reads served by ${where}`)];
+  return [
+    check(
+      'd1_replication',
+      'warn',
       `session reads served by ${where}: read replication may be off (npm run deploy turns it on; or Cloudflare dashboard → D1 → the database → Settings → Read replication), ` +
-      'or this data centre is nearest the primary',
-  };
+        'or this data centre is nearest the primary',
+    ),
+  ];
 }
 
 /** The push route's settings against each other and against what it needs: reconciliation and Google's OIDC keys. */
-async function deletionEventsCheck(deps: DoctorDeps): Promise<{ status: CheckStatus; detail: string }> {
+async function deletionEventsCheck(deps: DoctorDeps): Promise<DoctorCheck> {
   const events = deps.deletionEvents;
-  if (!events) return { status: 'ok', detail: 'off (DELETION_EVENTS_AUDIENCE unset)' };
+  if (!events) return check('deletion_events', 'ok', 'off (DELETION_EVENTS_AUDIENCE unset)');
   const { audience, serviceAccount } = events.settings;
   const fails: string[] = [];
   const warns: string[] = [];
@@ -216,5 +231,5 @@ async function deletionEventsCheck(deps: DoctorDeps): Promise<{ status: CheckSta
   if (!/\.gserviceaccount\.com$/.test(serviceAccount)) warns.push('DELETION_EVENTS_SERVICE_ACCOUNT is not a service account email');
   if (deps.reconciliation.on && deps.reconciliation.deps.settings.dryRun) warns.push('RECONCILE_DRY_RUN is on: nothing is deleted');
   const status: CheckStatus = fails.length > 0 ? 'fail' : warns.length > 0 ? 'warn' : 'ok';
-  return { status, detail: [...fails, ...warns].join('; ') || 'on' };
+  return check('deletion_events', status, [...fails, ...warns].join('; ') || 'on');
 }
