@@ -16,11 +16,9 @@
  * (401) with a message that names the rule, never the token's content.
  */
 import { AppError } from '../errors';
-import { BASE64URL_SEGMENT, decodeJsonSegment, verifyRs256 } from '../firebase/jws';
+import { BASE64URL_SEGMENT, decodeJsonSegment, MAX_TOKEN_LENGTH, verifyRs256 } from '../firebase/jws';
 
 const ISSUERS: ReadonlySet<string> = new Set(['https://accounts.google.com', 'accounts.google.com']);
-/** Google's push tokens are about 1 KB. */
-const MAX_PUSH_TOKEN_LENGTH = 8192;
 /** Clock skew between Google and Cloudflare tolerated on `iat`. */
 const ISSUED_AT_SKEW_SECONDS = 5;
 
@@ -35,7 +33,7 @@ interface PushTokenRules {
 
 /** Resolves when `token` is a valid push token for these rules; throws AppError otherwise. */
 export async function verifyPushToken(token: string, rules: PushTokenRules): Promise<void> {
-  if (token.length > MAX_PUSH_TOKEN_LENGTH) throw invalid('Push token is too large');
+  if (token.length > MAX_TOKEN_LENGTH) throw invalid('Push token is too large');
   const segments = token.split('.');
   if (segments.length !== 3) throw invalid('Push token must have three segments');
   const [headerSegment, payloadSegment, signatureSegment] = segments as [string, string, string];

@@ -11,8 +11,9 @@ import { bytesFromBase64Url } from '../base64url';
 export const BASE64URL_SEGMENT = /^[A-Za-z0-9_-]+$/;
 
 /**
- * Firebase ID tokens and App Check tokens are about 1 KB; anything far larger
- * is not one and is refused before any parsing or decoding.
+ * Firebase ID tokens, App Check tokens and Google's push tokens are about
+ * 1 KB; anything far larger is not one and is refused before any parsing or
+ * decoding.
  */
 export const MAX_TOKEN_LENGTH = 8192;
 const RS256 = { name: 'RSASSA-PKCS1-v1_5' } as const;

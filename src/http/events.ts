@@ -1,14 +1,3 @@
-import { AppError } from '../errors';
-import { readDeletionEvent, readPushEnvelope } from '../events/deletion-event';
-import { FirebaseLookupError } from '../firebase/admin-api';
-import type { Background } from '../platform/io';
-import { deleteOnEvent, type EventOutcome } from '../reconcile/event-delete';
-import type { Reconciliation } from '../reconcile/types';
-import { StreamApiError } from '../stream/errors';
-import { streamFailure } from '../stream/answers';
-import { bearerCredentials } from './bearer';
-import { json } from './respond';
-
 /**
  * @module events
  *
@@ -27,6 +16,18 @@ import { json } from './respond';
  *   delete; redelivered, and a redelivery never sends a second delete for a
  *   user already deleted.
  */
+import { AppError } from '../errors';
+import { readDeletionEvent, readPushEnvelope } from '../events/deletion-event';
+import { FirebaseLookupError } from '../firebase/admin-api';
+import type { Background } from '../platform/io';
+import { log } from '../platform/log';
+import { deleteOnEvent, type EventOutcome } from '../reconcile/event-delete';
+import type { Reconciliation } from '../reconcile/types';
+import { StreamApiError } from '../stream/errors';
+import { streamFailure } from '../stream/answers';
+import { bearerCredentials } from './bearer';
+import { json } from './respond';
+
 export interface DeletionEventsDeps {
   /** Verifies the push token (src/events/push-token.ts with the configured rules and key cache). */
   verify: (token: string, background: Background) => Promise<void>;
@@ -47,7 +48,7 @@ export async function handleDeletionEvent(request: Request, deps: DeletionEvents
   const event = readDeletionEvent(message.data);
   if (event.kind === 'unparsed') {
     // The reason names what was missing; the entry itself (emails, addresses) is never logged.
-    console.warn(JSON.stringify({ event: 'deletion_event_unparsed', reason: event.reason, message_id: message.messageId ?? null }));
+    log.warn('deletion_event_unparsed', { reason: event.reason, message_id: message.messageId ?? null });
     return json({ acknowledged: true, results: {}, unparsed: event.reason });
   }
 
@@ -67,7 +68,7 @@ export async function handleDeletionEvent(request: Request, deps: DeletionEvents
   for (const outcome of Object.values(results)) counts[outcome] = (counts[outcome] ?? 0) + 1;
   // With its cost (D1 statements and rows, subrequests), like every reconciliation run's summary.
   const cost = meter && spentBefore ? meter.since(spentBefore) : {};
-  console.log(JSON.stringify({ event: 'deletion_event', source: event.source, message_id: message.messageId ?? null, uids: event.uids.length, ...counts, ...cost }));
+  log.info('deletion_event', { source: event.source, message_id: message.messageId ?? null, uids: event.uids.length, ...counts, ...cost });
   if (counts.failed) throw new AppError('stream_failed', 'Stream did not delete every user; the push is to be redelivered', { headers: { 'Retry-After': '60' } });
   return json({ acknowledged: true, results });
 }
