@@ -11,7 +11,11 @@ describe('scripts/check-paths.mjs', () => {
   });
 
   it('fails on a comment naming a file that does not exist, and names it', () => {
-    const dir = tree({ 'src/a.ts': '// see src/b.ts and src/gone.ts (https://example.com/src/not-ours.ts)\n', 'src/b.ts': '', 'README.md': 'See `docs/missing.md`.\n' }); // check-paths: ignore
+    const dir = tree({
+      'src/a.ts': '// see src/b.ts and src/gone.ts (https://example.com/src/not-ours.ts)\n', // check-paths: ignore
+      'src/b.ts': '', // check-paths: ignore
+      'README.md': 'See `docs/missing.md`.\n', // check-paths: ignore
+    });
     const result = run(dir);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('src/a.ts: src/gone.ts'); // check-paths: ignore
@@ -38,10 +42,9 @@ describe('scripts/check-paths.mjs', () => {
   });
 
   it('fails on a Markdown link to a missing file or heading', () => {
-    const dir = tree({
-      'README.md': '# Title\n\n## Limits\n\nSee [ok](docs/a.md#the-rules), [self](#limits), [gone](docs/b.md), [bad anchor](docs/a.md#nope) and [web](https://example.com/x.md#y).\n', // check-paths: ignore
-      'docs/a.md': "# A\n\n## The rules\n\n## The rules\n\n## FIREBASE_CHECK_REVOKED\n\n```sh\n# not a heading\n```\n\n[back](../README.md#limits), [again](../README.md#what-it-is), [second](#the-rules-1), [underscore](#firebase_check_revoked), [titled](/README.md \"Home\"), [fenced](#not-a-heading), [no underscore](#firebasecheckrevoked)\n", // check-paths: ignore
-    });
+    const readme = '# Title\n\n## Limits\n\nSee [ok](docs/a.md#the-rules), [self](#limits), [gone](docs/b.md), [bad anchor](docs/a.md#nope) and [web](https://example.com/x.md#y).\n'; // check-paths: ignore
+    const docsA = "# A\n\n## The rules\n\n## The rules\n\n## FIREBASE_CHECK_REVOKED\n\n```sh\n# not a heading\n```\n\n[back](../README.md#limits), [again](../README.md#what-it-is), [second](#the-rules-1), [underscore](#firebase_check_revoked), [titled](/README.md \"Home\"), [fenced](#not-a-heading), [no underscore](#firebasecheckrevoked)\n"; // check-paths: ignore
+    const dir = tree({ 'README.md': readme, 'docs/a.md': docsA }); // check-paths: ignore
     const result = run(dir);
     expect(result.status).toBe(1);
     expect(result.stderr).toContain('README.md: link docs/b.md'); // check-paths: ignore
