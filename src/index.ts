@@ -121,7 +121,7 @@ function compose(config: Config, env: Env): Built {
   const meter = new Meter();
   const metrics = new Metrics(env.METRICS);
   const signer = new StreamTokenSigner(config.streamApiSecret);
-  const stream = new StreamRestClient({
+  const stream = new StreamRestClient({ now: Date.now,
     baseUrl: config.streamBaseUrl,
     apiKey: config.streamApiKey,
     signer,
@@ -147,7 +147,7 @@ function compose(config: Config, env: Env): Built {
   else if (!firebase) reconciliation = { on: false, reason: 'neither GOOGLE_SERVICE_ACCOUNT nor FIREBASE_AUTH_EMULATOR_HOST is set' };
   else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE, meter, now: Date.now } };
 
-  const writer = new UserWriter({ stream });
+  const writer = new UserWriter({ now: Date.now, stream });
   const tokens = new TokenService({
     settings: {
       ttlSeconds: config.streamTokenTtlSeconds,
@@ -167,7 +167,7 @@ function compose(config: Config, env: Env): Built {
     // requests. With it, this isolate's writer is the fallback when the object is unavailable.
     now: Date.now,
     writer: env.SIGNUP_BATCHER ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, writer) : writer,
-    accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
+    accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ now: Date.now, client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,
   });
   const app = createApp({
@@ -262,7 +262,7 @@ function keyStoreFor(url: string, secret: string): GoogleKeyStore {
   if (!store) {
     // The data centre's copy, where the runtime has one (Cloudflare: only on custom domains).
     const shared = typeof caches === 'undefined' ? undefined : new CacheApiKeySetCache(new SignedCache(caches.default, secret, KEY_SET_PURPOSE));
-    store = new GoogleKeyStore({ url, shared });
+    store = new GoogleKeyStore({ now: Date.now, url, shared });
     keyStores.set(id, store);
   }
   return store;
@@ -279,7 +279,7 @@ function firebaseAdminFor(config: Config, fetch: typeof globalThis.fetch): Fireb
     });
   }
   if (config.serviceAccount) {
-    const tokens = new ServiceAccountTokenSource(config.serviceAccount, { fetch });
+    const tokens = new ServiceAccountTokenSource(config.serviceAccount, { now: Date.now, fetch });
     return new FirebaseAdminClient({
       projectId: config.firebaseProjectId,
       baseUrl: config.identityToolkitUrl,

@@ -17,12 +17,12 @@ const claims = (sub: string, extra: Record<string, unknown> = {}): FirebaseClaim
 async function setup(options: { now?: () => number; sleep?: (ms: number) => Promise<void>; registry?: boolean | D1Database; tenants?: string[] } = {}) {
   const scenario = await Scenario.create();
   const signer = new StreamTokenSigner(scenario.streamSecret);
-  const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer, maxAttempts: 1 });
+  const stream = new StreamRestClient({ now: Date.now, baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer, maxAttempts: 1 });
   const service = new TokenService({
     settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []), access: { allowedRoles: new Set(['user']) }, writeLimitPeriodSeconds: 60, anonymous: 'allow' },
     signer,
     stream,
-    writer: new UserWriter({ stream, now: options.now }),
+    writer: new UserWriter({ stream, now: options.now ?? Date.now }),
     registry: options.registry === false ? undefined : tokenRegistry(options.registry === undefined || options.registry === true ? DB : options.registry, options.now),
     now: options.now ?? Date.now,
     sleep: options.sleep,

@@ -15,7 +15,7 @@ import { TtlCache } from '../platform/ttl-cache';
 interface AccountStatusOptions {
   client: FirebaseAdminClient;
   cacheSeconds: number;
-  now?: () => number;
+  now: () => number;
   maxEntries?: number;
 }
 
@@ -26,7 +26,7 @@ export class AccountStatusCheck {
 
   constructor(options: AccountStatusOptions) {
     this.#client = options.client;
-    this.#cache = new TtlCache({ ttlMs: options.cacheSeconds * 1000, maxEntries: options.maxEntries ?? 10_000, now: options.now ?? Date.now });
+    this.#cache = new TtlCache({ ttlMs: options.cacheSeconds * 1000, maxEntries: options.maxEntries ?? 10_000, now: options.now });
   }
 
   /** Throws AppError `user_not_found`, `user_disabled`, `token_revoked` or `firebase_unavailable`. */

@@ -30,7 +30,7 @@ import { log } from '../platform/log';
 interface GoogleKeyStoreOptions {
   url: string;
   fetch?: typeof fetch;
-  now?: () => number;
+  now: () => number;
   /** Per-fetch timeout. */
   timeoutMs?: number;
   graceMs?: number;
@@ -103,7 +103,7 @@ export class GoogleKeyStore {
   constructor(options: GoogleKeyStoreOptions) {
     this.#url = options.url;
     this.#fetch = options.fetch ?? globalFetch;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now;
     this.#timeoutMs = options.timeoutMs ?? 5_000;
     this.#graceMs = options.graceMs ?? 6 * 3600_000;
     this.#unknownKidRefetchMs = options.unknownKidRefetchMs ?? 30_000;

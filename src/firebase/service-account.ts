@@ -65,11 +65,11 @@ export class ServiceAccountTokenSource {
   #signingKey: Promise<CryptoKey> | undefined;
   #cached: { token: string; renewAt: number } | undefined;
 
-  constructor(key: ServiceAccountKey, options: { scope?: string; fetch?: typeof fetch; now?: () => number } = {}) {
+  constructor(key: ServiceAccountKey, options: { scope?: string; fetch?: typeof fetch; now: () => number }) {
     this.#key = key;
     this.#scope = options.scope ?? IDENTITY_TOOLKIT_SCOPE;
     this.#fetch = options.fetch ?? globalFetch;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now;
   }
 
   async accessToken(): Promise<string> {

@@ -16,8 +16,8 @@ export class ProfileCache {
   /** The hash of what was last written for each uid. */
   readonly #hashes: TtlCache<string>;
 
-  constructor(options: { ttlSeconds: number; maxEntries?: number; now?: () => number }) {
-    this.#hashes = new TtlCache({ ttlMs: options.ttlSeconds * 1000, maxEntries: options.maxEntries ?? 10_000, now: options.now ?? Date.now });
+  constructor(options: { ttlSeconds: number; maxEntries?: number; now: () => number }) {
+    this.#hashes = new TtlCache({ ttlMs: options.ttlSeconds * 1000, maxEntries: options.maxEntries ?? 10_000, now: options.now });
   }
 
   /** True when the profile with this hash was written for `uid` within the TTL. */

@@ -54,7 +54,7 @@ export interface StreamClientOptions {
   /** Longest we wait for a rate-limit reset before giving up. */
   maxRetryWaitMs?: number;
   sleep?: Sleep;
-  now?: () => number;
+  now: () => number;
   /** Backoff before retry `n` (1-based) when no header says otherwise. */
   backoffMs?: (retry: number) => number;
   /** Told of every attempt's outcome (metrics): operation, HTTP status (0: no answer), X-RateLimit-Remaining. */
@@ -85,7 +85,7 @@ export class StreamRestClient {
     this.#maxAttempts = options.maxAttempts ?? 3;
     this.#maxRetryWaitMs = options.maxRetryWaitMs ?? 5_000;
     this.#sleep = options.sleep ?? sleep;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now;
     this.#backoffMs = options.backoffMs ?? ((retry) => Math.min(2_000, 200 * 2 ** (retry - 1)) * (0.5 + Math.random() / 2));
     this.#onCall = options.onCall;
   }

@@ -58,9 +58,9 @@ export class SignupBatcher extends DurableObject<BatcherEnv> {
     if (!entry) {
       const secret = this.env.STREAM_API_SECRET;
       if (!secret) throw new Error('SignupBatcher has no STREAM_API_SECRET');
-      const stream = new StreamRestClient({ baseUrl: target.baseUrl, apiKey: target.apiKey, signer: new StreamTokenSigner(secret) });
+      const stream = new StreamRestClient({ now: Date.now, baseUrl: target.baseUrl, apiKey: target.apiKey, signer: new StreamTokenSigner(secret) });
       // One I/O context for every caller: here writes can share requests (a stateless Worker cannot).
-      entry = { stream, writer: new UserWriter({ stream, windowMs: 50, batching: true }) };
+      entry = { stream, writer: new UserWriter({ now: Date.now, stream, windowMs: 50, batching: true }) };
       this.#writers.set(key, entry);
     }
     return entry;

@@ -53,7 +53,7 @@ interface UserWriterOptions {
   maxBatch?: number;
   /** Longest a batch waits for Stream's rate-limit window to reset. */
   maxWaitMs?: number;
-  now?: () => number;
+  now: () => number;
   sleep?: Sleep;
 }
 
@@ -84,7 +84,7 @@ export class UserWriter implements WritesUsers {
     this.#windowMs = options.windowMs ?? 25;
     this.#maxBatch = Math.min(100, options.maxBatch ?? 100);
     this.#maxWaitMs = options.maxWaitMs ?? 4_000;
-    this.#now = options.now ?? Date.now;
+    this.#now = options.now;
     this.#sleep = options.sleep ?? sleep;
     this.#batching = options.batching ?? false;
   }

@@ -413,13 +413,13 @@ describe('the data centre\'s copy (Cache API)', () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key], { maxAge: 3600 });
     const cache = new CacheApiKeySetCache(new SignedCache(await caches.open(`keys-${crypto.randomUUID()}`), 'test-secret', KEY_SET_PURPOSE));
-    const first = new GoogleKeyStore({ url: scenario.jwksUrl, shared: cache });
+    const first = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: cache });
     const bg = { pending: [] as Promise<unknown>[] };
     await expectKeyOf(await first.getKey(key.kid, (p) => void bg.pending.push(p)), key);
     await Promise.all(bg.pending);
     expect(await scenario.keyFetches()).toBe(1);
 
-    const second = new GoogleKeyStore({ url: scenario.jwksUrl, shared: cache }); // another isolate
+    const second = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: cache }); // another isolate
     await expectKeyOf(await second.getKey(key.kid), key);
     expect(await scenario.keyFetches()).toBe(1);
   });
@@ -431,7 +431,7 @@ describe('the data centre\'s copy (Cache API)', () => {
     await cache.put(scenario.jwksUrl, { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 });
     let reads = 0;
     const counting = { get: (url: string) => (reads++, cache.get(url)), put: cache.put.bind(cache) };
-    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: counting });
+    const store = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: counting });
     const background: Promise<unknown>[] = [];
     store.prefetch((promise) => void background.push(promise));
     store.prefetch((promise) => void background.push(promise)); // a second request while it is under way: no second read
@@ -450,7 +450,7 @@ describe('the data centre\'s copy (Cache API)', () => {
     let release: (value: undefined) => void = () => undefined;
     const stale = { keys: { keys: [old.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 };
     const late = { get: () => new Promise<typeof stale | undefined>((resolve) => (release = () => resolve(stale))), put: async () => undefined };
-    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: late, timeoutMs: 100 });
+    const store = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: late, timeoutMs: 100 });
     const background: Promise<unknown>[] = [];
     store.prefetch((promise) => void background.push(promise));
     await expectKeyOf(await store.getKey(rotated.kid), rotated); // waited 100 ms, then Google
@@ -468,7 +468,7 @@ describe('the data centre\'s copy (Cache API)', () => {
     let release: () => void = () => undefined;
     const copy = { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 };
     const late = { get: () => new Promise<typeof copy>((resolve) => (release = () => resolve(copy))), put: async () => undefined };
-    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: late, timeoutMs: 100 });
+    const store = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: late, timeoutMs: 100 });
     const background: Promise<unknown>[] = [];
     store.prefetch((promise) => void background.push(promise));
     await expectRejection(store.getKey(key.kid), 'keys_unavailable');
@@ -482,7 +482,7 @@ describe('the data centre\'s copy (Cache API)', () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key]);
     const hanging = { get: () => new Promise<undefined>(() => undefined), put: async () => undefined };
-    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: hanging, timeoutMs: 200 });
+    const store = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: hanging, timeoutMs: 200 });
     store.prefetch(() => undefined);
     const started = Date.now();
     await expectKeyOf(await store.getKey(key.kid), key);
@@ -496,7 +496,7 @@ describe('the data centre\'s copy (Cache API)', () => {
     const raw = await caches.open(`keys-${crypto.randomUUID()}`);
     const cache = new CacheApiKeySetCache(new SignedCache(raw, 'test-secret', KEY_SET_PURPOSE));
     await cache.put(scenario.jwksUrl, { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() - 2000, usableUntil: Date.now() - 1000 });
-    const store = new GoogleKeyStore({ url: scenario.jwksUrl, shared: cache });
+    const store = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: cache });
     await expectKeyOf(await store.getKey(key.kid), key);
     expect(await scenario.keyFetches()).toBe(1);
   });

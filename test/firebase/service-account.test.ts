@@ -49,7 +49,7 @@ describe('ServiceAccountTokenSource', () => {
     const scenario = await Scenario.create();
     const key = parseServiceAccountKey(await makeServiceAccount(scenario));
     const other = await Scenario.create(); // does not know this service account's public key
-    const source = new ServiceAccountTokenSource({ ...key, token_uri: `${other.base}/oauth/token` });
+    const source = new ServiceAccountTokenSource({ ...key, token_uri: `${other.base}/oauth/token` }, { now: Date.now });
     await expect(source.accessToken()).rejects.toThrow(/HTTP 400/);
   });
 });

@@ -60,7 +60,7 @@ async function oracle(idToken: string): Promise<string> {
 }
 
 async function ours(idToken: string): Promise<string> {
-  const check = new AccountStatusCheck({
+  const check = new AccountStatusCheck({ now: Date.now,
     client: new FirebaseAdminClient({ projectId: PROJECT_ID, baseUrl: `http://${emulator.host}/identitytoolkit.googleapis.com`, authorization: async () => 'Bearer owner' }),
     cacheSeconds: 0,
   });

@@ -22,21 +22,21 @@ describe('ProfileCache', () => {
     const long = { name: 'N'.repeat(1024), image: `https://img/${'i'.repeat(1000)}`, email: `${'e'.repeat(1000)}@x.example` };
     const hash = await profileHash(long, { teams: Array.from({ length: 50 }, (_, i) => `team-${i}`) });
     expect(hash).toMatch(/^[A-Za-z0-9_-]{22}$/);
-    const cache = new ProfileCache({ ttlSeconds: 60 });
+    const cache = new ProfileCache({ now: Date.now, ttlSeconds: 60 });
     cache.remember('u1', hash);
     expect(cache.isCurrent('u1', hash)).toBe(true);
     expect(cache.isCurrent('u1', await profileHash({ ...long, name: `${'N'.repeat(1023)}M` }))).toBe(false);
   });
 
   it('remembers nothing with a TTL of 0', async () => {
-    const cache = new ProfileCache({ ttlSeconds: 0 });
+    const cache = new ProfileCache({ now: Date.now, ttlSeconds: 0 });
     const hash = await profileHash({ name: 'Ada' });
     cache.remember('u1', hash);
     expect(cache.isCurrent('u1', hash)).toBe(false);
   });
 
   it('is bounded: the oldest-written entry goes first', () => {
-    const cache = new ProfileCache({ ttlSeconds: 60, maxEntries: 2 });
+    const cache = new ProfileCache({ now: Date.now, ttlSeconds: 60, maxEntries: 2 });
     cache.remember('a', 'hash-a');
     cache.remember('b', 'hash-b');
     cache.remember('a', 'hash-a'); // rewritten: now the newest

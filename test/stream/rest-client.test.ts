@@ -6,7 +6,7 @@ import { oracleRecord, Scenario, STREAM_API_KEY, type RecordedRequest } from '..
 import { expectLogged } from '../support/console';
 
 function clientFor(scenario: Scenario, options: Partial<ConstructorParameters<typeof StreamRestClient>[0]> = {}) {
-  return new StreamRestClient({
+  return new StreamRestClient({ now: Date.now,
     baseUrl: scenario.streamBaseUrl,
     apiKey: STREAM_API_KEY,
     signer: new StreamTokenSigner(scenario.streamSecret),

@@ -12,8 +12,8 @@ import { Scenario, STREAM_API_KEY } from '../support/fixtures';
 
 async function setup(options: { windowMs?: number; maxWaitMs?: number; sleep?: (ms: number) => Promise<void> } = {}) {
   const scenario = await Scenario.create();
-  const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
-  const writer = new UserWriter({ stream, batching: true, windowMs: options.windowMs ?? 10, maxWaitMs: options.maxWaitMs, sleep: options.sleep });
+  const stream = new StreamRestClient({ now: Date.now, baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
+  const writer = new UserWriter({ now: Date.now, stream, batching: true, windowMs: options.windowMs ?? 10, maxWaitMs: options.maxWaitMs, sleep: options.sleep });
   return { scenario, writer };
 }
 
@@ -135,8 +135,8 @@ describe('UserWriter without batching (a stateless Worker)', () => {
     ['by default (the choice a stateless Worker must make)', {}],
   ])('%s: each write makes its own requests, in its caller\'s context, never waiting on another\'s', async (_, options) => {
     const scenario = await Scenario.create();
-    const stream = new StreamRestClient({ baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
-    const writer = new UserWriter({ stream, ...options });
+    const stream = new StreamRestClient({ now: Date.now, baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
+    const writer = new UserWriter({ now: Date.now, stream, ...options });
     const outcomes = await Promise.all(['a', 'b', 'c'].map((id) => writer.write({ id, set: {}, unset: [] })));
     expect(outcomes).toEqual(['created', 'created', 'created']);
     const queries = (await scenario.streamRequests()).filter((r) => r.method === 'GET');
