@@ -17,7 +17,8 @@ const migrations = await readD1Migrations('./migrations');
 const workerdNoise = /disconnected: WebSocket peer disconnected/;
 for (const stream of [process.stdout, process.stderr]) {
   const write = stream.write.bind(stream) as (...args: unknown[]) => boolean;
-  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => (workerdNoise.test(String(chunk)) ? true : write(chunk, ...rest))) as typeof stream.write;
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) =>
+    workerdNoise.test(String(chunk)) ? true : write(chunk, ...rest)) as typeof stream.write;
 }
 
 export default defineConfig({

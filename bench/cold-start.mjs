@@ -27,7 +27,18 @@ import { parseArgs } from 'node:util';
 import { jwtVerify } from 'jose';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
-import { FLOOR_CACHE_SCRIPT, FLOOR_SCRIPT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, watchdog } from './lib/harness.mjs';
+import {
+  FLOOR_CACHE_SCRIPT,
+  FLOOR_SCRIPT,
+  applyMigrations,
+  deployedBindings,
+  mintIdToken,
+  quantile,
+  sleep,
+  startMiniflare,
+  testSigningKey,
+  watchdog,
+} from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
@@ -80,7 +91,13 @@ const JWKS_URL = `${googleUrl}/jwk`;
 
 const uid = `cold${randomBytes(6).toString('hex')}`;
 const idToken = await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name: 'Cold Start' });
-const bindings = { FIREBASE_PROJECT_ID: PROJECT_ID, STREAM_API_KEY, STREAM_API_SECRET, FIREBASE_JWKS_URL: JWKS_URL, STREAM_BASE_URL: 'http://127.0.0.1:9/stream' };
+const bindings = {
+  FIREBASE_PROJECT_ID: PROJECT_ID,
+  STREAM_API_KEY,
+  STREAM_API_SECRET,
+  FIREBASE_JWKS_URL: JWKS_URL,
+  STREAM_BASE_URL: 'http://127.0.0.1:9/stream',
+};
 
 process.stderr.write('building the bundle (wrangler deploy --dry-run)…\n');
 const bundle = buildBundle(join(tmp, 'worker')).path;
@@ -132,7 +149,9 @@ async function firstToken(url) {
  */
 async function checkToken(answer) {
   if (answer.status !== 200) throw new Error(`first request answered ${answer.status}: ${answer.body.slice(0, 300)}`);
-  const { payload } = await jwtVerify(JSON.parse(answer.body).token, new TextEncoder().encode(STREAM_API_SECRET), { algorithms: ['HS256'] });
+  const { payload } = await jwtVerify(JSON.parse(answer.body).token, new TextEncoder().encode(STREAM_API_SECRET), {
+    algorithms: ['HS256'],
+  });
   if (payload.user_id !== uid) throw new Error(`token for ${payload.user_id}, expected ${uid}`);
 }
 
@@ -157,7 +176,12 @@ async function keySetCached(mf) {
 
 /** @typedef {'cold' | 'warm' | 'floor' | 'floor-cache'} Case */
 /** @type {Record<Case, { ms: number[]; fetches: number[]; second: number[] }>} */
-const results = { cold: { ms: [], fetches: [], second: [] }, warm: { ms: [], fetches: [], second: [] }, floor: { ms: [], fetches: [], second: [] }, 'floor-cache': { ms: [], fetches: [], second: [] } };
+const results = {
+  cold: { ms: [], fetches: [], second: [] },
+  warm: { ms: [], fetches: [], second: [] },
+  floor: { ms: [], fetches: [], second: [] },
+  'floor-cache': { ms: [], fetches: [], second: [] },
+};
 /** @type {number[]} first GET /healthz of a fresh Worker instance */
 const healthzFirst = [];
 /** @type {number[]} per round, warm − floor */
@@ -179,7 +203,8 @@ async function measure(which) {
   const measured = await instance(which === 'floor' || which === 'floor-cache' ? which : 'worker', cacheDir);
   const before = googleFetches;
   const answer = await firstToken(measured.url);
-  if (which === 'floor-cache' && !JSON.parse(answer.body).cached) throw new Error('the floor+cache instance found no key set in the Cache API');
+  if (which === 'floor-cache' && !JSON.parse(answer.body).cached)
+    throw new Error('the floor+cache instance found no key set in the Cache API');
   if (which !== 'floor' && which !== 'floor-cache') await checkToken(answer);
   const second = await firstToken(measured.url);
   results[which].second.push(second.ms);
@@ -214,9 +239,15 @@ try {
   }
 
   const fmt = (/** @type {number} */ ms) => ms.toFixed(1);
-  console.log(`# Cold start: first POST /v1/token of a fresh isolate (Google JWKS stand-in answers after ${GOOGLE_DELAY_MS} ms), ${ROUNDS} rounds`);
-  console.log(`(node ${process.version}, ${new Date().toISOString()}, load average ${loadAtStart.toFixed(2)} at start, ${(loadavg()[0] ?? 0).toFixed(2)} at end; wall time from sending the request to the end of the answer, Node fetch over 127.0.0.1)`);
-  console.log(`(the Worker: the bundle wrangler deploy --dry-run builds, a D1 registry, wrangler.toml's Durable Objects ${Object.keys(deployed.durableObjects).join(', ') || 'none'} and rate limits ${Object.keys(deployed.ratelimits).join(', ') || 'none'}; the floor: the same D1 setup)`);
+  console.log(
+    `# Cold start: first POST /v1/token of a fresh isolate (Google JWKS stand-in answers after ${GOOGLE_DELAY_MS} ms), ${ROUNDS} rounds`,
+  );
+  console.log(
+    `(node ${process.version}, ${new Date().toISOString()}, load average ${loadAtStart.toFixed(2)} at start, ${(loadavg()[0] ?? 0).toFixed(2)} at end; wall time from sending the request to the end of the answer, Node fetch over 127.0.0.1)`,
+  );
+  console.log(
+    `(the Worker: the bundle wrangler deploy --dry-run builds, a D1 registry, wrangler.toml's Durable Objects ${Object.keys(deployed.durableObjects).join(', ') || 'none'} and rate limits ${Object.keys(deployed.ratelimits).join(', ') || 'none'}; the floor: the same D1 setup)`,
+  );
   console.log('');
   console.log('| case | median ms | p90 ms | min–max ms | Google fetches per instance |');
   console.log('|---|---:|---:|---:|---|');
@@ -229,19 +260,33 @@ try {
   ];
   for (const [which, label] of labels) {
     const { ms, fetches } = results[which];
-    console.log(`| ${label} | ${fmt(quantile(ms, 0.5))} | ${fmt(quantile(ms, 0.9))} | ${fmt(Math.min(...ms))}–${fmt(Math.max(...ms))} | ${fetches.join(', ')} |`);
+    console.log(
+      `| ${label} | ${fmt(quantile(ms, 0.5))} | ${fmt(quantile(ms, 0.9))} | ${fmt(Math.min(...ms))}–${fmt(Math.max(...ms))} | ${fetches.join(', ')} |`,
+    );
   }
   console.log('');
   const warmMinusFloor = quantile(results.warm.ms, 0.5) - quantile(results.floor.ms, 0.5);
   const verdict = (/** @type {number} */ d) => (d <= 10 ? '✓' : '✗');
-  console.log(`- warm − floor: ${fmt(warmMinusFloor)} ms (medians), p90 − p90 ${fmt(quantile(results.warm.ms, 0.9) - quantile(results.floor.ms, 0.9))} ms, per-round differences median ${fmt(quantile(pairedWarmMinusFloor, 0.5))} ms / p90 ${fmt(quantile(pairedWarmMinusFloor, 0.9))} ms (target ≤ 10 ms) ${verdict(warmMinusFloor)}`);
-  console.log(`- warm − (floor + I/O): ${fmt(quantile(results.warm.ms, 0.5) - quantile(results['floor-cache'].ms, 0.5))} ms (medians): what this Worker's own code adds to the I/O any token verifier that records uids pays on its first request; (floor + I/O) − floor: ${fmt(quantile(results['floor-cache'].ms, 0.5) - quantile(results.floor.ms, 0.5))} ms`);
-  console.log(`- cold − floor: ${fmt(quantile(results.cold.ms, 0.5) - quantile(results.floor.ms, 0.5))} ms (medians; includes the ${GOOGLE_DELAY_MS} ms Google answer)`);
-  console.log(`- breakdown (medians): second POST /v1/token of the same instance: warm ${fmt(quantile(results.warm.second, 0.5))} ms, floor ${fmt(quantile(results.floor.second, 0.5))} ms; first GET /healthz of a fresh Worker instance ${fmt(quantile(healthzFirst, 0.5))} ms (floor's first request ${fmt(quantile(results.floor.ms, 0.5))} ms)`);
+  console.log(
+    `- warm − floor: ${fmt(warmMinusFloor)} ms (medians), p90 − p90 ${fmt(quantile(results.warm.ms, 0.9) - quantile(results.floor.ms, 0.9))} ms, per-round differences median ${fmt(quantile(pairedWarmMinusFloor, 0.5))} ms / p90 ${fmt(quantile(pairedWarmMinusFloor, 0.9))} ms (target ≤ 10 ms) ${verdict(warmMinusFloor)}`,
+  );
+  console.log(
+    `- warm − (floor + I/O): ${fmt(quantile(results.warm.ms, 0.5) - quantile(results['floor-cache'].ms, 0.5))} ms (medians): what this Worker's own code adds to the I/O any token verifier that records uids pays on its first request; (floor + I/O) − floor: ${fmt(quantile(results['floor-cache'].ms, 0.5) - quantile(results.floor.ms, 0.5))} ms`,
+  );
+  console.log(
+    `- cold − floor: ${fmt(quantile(results.cold.ms, 0.5) - quantile(results.floor.ms, 0.5))} ms (medians; includes the ${GOOGLE_DELAY_MS} ms Google answer)`,
+  );
+  console.log(
+    `- breakdown (medians): second POST /v1/token of the same instance: warm ${fmt(quantile(results.warm.second, 0.5))} ms, floor ${fmt(quantile(results.floor.second, 0.5))} ms; first GET /healthz of a fresh Worker instance ${fmt(quantile(healthzFirst, 0.5))} ms (floor's first request ${fmt(quantile(results.floor.ms, 0.5))} ms)`,
+  );
   const warmFetches = results.warm.fetches.reduce((a, b) => a + b, 0);
-  console.log(`- Google fetches: cold ${results.cold.fetches.reduce((a, b) => a + b, 0)} in ${ROUNDS} instances, warm ${warmFetches} in ${ROUNDS} instances (target 0) ${warmFetches === 0 ? '✓: the warm instances read the key set from the Cache API' : '✗'}`);
+  console.log(
+    `- Google fetches: cold ${results.cold.fetches.reduce((a, b) => a + b, 0)} in ${ROUNDS} instances, warm ${warmFetches} in ${ROUNDS} instances (target 0) ${warmFetches === 0 ? '✓: the warm instances read the key set from the Cache API' : '✗'}`,
+  );
   const waits = putWaits.filter((w) => w !== undefined);
-  console.log(`- key set found in the filler instance's Cache API after its answer: ${waits.length}/${putWaits.length} (polled from Node via mf.getCaches(); waited up to ${fmt(Math.max(0, ...waits))} ms)`);
+  console.log(
+    `- key set found in the filler instance's Cache API after its answer: ${waits.length}/${putWaits.length} (polled from Node via mf.getCaches(); waited up to ${fmt(Math.max(0, ...waits))} ms)`,
+  );
 } finally {
   disarm();
   await cleanup();

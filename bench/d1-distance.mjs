@@ -36,7 +36,17 @@ import { buildBundle } from '../scripts/check-bundle.mjs';
 import { parseCli } from '../scripts/lib/cli.mjs';
 import { listenOnLoopback, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
-import { ROOT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, watchdog } from './lib/harness.mjs';
+import {
+  ROOT,
+  applyMigrations,
+  deployedBindings,
+  mintIdToken,
+  quantile,
+  sleep,
+  startMiniflare,
+  testSigningKey,
+  watchdog,
+} from './lib/harness.mjs';
 
 const { values: opts } = parseCli(import.meta.url, {
   'primary-ms': { type: 'string', default: '80' },
@@ -61,7 +71,8 @@ const RECOVERY_S = Number(opts['recovery-seconds']);
 if (![PRIMARY_MS, REPLICA_MS, LAG_MS].every((ms) => ms >= 0) || !(USERS >= 1) || !(OUTAGE_USERS >= 1) || !(OUTAGE_USERS <= USERS)) {
   throw new Error('need --primary-ms, --replica-ms, --lag-ms ≥ 0 and 1 ≤ --outage-users ≤ --users');
 }
-if (!(STALE_SHARE >= 0 && STALE_SHARE <= 1) || !(CONCURRENCY >= 1) || !(WARMUP >= 1)) throw new Error('need 0 ≤ --stale-share ≤ 1, --concurrency ≥ 1, --warmup ≥ 1');
+if (!(STALE_SHARE >= 0 && STALE_SHARE <= 1) || !(CONCURRENCY >= 1) || !(WARMUP >= 1))
+  throw new Error('need 0 ≤ --stale-share ≤ 1, --concurrency ≥ 1, --warmup ≥ 1');
 
 const PROJECT_ID = 'bench-project';
 const STREAM_API_KEY = 'benchkey';
@@ -85,7 +96,8 @@ const cleanup = async () => {
 };
 // Generous: each request waits at most a few primary round trips, plus four instances' start-up.
 const disarm = watchdog(((2 * USERS + 4 * OUTAGE_USERS + 8 * WARMUP) * (4 * PRIMARY_MS + 200)) / CONCURRENCY + 300_000, cleanup);
-for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM']))
+  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 
 // ---- Google's keys and Stream: local stand-ins ----
 const { kid, privateKey, jwks } = testSigningKey();
@@ -93,7 +105,9 @@ const stream = new StreamStandIn({ apiKey: STREAM_API_KEY, secret: STREAM_API_SE
 const stubs = createServer(async (req, res) => {
   const path = new URL(/** @type {string} */ (req.url), 'http://x').pathname;
   if (path === '/jwk') {
-    return res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=21600, must-revalidate, no-transform' }).end(JSON.stringify(jwks));
+    return res
+      .writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=21600, must-revalidate, no-transform' })
+      .end(JSON.stringify(jwks));
   }
   if (path.startsWith('/stream/')) {
     try {
@@ -167,7 +181,9 @@ async function instance(/** @type {User[]} */ registered, /** @type {string | un
     await db.batch(
       registered.slice(i, i + 100).map((user, j) => {
         const aliveAt = STALE_EVERY > 0 && (i + j) % STALE_EVERY === 0 ? now - 2 * 86_400_000 : now - Math.floor(Math.random() * 1_800_000);
-        return db.prepare(`INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, '', ?2, ?3)`).bind(user.uid, now - 30 * 86_400_000, aliveAt);
+        return db
+          .prepare(`INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, '', ?2, ?3)`)
+          .bind(user.uid, now - 30 * 86_400_000, aliveAt);
       }),
     );
   }
@@ -187,7 +203,11 @@ async function users(prefix, count) {
   return Promise.all(
     Array.from({ length: count }, async (_, i) => {
       const uid = `${prefix}${i}x${randomBytes(5).toString('hex')}`;
-      return { uid, address: nextAddress(), idToken: await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name: `User ${i}` }) };
+      return {
+        uid,
+        address: nextAddress(),
+        idToken: await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name: `User ${i}` }),
+      };
     }),
   );
 }
@@ -204,7 +224,10 @@ async function users(prefix, count) {
 /** One token request, timed from outside and inside, its answer checked. @param {string} url @param {User} user @returns {Promise<Answer>} */
 async function fetchToken(url, user) {
   const t0 = performance.now();
-  const response = await fetch(`${url}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${user.idToken}`, 'CF-Connecting-IP': user.address } });
+  const response = await fetch(`${url}/v1/token`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${user.idToken}`, 'CF-Connecting-IP': user.address },
+  });
   const text = await response.text();
   const outsideMs = performance.now() - t0;
   const workerMs = Number(response.headers.get('x-bench-worker-ms'));
@@ -261,7 +284,10 @@ async function settled(url) {
 
 /** How many of `uids` the registry holds. @param {import('@cloudflare/workers-types').D1Database} db @param {string[]} uids */
 async function registered(db, uids) {
-  const row = await db.prepare('SELECT count(*) AS n FROM stream_users WHERE uid IN (SELECT value FROM json_each(?1))').bind(JSON.stringify(uids)).first();
+  const row = await db
+    .prepare('SELECT count(*) AS n FROM stream_users WHERE uid IN (SELECT value FROM json_each(?1))')
+    .bind(JSON.stringify(uids))
+    .first();
   return Number(/** @type {{ n: number }} */ (row).n);
 }
 
@@ -342,8 +368,18 @@ try {
   const results = [
     await scenario('returning users', { known, ask: known }),
     await scenario('new users', { known, ask: fresh, newUids: fresh.map((u) => u.uid) }),
-    await scenario('D1 down (isolate started before)', { known, ask: interleave(known.slice(0, OUTAGE_USERS), outageNew), outage: 'warm', newUids: outageNew.map((u) => u.uid) }),
-    await scenario('D1 down (isolate started during the outage)', { known, ask: interleave(known.slice(-OUTAGE_USERS), coldNew), outage: 'cold', newUids: coldNew.map((u) => u.uid) }),
+    await scenario('D1 down (isolate started before)', {
+      known,
+      ask: interleave(known.slice(0, OUTAGE_USERS), outageNew),
+      outage: 'warm',
+      newUids: outageNew.map((u) => u.uid),
+    }),
+    await scenario('D1 down (isolate started during the outage)', {
+      known,
+      ask: interleave(known.slice(-OUTAGE_USERS), coldNew),
+      outage: 'cold',
+      newUids: coldNew.map((u) => u.uid),
+    }),
     await scenario("D1 down (isolate started during the outage, the data centre's cache knows)", {
       known,
       ask: interleave(known.slice(-OUTAGE_USERS), coldCacheNew),
@@ -355,14 +391,18 @@ try {
   const f2 = (/** @type {number} */ n) => n.toFixed(2);
   const f0 = (/** @type {number} */ n) => n.toFixed(0);
   const staleCount = STALE_EVERY > 0 ? Math.ceil(USERS / STALE_EVERY) : 0;
-  console.log(`# Distance to D1: primary ${PRIMARY_MS} ms away, replicas ${REPLICA_MS} ms away${LAG_MS > 0 ? `, replicas ${LAG_MS} ms behind` : ''}`);
+  console.log(
+    `# Distance to D1: primary ${PRIMARY_MS} ms away, replicas ${REPLICA_MS} ms away${LAG_MS > 0 ? `, replicas ${LAG_MS} ms behind` : ''}`,
+  );
   console.log(
     `(node ${process.version}, ${new Date().toISOString()}, ${((Date.now() - startedAt) / 1000).toFixed(0)} s, load average ${loadAtStart.toFixed(2)} at start, ${(loadavg()[0] ?? 0).toFixed(2)} at end; ` +
       `the bundle wrangler deploy --dry-run builds, in workerd through Miniflare, behind bench/lib/distant-d1-worker.js; ` +
       `${USERS} registered users, ${staleCount} of them with alive_at 2 days old, the rest within 30 min; ${CONCURRENCY} requests at a time; each uid asks once)`,
   );
   console.log('');
-  console.log('| scenario | token requests | 200 with a valid token | primary statements / token, critical path | primary statements / token, background | primary round trips / token, critical path | replica statements / token | p50 / p95 ms inside the Worker | p50 / p95 ms from outside | token rate one D1 database sustains, fleet-wide |');
+  console.log(
+    '| scenario | token requests | 200 with a valid token | primary statements / token, critical path | primary statements / token, background | primary round trips / token, critical path | replica statements / token | p50 / p95 ms inside the Worker | p50 / p95 ms from outside | token rate one D1 database sustains, fleet-wide |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const { name, answers, counts } of results) {
     const n = answers.length;
@@ -381,7 +421,8 @@ try {
     /** @type {Map<string, number>} */
     const codes = new Map();
     for (const a of answers) if (!a.ok) codes.set(`${a.status} ${a.code}`, (codes.get(`${a.status} ${a.code}`) ?? 0) + 1);
-    const other = codes.size === 0 ? 'no other answers' : `other answers: ${[...codes].map(([code, count]) => `${count} × ${code}`).join(', ')}`;
+    const other =
+      codes.size === 0 ? 'no other answers' : `other answers: ${[...codes].map(([code, count]) => `${count} × ${code}`).join(', ')}`;
     const failed = counts.failed > 0 ? `; ${counts.failed} statements failed (D1 down)` : '';
     const stale = counts.staleReads > 0 ? `; ${counts.staleReads} replica reads missed a row written less than ${LAG_MS} ms before` : '';
     const lines = logs.size === 0 ? 'nothing logged' : `logged: ${[...logs].map(([event, count]) => `${count} × ${event}`).join(', ')}`;
@@ -392,7 +433,9 @@ try {
     const time =
       `inside the Worker, p50 ${f0(quantile(waits, 0.5))} ms waiting on D1 (of which ${f0(quantile(local, 0.5))} ms the local D1 running the statements) and ${f0(quantile(own, 0.5))} ms not; ` +
       `the Worker's own time plus the modelled round trips alone (no local execution, no timer delay): p50 ${f0(quantile(model, 0.5))} / p95 ${f0(quantile(model, 0.95))} ms`;
-    console.log(`- ${name}: ${other}; ${time}; ${counts.writes} write statements run${failed}${stale}; ${lines}${note ? `; ${note}` : ''}.`);
+    console.log(
+      `- ${name}: ${other}; ${time}; ${counts.writes} write statements run${failed}${stale}; ${lines}${note ? `; ${note}` : ''}.`,
+    );
   }
   console.log(
     `- The token rate: D1 runs each database's queries one at a time, about 1,000 a second at 1 ms each (D1's documentation), so the fleet's tokens per second are at most 1000 ÷ (primary statements per token, critical path and background together). Replica reads are spread over one replica per region and not counted against it.`,

@@ -27,10 +27,13 @@ import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
 import { serveStreamStandIn } from '../scripts/lib/stream-standin.mjs';
 import { applyMigrations, COMPATIBILITY_DATE, quantile, testSigningKey } from './lib/harness.mjs';
 
-const { values: opts } = parseArgs({ options: { sizes: { type: 'string', default: '1000,100000' }, events: { type: 'string', default: '50' }, markdown: { type: 'string' } } });
+const { values: opts } = parseArgs({
+  options: { sizes: { type: 'string', default: '1000,100000' }, events: { type: 'string', default: '50' }, markdown: { type: 'string' } },
+});
 const SIZES = (opts.sizes ?? '').split(',').map((s) => Number(s.trim().replace(/_/g, '')));
 const EVENTS = Number(opts.events);
-if (SIZES.some((n) => !Number.isInteger(n) || n < EVENTS + 10) || !Number.isInteger(EVENTS) || EVENTS < 1) throw new Error('--sizes must be whole numbers larger than --events + 10');
+if (SIZES.some((n) => !Number.isInteger(n) || n < EVENTS + 10) || !Number.isInteger(EVENTS) || EVENTS < 1)
+  throw new Error('--sizes must be whole numbers larger than --events + 10');
 const PROJECT_ID = 'demo-bench';
 const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
@@ -47,9 +50,15 @@ const firebaseServer = createServer(async (req, res) => {
   for await (const chunk of req) text += chunk;
   const body = JSON.parse(text || '{}');
   lookups.calls++;
-  const users = (Array.isArray(body.localId) ? body.localId : []).filter((/** @type {string} */ id) => !gone.has(id)).map((/** @type {string} */ localId) => ({ localId }));
+  const users = (Array.isArray(body.localId) ? body.localId : [])
+    .filter((/** @type {string} */ id) => !gone.has(id))
+    .map((/** @type {string} */ localId) => ({ localId }));
   res.writeHead(200, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(users.length > 0 ? { kind: 'identitytoolkit#GetAccountInfoResponse', users } : { kind: 'identitytoolkit#GetAccountInfoResponse' }));
+  res.end(
+    JSON.stringify(
+      users.length > 0 ? { kind: 'identitytoolkit#GetAccountInfoResponse', users } : { kind: 'identitytoolkit#GetAccountInfoResponse' },
+    ),
+  );
 });
 const firebase = await listenOnLoopback(firebaseServer);
 const key = testSigningKey();
@@ -114,10 +123,16 @@ async function measure(size) {
     const db = await mf.getD1Database('DB');
     const uids = Array.from({ length: size }, uid);
     for (let i = 0; i < uids.length; i += 5000) {
-      await db.prepare(`INSERT INTO stream_users (uid, tenant, first_seen_at) SELECT value, '', ?2 FROM json_each(?1)`).bind(JSON.stringify(uids.slice(i, i + 5000)), Date.now()).run();
+      await db
+        .prepare(`INSERT INTO stream_users (uid, tenant, first_seen_at) SELECT value, '', ?2 FROM json_each(?1)`)
+        .bind(JSON.stringify(uids.slice(i, i + 5000)), Date.now())
+        .run();
     }
     // A few users known to exist (a token route saw them): the brake's witnesses.
-    await db.prepare(`UPDATE stream_users SET alive_at = ?2 WHERE uid IN (SELECT value FROM json_each(?1))`).bind(JSON.stringify(uids.slice(0, WITNESSES)), Date.now()).run();
+    await db
+      .prepare(`UPDATE stream_users SET alive_at = ?2 WHERE uid IN (SELECT value FROM json_each(?1))`)
+      .bind(JSON.stringify(uids.slice(0, WITNESSES)), Date.now())
+      .run();
     const doomed = uids.slice(size - EVENTS);
     for (const id of doomed) stream.standIn.users.set(id, { id, role: 'user', created_at: new Date().toISOString() });
 
@@ -128,18 +143,29 @@ async function measure(size) {
       gone.add(id);
       const [lookupsBefore, deletesBefore] = [lookups.calls, stream.standIn.requests.filter((r) => r.path === '/users/delete').length];
       const now = Math.floor(Date.now() / 1000);
-      const token = await new SignJWT({ iss: 'https://accounts.google.com', aud: AUDIENCE, email: PUSH_ACCOUNT, email_verified: true, iat: now, exp: now + 3600 })
+      const token = await new SignJWT({
+        iss: 'https://accounts.google.com',
+        aud: AUDIENCE,
+        email: PUSH_ACCOUNT,
+        email_verified: true,
+        iat: now,
+        exp: now + 3600,
+      })
         .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT' })
         .sign(key.privateKey);
       const started = performance.now();
       const response = await fetch(`${url}/v1/events/user-deleted`, {
         method: 'POST',
         headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-        body: JSON.stringify({ message: { data: Buffer.from(JSON.stringify({ uid: id })).toString('base64'), messageId: id }, subscription: 'projects/demo-bench/subscriptions/s' }),
+        body: JSON.stringify({
+          message: { data: Buffer.from(JSON.stringify({ uid: id })).toString('base64'), messageId: id },
+          subscription: 'projects/demo-bench/subscriptions/s',
+        }),
       });
       const answer = await response.json();
       const ms = performance.now() - started;
-      if (response.status !== 200 || answer.results?.[id] !== 'deleted') throw new Error(`event for ${id}: HTTP ${response.status} ${JSON.stringify(answer)}`);
+      if (response.status !== 200 || answer.results?.[id] !== 'deleted')
+        throw new Error(`event for ${id}: HTTP ${response.status} ${JSON.stringify(answer)}`);
       for (let wait = 0; logged.length < perEvent.length + 1 && wait < 100; wait++) await new Promise((resolve) => setTimeout(resolve, 10));
       const line = logged[perEvent.length];
       if (!line) throw new Error('the Worker logged no deletion_event line');
@@ -190,7 +216,14 @@ const lines = [
   `|---:|${columns.map(() => '---:').join('|')}|---:|`,
 ];
 for (const [size, events] of results) {
-  lines.push(`| ${size.toLocaleString('en-US')} | ${columns.map(([, field]) => fmt(mean(events.map((e) => e[field])))).join(' | ')} | ${fmt(quantile(events.map((e) => e.ms), 0.5))} |`);
+  lines.push(
+    `| ${size.toLocaleString('en-US')} | ${columns.map(([, field]) => fmt(mean(events.map((e) => e[field])))).join(' | ')} | ${fmt(
+      quantile(
+        events.map((e) => e.ms),
+        0.5,
+      ),
+    )} |`,
+  );
 }
 const [small, large] = [results.get(SIZES[0] ?? 0), results.get(SIZES[SIZES.length - 1] ?? 0)];
 if (small && large) {
@@ -199,7 +232,10 @@ if (small && large) {
     return { label, ratio: a === 0 ? (b === 0 ? 1 : Infinity) : b / a };
   });
   const worst = Math.max(...ratios.map((r) => r.ratio));
-  lines.push('', `ratio ${SIZES[SIZES.length - 1]?.toLocaleString('en-US')} / ${SIZES[0]?.toLocaleString('en-US')} users, worst column: ${fmt(worst)} (${ratios.map((r) => `${r.label} ${fmt(r.ratio)}`).join(', ')}) — ${worst <= 1.5 ? 'within' : 'OVER'} the 1.5 bound`);
+  lines.push(
+    '',
+    `ratio ${SIZES[SIZES.length - 1]?.toLocaleString('en-US')} / ${SIZES[0]?.toLocaleString('en-US')} users, worst column: ${fmt(worst)} (${ratios.map((r) => `${r.label} ${fmt(r.ratio)}`).join(', ')}) — ${worst <= 1.5 ? 'within' : 'OVER'} the 1.5 bound`,
+  );
   if (worst > 1.5) process.exitCode = 1;
 }
 console.log(lines.join('\n'));

@@ -28,7 +28,11 @@ answerHelp(import.meta.url);
 stopAllOnSignals();
 
 const { values: opts } = parseArgs({
-  options: { seconds: { type: 'string', default: '60' }, 'attack-rate': { type: 'string', default: '50' }, 'user-rate': { type: 'string', default: '2' } },
+  options: {
+    seconds: { type: 'string', default: '60' },
+    'attack-rate': { type: 'string', default: '50' },
+    'user-rate': { type: 'string', default: '2' },
+  },
 });
 const SECONDS = Number(opts.seconds);
 const ATTACK_RATE = Number(opts['attack-rate']);
@@ -42,19 +46,32 @@ const outdir = tempDir('flood-');
 console.error('building the bundle (wrangler deploy --dry-run)…');
 const bundle = buildBundle(outdir).path;
 const deployed = await deployedBindings();
-const google = createServer((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=3600' }).end(JSON.stringify(jwks)));
+const google = createServer((_req, res) =>
+  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'max-age=3600' }).end(JSON.stringify(jwks)),
+);
 const { url: googleUrl, close: closeGoogle } = await listenOnLoopback(google, 0);
 
 /** @param {{ label: string; ipLimiter: boolean; anonymous: string }} scenario */
 async function run(scenario) {
-  const stream = new StreamStandIn({ apiKey: STREAM_API_KEY, secret: SECRET, limits: { perMinute: { 'POST /users': 300, 'PATCH /users': 300, 'GET /users': 1000 }, window: 'rolling' } });
+  const stream = new StreamStandIn({
+    apiKey: STREAM_API_KEY,
+    secret: SECRET,
+    limits: { perMinute: { 'POST /users': 300, 'PATCH /users': 300, 'GET /users': 1000 }, window: 'rolling' },
+  });
   const streamServer = createServer(async (req, res) => writeNodeResponse(res, await stream.handle(await readNodeRequest(req))));
   const { url: streamUrl, close: closeStream } = await listenOnLoopback(streamServer, 0);
   const ratelimits = { ...deployed.ratelimits };
   if (!scenario.ipLimiter) delete ratelimits.STREAM_WRITE_IP_LIMITER;
   const { mf, url } = await startMiniflare({
     scriptPath: bundle,
-    bindings: { FIREBASE_PROJECT_ID: PROJECT_ID, STREAM_API_KEY, STREAM_API_SECRET: SECRET, STREAM_BASE_URL: streamUrl, FIREBASE_JWKS_URL: googleUrl, FIREBASE_ANONYMOUS: scenario.anonymous },
+    bindings: {
+      FIREBASE_PROJECT_ID: PROJECT_ID,
+      STREAM_API_KEY,
+      STREAM_API_SECRET: SECRET,
+      STREAM_BASE_URL: streamUrl,
+      FIREBASE_JWKS_URL: googleUrl,
+      FIREBASE_ANONYMOUS: scenario.anonymous,
+    },
     durableObjects: deployed.durableObjects,
     ratelimits,
     d1Databases: { DB: `flood-${randomBytes(3).toString('hex')}` },
@@ -65,7 +82,14 @@ async function run(scenario) {
   const userLatency = [];
   /** @param {string} ip @param {boolean} anonymous @param {string} uid */
   const signUp = async (ip, anonymous, uid) => {
-    const idToken = await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name: anonymous ? '' : `User ${uid}`, provider: anonymous ? 'anonymous' : 'password' });
+    const idToken = await mintIdToken({
+      privateKey,
+      kid,
+      projectId: PROJECT_ID,
+      uid,
+      name: anonymous ? '' : `User ${uid}`,
+      provider: anonymous ? 'anonymous' : 'password',
+    });
     return fetch(`${url}/v1/users/me`, { method: 'POST', headers: { Authorization: `Bearer ${idToken}`, 'CF-Connecting-IP': ip } });
   };
   const inflight = [];
@@ -137,10 +161,18 @@ for (const scenario of [
 await closeGoogle();
 rmSync(outdir, { recursive: true, force: true });
 
-console.log(`# A flood of anonymous sign-ups from one address (${ATTACK_RATE}/s) while real users sign up from others (${USER_RATE}/s), ${SECONDS} s`);
-console.log(`(node ${process.version}, ${new Date().toISOString()}; Stream stand-in with Stream's per-minute write limits, rolling window)\n`);
-console.log('| case | real users with a token | their p50 / p99 ms (retries included) | attacker requests answered 200 | attacker refused (429/503) | Stream write requests |');
+console.log(
+  `# A flood of anonymous sign-ups from one address (${ATTACK_RATE}/s) while real users sign up from others (${USER_RATE}/s), ${SECONDS} s`,
+);
+console.log(
+  `(node ${process.version}, ${new Date().toISOString()}; Stream stand-in with Stream's per-minute write limits, rolling window)\n`,
+);
+console.log(
+  '| case | real users with a token | their p50 / p99 ms (retries included) | attacker requests answered 200 | attacker refused (429/503) | Stream write requests |',
+);
 console.log('|---|---:|---:|---:|---:|---:|');
 for (const r of results) {
-  console.log(`| ${r.label} | ${r.counts.users.ok} of ${r.counts.users.sent} | ${r.p50} / ${r.p99} | ${r.counts.attack.ok} of ${r.counts.attack.sent} | ${r.counts.attack.limited} | ${r.writes} |`);
+  console.log(
+    `| ${r.label} | ${r.counts.users.ok} of ${r.counts.users.sent} | ${r.p50} / ${r.p99} | ${r.counts.attack.ok} of ${r.counts.attack.sent} | ${r.counts.attack.limited} | ${r.writes} |`,
+  );
 }

@@ -97,10 +97,11 @@ ws.on('message', (data) => {
  * @param {Record<string, unknown>} [params]
  * @returns {Promise<any>}
  */
-const send = (method, params = {}) => new Promise((resolve) => {
-  pending.set(++id, resolve);
-  ws.send(JSON.stringify({ id, method, params }));
-});
+const send = (method, params = {}) =>
+  new Promise((resolve) => {
+    pending.set(++id, resolve);
+    ws.send(JSON.stringify({ id, method, params }));
+  });
 let statuses = /** @type {{ '2xx': number; non2xx: number; errors: number; timeouts: number; rps: number }} */ ({});
 const tokens = http ? await Promise.all(Array.from({ length: 200 }, (_, i) => mint(`user-${i}`))) : [];
 /** @param {number} seconds */
@@ -113,9 +114,22 @@ const load = async (seconds) => {
     duration: seconds,
     headers: { 'content-type': 'application/json' },
     body: '{"data":null}',
-    requests: [{ setupRequest: (request) => ({ ...request, headers: { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` } }) }],
+    requests: [
+      {
+        setupRequest: (request) => ({
+          ...request,
+          headers: { ...request.headers, authorization: `Bearer ${tokens[next++ % tokens.length]}` },
+        }),
+      },
+    ],
   });
-  statuses = { '2xx': result['2xx'], non2xx: result.non2xx, errors: result.errors, timeouts: result.timeouts, rps: result.requests.average };
+  statuses = {
+    '2xx': result['2xx'],
+    non2xx: result.non2xx,
+    errors: result.errors,
+    timeouts: result.timeouts,
+    rps: result.requests.average,
+  };
 };
 /** @param {number} n */
 const run = (n) => fetch(`${url}?op=${OP}&n=${n}`, { headers: { Authorization: `Bearer ${idToken}` } }).then((r) => r.text());
@@ -154,7 +168,9 @@ for (const node of profile.nodes) {
   byFunction.set(name, (byFunction.get(name) ?? 0) + t);
 }
 const per = OP === 'http' ? N * statuses.rps : OP === 'first' ? 1 : N;
-console.log(`${OP} × ${Math.round(per)}: ${(total / 1000).toFixed(0)} ms sampled, ${(total / per).toFixed(1)} µs per request/iteration; top self time:`);
+console.log(
+  `${OP} × ${Math.round(per)}: ${(total / 1000).toFixed(0)} ms sampled, ${(total / per).toFixed(1)} µs per request/iteration; top self time:`,
+);
 for (const [name, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, 30)) {
   console.log(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${(t / per).toFixed(1).padStart(6)} µs  ${name}`);
 }

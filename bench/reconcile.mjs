@@ -79,7 +79,8 @@ const MODES = /** @type {('inline' | 'queue')[]} */ ((opts.modes ?? '').split(',
 for (const mode of MODES) if (mode !== 'inline' && mode !== 'queue') throw new Error(`--modes: unknown mode ${mode}`);
 const MAX_BATCHES = whole('max-batches', opts['max-batches'], 1, 1000);
 const BATCH_SIZE = whole('batch-size', opts['batch-size'], 1, 100);
-const QUEUE_BATCHES_PER_RUN = opts['queue-batches-per-run'] === undefined ? undefined : whole('queue-batches-per-run', opts['queue-batches-per-run'], 1, 100_000);
+const QUEUE_BATCHES_PER_RUN =
+  opts['queue-batches-per-run'] === undefined ? undefined : whole('queue-batches-per-run', opts['queue-batches-per-run'], 1, 100_000);
 const CONSUMER_BATCH = whole('consumer-batch', opts['consumer-batch'], 1, 100);
 const CONSUMER = opts.consumer;
 if (CONSUMER !== 'separate' && CONSUMER !== 'same') throw new Error('--consumer must be separate or same');
@@ -100,7 +101,14 @@ const ORDERED_UIDS = opts['ordered-uids'] ?? false;
 /** The Worker's defaults and the platform limits the projections use (sources in the output). */
 const WORKER_DEFAULTS = { maxBatches: 10, queueBatchesPerRun: 2500, cronMinutes: 15 };
 /** D1 quotas and prices (developers.cloudflare.com/d1/platform/pricing/): Free per day, Paid included per month and $ per million over it. */
-const D1_PRICING = { freeReadsPerDay: 5e6, freeWritesPerDay: 1e5, paidReadsPerMonth: 25e9, paidWritesPerMonth: 50e6, paidReadPerMillion: 0.001, paidWritePerMillion: 1 };
+const D1_PRICING = {
+  freeReadsPerDay: 5e6,
+  freeWritesPerDay: 1e5,
+  paidReadsPerMonth: 25e9,
+  paidWritesPerMonth: 50e6,
+  paidReadPerMillion: 0.001,
+  paidWritePerMillion: 1,
+};
 /** Cloudflare Queues: at most 256 KB (1 KB = 1,000 bytes) per sendBatch, ~100 bytes of metadata per message counting towards it. */
 const SEND_BATCH_LIMIT_BYTES = 256_000;
 const MESSAGE_METADATA_BYTES = 100;
@@ -113,7 +121,9 @@ const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
 const ADMIN_TOKEN = randomBytes(32).toString('hex');
 const QUEUE_NAME = 'stream-token-edge-reconcile';
-const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (/compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')))[1];
+const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (
+  /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'))
+)[1];
 const MIGRATIONS = readdirSync(join(ROOT, 'migrations'))
   .filter((name) => name.endsWith('.sql'))
   .sort()
@@ -129,11 +139,13 @@ const say = (line = '') => {
 /** @param {string} line */
 const progress = (line) => process.stderr.write(`${line}\n`);
 /** @param {number[]} values */
-const median = (values) => (values.length === 0 ? NaN : /** @type {number} */ ([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]));
+const median = (values) =>
+  values.length === 0 ? NaN : /** @type {number} */ ([...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]);
 /** @param {number[]} values */
 const sum = (values) => values.reduce((a, b) => a + b, 0);
 /** @param {number} n @param {number} [digits] */
-const fmt = (n, digits = 2) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 }) : '–');
+const fmt = (n, digits = 2) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 }) : '–';
 /** @param {number} ms */
 const duration = (ms) => {
   if (!Number.isFinite(ms)) return '–';
@@ -162,7 +174,9 @@ const firebaseServer = createServer(async (req, res) => {
   const path = new URL(req.url ?? '/', 'http://127.0.0.1').pathname;
   if (req.method !== 'POST' || !LOOKUP_PATH.test(path) || req.headers.authorization !== 'Bearer owner') {
     lookups.refused++;
-    return res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 404, message: `not a lookup: ${req.method} ${path}` } }));
+    return res
+      .writeHead(404, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ error: { code: 404, message: `not a lookup: ${req.method} ${path}` } }));
   }
   /** @type {{ localId?: unknown; tenantId?: unknown }} */
   let body;
@@ -205,7 +219,8 @@ function onWorkerLine(line) {
   } catch {
     return;
   }
-  if (event.event === 'reconcile_summary') logged.push({ .../** @type {Summary} */ (/** @type {unknown} */ (event)), arrivedAt: performance.now() });
+  if (event.event === 'reconcile_summary')
+    logged.push({ .../** @type {Summary} */ (/** @type {unknown} */ (event)), arrivedAt: performance.now() });
   else if (event.event !== 'reconcile_would_delete') {
     if (otherEvents.length < 50) otherEvents.push(line.slice(at, at + 300));
   }
@@ -291,7 +306,12 @@ async function startWorker({ persist, queue }) {
 async function applyMigrations(mf) {
   const db = await mf.getD1Database('DB');
   for (const { sql } of MIGRATIONS) {
-    for (const statement of sql.replace(/--.*$/gm, '').split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
+    for (const statement of sql
+      .replace(/--.*$/gm, '')
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      await db.prepare(statement).run();
   }
 }
 
@@ -352,7 +372,10 @@ async function importUids(url, count) {
       const chunk = next++;
       if (chunk >= chunks) return;
       const size = Math.min(IMPORT_MAX_UIDS, count - chunk * IMPORT_MAX_UIDS);
-      const result = await admin(url, '/v1/admin/registry/import', { uids: makeUids(size, chunk * IMPORT_MAX_UIDS), ...(TENANT ? { tenant: TENANT } : {}) });
+      const result = await admin(url, '/v1/admin/registry/import', {
+        uids: makeUids(size, chunk * IMPORT_MAX_UIDS),
+        ...(TENANT ? { tenant: TENANT } : {}),
+      });
       added += result.added;
       calls++;
       if (performance.now() - lastReport > 10_000) {
@@ -470,25 +493,43 @@ const CRON_QUERIES = [
 async function queryPlans(mf, size) {
   const db = await mf.getD1Database('DB');
   // A cursor in the middle of the registry, as most page queries have.
-  const middle = /** @type {{ uid: string } | null} */ (await db.prepare('SELECT uid FROM stream_users ORDER BY uid LIMIT 1 OFFSET ?1').bind(Math.floor(size / 2)).first());
+  const middle = /** @type {{ uid: string } | null} */ (
+    await db
+      .prepare('SELECT uid FROM stream_users ORDER BY uid LIMIT 1 OFFSET ?1')
+      .bind(Math.floor(size / 2))
+      .first()
+  );
   const cursor = middle?.uid ?? '';
-  const stats = /** @type {{ n: number } | null} */ (await db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'sqlite_stat1'`).first());
+  const stats = /** @type {{ n: number } | null} */ (
+    await db.prepare(`SELECT count(*) AS n FROM sqlite_master WHERE name = 'sqlite_stat1'`).first()
+  );
   /** @type {{ name: string; when: string; plan: string[]; flags: string[]; rowsRead: number | undefined; rowsReturned: number | undefined }[]} */
   const rows = [];
   for (const query of CRON_QUERIES) {
     const params = query.params(cursor);
-    const plan = /** @type {{ detail: string }[]} */ ((await db.prepare(`EXPLAIN QUERY PLAN ${query.sql}`).bind(...params).all()).results).map((row) => row.detail);
+    const plan = /** @type {{ detail: string }[]} */ (
+      (
+        await db
+          .prepare(`EXPLAIN QUERY PLAN ${query.sql}`)
+          .bind(...params)
+          .all()
+      ).results
+    ).map((row) => row.detail);
     /** @type {string[]} */
     const flags = [];
     for (const detail of plan) {
       if (/^SCAN stream_users\b(?!.*USING)/.test(detail)) flags.push('FULL TABLE SCAN');
-      else if (/^SCAN stream_users\b.*USING/.test(detail)) flags.push(`index scan (${/USING (?:COVERING )?INDEX (\S+)/.exec(detail)?.[1] ?? '?'})`);
+      else if (/^SCAN stream_users\b.*USING/.test(detail))
+        flags.push(`index scan (${/USING (?:COVERING )?INDEX (\S+)/.exec(detail)?.[1] ?? '?'})`);
       if (/USE TEMP B-TREE/.test(detail)) flags.push('TEMP B-TREE');
     }
     let rowsRead;
     let rowsReturned;
     if (query.readOnly) {
-      const result = await db.prepare(query.sql).bind(...params).all();
+      const result = await db
+        .prepare(query.sql)
+        .bind(...params)
+        .all();
       rowsRead = result.meta.rows_read;
       rowsReturned = result.results.length;
     }
@@ -499,7 +540,9 @@ async function queryPlans(mf, size) {
 
 /** @param {Awaited<ReturnType<typeof queryPlans>>} plans */
 function printPlans({ size, stats, rows }) {
-  say(`### Query plans at ${size.toLocaleString('en-US')} uids (EXPLAIN QUERY PLAN against the bench's D1 after the sweep; page cursor at the middle; sqlite_stat1 ${stats ? 'present' : 'absent (no ANALYZE)'})`);
+  say(
+    `### Query plans at ${size.toLocaleString('en-US')} uids (EXPLAIN QUERY PLAN against the bench's D1 after the sweep; page cursor at the middle; sqlite_stat1 ${stats ? 'present' : 'absent (no ANALYZE)'})`,
+  );
   say();
   say('| query | runs | plan | rows read (returned) | flags |');
   say('|---|---|---|---:|---|');
@@ -537,12 +580,16 @@ async function sweepInline({ mf, url }, size, sweepNo) {
     if (!summary) throw new Error('the status route reports no last run');
     if (outcome !== 'ok' || summary.error) throw new Error(`cron run ${i + 1}: ${outcome} ${summary.error ?? ''}`);
     runs.push({ ms, summary });
-    progress(`  inline run ${i + 1}: ${summary.checked} checked, ${summary.d1_queries} D1 queries, ${summary.fetches} fetches, ${duration(ms)}`);
+    progress(
+      `  inline run ${i + 1}: ${summary.checked} checked, ${summary.d1_queries} D1 queries, ${summary.fetches} fetches, ${duration(ms)}`,
+    );
     if (sweep.sweeps_completed > completedBefore) break;
     const elapsed = performance.now() - t0;
     if (i + 1 >= SAMPLE_RUNS && (elapsed / (i + 1)) * expectedRuns > INLINE_MAX_MS) {
       extrapolated = true;
-      progress(`  inline: ${expectedRuns} runs would take about ${duration((elapsed / (i + 1)) * expectedRuns)}: extrapolating from ${i + 1} runs`);
+      progress(
+        `  inline: ${expectedRuns} runs would take about ${duration((elapsed / (i + 1)) * expectedRuns)}: extrapolating from ${i + 1} runs`,
+      );
       break;
     }
     if (i === maxRuns - 1) throw new Error(`inline: no full sweep after ${maxRuns} runs`);
@@ -560,7 +607,18 @@ async function sweepInline({ mf, url }, size, sweepNo) {
   // Per batch: a page query and a markPresent; the rest of a run is fixed overhead (state, tasks,
   // rechecks, claim, save; countActive at a sweep's start; the empty page that ends a sweep).
   const overheadQueries = median(runs.map((r) => r.summary.d1_queries - 2 * r.summary.batches));
-  if (!extrapolated) return { mode: 'inline', size, sweep: sweepNo, runs, sweepRuns: runs.length, extrapolated, sweepMs: measured.ms, ...measured, overheadQueries };
+  if (!extrapolated)
+    return {
+      mode: 'inline',
+      size,
+      sweep: sweepNo,
+      runs,
+      sweepRuns: runs.length,
+      extrapolated,
+      sweepMs: measured.ms,
+      ...measured,
+      overheadQueries,
+    };
   // Extrapolated: the sampled runs, then as many more runs like the later sampled ones (the first carries the
   // sweep's one-time countActive) as the registry needs; the run that finds the end (a few queries) is left out.
   const later = runs.slice(1);
@@ -614,7 +672,9 @@ async function sweepQueue({ mf, url }, size, sweepNo) {
     if (!summary) throw new Error('the status route reports no last run');
     if (outcome !== 'ok' || summary.error) throw new Error(`queue cron run ${i + 1}: ${outcome} ${summary.error ?? ''}`);
     cronRuns.push({ ms, summary });
-    progress(`  queue cron run ${i + 1}: ${summary.enqueued} enqueued in ${summary.queue_sends} sends, ${summary.d1_queries} D1 queries, ${duration(ms)}; consumers so far ${checkedSoFar()}`);
+    progress(
+      `  queue cron run ${i + 1}: ${summary.enqueued} enqueued in ${summary.queue_sends} sends, ${summary.d1_queries} D1 queries, ${duration(ms)}; consumers so far ${checkedSoFar()}`,
+    );
     if (sweep.sweeps_completed > completedBefore) break;
   }
   const cronDoneAt = performance.now();
@@ -623,7 +683,8 @@ async function sweepQueue({ mf, url }, size, sweepNo) {
   while (checkedSoFar() < size) {
     const failed = consumerSummaries().find((s) => s.error);
     if (failed) throw new Error(`a consumer invocation failed: ${failed.error}`);
-    if (performance.now() > deadline) throw new Error(`queue: consumers checked ${checkedSoFar()} of ${size} uids within ${duration(TIMEOUT_MS)}`);
+    if (performance.now() > deadline)
+      throw new Error(`queue: consumers checked ${checkedSoFar()} of ${size} uids within ${duration(TIMEOUT_MS)}`);
     if (performance.now() - lastReport > 10_000) {
       lastReport = performance.now();
       progress(`  queue: consumers checked ${checkedSoFar().toLocaleString('en-US')} of ${size.toLocaleString('en-US')}`);
@@ -693,9 +754,11 @@ say(`# Reconciliation sweep benchmark`);
 say(
   `(node ${process.version}, ${new Date().toISOString()}; sizes ${SIZES.map((s) => s.toLocaleString('en-US')).join(', ')}; modes ${MODES.join(', ')}; ` +
     `RECONCILE_BATCH_SIZE=${BATCH_SIZE}, bench RECONCILE_MAX_BATCHES=${MAX_BATCHES}, RECONCILE_QUEUE_BATCHES_PER_RUN=${QUEUE_BATCHES_PER_RUN ?? `${WORKER_DEFAULTS.queueBatchesPerRun} (default)`}, ` +
-    `consumer max_batch_size=${CONSUMER_BATCH}, consumer ${CONSUMER === 'separate' ? 'in an isolate of its own' : 'in the cron\'s Worker'}; ` +
+    `consumer max_batch_size=${CONSUMER_BATCH}, consumer ${CONSUMER === 'separate' ? 'in an isolate of its own' : "in the cron's Worker"}; ` +
     `uids ${UID_LENGTH} chars${ORDERED_UIDS ? ', in import order' : ', random'}${TENANT ? `, tenant ${TENANT}` : ', project-level'}; ${SWEEPS} sweep(s) per size and mode; ` +
-    `${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the start)`,
+    `${cpus().length} cores, load average ${loadavg()
+      .map((x) => x.toFixed(1))
+      .join(' ')} at the start)`,
 );
 say();
 
@@ -717,7 +780,8 @@ try {
       await applyMigrations(worker.mf);
       const imported = await importUids(worker.url, size);
       const { registry } = await status(worker.url);
-      if (imported.added !== size || registry.active !== size) throw new Error(`import: ${imported.added} added, ${registry.active} active, expected ${size}`);
+      if (imported.added !== size || registry.active !== size)
+        throw new Error(`import: ${imported.added} added, ${registry.active} active, expected ${size}`);
       entry.import = imported;
       progress(`  imported ${size.toLocaleString('en-US')} uids in ${imported.calls} calls, ${duration(imported.ms)}`);
       await worker.mf.dispose();
@@ -733,7 +797,12 @@ try {
       logged = [];
       try {
         for (let sweepNo = 1; sweepNo <= SWEEPS; sweepNo++) {
-          const before = { lookups: lookups.calls, lookedUp: lookups.uids, tenantCalls: lookups.tenantCalls, stream: stream.standIn.requests.length };
+          const before = {
+            lookups: lookups.calls,
+            lookedUp: lookups.uids,
+            tenantCalls: lookups.tenantCalls,
+            stream: stream.standIn.requests.length,
+          };
           progress(`  ${mode}: sweep ${sweepNo}…`);
           const result = mode === 'inline' ? await sweepInline(worker, size, sweepNo) : await sweepQueue(worker, size, sweepNo);
           if (result.mode === 'inline') entry.inline.push(result);
@@ -741,10 +810,13 @@ try {
           const lookupCalls = lookups.calls - before.lookups;
           const lookedUp = lookups.uids - before.lookedUp;
           const streamCalls = stream.standIn.requests.length - before.stream;
-          progress(`  ${mode} sweep ${sweepNo}: ${lookupCalls} lookups (${lookedUp} uids, at most ${lookups.maxUids} per call, ${lookups.tenantCalls - before.tenantCalls} with a tenantId), ${streamCalls} Stream calls`);
+          progress(
+            `  ${mode} sweep ${sweepNo}: ${lookupCalls} lookups (${lookedUp} uids, at most ${lookups.maxUids} per call, ${lookups.tenantCalls - before.tenantCalls} with a tenantId), ${streamCalls} Stream calls`,
+          );
           if (streamCalls !== 0) throw new Error(`${mode}: ${streamCalls} calls reached Stream; none expected (every uid is present)`);
           if (lookups.refused > 0) throw new Error(`the Firebase stand-in refused ${lookups.refused} requests`);
-          if (TENANT && lookups.tenantCalls - before.tenantCalls !== lookupCalls) throw new Error('tenant uids were looked up without their tenantId');
+          if (TENANT && lookups.tenantCalls - before.tenantCalls !== lookupCalls)
+            throw new Error('tenant uids were looked up without their tenantId');
           if (result.mode === 'inline' && result.extrapolated) break; // the sweep was sampled, not finished
           if (lookedUp !== size) throw new Error(`${mode} sweep ${sweepNo}: Firebase was asked about ${lookedUp} uids, expected ${size}`);
         }
@@ -813,17 +885,24 @@ function report() {
   /** @param {number} x */
   const times = (x) => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '–');
   if (inline.length > 0) {
-    say(`## Inline mode: one full sweep, bench setting RECONCILE_MAX_BATCHES=${MAX_BATCHES} (${fmt(MAX_BATCHES * BATCH_SIZE, 0)} uids per run)`);
+    say(
+      `## Inline mode: one full sweep, bench setting RECONCILE_MAX_BATCHES=${MAX_BATCHES} (${fmt(MAX_BATCHES * BATCH_SIZE, 0)} uids per run)`,
+    );
     say();
-    say('Sweep 1 follows the import (every alive_at still NULL); sweep 2 is the steady state. Ratios are per uid, against the smallest size\'s same sweep.');
+    say(
+      "Sweep 1 follows the import (every alive_at still NULL); sweep 2 is the steady state. Ratios are per uid, against the smallest size's same sweep.",
+    );
     say();
-    say('| uids | sweep | runs/sweep | D1 queries/run (full run) | fetches/run (full run) | D1 queries /100 uids | fetches /100 uids | D1 rows read /uid | D1 rows written /uid | sweep wall (local) | ms /100 uids (local) | full runs: wall min–max | rows read /uid × smallest | rows written /uid × smallest | queries /uid × smallest | ms /uid × smallest |');
+    say(
+      '| uids | sweep | runs/sweep | D1 queries/run (full run) | fetches/run (full run) | D1 queries /100 uids | fetches /100 uids | D1 rows read /uid | D1 rows written /uid | sweep wall (local) | ms /100 uids (local) | full runs: wall min–max | rows read /uid × smallest | rows written /uid × smallest | queries /uid × smallest | ms /uid × smallest |',
+    );
     say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of inline) {
       const ref = refOf(inline, r);
       const full = r.runs.filter((run) => run.summary.batches >= MAX_BATCHES);
       const some = full.length > 0 ? full : r.runs;
-      const per = (/** @type {number} */ value, /** @type {number | undefined} */ reference) => (ref && reference ? value / r.checked / (reference / ref.checked) : NaN);
+      const per = (/** @type {number} */ value, /** @type {number | undefined} */ reference) =>
+        ref && reference ? value / r.checked / (reference / ref.checked) : NaN;
       say(
         `| ${fmt(r.size, 0)}${r.extrapolated ? ` (extrapolated from ${r.runs.length} runs)` : ''} | ${r.sweep} | ${r.sweepRuns} | ${fmt(median(some.map((run) => run.summary.d1_queries)), 0)}${full.length === 0 ? ' (one partial run)' : ''} | ` +
           `${fmt(median(some.map((run) => run.summary.fetches)), 0)} | ${fmt((r.d1Queries / r.checked) * 100)} | ${fmt((r.fetches / r.checked) * 100)} | ${fmt(r.rowsRead / r.checked, 3)} | ${fmt(r.rowsWritten / r.checked, 3)} | ` +
@@ -835,19 +914,25 @@ function report() {
     const fullRunMs = inline.flatMap((r) => r.runs.filter((run) => run.summary.batches >= MAX_BATCHES).map((run) => run.ms));
     if (fullRunMs.length > 1) {
       say(
-        `Wall times are local (in-process SQLite, a Firebase stand-in on 127.0.0.1, ${cpus().length} cores, load average ${loadavg().map((x) => x.toFixed(1)).join(' ')} at the end): ` +
+        `Wall times are local (in-process SQLite, a Firebase stand-in on 127.0.0.1, ${cpus().length} cores, load average ${loadavg()
+          .map((x) => x.toFixed(1))
+          .join(' ')} at the end): ` +
           `identical ${fmt(MAX_BATCHES * BATCH_SIZE, 0)}-uid runs took ${duration(Math.min(...fullRunMs))} to ${duration(Math.max(...fullRunMs))} in this run, so read the ms ratios with that spread in mind; the D1 and fetch counts are exact.`,
       );
       say();
     }
     say('Per run (status route `last_run`; wall = the scheduled() call):');
     say();
-    say('| uids | sweep | run | checked | batches | D1 queries | D1 rows read | D1 rows written | fetches | wall (local) | sweep completed |');
+    say(
+      '| uids | sweep | run | checked | batches | D1 queries | D1 rows read | D1 rows written | fetches | wall (local) | sweep completed |',
+    );
     say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const r of inline) {
       for (const [i, run] of r.runs.entries()) {
         const s = run.summary;
-        say(`| ${fmt(r.size, 0)} | ${r.sweep} | ${i + 1} | ${fmt(s.checked, 0)} | ${s.batches} | ${s.d1_queries} | ${fmt(s.d1_rows_read, 0)} | ${fmt(s.d1_rows_written, 0)} | ${s.fetches} | ${duration(run.ms)} | ${s.sweep_completed ? 'yes' : ''} |`);
+        say(
+          `| ${fmt(r.size, 0)} | ${r.sweep} | ${i + 1} | ${fmt(s.checked, 0)} | ${s.batches} | ${s.d1_queries} | ${fmt(s.d1_rows_read, 0)} | ${fmt(s.d1_rows_written, 0)} | ${s.fetches} | ${duration(run.ms)} | ${s.sweep_completed ? 'yes' : ''} |`,
+        );
       }
     }
     say();
@@ -869,25 +954,39 @@ function report() {
     for (const r of inline.filter((x) => x.sweep === 1)) {
       const runsAt = (/** @type {number} */ batches) => Math.floor(r.size / (batches * BATCH_SIZE)) + 1;
       const period = (/** @type {number} */ runs) => duration(runs * WORKER_DEFAULTS.cronMinutes * 60_000);
-      say(`| ${fmt(r.size, 0)} | ${fmt(runsAt(WORKER_DEFAULTS.maxBatches), 0)} | ${period(runsAt(WORKER_DEFAULTS.maxBatches))} | ${fmt(runsAt(PAID_MAX_BATCHES), 0)} | ${period(runsAt(PAID_MAX_BATCHES))} | ${r.sweepRuns} | ${period(r.sweepRuns)} |`);
+      say(
+        `| ${fmt(r.size, 0)} | ${fmt(runsAt(WORKER_DEFAULTS.maxBatches), 0)} | ${period(runsAt(WORKER_DEFAULTS.maxBatches))} | ${fmt(runsAt(PAID_MAX_BATCHES), 0)} | ${period(runsAt(PAID_MAX_BATCHES))} | ${r.sweepRuns} | ${period(r.sweepRuns)} |`,
+      );
     }
     say();
     say(
       `Per-run budgets: Free default ≈ ${budget(WORKER_DEFAULTS.maxBatches)} D1 queries and ${WORKER_DEFAULTS.maxBatches} fetches (Workers Free limits: 50 D1 queries, 50 subrequests, 10 ms CPU per invocation); ` +
         `Paid ${PAID_MAX_BATCHES} batches ≈ ${budget(PAID_MAX_BATCHES)} D1 queries and ${PAID_MAX_BATCHES} fetches (Paid limits: 1,000 D1 queries, 10,000 subrequests). ` +
         `The D1 query limit caps RECONCILE_MAX_BATCHES at about ${Math.floor((1000 - overhead) / perBatchQueries)} on Paid and ${Math.floor((50 - overhead) / perBatchQueries)} on Free; ` +
-        `the bench setting (${MAX_BATCHES} batches ≈ ${budget(MAX_BATCHES)} queries)${budget(MAX_BATCHES) > 1000 ? ' is over Paid\'s limit and is for the bench only' : ' is within Paid\'s limit'}. ` +
+        `the bench setting (${MAX_BATCHES} batches ≈ ${budget(MAX_BATCHES)} queries)${budget(MAX_BATCHES) > 1000 ? " is over Paid's limit and is for the bench only" : " is within Paid's limit"}. ` +
         `CPU time is not measured (workerd's clock does not advance during computation).`,
     );
     say();
     const steady = new Map(inline.filter((r) => !r.extrapolated || r.sweep === 1).map((r) => [r.size, r]));
-    say('D1 usage at the cron\'s pace (96 runs a day; rows per uid from the last sweep measured), against the D1 quotas:');
+    say("D1 usage at the cron's pace (96 runs a day; rows per uid from the last sweep measured), against the D1 quotas:");
     say();
-    say(`| uids | Free default: uids checked/day | rows written/day (Free quota ${fmt(D1_PRICING.freeWritesPerDay, 0)}) | rows read/day (Free quota ${fmt(D1_PRICING.freeReadsPerDay, 0)}) | Paid ${PAID_MAX_BATCHES} batches: rows written/month (${fmt(D1_PRICING.paidWritesPerMonth / 1e6, 0)} M included) | rows read/month (${fmt(D1_PRICING.paidReadsPerMonth / 1e9, 0)} B included) | D1 $/month over the included |`);
+    say(
+      `| uids | Free default: uids checked/day | rows written/day (Free quota ${fmt(D1_PRICING.freeWritesPerDay, 0)}) | rows read/day (Free quota ${fmt(D1_PRICING.freeReadsPerDay, 0)}) | Paid ${PAID_MAX_BATCHES} batches: rows written/month (${fmt(D1_PRICING.paidWritesPerMonth / 1e6, 0)} M included) | rows read/month (${fmt(D1_PRICING.paidReadsPerMonth / 1e9, 0)} B included) | D1 $/month over the included |`,
+    );
     say('|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of steady.values()) {
-      const usage = d1Usage(r.size, Math.floor(r.size / (WORKER_DEFAULTS.maxBatches * BATCH_SIZE)) + 1, r.rowsRead / r.checked, r.rowsWritten / r.checked);
-      const paid = d1Usage(r.size, Math.floor(r.size / (PAID_MAX_BATCHES * BATCH_SIZE)) + 1, r.rowsRead / r.checked, r.rowsWritten / r.checked);
+      const usage = d1Usage(
+        r.size,
+        Math.floor(r.size / (WORKER_DEFAULTS.maxBatches * BATCH_SIZE)) + 1,
+        r.rowsRead / r.checked,
+        r.rowsWritten / r.checked,
+      );
+      const paid = d1Usage(
+        r.size,
+        Math.floor(r.size / (PAID_MAX_BATCHES * BATCH_SIZE)) + 1,
+        r.rowsRead / r.checked,
+        r.rowsWritten / r.checked,
+      );
       const over = (/** @type {number} */ value, /** @type {number} */ quota) => `${fmt(value, 0)}${value > quota ? ' ✗ over' : ''}`;
       say(
         `| ${fmt(r.size, 0)} | ${fmt(usage.checkedPerDay, 0)} | ${over(usage.writesPerDay, D1_PRICING.freeWritesPerDay)} | ${over(usage.readsPerDay, D1_PRICING.freeReadsPerDay)} | ` +
@@ -905,17 +1004,20 @@ function report() {
     );
     say();
     say(
-      'Crons triggered back to back locally; Miniflare runs one consumer invocation at a time per queue. Consumer figures are the sums of the consumers\' logged `reconcile_summary` lines ' +
-        `(${CONSUMER === 'separate' ? 'the consumer runs in an isolate of its own, so its meter counts only its own work' : 'the consumer shares the cron\'s isolate and meter: counts overlap while both run'}).`,
+      "Crons triggered back to back locally; Miniflare runs one consumer invocation at a time per queue. Consumer figures are the sums of the consumers' logged `reconcile_summary` lines " +
+        `(${CONSUMER === 'separate' ? 'the consumer runs in an isolate of its own, so its meter counts only its own work' : "the consumer shares the cron's isolate and meter: counts overlap while both run"}).`,
     );
     say();
-    say('| uids | sweep | cron runs | cron D1 queries/run (max) | cron rows read /uid | queue sends | messages | consumer invocations | consumer D1 queries /100 uids | consumer fetches /100 uids | consumer rows read /uid | consumer rows written /uid | first cron → all checked (local) | uids/s (local, 1 consumer) | ms per invocation (local) | consumer rows read /uid × smallest | ms /uid × smallest |');
+    say(
+      '| uids | sweep | cron runs | cron D1 queries/run (max) | cron rows read /uid | queue sends | messages | consumer invocations | consumer D1 queries /100 uids | consumer fetches /100 uids | consumer rows read /uid | consumer rows written /uid | first cron → all checked (local) | uids/s (local, 1 consumer) | ms per invocation (local) | consumer rows read /uid × smallest | ms /uid × smallest |',
+    );
     say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
     for (const r of queue) {
       const ref = refOf(queue, r);
-      const per = (/** @type {number} */ value, /** @type {number | undefined} */ reference) => (ref && reference ? value / r.checked / (reference / ref.checked) : NaN);
+      const per = (/** @type {number} */ value, /** @type {number | undefined} */ reference) =>
+        ref && reference ? value / r.checked / (reference / ref.checked) : NaN;
       say(
-        `| ${fmt(r.size, 0)} | ${r.sweep} | ${r.cronRuns.length} | ${r.cron.maxRunQueries}${r.cron.maxRunQueries > 50 ? ' (over Free\'s 50)' : ''} | ${fmt(r.cron.rowsRead / r.size, 3)} | ${r.cron.queueSends} | ${fmt(r.messages, 0)} | ${fmt(r.consumers.length, 0)} | ` +
+        `| ${fmt(r.size, 0)} | ${r.sweep} | ${r.cronRuns.length} | ${r.cron.maxRunQueries}${r.cron.maxRunQueries > 50 ? " (over Free's 50)" : ''} | ${fmt(r.cron.rowsRead / r.size, 3)} | ${r.cron.queueSends} | ${fmt(r.messages, 0)} | ${fmt(r.consumers.length, 0)} | ` +
           `${fmt((r.d1Queries / r.checked) * 100)} | ${fmt((r.fetches / r.checked) * 100)} | ${fmt(r.rowsRead / r.checked, 3)} | ${fmt(r.rowsWritten / r.checked, 3)} | ` +
           `${duration(r.wallMs)} (crons ${duration(r.cronMs)}, then ${duration(r.drainAfterCronMs)}) | ${fmt(r.checked / (r.wallMs / 1000), 0)} | ${fmt(r.invocationMs, 1)} (logged duration_ms median ${fmt(r.invocationDurationMs, 0)}) | ` +
           `${mark(per(r.rowsRead, ref?.rowsRead))} | ${mark(per(r.wallMs, ref?.wallMs))} |`,
@@ -924,12 +1026,16 @@ function report() {
     say();
     say('Cron runs (status route `last_run`; wall = the scheduled() call):');
     say();
-    say('| uids | sweep | run | enqueued | queue sends | D1 queries | D1 rows read | D1 rows written | fetches | wall (local) | sweep completed |');
+    say(
+      '| uids | sweep | run | enqueued | queue sends | D1 queries | D1 rows read | D1 rows written | fetches | wall (local) | sweep completed |',
+    );
     say('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|');
     for (const r of queue) {
       for (const [i, run] of r.cronRuns.entries()) {
         const s = run.summary;
-        say(`| ${fmt(r.size, 0)} | ${r.sweep} | ${i + 1} | ${fmt(s.enqueued, 0)} | ${s.queue_sends} | ${s.d1_queries} | ${fmt(s.d1_rows_read, 0)} | ${fmt(s.d1_rows_written, 0)} | ${s.fetches} | ${duration(run.ms)} | ${s.sweep_completed ? 'yes' : ''} |`);
+        say(
+          `| ${fmt(r.size, 0)} | ${r.sweep} | ${i + 1} | ${fmt(s.enqueued, 0)} | ${s.queue_sends} | ${s.d1_queries} | ${fmt(s.d1_rows_read, 0)} | ${fmt(s.d1_rows_written, 0)} | ${s.fetches} | ${duration(run.ms)} | ${s.sweep_completed ? 'yes' : ''} |`,
+        );
       }
     }
     say();
@@ -941,7 +1047,9 @@ function report() {
         'D1 latency on Cloudflare is not modelled (local D1 is in-process SQLite).',
     );
     say();
-    say('| uids | cron runs/sweep | last uids enqueued | drain of one run\'s messages | last uids checked (after the sweep\'s first run) | sweep period ≈ worst-case deletion latency (a new sweep starts on the run after the one that finds the end) | queue operations/sweep (≈3 per message) |');
+    say(
+      "| uids | cron runs/sweep | last uids enqueued | drain of one run's messages | last uids checked (after the sweep's first run) | sweep period ≈ worst-case deletion latency (a new sweep starts on the run after the one that finds the end) | queue operations/sweep (≈3 per message) |",
+    );
     say('|---:|---:|---:|---:|---:|---:|---:|');
     const lastSweep = new Map(queue.map((r) => [r.size, r]));
     for (const r of lastSweep.values()) {
@@ -958,7 +1066,9 @@ function report() {
     say();
     say('D1 usage with a sweep every cron period × cron runs/sweep (cron + consumers; rows per uid from the last sweep measured):');
     say();
-    say(`| uids | sweeps/day | rows written/month (${fmt(D1_PRICING.paidWritesPerMonth / 1e6, 0)} M included on Paid) | rows read/month (${fmt(D1_PRICING.paidReadsPerMonth / 1e9, 0)} B included) | D1 $/month over the included | queue operations/month |`);
+    say(
+      `| uids | sweeps/day | rows written/month (${fmt(D1_PRICING.paidWritesPerMonth / 1e6, 0)} M included on Paid) | rows read/month (${fmt(D1_PRICING.paidReadsPerMonth / 1e9, 0)} B included) | D1 $/month over the included | queue operations/month |`,
+    );
     say('|---:|---:|---:|---:|---:|---:|');
     for (const r of lastSweep.values()) {
       const sweepRuns = Math.floor(r.size / perRunUids) + 1;
@@ -970,10 +1080,14 @@ function report() {
     say();
     // The cron's largest sendBatch: one page's messages (≤ 5,000 uids), serialized as workerd sends them (V8 serialization).
     const perEntry = (/** @type {string} */ tenant) =>
-      (serialize({ kind: 'check', uids: Array.from({ length: BATCH_SIZE }, () => ({ uid: 'x'.repeat(UID_LENGTH), tenant })) }).length - serialize({ kind: 'check', uids: [] }).length) / BATCH_SIZE;
+      (serialize({ kind: 'check', uids: Array.from({ length: BATCH_SIZE }, () => ({ uid: 'x'.repeat(UID_LENGTH), tenant })) }).length -
+        serialize({ kind: 'check', uids: [] }).length) /
+      BATCH_SIZE;
     const messagesPerSend = Math.min(100, Math.ceil(Math.min(QUEUE_PAGE_UIDS, perRunUids) / BATCH_SIZE));
     const sendBytes = (/** @type {string} */ tenant) =>
-      Math.round(messagesPerSend * (serialize({ kind: 'check', uids: [] }).length + BATCH_SIZE * perEntry(tenant) + MESSAGE_METADATA_BYTES));
+      Math.round(
+        messagesPerSend * (serialize({ kind: 'check', uids: [] }).length + BATCH_SIZE * perEntry(tenant) + MESSAGE_METADATA_BYTES),
+      );
     const maxUidLength = Math.floor(UID_LENGTH + (SEND_BATCH_LIMIT_BYTES - sendBytes('')) / (messagesPerSend * BATCH_SIZE));
     say(
       `Largest sendBatch the cron makes: ${messagesPerSend} messages × ${BATCH_SIZE} uids ≈ ${fmt(sendBytes(TENANT), 0)} bytes with ${UID_LENGTH}-character uids${TENANT ? ` of tenant "${TENANT}"` : ', project-level'} ` +
@@ -987,9 +1101,11 @@ function report() {
     if (plans) printPlans(plans);
   }
   if (inline.length > 0 || queue.length > 0) {
-    say('Limits used above: Workers Free 50 subrequests / 10 ms CPU, Paid 10,000 subrequests / 5 min CPU (developers.cloudflare.com/workers/platform/limits/); ' +
-      'D1 queries per Worker invocation 50 Free / 1,000 Paid (developers.cloudflare.com/d1/platform/limits/); ' +
-      'Queues: 250 concurrent consumer invocations, 5,000 messages/s per queue, 100 messages or 256 KB per sendBatch, consumer wall time 15 min (developers.cloudflare.com/queues/platform/limits/).');
+    say(
+      'Limits used above: Workers Free 50 subrequests / 10 ms CPU, Paid 10,000 subrequests / 5 min CPU (developers.cloudflare.com/workers/platform/limits/); ' +
+        'D1 queries per Worker invocation 50 Free / 1,000 Paid (developers.cloudflare.com/d1/platform/limits/); ' +
+        'Queues: 250 concurrent consumer invocations, 5,000 messages/s per queue, 100 messages or 256 KB per sendBatch, consumer wall time 15 min (developers.cloudflare.com/queues/platform/limits/).',
+    );
     say();
   }
 }

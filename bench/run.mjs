@@ -66,7 +66,9 @@ if (GENERATOR === 'wrk' && !hasWrk) throw new Error('--generator wrk: wrk is not
 const PROJECT_ID = 'bench-project';
 const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
-const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (/compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8')))[1];
+const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (
+  /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'))
+)[1];
 const tmp = tempDir('bench-');
 /** @type {string[]} */
 const out = [];
@@ -81,7 +83,20 @@ const median = (values) => /** @type {number} */ ([...values].sort((a, b) => a -
 const kid = `bench-${randomBytes(4).toString('hex')}`;
 const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
 writeFileSync(join(tmp, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }));
-execFileSync('openssl', ['req', '-x509', '-new', '-key', join(tmp, 'key.pem'), '-subj', '/CN=securetoken.system.gserviceaccount.com', '-days', '2', '-sha256', '-out', join(tmp, 'cert.pem')]);
+execFileSync('openssl', [
+  'req',
+  '-x509',
+  '-new',
+  '-key',
+  join(tmp, 'key.pem'),
+  '-subj',
+  '/CN=securetoken.system.gserviceaccount.com',
+  '-days',
+  '2',
+  '-sha256',
+  '-out',
+  join(tmp, 'cert.pem'),
+]);
 const jwks = { keys: [{ ...publicKey.export({ format: 'jwk' }), kid, alg: 'RS256', use: 'sig' }] };
 const x509 = { [kid]: readFileSync(join(tmp, 'cert.pem'), 'utf8') };
 const keyFetches = { jwk: 0, x509: 0 };
@@ -157,19 +172,38 @@ function workerBundle() {
 /** @param {{ scriptPath: string; bindings?: Record<string, string>; d1Databases?: Record<string, string>; kvNamespaces?: string[] }} options */
 async function miniflare(options) {
   // modulesRoot: the script's own folder (bundles live in a temp dir outside the working directory).
-  const mf = new Miniflare({ modules: true, modulesRoot: dirname(options.scriptPath), compatibilityDate: COMPATIBILITY_DATE, compatibilityFlags: ['nodejs_als'], host: '127.0.0.1', port: await freePort(), ...options });
+  const mf = new Miniflare({
+    modules: true,
+    modulesRoot: dirname(options.scriptPath),
+    compatibilityDate: COMPATIBILITY_DATE,
+    compatibilityFlags: ['nodejs_als'],
+    host: '127.0.0.1',
+    port: await freePort(),
+    ...options,
+  });
   const url = (await mf.ready).href.replace(/\/$/, '');
   return { url, stop: () => mf.dispose(), mf };
 }
 
 /** @param {Record<string, string>} [extraBindings] */
 async function startWorker(extraBindings) {
-  const started = await miniflare({ scriptPath: workerBundle(), bindings: workerBindings(extraBindings), d1Databases: { DB: 'bench-registry' } });
+  const started = await miniflare({
+    scriptPath: workerBundle(),
+    bindings: workerBindings(extraBindings),
+    d1Databases: { DB: 'bench-registry' },
+  });
   const db = await started.mf.getD1Database('DB');
   // Every migration, in order, as `wrangler d1 migrations apply` would.
-  for (const file of readdirSync(join(ROOT, 'migrations')).filter((name) => name.endsWith('.sql')).sort()) {
+  for (const file of readdirSync(join(ROOT, 'migrations'))
+    .filter((name) => name.endsWith('.sql'))
+    .sort()) {
     const migration = readFileSync(join(ROOT, 'migrations', file), 'utf8');
-    for (const statement of migration.replace(/--.*$/gm, '').split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
+    for (const statement of migration
+      .replace(/--.*$/gm, '')
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      await db.prepare(statement).run();
   }
   return started;
 }
@@ -202,8 +236,21 @@ const CONTENDERS = {
     label: 'firebase-auth-cloudflare-workers + jose (workerd)',
     start: async () => {
       const outfile = join(tmp, 'fawc.js');
-      await build({ entryPoints: [join(ROOT, 'bench', 'contenders', 'fawc-worker.js')], bundle: true, format: 'esm', platform: 'browser', conditions: ['worker', 'browser'], minify: true, outfile, logLevel: 'error' });
-      return miniflare({ scriptPath: outfile, bindings: { PROJECT_ID, KEYS_URL: `${standInUrl}/jwk`, STREAM_API_SECRET }, kvNamespaces: ['KEYS'] });
+      await build({
+        entryPoints: [join(ROOT, 'bench', 'contenders', 'fawc-worker.js')],
+        bundle: true,
+        format: 'esm',
+        platform: 'browser',
+        conditions: ['worker', 'browser'],
+        minify: true,
+        outfile,
+        logLevel: 'error',
+      });
+      return miniflare({
+        scriptPath: outfile,
+        bindings: { PROJECT_ID, KEYS_URL: `${standInUrl}/jwk`, STREAM_API_SECRET },
+        kvNamespaces: ['KEYS'],
+      });
     },
   },
 };
@@ -273,7 +320,19 @@ async function hammerWithWrk(url, path, duration) {
   const output = await new Promise((resolve, reject) => {
     execFile(
       'wrk',
-      ['-t', '1', '-c', String(CONNECTIONS), '-d', `${duration}s`, '--timeout', '10s', '-s', join(ROOT, 'bench', 'wrk-rotate.lua'), `${url}${path}`],
+      [
+        '-t',
+        '1',
+        '-c',
+        String(CONNECTIONS),
+        '-d',
+        `${duration}s`,
+        '--timeout',
+        '10s',
+        '-s',
+        join(ROOT, 'bench', 'wrk-rotate.lua'),
+        `${url}${path}`,
+      ],
       { env: { ...process.env, TOKENS_FILE: tokensFile }, maxBuffer: 1 << 20 },
       (error, stdout) => (error ? reject(error) : resolve(stdout)),
     );
@@ -304,7 +363,10 @@ async function hammerWithAutocannon(url, path, duration) {
     requests: [
       {
         setupRequest: (request) => {
-          request.headers = { ...request.headers, authorization: `Bearer ${/** @type {Token} */ (tokens[next++ % tokens.length]).idToken}` };
+          request.headers = {
+            ...request.headers,
+            authorization: `Bearer ${/** @type {Token} */ (tokens[next++ % tokens.length]).idToken}`,
+          };
           return request;
         },
       },
@@ -312,8 +374,12 @@ async function hammerWithAutocannon(url, path, duration) {
   });
   const errors = result.errors + result.timeouts + result.non2xx;
   if (errors > 0) {
-    const statuses = Object.entries(result.statusCodeStats ?? {}).map(([code, { count }]) => `${code}×${count}`).join(' ');
-    process.stderr.write(`  ${path}: ${result.errors} connection errors, ${result.timeouts} timeouts, non-2xx: ${result.non2xx} (${statuses})\n`);
+    const statuses = Object.entries(result.statusCodeStats ?? {})
+      .map(([code, { count }]) => `${code}×${count}`)
+      .join(' ');
+    process.stderr.write(
+      `  ${path}: ${result.errors} connection errors, ${result.timeouts} timeouts, non-2xx: ${result.non2xx} (${statuses})\n`,
+    );
   }
   return { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors };
 }
@@ -338,8 +404,12 @@ function table(rows, floorRps, floorP99) {
 
 // ---- main ----
 const names = /** @type {ContenderName[]} */ (Object.keys(CONTENDERS)).filter((name) => ONLY.has(name));
-const results = /** @type {Record<ContenderName, ContenderResult>} */ (Object.fromEntries(names.map((name) => [name, /** @type {ContenderResult} */ ({ label: CONTENDERS[name].label, runs: [] })])));
-say(`# Benchmark: ${USERS} users' ID tokens rotated, ${CONNECTIONS} connections, ${DURATION} s per contender, ${ROUNDS} round(s), load by ${GENERATOR}; medians`);
+const results = /** @type {Record<ContenderName, ContenderResult>} */ (
+  Object.fromEntries(names.map((name) => [name, /** @type {ContenderResult} */ ({ label: CONTENDERS[name].label, runs: [] })]))
+);
+say(
+  `# Benchmark: ${USERS} users' ID tokens rotated, ${CONNECTIONS} connections, ${DURATION} s per contender, ${ROUNDS} round(s), load by ${GENERATOR}; medians`,
+);
 say(`(node ${process.version}, ${new Date().toISOString()})`);
 say();
 
@@ -360,7 +430,9 @@ try {
         const run = /** @type {Run & { keyFetches: number }} */ (await load(started.url, '/getStreamUserToken'));
         run.keyFetches = keyFetches.jwk - before.jwk + (keyFetches.x509 - before.x509);
         results[name].runs.push(run);
-        process.stderr.write(`round ${round} ${name}: ${Math.round(run.rps)} req/s, p99 ${run.p99} ms, key fetches during load ${run.keyFetches}\n`);
+        process.stderr.write(
+          `round ${round} ${name}: ${Math.round(run.rps)} req/s, p99 ${run.p99} ms, key fetches during load ${run.keyFetches}\n`,
+        );
       } finally {
         await started.stop();
       }
@@ -371,7 +443,13 @@ try {
   const rows = names.map((name) => {
     const { label, runs, wrong } = results[name];
     if (wrong || runs.length === 0) return { label, wrong: wrong ?? 'no runs' };
-    return { label, rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((a, r) => a + r.errors, 0) };
+    return {
+      label,
+      rps: median(runs.map((r) => r.rps)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      errors: runs.reduce((a, r) => a + r.errors, 0),
+    };
   });
   const floorRow = rows[names.indexOf('floor')];
   say('## POST /getStreamUserToken');
@@ -386,10 +464,16 @@ try {
       const other = results[name];
       if (!other || other.wrong || other.runs.length === 0) return undefined;
       const rounds = Math.min(other.runs.length, results.worker.runs.length);
-      return median(Array.from({ length: rounds }, (_, i) => /** @type {Run} */ (results.worker.runs[i])[field] / Math.max(/** @type {Run} */ (other.runs[i])[field], 0.1)));
+      return median(
+        Array.from(
+          { length: rounds },
+          (_, i) => /** @type {Run} */ (results.worker.runs[i])[field] / Math.max(/** @type {Run} */ (other.runs[i])[field], 0.1),
+        ),
+      );
     };
     /** @param {string} text @param {number | undefined} value @param {number} goal */
-    const target = (text, value, goal) => say(`- ${text}: ${value === undefined ? 'not measured' : `${value.toFixed(2)} (target ${goal}) ${value >= goal ? '✓' : '✗'}`}`);
+    const target = (text, value, goal) =>
+      say(`- ${text}: ${value === undefined ? 'not measured' : `${value.toFixed(2)} (target ${goal}) ${value >= goal ? '✓' : '✗'}`}`);
     say('Targets (median of per-round ratios):');
     target('this Worker ÷ floor, throughput', ratio('floor'), 0.7);
     target('this Worker ÷ firebase-auth-cloudflare-workers', ratio('fawc'), 2);
@@ -417,16 +501,24 @@ async function extras() {
   // Bundle size, as `wrangler deploy` would upload it.
   const code = readFileSync(workerBundle());
   say('## The Worker itself');
-  say(`- bundle: ${(code.length / 1024).toFixed(1)} KiB raw, ${(gzipSync(code, { level: 9 }).length / 1024).toFixed(1)} KiB gzip (target ≤ 40 KiB gzip)`);
+  say(
+    `- bundle: ${(code.length / 1024).toFixed(1)} KiB raw, ${(gzipSync(code, { level: 9 }).length / 1024).toFixed(1)} KiB gzip (target ≤ 40 KiB gzip)`,
+  );
 
   // Startup: wrangler's own startup profile, and cold starts measured against the floor.
   try {
     const profilePath = join(tmp, 'startup.cpuprofile');
-    execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['check', 'startup', '--outfile', profilePath, '--config', join(ROOT, 'wrangler.toml')], { cwd: ROOT, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+    execFileSync(
+      join(ROOT, 'node_modules', '.bin', 'wrangler'),
+      ['check', 'startup', '--outfile', profilePath, '--config', join(ROOT, 'wrangler.toml')],
+      { cwd: ROOT, stdio: 'ignore', env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } },
+    );
     /** @type {{ startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }} */
     const profile = JSON.parse(readFileSync(profilePath, 'utf8'));
     const sampled = profile.timeDeltas.reduce((a, b) => a + b, 0) / 1000;
-    say(`- startup CPU profile (wrangler check startup): ${((profile.endTime - profile.startTime) / 1000).toFixed(1)} ms profiled span, ${sampled.toFixed(1)} ms in ${profile.samples.length} samples (target ≤ 5 ms; see BENCHMARKS.md on what this span includes)`);
+    say(
+      `- startup CPU profile (wrangler check startup): ${((profile.endTime - profile.startTime) / 1000).toFixed(1)} ms profiled span, ${sampled.toFixed(1)} ms in ${profile.samples.length} samples (target ≤ 5 ms; see BENCHMARKS.md on what this span includes)`,
+    );
   } catch (error) {
     say(`- startup CPU profile: wrangler check startup failed (${/** @type {Error} */ (error).message.split('\n')[0]})`);
   }
@@ -445,25 +537,42 @@ async function extras() {
   };
   const workerCold = await coldStart(() => startWorker());
   const floorCold = await coldStart(CONTENDERS.floor.start);
-  say(`- first request after start (median of 5): this Worker ${workerCold.toFixed(1)} ms, floor ${floorCold.toFixed(1)} ms → module evaluation and first-request setup ≈ ${(workerCold - floorCold).toFixed(1)} ms`);
+  say(
+    `- first request after start (median of 5): this Worker ${workerCold.toFixed(1)} ms, floor ${floorCold.toFixed(1)} ms → module evaluation and first-request setup ≈ ${(workerCold - floorCold).toFixed(1)} ms`,
+  );
 
   // Key fetches for a burst of cold concurrent requests.
   {
     const started = await startWorker();
     const before = keyFetches.jwk;
     const burst = await Promise.all(tokens.slice(0, 50).map(({ idToken }) => callable(started.url, '/getStreamUserToken', idToken)));
-    say(`- 50 concurrent cold requests: ${burst.filter((r) => r.status === 200).length} answered 200, ${keyFetches.jwk - before} key fetch(es)`);
+    say(
+      `- 50 concurrent cold requests: ${burst.filter((r) => r.status === 200).length} answered 200, ${keyFetches.jwk - before} key fetch(es)`,
+    );
     await started.stop();
   }
 
   // Per-operation costs inside workerd.
   {
     const outfile = join(tmp, 'ops.js');
-    await build({ entryPoints: [join(ROOT, 'bench', 'contenders', 'ops-worker.ts')], bundle: true, format: 'esm', platform: 'browser', minify: true, outfile, logLevel: 'error', external: ['cloudflare:*'] });
+    await build({
+      entryPoints: [join(ROOT, 'bench', 'contenders', 'ops-worker.ts')],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      minify: true,
+      outfile,
+      logLevel: 'error',
+      external: ['cloudflare:*'],
+    });
     const started = await miniflare({ scriptPath: outfile, bindings: { KEYS_URL: `${standInUrl}/jwk`, PROJECT_ID } });
     // An App Check token signed with the same stand-in key (the ops Worker reads both kinds from one key set).
     const now = Math.floor(Date.now() / 1000);
-    const appCheckToken = await new SignJWT({ iss: 'https://firebaseappcheck.googleapis.com/123456789012', aud: ['projects/123456789012'], sub: '1:123456789012:web:abc' })
+    const appCheckToken = await new SignJWT({
+      iss: 'https://firebaseappcheck.googleapis.com/123456789012',
+      aud: ['projects/123456789012'],
+      sub: '1:123456789012:web:abc',
+    })
       .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
       .setIssuedAt(now)
       .setExpirationTime(now + 3600)
@@ -482,7 +591,7 @@ async function extras() {
       ['sign', 'sign a Stream user token (HS256)'],
       ['appcheck', 'APP_CHECK=enforce: verify an App Check token (RS256, cached key, all claim checks)'],
       ['revoked-hit', 'FIREBASE_CHECK_REVOKED=true: the account check on a cache hit'],
-      ['request', 'a whole POST /getStreamUserToken through the Worker\'s fetch handler, without the network'],
+      ['request', "a whole POST /getStreamUserToken through the Worker's fetch handler, without the network"],
     ])) {
       const n = 2000;
       /** @type {number[]} */
@@ -503,7 +612,10 @@ async function extras() {
   say('## POST /createStreamUserAndGetToken (Stream stand-in on 127.0.0.1)');
   /** @type {(Run & { label: string; streamCalls: number })[]} */
   const createRows = [];
-  for (const [label, seconds] of /** @type {[string, string][]} */ ([['profile cache on (default)', '3600'], ['profile cache off (STREAM_PROFILE_CACHE_SECONDS=0)', '0']])) {
+  for (const [label, seconds] of /** @type {[string, string][]} */ ([
+    ['profile cache on (default)', '3600'],
+    ['profile cache off (STREAM_PROFILE_CACHE_SECONDS=0)', '0'],
+  ])) {
     /** @type {(Run & { streamCalls: number; warmCalls: number })[]} */
     const runs = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -518,10 +630,18 @@ async function extras() {
       runs.push(run);
       await started.stop();
     }
-    createRows.push({ label, rps: median(runs.map((r) => r.rps)), p50: median(runs.map((r) => r.p50)), p99: median(runs.map((r) => r.p99)), errors: runs.reduce((a, r) => a + r.errors, 0), streamCalls: median(runs.map((r) => r.streamCalls)) });
+    createRows.push({
+      label,
+      rps: median(runs.map((r) => r.rps)),
+      p50: median(runs.map((r) => r.p50)),
+      p99: median(runs.map((r) => r.p99)),
+      errors: runs.reduce((a, r) => a + r.errors, 0),
+      streamCalls: median(runs.map((r) => r.streamCalls)),
+    });
   }
   say('| create route | req/s | p50 ms | p99 ms | errors | Stream calls during the timed run |');
   say('|---|---:|---:|---:|---:|---:|');
-  for (const row of createRows) say(`| ${row.label} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${row.streamCalls} |`);
+  for (const row of createRows)
+    say(`| ${row.label} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${row.errors} | ${row.streamCalls} |`);
   say();
 }

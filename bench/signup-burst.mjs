@@ -108,17 +108,22 @@ const wranglerToml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
 const indexTs = readFileSync(join(ROOT, 'src', 'index.ts'), 'utf8');
 const batcherBlock = /\[\[durable_objects\.bindings\]\][^[]*?name\s*=\s*"SIGNUP_BATCHER"[^[]*/.exec(wranglerToml)?.[0];
 const BATCHER_CLASS = batcherBlock ? /class_name\s*=\s*"([^"]+)"/.exec(batcherBlock)?.[1] : undefined;
-const batcherExported = BATCHER_CLASS !== undefined && new RegExp(`export\\s+(?:class\\s+${BATCHER_CLASS}\\b|\\{[^}]*\\b${BATCHER_CLASS}\\b[^}]*\\})`).test(indexTs);
-const BATCHER_SQLITE = BATCHER_CLASS !== undefined && new RegExp(`new_sqlite_classes\\s*=\\s*\\[[^\\]]*"${BATCHER_CLASS}"`).test(wranglerToml);
+const batcherExported =
+  BATCHER_CLASS !== undefined &&
+  new RegExp(`export\\s+(?:class\\s+${BATCHER_CLASS}\\b|\\{[^}]*\\b${BATCHER_CLASS}\\b[^}]*\\})`).test(indexTs);
+const BATCHER_SQLITE =
+  BATCHER_CLASS !== undefined && new RegExp(`new_sqlite_classes\\s*=\\s*\\[[^\\]]*"${BATCHER_CLASS}"`).test(wranglerToml);
 const BATCHER_AVAILABLE = batcherExported;
 if (!['auto', 'on', 'off'].includes(opts.batcher ?? '')) throw new Error('--batcher must be auto, on or off');
-if (opts.batcher === 'on' && !BATCHER_AVAILABLE) throw new Error('--batcher on: no SIGNUP_BATCHER binding with a class exported by src/index.ts');
+if (opts.batcher === 'on' && !BATCHER_AVAILABLE)
+  throw new Error('--batcher on: no SIGNUP_BATCHER binding with a class exported by src/index.ts');
 const BATCHER = opts.batcher === 'on' || (opts.batcher === 'auto' && BATCHER_AVAILABLE);
 /** The source the bundle is built from (read before the build): HEAD, and whether src/ or wrangler.toml had uncommitted changes. */
 const source = (() => {
   try {
     const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
-    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'wrangler.toml'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    const dirty =
+      execFileSync('git', ['status', '--porcelain', '--', 'src', 'wrangler.toml'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
     return `${head}${dirty ? ' + uncommitted changes in src/ or wrangler.toml' : ''}`;
   } catch {
     return 'unknown (no git)';
@@ -164,7 +169,11 @@ const cleanup = async () => {
 
 // ---- stand-ins: Google's JWKS and Stream (with Stream's rate limits) ----
 const { kid, privateKey, jwks } = testSigningKey();
-const stream = new StreamStandIn({ apiKey: STREAM_API_KEY, secret: STREAM_API_SECRET, limits: { perMinute: LIMITS, perSecond: PER_SECOND, window: WINDOW } });
+const stream = new StreamStandIn({
+  apiKey: STREAM_API_KEY,
+  secret: STREAM_API_SECRET,
+  limits: { perMinute: LIMITS, perSecond: PER_SECOND, window: WINDOW },
+});
 /**
  * Every Stream request: when it was answered (Unix ms), its endpoint, the answer's status, the users it carried,
  * and for a 429 whether the per-second limit refused it.
@@ -187,7 +196,9 @@ function usersIn(key, body, query) {
 const server = createServer(async (req, res) => {
   const path = new URL(req.url ?? '/', 'http://x').pathname;
   if (path === '/jwk') {
-    return res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=21600, must-revalidate, no-transform' }).end(JSON.stringify(jwks));
+    return res
+      .writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'public, max-age=21600, must-revalidate, no-transform' })
+      .end(JSON.stringify(jwks));
   }
   if (!path.startsWith('/stream/')) return res.writeHead(404).end();
   try {
@@ -209,8 +220,9 @@ const server = createServer(async (req, res) => {
   }
 });
 const { url: standInUrl } = await listenOnLoopback(server);
-const disarm = watchdog((SECONDS * (RETURNING ? 2 : 1) + RETRY_BUDGET_MS / 1000 * 2 + 300) * 1000, cleanup);
-for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+const disarm = watchdog((SECONDS * (RETURNING ? 2 : 1) + (RETRY_BUDGET_MS / 1000) * 2 + 300) * 1000, cleanup);
+for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM']))
+  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 
 // ---- the Worker's log lines: Stream retries and failures, batcher fallbacks ----
 /** @type {Map<string, number>} */
@@ -219,7 +231,10 @@ const workerEvents = new Map();
 const workerErrors = new Map();
 /** @param {string} line */
 const noteError = (line) => {
-  const key = line.replace(/workerd\/[\w/.+-]+:\d+: /g, '').replace(/reference = \w+/, 'reference = …').slice(0, 160);
+  const key = line
+    .replace(/workerd\/[\w/.+-]+:\d+: /g, '')
+    .replace(/reference = \w+/, 'reference = …')
+    .slice(0, 160);
   if (workerErrors.size < 50 || workerErrors.has(key)) workerErrors.set(key, (workerErrors.get(key) ?? 0) + 1);
 };
 /** @param {string} line */
@@ -278,13 +293,19 @@ try {
       d1Databases: { DB: 'signup-burst-registry' },
       ...(WRITE_LIMITER ? { ratelimits: { STREAM_WRITE_LIMITER: { simple: { limit: 10, period: 60 } } } } : {}),
       ...(BATCHER && BATCHER_CLASS
-        ? { durableObjects: { SIGNUP_BATCHER: { className: BATCHER_CLASS, useSQLite: BATCHER_SQLITE, ...(i === 0 ? {} : { scriptName: names[0] }) } } }
+        ? {
+            durableObjects: {
+              SIGNUP_BATCHER: { className: BATCHER_CLASS, useSQLite: BATCHER_SQLITE, ...(i === 0 ? {} : { scriptName: names[0] }) },
+            },
+          }
         : {}),
       unsafeDirectSockets: [{ host: '127.0.0.1', port: 0 }],
     })),
   });
   await mf.ready;
-  const urls = await Promise.all(names.map(async (name) => (await /** @type {Miniflare} */ (mf).unsafeGetDirectURL(name)).href.replace(/\/$/, '')));
+  const urls = await Promise.all(
+    names.map(async (name) => (await /** @type {Miniflare} */ (mf).unsafeGetDirectURL(name)).href.replace(/\/$/, '')),
+  );
   await applyMigrations(mf);
   for (const url of urls) {
     const health = await fetch(`${url}/healthz`);
@@ -302,12 +323,19 @@ try {
     const uid = `su${runId}x${String(i).padStart(5, '0')}${randomBytes(5).toString('hex')}`;
     const name = `Signup User ${i}`;
     const picture = `https://example.com/avatars/${i}.png`;
-    users.push({ i, uid, name, picture, idToken: await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name, picture, ttlSeconds: 3600 }) });
+    users.push({
+      i,
+      uid,
+      name,
+      picture,
+      idToken: await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name, picture, ttlSeconds: 3600 }),
+    });
   }
   // Warm each isolate's keys with a token route (no Stream call), so the first sign-ups do not time the key fetch.
   {
     const warm = await mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid: `warm${runId}`, name: 'Warm' });
-    for (const url of urls) await (await fetch(`${url}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${warm}` } })).arrayBuffer();
+    for (const url of urls)
+      await (await fetch(`${url}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${warm}` } })).arrayBuffer();
   }
 
   // ---- the clients ----
@@ -370,13 +398,37 @@ try {
         } catch {
           tokenOk = false;
         }
-        return { user, ok: true, attempts: attempt, firstOk: attempt === 1, timeToTokenMs: now - first, isolate, inStream, tokenOk, finalStatus: status, finalCode: code, gaveUp: false };
+        return {
+          user,
+          ok: true,
+          attempts: attempt,
+          firstOk: attempt === 1,
+          timeToTokenMs: now - first,
+          isolate,
+          inStream,
+          tokenOk,
+          finalStatus: status,
+          finalCode: code,
+          gaveUp: false,
+        };
       }
       const seconds = retryAfter !== null && /^\d+$/.test(retryAfter.trim()) ? Number(retryAfter) : undefined;
       const retriable = (status === 503 || status === 429) && seconds !== undefined;
       const waitMs = (seconds ?? 0) * 1000 + Math.random() * JITTER_MS;
       if (!retriable || now + waitMs - first > RETRY_BUDGET_MS) {
-        return { user, ok: false, attempts: attempt, firstOk: false, timeToTokenMs: NaN, isolate, inStream: false, tokenOk: false, finalStatus: status, finalCode: code, gaveUp: retriable };
+        return {
+          user,
+          ok: false,
+          attempts: attempt,
+          firstOk: false,
+          timeToTokenMs: NaN,
+          isolate,
+          inStream: false,
+          tokenOk: false,
+          finalStatus: status,
+          finalCode: code,
+          gaveUp: retriable,
+        };
       }
       await sleep(waitMs);
     }
@@ -399,18 +451,28 @@ try {
         const user = /** @type {User} */ (list[k]);
         running.push(signUp(user, phase, avoid(user)));
       }
-      if (k < list.length) await sleep(Math.max(1, Math.min(20, ((k / RATE) * 1000) - (performance.now() - start))));
+      if (k < list.length) await sleep(Math.max(1, Math.min(20, (k / RATE) * 1000 - (performance.now() - start))));
     }
     const arrivalsMs = performance.now() - start;
     const outcomes = await Promise.all(running);
     return { outcomes, arrivalsMs, settledMs: performance.now() - start };
   }
 
-  say(`## Sign-up burst: ${fmt(RATE)} new users/s for ${SECONDS} s (${USERS} users), ${ISOLATES} isolates, SIGNUP_BATCHER ${BATCHER ? `on (${BATCHER_CLASS})` : BATCHER_AVAILABLE ? 'off (exists, not bound)' : 'off (not in the Worker)'}`);
+  say(
+    `## Sign-up burst: ${fmt(RATE)} new users/s for ${SECONDS} s (${USERS} users), ${ISOLATES} isolates, SIGNUP_BATCHER ${BATCHER ? `on (${BATCHER_CLASS})` : BATCHER_AVAILABLE ? 'off (exists, not bound)' : 'off (not in the Worker)'}`,
+  );
   say();
   say(
-    `Stream stand-in limits (requests/min): ${Object.entries(LIMITS).map(([k, v]) => `${k} ${v}`).join(', ')}; ${WINDOW} one-minute windows` +
-      `${PER_SECOND ? `; per second ${Object.entries(stream.limiter?.perSecond ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')}` : '; no per-second limit'}. ` +
+    `Stream stand-in limits (requests/min): ${Object.entries(LIMITS)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}; ${WINDOW} one-minute windows` +
+      `${
+        PER_SECOND
+          ? `; per second ${Object.entries(stream.limiter?.perSecond ?? {})
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ')}`
+          : '; no per-second limit'
+      }. ` +
       `Clients retry 503/429 after Retry-After + 0–${JITTER_MS} ms jitter within ${RETRY_BUDGET_MS / 1000} s. STREAM_WRITE_LIMITER ${WRITE_LIMITER ? '10/60 s per uid (per isolate, as Miniflare has it)' : 'off'}. ` +
       `Worker bundle from ${source}. node ${process.version}, ${cpus().length} cores, load ${loadavg()[0]?.toFixed(2)} at start.`,
   );
@@ -431,7 +493,11 @@ try {
   const ok200 = attemptsNew.filter((a) => a.status === 200).map((a) => a.ms);
   /** @type {Map<string, number>} */
   const failures = new Map();
-  for (const o of outcomes.filter((x) => !x.ok)) failures.set(`${o.finalStatus} ${o.finalCode}${o.gaveUp ? ' (retry budget spent)' : ''}`, (failures.get(`${o.finalStatus} ${o.finalCode}${o.gaveUp ? ' (retry budget spent)' : ''}`) ?? 0) + 1);
+  for (const o of outcomes.filter((x) => !x.ok))
+    failures.set(
+      `${o.finalStatus} ${o.finalCode}${o.gaveUp ? ' (retry budget spent)' : ''}`,
+      (failures.get(`${o.finalStatus} ${o.finalCode}${o.gaveUp ? ' (retry budget spent)' : ''}`) ?? 0) + 1,
+    );
   /** @type {Map<string, number>} */
   const answerCodes = new Map();
   for (const a of attemptsNew) answerCodes.set(`${a.status} ${a.code}`, (answerCodes.get(`${a.status} ${a.code}`) ?? 0) + 1);
@@ -449,17 +515,56 @@ try {
   const orphans = users.filter((u) => stream.users.has(u.uid)).length - got.length;
   say(`| users created in Stream who got no token | ${orphans} |`);
   say(`| tokens that fail to verify or name another user | ${badTokens.length} |`);
-  say(`| attempts (requests) | ${attemptsNew.length} (${[...answerCodes].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${v} × ${k}`).join(', ')}) |`);
-  say(`| attempts per user that got a token: mean / max | ${fmt(got.reduce((s, o) => s + o.attempts, 0) / Math.max(1, got.length), 2)} / ${Math.max(0, ...got.map((o) => o.attempts))} |`);
-  say(`| latency of a 200 answer p50 / p99 / max (ms) | ${fmt(q(ok200, 0.5), 0)} / ${fmt(q(ok200, 0.99), 0)} / ${fmt(Math.max(...ok200), 0)} |`);
+  say(
+    `| attempts (requests) | ${attemptsNew.length} (${[...answerCodes]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${v} × ${k}`)
+      .join(', ')}) |`,
+  );
+  say(
+    `| attempts per user that got a token: mean / max | ${fmt(got.reduce((s, o) => s + o.attempts, 0) / Math.max(1, got.length), 2)} / ${Math.max(0, ...got.map((o) => o.attempts))} |`,
+  );
+  say(
+    `| latency of a 200 answer p50 / p99 / max (ms) | ${fmt(q(ok200, 0.5), 0)} / ${fmt(q(ok200, 0.99), 0)} / ${fmt(Math.max(...ok200), 0)} |`,
+  );
   const non200 = attemptsNew.filter((a) => a.status !== 200);
   for (const code of [...new Set(non200.map((a) => `${a.status} ${a.code}`))]) {
     const ms = non200.filter((a) => `${a.status} ${a.code}` === code).map((a) => a.ms);
     say(`| latency of ${code} answers p50 / p99 (ms) | ${fmt(q(ms, 0.5), 0)} / ${fmt(q(ms, 0.99), 0)} |`);
   }
-  say(`| latency of any answer p50 / p99 (ms) | ${fmt(q(attemptsNew.map((a) => a.ms), 0.5), 0)} / ${fmt(q(attemptsNew.map((a) => a.ms), 0.99), 0)} |`);
-  say(`| time to token, retries included, p50 / p99 / max (s) | ${fmt(q(got.map((o) => o.timeToTokenMs / 1000), 0.5), 2)} / ${fmt(q(got.map((o) => o.timeToTokenMs / 1000), 0.99), 2)} / ${fmt(Math.max(...got.map((o) => o.timeToTokenMs / 1000)), 2)} |`);
-  say(`| tokens issued per second (first arrival → last token) | ${fmt(got.length / (lastTokenAt / 1000), 1)} (last token ${fmt(lastTokenAt / 1000, 1)} s after the first arrival) |`);
+  say(
+    `| latency of any answer p50 / p99 (ms) | ${fmt(
+      q(
+        attemptsNew.map((a) => a.ms),
+        0.5,
+      ),
+      0,
+    )} / ${fmt(
+      q(
+        attemptsNew.map((a) => a.ms),
+        0.99,
+      ),
+      0,
+    )} |`,
+  );
+  say(
+    `| time to token, retries included, p50 / p99 / max (s) | ${fmt(
+      q(
+        got.map((o) => o.timeToTokenMs / 1000),
+        0.5,
+      ),
+      2,
+    )} / ${fmt(
+      q(
+        got.map((o) => o.timeToTokenMs / 1000),
+        0.99,
+      ),
+      2,
+    )} / ${fmt(Math.max(...got.map((o) => o.timeToTokenMs / 1000)), 2)} |`,
+  );
+  say(
+    `| tokens issued per second (first arrival → last token) | ${fmt(got.length / (lastTokenAt / 1000), 1)} (last token ${fmt(lastTokenAt / 1000, 1)} s after the first arrival) |`,
+  );
   say();
 
   /**
@@ -467,7 +572,9 @@ try {
    * @param {StreamCall[]} calls
    */
   function streamTable(calls) {
-    say('| endpoint | limit/min | requests | accepted | 429 (minute / second) | users per accepted request | accepted, worst calendar minute | accepted, worst rolling 60 s | requests, worst calendar minute |');
+    say(
+      '| endpoint | limit/min | requests | accepted | 429 (minute / second) | users per accepted request | accepted, worst calendar minute | accepted, worst rolling 60 s | requests, worst calendar minute |',
+    );
     say('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     const keys = [...new Set([...Object.keys(LIMITS), ...calls.map((c) => c.key)])];
     for (const key of keys) {
@@ -502,7 +609,9 @@ try {
   // ---- timeline, 10 s buckets ----
   say('### Timeline (10 s buckets from the first arrival)');
   say();
-  say('| s | arrivals | 200 | 503 | other non-200 | 200 latency p50 / p99 ms | POST /users ok / 429 | PATCH /users ok / 429 | GET /users ok / 429 |');
+  say(
+    '| s | arrivals | 200 | 503 | other non-200 | 200 latency p50 / p99 ms | POST /users ok / 429 | PATCH /users ok / 429 | GET /users ok / 429 |',
+  );
   say('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const bucketCount = Math.ceil((t1 - t0) / 10_000);
   for (let b = 0; b < bucketCount; b++) {
@@ -513,7 +622,8 @@ try {
     const arrivals = users.filter((u) => (u.i / RATE) * 1000 >= b * 10_000 && (u.i / RATE) * 1000 < (b + 1) * 10_000).length;
     const calls = callsNew.filter((c) => c.at >= from && c.at < to);
     /** @param {string} key */
-    const cell = (key) => `${calls.filter((c) => c.key === key && c.status < 300).length} / ${calls.filter((c) => c.key === key && c.status === 429).length}`;
+    const cell = (key) =>
+      `${calls.filter((c) => c.key === key && c.status < 300).length} / ${calls.filter((c) => c.key === key && c.status === 429).length}`;
     say(
       `| ${b * 10}–${(b + 1) * 10} | ${arrivals} | ${inBucket.filter((a) => a.status === 200).length} | ${inBucket.filter((a) => a.status === 503).length} | ` +
         `${inBucket.filter((a) => a.status !== 200 && a.status !== 503).length} | ${fmt(q(oks, 0.5), 0)} / ${fmt(q(oks, 0.99), 0)} | ` +
@@ -529,7 +639,11 @@ try {
     const t2 = Date.now();
     progress(`phase 2: ${got.length} returning users at ${RATE}/s…`);
     const isolateOf = new Map(got.map((o) => [o.user.uid, o.isolate]));
-    const phase2 = await drive(got.map((o) => o.user), 'returning', (user) => isolateOf.get(user.uid));
+    const phase2 = await drive(
+      got.map((o) => o.user),
+      'returning',
+      (user) => isolateOf.get(user.uid),
+    );
     const calls2 = streamCalls.slice(before);
     const back = phase2.outcomes;
     const attempts2 = attempts.filter((a) => a.phase === 'returning');
@@ -542,9 +656,13 @@ try {
     say('| | value |');
     say('|---|---:|');
     say(`| users | ${back.length} |`);
-    say(`| got a token | ${back.filter((o) => o.ok).length} (${pct(back.filter((o) => o.ok).length, back.length)}); first attempt ${back.filter((o) => o.firstOk).length} |`);
+    say(
+      `| got a token | ${back.filter((o) => o.ok).length} (${pct(back.filter((o) => o.ok).length, back.length)}); first attempt ${back.filter((o) => o.firstOk).length} |`,
+    );
     say(`| answers | ${[...codes2].map(([k, v]) => `${v} × ${k}`).join(', ')} |`);
-    say(`| **Stream calls** | **${calls2.length}**${calls2.length ? ` (${[...new Set(calls2.map((c) => c.key))].map((k) => `${calls2.filter((c) => c.key === k).length} × ${k}`).join(', ')})` : ''} |`);
+    say(
+      `| **Stream calls** | **${calls2.length}**${calls2.length ? ` (${[...new Set(calls2.map((c) => c.key))].map((k) => `${calls2.filter((c) => c.key === k).length} × ${k}`).join(', ')})` : ''} |`,
+    );
     say(`| latency of a 200 answer p50 / p99 (ms) | ${fmt(q(ok2, 0.5), 0)} / ${fmt(q(ok2, 0.99), 0)} |`);
     say();
   }
@@ -557,7 +675,6 @@ try {
     for (const [line, count] of [...workerErrors].sort((a, b) => b[1] - a[1]).slice(0, 8)) say(`- ${count} × \`${line}\``);
     say();
   }
-
 } catch (error) {
   for (const [line, count] of workerErrors) console.error(`${count} × ${line}`);
   disarm();

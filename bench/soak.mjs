@@ -40,7 +40,18 @@ import autocannonUntyped from 'autocannon';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
-import { FLOOR_SCRIPT, applyMigrations, deployedBindings, mintIdToken, quantile, sleep, startMiniflare, testSigningKey, vmRssKiB, watchdog } from './lib/harness.mjs';
+import {
+  FLOOR_SCRIPT,
+  applyMigrations,
+  deployedBindings,
+  mintIdToken,
+  quantile,
+  sleep,
+  startMiniflare,
+  testSigningKey,
+  vmRssKiB,
+  watchdog,
+} from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
@@ -65,7 +76,13 @@ const USERS = Number(opts.users);
 const ADDRESSES = Number(opts.addresses);
 const FAULT_RATE = Number(opts['fault-rate']);
 const FLOOR = opts.floor;
-if (!(RUN_MS >= 10_000) || !(CONNECTIONS >= 2) || !(USERS >= 1) || !(ADDRESSES >= 1 && ADDRESSES <= 65_536) || !(FAULT_RATE >= 0 && FAULT_RATE <= 1)) {
+if (
+  !(RUN_MS >= 10_000) ||
+  !(CONNECTIONS >= 2) ||
+  !(USERS >= 1) ||
+  !(ADDRESSES >= 1 && ADDRESSES <= 65_536) ||
+  !(FAULT_RATE >= 0 && FAULT_RATE <= 1)
+) {
   throw new Error('need --minutes ≥ 1/6, --connections ≥ 2, --users ≥ 1, 1 ≤ --addresses ≤ 65536, 0 ≤ --fault-rate ≤ 1');
 }
 const PROFILES = 3;
@@ -118,7 +135,10 @@ const google = createServer((req, res) => {
   const status = googleMode === 'up' ? 200 : 503;
   googleFetches.push({ t: now(), status });
   if (status !== 200) return void res.writeHead(503, { 'Content-Type': 'text/plain' }).end('Service Unavailable');
-  res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': `public, max-age=${KEY_MAX_AGE_S}, must-revalidate, no-transform` });
+  res.writeHead(200, {
+    'Content-Type': 'application/json',
+    'Cache-Control': `public, max-age=${KEY_MAX_AGE_S}, must-revalidate, no-transform`,
+  });
   res.end(JSON.stringify(jwks));
 });
 const { url: googleUrl } = await listenOnLoopback(google);
@@ -144,7 +164,12 @@ const streamServer = createServer(async (req, res) => {
     if (kind === 0) {
       countCall(`${op}|429`);
       const reset = Math.floor(Date.now() / 1000) + 2 + Math.floor(random() * 3);
-      res.writeHead(429, { 'Content-Type': 'application/json', 'X-RateLimit-Limit': '300', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(reset) });
+      res.writeHead(429, {
+        'Content-Type': 'application/json',
+        'X-RateLimit-Limit': '300',
+        'X-RateLimit-Remaining': '0',
+        'X-RateLimit-Reset': String(reset),
+      });
       return void res.end(JSON.stringify({ code: 9, message: 'Too many requests', StatusCode: 429 }));
     }
     if (kind === 1) {
@@ -247,7 +272,16 @@ const tokens = await Promise.all(
   uids.map((uid, u) =>
     Promise.all(
       Array.from({ length: PROFILES }, (_, p) =>
-        mintIdToken({ privateKey, kid, projectId: PROJECT_ID, uid, name: `User ${u} v${p}`, picture: `https://example.com/${u}/${p}.png`, iat, ttlSeconds: 7200 }),
+        mintIdToken({
+          privateKey,
+          kid,
+          projectId: PROJECT_ID,
+          uid,
+          name: `User ${u} v${p}`,
+          picture: `https://example.com/${u}/${p}.png`,
+          iat,
+          ttlSeconds: 7200,
+        }),
       ),
     ),
   ),
@@ -313,13 +347,16 @@ function load(url, path, connections, stats) {
           const user = i % USERS;
           const profile = path === '/v1/token' ? i % PROFILES : Math.floor(i / USERS) % PROFILES;
           context.uid = uids[user];
-          return { ...request, headers: { ...request.headers, authorization: `Bearer ${tokens[user]?.[profile]}`, 'cf-connecting-ip': addressOf(i) } };
+          return {
+            ...request,
+            headers: { ...request.headers, authorization: `Bearer ${tokens[user]?.[profile]}`, 'cf-connecting-ip': addressOf(i) },
+          };
         },
         onResponse: (status, body, context, headers) => {
           const text = String(body);
           let key = String(status);
           if (status === 200) {
-            if (!FLOOR && !text.includes(`"user_id":"${context.uid}"`) || !text.includes('"token":"')) stats.wrong++;
+            if ((!FLOOR && !text.includes(`"user_id":"${context.uid}"`)) || !text.includes('"token":"')) stats.wrong++;
           } else {
             try {
               key = `${status} ${JSON.parse(text).code}`;
@@ -426,7 +463,9 @@ try {
   ];
   const progress = setInterval(() => {
     const answered = (/** @type {RouteStats} */ r) => [...r.statuses.values()].reduce((a, b) => a + b, 0);
-    process.stderr.write(`${s(now())}: token ${answered(tokenStats)}, create ${answered(createStats)} answered; workerd RSS ${memory.at(-1)?.rss} KiB\n`);
+    process.stderr.write(
+      `${s(now())}: token ${answered(tokenStats)}, create ${answered(createStats)} answered; workerd RSS ${memory.at(-1)?.rss} KiB\n`,
+    );
   }, 30_000);
 
   const tokenConnections = Math.ceil(CONNECTIONS / 2);
@@ -447,7 +486,11 @@ try {
   // ---- report ----
   const total = (/** @type {Map<unknown, number>} */ m) => [...m.values()].reduce((a, b) => a + b, 0);
   const pct = (/** @type {number} */ a, /** @type {number} */ b) => (b === 0 ? '–' : `${((a / b) * 100).toFixed(3)}%`);
-  const list = (/** @type {Map<string, number>} */ m) => [...m].sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k}: ${v}`).join(', ');
+  const list = (/** @type {Map<string, number>} */ m) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k}: ${v}`)
+      .join(', ');
   const mib = (/** @type {number} */ kib) => `${(kib / 1024).toFixed(1)} MiB`;
   const r1 = (/** @type {number} */ ms) => Math.round(ms * 10) / 10;
   // Not Math.max(...list): a run's latencies are too many arguments for one call.
@@ -457,28 +500,50 @@ try {
   const settled = memory.find((m) => m.t >= RUN_MS * 0.2) ?? /** @type {{ t: number; rss: number }} */ (memory[0]);
   const memoryLine = `- workerd VmRSS: start ${mib(/** @type {number} */ (rss[0]))}, end ${mib(/** @type {number} */ (rss.at(-1)))} (at ${s(loadEnd)}), max ${mib(maxOf(rss))}; at ${s(settled.t)} ${mib(settled.rss)}, so ${mib(/** @type {number} */ (rss.at(-1)) - settled.rss)} over the rest of the run; ${rssAfterSettle === undefined ? '' : `${s(HANG_MS + 1_000)} after the load ${mib(rssAfterSettle)}; `}every ${s(SAMPLE_MS)}: ${rss.map((k) => (k / 1024).toFixed(0)).join(' ')} MiB`;
   if (FLOOR) {
-    console.log(`# Floor under the soak's load: ${s(RUN_MS)}, ${CONNECTIONS} connections, the do-nothing Worker (node ${process.version}, ${new Date().toISOString()}, load average ${load1.toFixed(2)} → ${load2.toFixed(2)})`);
-    console.log(`- answered: ${total(tokenStats.statuses)} on /v1/token (${Math.round(tokenResult.requests.average)} req/s), ${total(createStats.statuses)} on /v1/users/me (${Math.round(createResult.requests.average)} req/s)`);
+    console.log(
+      `# Floor under the soak's load: ${s(RUN_MS)}, ${CONNECTIONS} connections, the do-nothing Worker (node ${process.version}, ${new Date().toISOString()}, load average ${load1.toFixed(2)} → ${load2.toFixed(2)})`,
+    );
+    console.log(
+      `- answered: ${total(tokenStats.statuses)} on /v1/token (${Math.round(tokenResult.requests.average)} req/s), ${total(createStats.statuses)} on /v1/users/me (${Math.round(createResult.requests.average)} req/s)`,
+    );
     console.log(memoryLine);
   } else {
-    console.log(`# Soak under faults: ${s(RUN_MS)} of load, ${CONNECTIONS} connections (${tokenConnections} POST /v1/token, ${CONNECTIONS - tokenConnections} POST /v1/users/me), ${USERS} users × ${PROFILES} profiles, ${ADDRESSES} client addresses`);
-    console.log(`(node ${process.version}, ${new Date().toISOString()}, load average ${load1.toFixed(2)} at start, ${load2.toFixed(2)} at end; seed ${opts.seed})`);
+    console.log(
+      `# Soak under faults: ${s(RUN_MS)} of load, ${CONNECTIONS} connections (${tokenConnections} POST /v1/token, ${CONNECTIONS - tokenConnections} POST /v1/users/me), ${USERS} users × ${PROFILES} profiles, ${ADDRESSES} client addresses`,
+    );
+    console.log(
+      `(node ${process.version}, ${new Date().toISOString()}, load average ${load1.toFixed(2)} at start, ${load2.toFixed(2)} at end; seed ${opts.seed})`,
+    );
     const named = (/** @type {Record<string, unknown>} */ o) => Object.keys(o).join(', ') || 'none';
-    console.log(`- bindings from wrangler.toml: Durable Objects ${named(deployed.durableObjects)}; rate limits ${Object.entries(deployed.ratelimits).map(([k, v]) => `${k} (${v.simple.limit}/${v.simple.period} s)`).join(', ') || 'none'}; D1 DB`);
-    console.log(`- faults: Stream ${(FAULT_RATE * 100).toFixed(0)}% of calls (429 with X-RateLimit-Reset 2–4 s ahead / 500 / hang ${s(HANG_MS)}); Google down ${s(OUTAGE_START)}–${s(OUTAGE_END)} (503 until ${s(OUTAGE_REFUSED_AT)}, then connection refused), keys max-age ${KEY_MAX_AGE_S} s, first fetch at ${s(primeT)}`);
+    console.log(
+      `- bindings from wrangler.toml: Durable Objects ${named(deployed.durableObjects)}; rate limits ${
+        Object.entries(deployed.ratelimits)
+          .map(([k, v]) => `${k} (${v.simple.limit}/${v.simple.period} s)`)
+          .join(', ') || 'none'
+      }; D1 DB`,
+    );
+    console.log(
+      `- faults: Stream ${(FAULT_RATE * 100).toFixed(0)}% of calls (429 with X-RateLimit-Reset 2–4 s ahead / 500 / hang ${s(HANG_MS)}); Google down ${s(OUTAGE_START)}–${s(OUTAGE_END)} (503 until ${s(OUTAGE_REFUSED_AT)}, then connection refused), keys max-age ${KEY_MAX_AGE_S} s, first fetch at ${s(primeT)}`,
+    );
     console.log('');
 
     const tokenAnswered = total(tokenStats.statuses);
     const token200 = tokenStats.statuses.get('200') ?? 0;
     console.log('## POST /v1/token');
-    console.log(`- answered ${tokenAnswered}, 200: ${token200} (${pct(token200, tokenAnswered)}), wrong token in a 200: ${tokenStats.wrong}; not 200: ${list(new Map([...tokenStats.statuses].filter(([k]) => k !== '200'))) || 'none'}`);
+    console.log(
+      `- answered ${tokenAnswered}, 200: ${token200} (${pct(token200, tokenAnswered)}), wrong token in a 200: ${tokenStats.wrong}; not 200: ${list(new Map([...tokenStats.statuses].filter(([k]) => k !== '200'))) || 'none'}`,
+    );
     for (const [key, body] of tokenStats.samples) console.log(`  - a ${key} answer: ${JSON.stringify(body)}`);
-    console.log(`- connection errors ${tokenResult.errors - tokenResult.timeouts}, timeouts (${REQUEST_TIMEOUT_S} s) ${tokenResult.timeouts}; sent ${tokenResult.requests.sent}, ${tokenResult.requests.sent - tokenAnswered - tokenResult.errors} cut off when the load stopped; ${Math.round(tokenResult.requests.average)} req/s`);
+    console.log(
+      `- connection errors ${tokenResult.errors - tokenResult.timeouts}, timeouts (${REQUEST_TIMEOUT_S} s) ${tokenResult.timeouts}; sent ${tokenResult.requests.sent}, ${tokenResult.requests.sent - tokenAnswered - tokenResult.errors} cut off when the load stopped; ${Math.round(tokenResult.requests.average)} req/s`,
+    );
     for (const phase of ['before', 'outage', 'after']) {
       const ms = /** @type {number[]} */ (tokenStats.latencyByPhase[phase]);
       const byStatus = /** @type {Map<number, number>} */ (tokenStats.statusByPhase[phase]);
       if (ms.length === 0) continue;
-      console.log(`- ${phase === 'outage' ? 'during the Google outage' : `${phase} the outage`}: ${total(byStatus)} answers, 200: ${pct(byStatus.get(200) ?? 0, total(byStatus))}; latency p50 ${r1(quantile(ms, 0.5))} ms, p99 ${r1(quantile(ms, 0.99))} ms, max ${r1(maxOf(ms))} ms`);
+      console.log(
+        `- ${phase === 'outage' ? 'during the Google outage' : `${phase} the outage`}: ${total(byStatus)} answers, 200: ${pct(byStatus.get(200) ?? 0, total(byStatus))}; latency p50 ${r1(quantile(ms, 0.5))} ms, p99 ${r1(quantile(ms, 0.99))} ms, max ${r1(maxOf(ms))} ms`,
+      );
     }
     console.log('');
 
@@ -489,9 +554,15 @@ try {
     console.log('## POST /v1/users/me');
     console.log(`- answered ${createAnswered}: ${list(createStats.statuses)}; wrong token in a 200: ${createStats.wrong}`);
     for (const [key, body] of createStats.samples) console.log(`  - a ${key} answer: ${JSON.stringify(body)}`);
-    console.log(`- designed refusals: ${createStats.limited} × 429 rate_limited (a user or one of ${ADDRESSES} addresses over its Stream write budget), ${createStats.limitedWithoutRetryAfter} of them without Retry-After`);
-    console.log(`- anything but 200 / 409 / 502 / 503 / 429 rate_limited: ${total(unclear)}${unclear.size ? ` (${list(unclear)})` : ''}; connection errors ${createResult.errors - createResult.timeouts}, timeouts (${REQUEST_TIMEOUT_S} s) ${createResult.timeouts}`);
-    console.log(`- sent ${createResult.requests.sent}, ${createResult.requests.sent - createAnswered - createResult.errors} cut off when the load stopped; latency p50 ${r1(createResult.latency.p50)} ms, p99 ${r1(createResult.latency.p99)} ms, max ${r1(createResult.latency.max)} ms`);
+    console.log(
+      `- designed refusals: ${createStats.limited} × 429 rate_limited (a user or one of ${ADDRESSES} addresses over its Stream write budget), ${createStats.limitedWithoutRetryAfter} of them without Retry-After`,
+    );
+    console.log(
+      `- anything but 200 / 409 / 502 / 503 / 429 rate_limited: ${total(unclear)}${unclear.size ? ` (${list(unclear)})` : ''}; connection errors ${createResult.errors - createResult.timeouts}, timeouts (${REQUEST_TIMEOUT_S} s) ${createResult.timeouts}`,
+    );
+    console.log(
+      `- sent ${createResult.requests.sent}, ${createResult.requests.sent - createAnswered - createResult.errors} cut off when the load stopped; latency p50 ${r1(createResult.latency.p50)} ms, p99 ${r1(createResult.latency.p99)} ms, max ${r1(createResult.latency.max)} ms`,
+    );
     console.log('');
 
     console.log('## The Worker');
@@ -517,11 +588,17 @@ try {
     }
     console.log(`- Stream calls: ${total(byOutcome)} (${list(byOutcome)})`);
     for (const [op, row] of byOp) console.log(`  - ${op}: ${list(row)}`);
-    if (hangHeld.length) console.log(`  - hung calls: the Worker gave up after ${(quantile(hangHeld, 0.5) / 1000).toFixed(2)} s (median), ${(maxOf(hangHeld) / 1000).toFixed(2)} s (max)`);
+    if (hangHeld.length)
+      console.log(
+        `  - hung calls: the Worker gave up after ${(quantile(hangHeld, 0.5) / 1000).toFixed(2)} s (median), ${(maxOf(hangHeld) / 1000).toFixed(2)} s (max)`,
+      );
     /** @type {Map<string, number>} */
     const googleByPhase = new Map();
-    for (const f of googleFetches) googleByPhase.set(`${f.status} ${phaseOf(f.t)}`, (googleByPhase.get(`${f.status} ${phaseOf(f.t)}`) ?? 0) + 1);
-    console.log(`- Google fetches reaching the stand-in: ${googleFetches.length} (${list(googleByPhase)}); at ${googleFetches.map((f) => `${(f.t / 1000).toFixed(1)}${f.status === 200 ? '' : `(${f.status})`}`).join(', ')} s`);
+    for (const f of googleFetches)
+      googleByPhase.set(`${f.status} ${phaseOf(f.t)}`, (googleByPhase.get(`${f.status} ${phaseOf(f.t)}`) ?? 0) + 1);
+    console.log(
+      `- Google fetches reaching the stand-in: ${googleFetches.length} (${list(googleByPhase)}); at ${googleFetches.map((f) => `${(f.t / 1000).toFixed(1)}${f.status === 200 ? '' : `(${f.status})`}`).join(', ')} s`,
+    );
     console.log(`- failed key fetches the Worker logged: ${keyFetchFailureTimes.length} (${list(keyFetchFailures) || 'none'})`);
     console.log('');
 
@@ -530,10 +607,14 @@ try {
     console.log('## Targets');
     console.log(`- token route 100% success: ${pct(token200, tokenAnswered)} ${tokenOk ? '✓' : '✗'}`);
     const createOther = total(unclear) + createResult.errors + createStats.limitedWithoutRetryAfter;
-    console.log(`- create route only 200, clear 409/502/503, or a designed 429 rate_limited with Retry-After (${createStats.limited}, counted apart): ${createOther} other ${createOther === 0 ? '✓' : '✗'}`);
+    console.log(
+      `- create route only 200, clear 409/502/503, or a designed 429 rate_limited with Retry-After (${createStats.limited}, counted apart): ${createOther} other ${createOther === 0 ? '✓' : '✗'}`,
+    );
     console.log(`- token route never rate-limited: ${tokenStats.limited} × 429 ${tokenStats.limited === 0 ? '✓' : '✗'}`);
     console.log(`- 0 uncaught / unhandled in the Worker: ${uncaught.length} ${uncaught.length === 0 ? '✓' : '✗'}`);
-    console.log(`- flat memory: ${memoryGrowth >= 0 ? '+' : ''}${mib(memoryGrowth)} from start to end, ${mib(/** @type {number} */ (rss.at(-1)) - settled.rss)} after ${s(settled.t)}; max ${mib(maxOf(rss))} (compare: node bench/soak.mjs --floor, the runtime's own growth under the same load)`);
+    console.log(
+      `- flat memory: ${memoryGrowth >= 0 ? '+' : ''}${mib(memoryGrowth)} from start to end, ${mib(/** @type {number} */ (rss.at(-1)) - settled.rss)} after ${s(settled.t)}; max ${mib(maxOf(rss))} (compare: node bench/soak.mjs --floor, the runtime's own growth under the same load)`,
+    );
   }
 } finally {
   disarm();

@@ -102,7 +102,12 @@ export class StreamTokenError extends Error {
   }
 }
 
-const CALLABLE = { create: 'createStreamUserAndGetToken', token: 'getStreamUserToken', revoke: 'revokeStreamUserToken', delete: 'deleteStreamUser' } as const;
+const CALLABLE = {
+  create: 'createStreamUserAndGetToken',
+  token: 'getStreamUserToken',
+  revoke: 'revokeStreamUserToken',
+  delete: 'deleteStreamUser',
+} as const;
 const REST = { create: '/v1/users/me', token: '/v1/token', revoke: '/v1/token/revoke', delete: '/v1/users/me/delete' } as const;
 type Call = keyof typeof REST;
 /** A token route's answer: the callable's result is the token; REST's a body with it. */
@@ -137,7 +142,8 @@ export function createStreamTokenProvider(options: StreamTokenProviderOptions): 
       // Asked for by whoever was signed in then: after a reset it is nobody's to keep or to hand on.
       if (fetchedUnder !== generation) throw dropped();
       const token = typeof answer === 'string' ? answer : answer?.token;
-      if (typeof token !== 'string' || token.split('.').length !== 3) throw new StreamTokenError('bad_answer', 200, 'The Worker answered without a token');
+      if (typeof token !== 'string' || token.split('.').length !== 3)
+        throw new StreamTokenError('bad_answer', 200, 'The Worker answered without a token');
       if (!forSignedIn(token)) {
         // Asked for with an ID token of another user than the signed-in one (signed in again meanwhile,
         // without reset()): once more, with the ID token of now.
@@ -229,7 +235,13 @@ async function call<T>(options: StreamCallOptions, which: Call): Promise<T> {
   let retries = 0;
   for (;;) {
     const idToken = await options.getIdToken(refreshed);
-    const { response, body } = await post(doFetch, callable ? `${base}/${CALLABLE[which]}` : `${base}${REST[which]}`, idToken, callable, timeoutMs);
+    const { response, body } = await post(
+      doFetch,
+      callable ? `${base}/${CALLABLE[which]}` : `${base}${REST[which]}`,
+      idToken,
+      callable,
+      timeoutMs,
+    );
     if (response.ok) return (callable ? body.result : body) as T;
     const error = body.error as { status?: string; message?: string } | undefined;
     const code = callable ? (error?.status ?? `HTTP_${response.status}`) : ((body.code as string | undefined) ?? `http_${response.status}`);
@@ -242,7 +254,13 @@ async function call<T>(options: StreamCallOptions, which: Call): Promise<T> {
     const header = response.headers.get('Retry-After');
     const retryAfter = header === null ? 1 : Number(header);
     const retryable = response.status === 429 || response.status === 503;
-    if (retryable && retries < maxRetries && Number.isFinite(retryAfter) && retryAfter >= 0 && retryAfter <= (options.maxRetryAfterSeconds ?? 30)) {
+    if (
+      retryable &&
+      retries < maxRetries &&
+      Number.isFinite(retryAfter) &&
+      retryAfter >= 0 &&
+      retryAfter <= (options.maxRetryAfterSeconds ?? 30)
+    ) {
       retries++;
       const wait = Math.max(retryAfter, 1) * 1000;
       await sleep(wait + Math.floor(random() * Math.min(wait, MAX_JITTER_MS)));
@@ -253,7 +271,13 @@ async function call<T>(options: StreamCallOptions, which: Call): Promise<T> {
 }
 
 /** One POST, its answer read in full within `timeoutMs`; a redirect is an error (the ID token stays with this origin). */
-async function post(doFetch: typeof fetch, url: string, idToken: string, callable: boolean, timeoutMs: number): Promise<{ response: Response; body: Record<string, unknown> }> {
+async function post(
+  doFetch: typeof fetch,
+  url: string,
+  idToken: string,
+  callable: boolean,
+  timeoutMs: number,
+): Promise<{ response: Response; body: Record<string, unknown> }> {
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), timeoutMs);
   try {
@@ -265,7 +289,11 @@ async function post(doFetch: typeof fetch, url: string, idToken: string, callabl
       signal: timeout.signal,
     });
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
-      throw new StreamTokenError('redirected', response.status, `stream-token-edge answered with a redirect (${response.status}): not followed, the ID token is sent only to ${new URL(url).origin}`);
+      throw new StreamTokenError(
+        'redirected',
+        response.status,
+        `stream-token-edge answered with a redirect (${response.status}): not followed, the ID token is sent only to ${new URL(url).origin}`,
+      );
     }
     const text = await response.text();
     let body: Record<string, unknown> = {};
@@ -278,9 +306,12 @@ async function post(doFetch: typeof fetch, url: string, idToken: string, callabl
     return { response, body };
   } catch (error) {
     if (error instanceof StreamTokenError) throw error;
-    if (timeout.signal.aborted) throw new StreamTokenError('timeout', 0, `stream-token-edge did not answer within ${timeoutMs} ms (timeout)`, { cause: error });
+    if (timeout.signal.aborted)
+      throw new StreamTokenError('timeout', 0, `stream-token-edge did not answer within ${timeoutMs} ms (timeout)`, { cause: error });
     const reason = error instanceof Error ? error.message : String(error);
-    throw new StreamTokenError('network_error', 0, `stream-token-edge could not be reached (a redirect is refused too): ${reason}`, { cause: error });
+    throw new StreamTokenError('network_error', 0, `stream-token-edge could not be reached (a redirect is refused too): ${reason}`, {
+      cause: error,
+    });
   } finally {
     clearTimeout(timer);
   }
@@ -296,7 +327,11 @@ function workerBase(url: string): string {
   }
   const loopback = parsed.hostname === 'localhost' || /^127(\.\d{1,3}){3}$/.test(parsed.hostname) || parsed.hostname === '[::1]';
   if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && loopback)) {
-    throw new StreamTokenError('insecure_url', 0, `Refusing ${parsed.protocol}//${parsed.host}: the ID token is sent over https only (http only to localhost, 127.0.0.0/8, [::1])`);
+    throw new StreamTokenError(
+      'insecure_url',
+      0,
+      `Refusing ${parsed.protocol}//${parsed.host}: the ID token is sent over https only (http only to localhost, 127.0.0.0/8, [::1])`,
+    );
   }
   return url.replace(/\/+$/, '');
 }

@@ -32,12 +32,16 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export function buildBundle(outdir, options = {}) {
   // --config always: wrangler otherwise prefers a wrangler.json(c) in any parent folder over our wrangler.toml.
   const config = options.config ?? join(ROOT, 'wrangler.toml');
-  const output = execFileSync(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['deploy', '--dry-run', '--outdir', outdir, '--config', config, ...(options.args ?? [])], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    encoding: 'utf8',
-    env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
-  });
+  const output = execFileSync(
+    join(ROOT, 'node_modules', '.bin', 'wrangler'),
+    ['deploy', '--dry-run', '--outdir', outdir, '--config', config, ...(options.args ?? [])],
+    {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      encoding: 'utf8',
+      env: { ...process.env, WRANGLER_SEND_METRICS: 'false' },
+    },
+  );
   const file = readdirSync(outdir).find((name) => name.endsWith('.js'));
   if (!file) throw new Error(`wrangler wrote no .js file to ${outdir}`);
   const code = readFileSync(join(outdir, file));
@@ -80,12 +84,15 @@ if (isMainModule(import.meta.url)) {
   const outdir = mkdtempSync(join(tmpdir(), 'bundle-'));
   try {
     const { raw, gzip } = buildBundle(outdir);
-    console.log(`bundle: ${(raw / 1024).toFixed(1)} KiB raw, ${(gzip / 1024).toFixed(1)} KiB gzip (budget ${GZIP_BUDGET_BYTES / 1024} KiB gzip)`);
+    console.log(
+      `bundle: ${(raw / 1024).toFixed(1)} KiB raw, ${(gzip / 1024).toFixed(1)} KiB gzip (budget ${GZIP_BUDGET_BYTES / 1024} KiB gzip)`,
+    );
     if (process.argv.includes('--parts')) {
       const parts = await bundleParts();
       const total = parts.reduce((sum, [, bytes]) => sum + bytes, 0);
       console.log('| part | KiB in the minified bundle | share |\n|---|---:|---:|');
-      for (const [part, bytes] of parts) console.log(`| ${part} | ${(bytes / 1024).toFixed(1)} | ${((bytes / total) * 100).toFixed(0)} % |`);
+      for (const [part, bytes] of parts)
+        console.log(`| ${part} | ${(bytes / 1024).toFixed(1)} | ${((bytes / total) * 100).toFixed(0)} % |`);
     }
     if (gzip > GZIP_BUDGET_BYTES) {
       console.error('bundle is over its gzip budget');

@@ -6,9 +6,9 @@
 // each package accepts (semver.subset), and so must the Node running it.
 //
 //   node scripts/check-engines.mjs [--lock package-lock.json]
-import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
-import semver from "semver";
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import semver from 'semver';
 import { isMainModule } from './lib/process.mjs';
 import { answerHelp } from './lib/cli.mjs';
 
@@ -34,19 +34,21 @@ export function engineMismatches(lock, promised, running) {
     }
     // Every Node the project promises must be one the package accepts, and so must the Node running this.
     if (!semver.subset(promised, wanted)) found.push({ package: name, version: entry.version, wants: wanted, node: promised });
-    else if (!semver.satisfies(running, wanted, { includePrerelease: true })) found.push({ package: name, version: entry.version, wants: wanted, node: running });
+    else if (!semver.satisfies(running, wanted, { includePrerelease: true }))
+      found.push({ package: name, version: entry.version, wants: wanted, node: running });
   }
   return found;
 }
 
 if (isMainModule(import.meta.url)) {
-  const lockArg = process.argv.indexOf("--lock");
-  const lockPath = resolve((lockArg > 0 && process.argv[lockArg + 1]) || "package-lock.json");
-  const lock = JSON.parse(readFileSync(lockPath, "utf8"));
-  const promised = JSON.parse(readFileSync(resolve("package.json"), "utf8")).engines?.node;
+  const lockArg = process.argv.indexOf('--lock');
+  const lockPath = resolve((lockArg > 0 && process.argv[lockArg + 1]) || 'package-lock.json');
+  const lock = JSON.parse(readFileSync(lockPath, 'utf8'));
+  const promised = JSON.parse(readFileSync(resolve('package.json'), 'utf8')).engines?.node;
   const found = engineMismatches(lock, promised, process.versions.node);
   if (found.length > 0) {
-    for (const f of found) console.error(`${f.package}@${f.version} wants Node ${f.wants}; this project promises ${promised} (checked ${f.node})`);
+    for (const f of found)
+      console.error(`${f.package}@${f.version} wants Node ${f.wants}; this project promises ${promised} (checked ${f.node})`);
     console.error(`check-engines: ${found.length} locked package(s) disagree with engines.node`);
     process.exit(1);
   }

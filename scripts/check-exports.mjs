@@ -21,8 +21,14 @@ const root = resolve(index > 0 ? (process.argv[index + 1] ?? '.') : '.');
 const IMPORTERS = ['src', 'test', 'client', 'scripts', 'bench', 'examples'];
 
 const checked = sourceFiles(join(root, 'src'));
-const modules = readModules(IMPORTERS.map((dir) => join(root, dir)).filter(existsSync).flatMap(sourceFiles));
-const main = /^main\s*=\s*"([^"]+)"/m.exec(existsSync(join(root, 'wrangler.toml')) ? readFileSync(join(root, 'wrangler.toml'), 'utf8') : '')?.[1];
+const modules = readModules(
+  IMPORTERS.map((dir) => join(root, dir))
+    .filter(existsSync)
+    .flatMap(sourceFiles),
+);
+const main = /^main\s*=\s*"([^"]+)"/m.exec(
+  existsSync(join(root, 'wrangler.toml')) ? readFileSync(join(root, 'wrangler.toml'), 'utf8') : '',
+)?.[1];
 const entry = main ? resolve(root, main) : undefined;
 
 /** @type {Map<string, Set<string> | '*'>} names each file's exports are imported by */

@@ -92,11 +92,14 @@ for (const file of sources.filter((path) => path.endsWith('.md'))) {
     // A leading / is the repository's root, as GitHub reads it.
     const path = target === '' ? file : target.startsWith('/') ? join(ROOT, target) : join(dirname(file), target);
     if (!existsSync(path)) missing.push(`${relative(ROOT, file)}: link ${link}`);
-    else if (anchor && path.endsWith('.md') && !anchors(path).has(anchor)) missing.push(`${relative(ROOT, file)}: link ${link} (no such heading)`);
+    else if (anchor && path.endsWith('.md') && !anchors(path).has(anchor))
+      missing.push(`${relative(ROOT, file)}: link ${link} (no such heading)`);
   }
 }
 if (missing.length > 0) {
-  console.error(`paths named in comments or documents that do not exist, or pointers a reader cannot follow (${missing.length}):\n  ${missing.join('\n  ')}`);
+  console.error(
+    `paths named in comments or documents that do not exist, or pointers a reader cannot follow (${missing.length}):\n  ${missing.join('\n  ')}`,
+  );
   process.exit(1);
 }
 console.log(`every path named in ${sources.length} files exists`);

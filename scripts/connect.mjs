@@ -23,7 +23,12 @@ export async function connectDemo({ workerUrl, emulatorHost, streamAccess }) {
   const signUp = await fetch(`http://${emulatorHost}/identitytoolkit.googleapis.com/v1/accounts:signUp?key=local`, {
     method: 'POST',
     headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify({ email: `walkthrough-${Date.now()}@example.com`, password: 'password-123', displayName: 'Walkthrough', returnSecureToken: true }),
+    body: JSON.stringify({
+      email: `walkthrough-${Date.now()}@example.com`,
+      password: 'password-123',
+      displayName: 'Walkthrough',
+      returnSecureToken: true,
+    }),
   });
   if (!signUp.ok) throw new Error(`Auth emulator sign-up: HTTP ${signUp.status}`);
   const { localId: uid, idToken } = /** @type {{ localId: string; idToken: string }} */ (await signUp.json());

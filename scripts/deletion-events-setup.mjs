@@ -30,7 +30,8 @@ const HELP = `Prints the gcloud (and wrangler) commands that deliver Firebase ac
  */
 export function setupCommands(options) {
   const { project } = options;
-  if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(project)) throw new Error('--project must be a Google Cloud project id (lowercase letters, digits, hyphens)');
+  if (!/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(project))
+    throw new Error('--project must be a Google Cloud project id (lowercase letters, digits, hyphens)');
   let worker;
   try {
     worker = new URL(options.workerUrl);
@@ -45,16 +46,25 @@ export function setupCommands(options) {
   const name = options.serviceAccount ?? 'stream-events-push';
   const serviceAccount = name.includes('@') ? name : `${name}@${project}.iam.gserviceaccount.com`;
   const createAccount = !name.includes('@');
-  if (createAccount && !/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(name)) throw new Error('--service-account must be 6–30 lowercase letters, digits and hyphens, or an email');
+  if (createAccount && !/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(name))
+    throw new Error('--service-account must be 6–30 lowercase letters, digits and hyphens, or an email');
   const tenants = options.tenants ?? [];
   for (const tenant of tenants) if (!/^[A-Za-z0-9-]{1,128}$/.test(tenant)) throw new Error(`--tenants: "${tenant}" is not a tenant id`);
   const endpoint = `${worker.origin}/v1/events/user-deleted`;
   const dead = `${topic}-dead`;
   const subscription = `${topic}-push`;
   const pubsubAgent = 'serviceAccount:service-${PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com';
-  const methods = ['DeleteAccount', 'BatchDeleteAccounts'].map((m) => `"google.cloud.identitytoolkit.v1.AccountManagementService.${m}"`).join(' OR ');
+  const methods = ['DeleteAccount', 'BatchDeleteAccounts']
+    .map((m) => `"google.cloud.identitytoolkit.v1.AccountManagementService.${m}"`)
+    .join(' OR ');
 
-  const lines = [`# Deletion events for project ${project} → ${endpoint}`, `# Source: ${source === 'logs' ? 'Identity Platform activity logs (a log sink, no code)' : 'a 2nd-gen onUserDeleted function'}`, '', `PROJECT_NUMBER=$(gcloud projects describe ${project} --format='value(projectNumber)')`, ''];
+  const lines = [
+    `# Deletion events for project ${project} → ${endpoint}`,
+    `# Source: ${source === 'logs' ? 'Identity Platform activity logs (a log sink, no code)' : 'a 2nd-gen onUserDeleted function'}`,
+    '',
+    `PROJECT_NUMBER=$(gcloud projects describe ${project} --format='value(projectNumber)')`,
+    '',
+  ];
   if (source === 'logs') {
     lines.push(
       '# 1. Turn on Identity Platform activity logging (log identitytoolkit.googleapis.com/requests; off by default)',
@@ -77,7 +87,7 @@ export function setupCommands(options) {
   );
   if (source === 'logs') {
     lines.push(
-      '# 3. The log sink (account deletions only) and its writer\'s right to publish to the topic',
+      "# 3. The log sink (account deletions only) and its writer's right to publish to the topic",
       `gcloud logging sinks create ${topic} pubsub.googleapis.com/projects/${project}/topics/${topic} --project=${project} \\`,
       `  --log-filter='protoPayload.serviceName="identitytoolkit.googleapis.com" AND protoPayload.methodName=(${methods})'`,
       `WRITER=$(gcloud logging sinks describe ${topic} --project=${project} --format='value(writerIdentity)')`,
@@ -103,7 +113,9 @@ export function setupCommands(options) {
   const step = source === 'logs' ? 4 : 3;
   lines.push(
     `# ${step}. The push service account, and the Pub/Sub service agent's right to mint its OIDC tokens`,
-    ...(createAccount ? [`gcloud iam service-accounts create ${name} --project=${project} --display-name="stream-token-edge deletion events push"`] : []),
+    ...(createAccount
+      ? [`gcloud iam service-accounts create ${name} --project=${project} --display-name="stream-token-edge deletion events push"`]
+      : []),
     `gcloud iam service-accounts add-iam-policy-binding ${serviceAccount} --project=${project} \\`,
     `  --member="${pubsubAgent}" --role=roles/iam.serviceAccountTokenCreator`,
     '',
@@ -162,7 +174,10 @@ if (isMainModule(import.meta.url)) {
         source: values.source,
         serviceAccount: values['service-account'],
         topic: values.topic,
-        tenants: (values.tenants ?? '').split(',').map((t) => t.trim()).filter(Boolean),
+        tenants: (values.tenants ?? '')
+          .split(',')
+          .map((t) => t.trim())
+          .filter(Boolean),
       }),
     );
   } catch (error) {

@@ -18,7 +18,7 @@ import { queryUsers, streamAccessFrom } from './lib/stream-api.mjs';
 import { readDevVars, startLocal } from './start.mjs';
 
 const fresh = parseCli(import.meta.url, { fresh: { type: 'boolean', default: false } }).values.fresh;
-stopAllOnSignals({ beforeStop: () => console.log('\nStopping the demo\'s stack…') });
+stopAllOnSignals({ beforeStop: () => console.log("\nStopping the demo's stack…") });
 /** @param {unknown} token */
 const short = (token) => (typeof token === 'string' && token.length > 24 ? `${token.slice(0, 12)}…${token.slice(-8)}` : String(token));
 let failures = 0;
@@ -136,13 +136,22 @@ async function main() {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ email, password, displayName: 'Demo User', returnSecureToken: true }),
     });
-    if (!check(signUp.status === 200 && signUp.json?.idToken, `signed up: uid ${signUp.json?.localId}, ID token ${short(signUp.json?.idToken)}`)) return;
+    if (
+      !check(
+        signUp.status === 200 && signUp.json?.idToken,
+        `signed up: uid ${signUp.json?.localId}, ID token ${short(signUp.json?.idToken)}`,
+      )
+    )
+      return;
     const uid = signUp.json.localId;
 
     console.log('\n2. createStreamUserAndGetToken (callable)');
     const created = await callable(stack, 'createStreamUserAndGetToken', signUp.json.idToken);
     console.log(`   → HTTP ${created.status} ${created.json?.result ? `{"result": "${short(created.json.result)}"}` : created.text}`);
-    check(created.status === 200 && (await verifiesAs(created.json?.result, streamAccess.secret, uid)), 'token verifies with the Stream secret and carries user_id = uid');
+    check(
+      created.status === 200 && (await verifiesAs(created.json?.result, streamAccess.secret, uid)),
+      'token verifies with the Stream secret and carries user_id = uid',
+    );
     const user = await streamUser(streamAccess, uid);
     check(user?.name === 'Demo User', `Stream user exists: ${JSON.stringify(user && { id: user.id, name: user.name })}`);
 
@@ -163,7 +172,10 @@ async function main() {
     const rest = await post(`${workerUrl}/v1/token`, { idToken });
     console.log(`   → HTTP ${rest.status} ${JSON.stringify({ ...rest.json, token: short(rest.json?.token) })}`);
     check(
-      rest.status === 200 && rest.json?.user_id === uid && rest.json?.api_key === streamAccess.apiKey && (await verifiesAs(rest.json?.token, streamAccess.secret, uid)),
+      rest.status === 200 &&
+        rest.json?.user_id === uid &&
+        rest.json?.api_key === streamAccess.apiKey &&
+        (await verifiesAs(rest.json?.token, streamAccess.secret, uid)),
       'token, user_id, api_key and expires_at are right',
     );
 
@@ -173,7 +185,10 @@ async function main() {
     const revokedBefore = revoked.json?.result?.revoked_before;
     check(revoked.status === 200 && !Number.isNaN(Date.parse(revokedBefore)), 'revoked_before is an ISO time');
     const afterRevoke = await streamUser(streamAccess, uid);
-    check(afterRevoke?.revoke_tokens_issued_before === revokedBefore, `Stream user has revoke_tokens_issued_before = ${afterRevoke?.revoke_tokens_issued_before}`);
+    check(
+      afterRevoke?.revoke_tokens_issued_before === revokedBefore,
+      `Stream user has revoke_tokens_issued_before = ${afterRevoke?.revoke_tokens_issued_before}`,
+    );
 
     // Someone else uses the app too: before deleting anything, the cron asks Firebase about users known to
     // exist (the brake's witnesses), so a deployment pointed at the wrong project never deletes its users.
@@ -182,7 +197,7 @@ async function main() {
       body: JSON.stringify({ email: `friend-${email}`, password, returnSecureToken: true }),
     });
     const friendToken = await callable(stack, 'getStreamUserToken', friend.json?.idToken);
-    check(friendToken.status === 200, 'another user of the app got a token (Firebase has them: the brake\'s witness)');
+    check(friendToken.status === 200, "another user of the app got a token (Firebase has them: the brake's witness)");
 
     console.log('\n7. Delete the Firebase account');
     const deletedAt = performance.now();
@@ -194,13 +209,24 @@ async function main() {
     if (stack.pubsub) {
       // npm start's Pub/Sub push stand-in saw the account go and pushed the event, as Google would.
       const ms = await goneWithin(streamAccess, uid, deletedAt, 5_000);
-      check(ms !== null, ms !== null ? `deleted in Firebase → gone from Stream in ${ms} ms (deletion event: Pub/Sub push → POST /v1/events/user-deleted)` : 'the deletion event did not remove the Stream user within 5 s');
+      check(
+        ms !== null,
+        ms !== null
+          ? `deleted in Firebase → gone from Stream in ${ms} ms (deletion event: Pub/Sub push → POST /v1/events/user-deleted)`
+          : 'the deletion event did not remove the Stream user within 5 s',
+      );
     }
 
-    console.log('\n8. Run the cron now (POST /v1/admin/reconcile/run with the run\'s ADMIN_TOKEN)');
-    const cron = await fetch(`${workerUrl}/v1/admin/reconcile/run`, { method: 'POST', headers: { Authorization: `Bearer ${stack.adminToken}` } });
+    console.log("\n8. Run the cron now (POST /v1/admin/reconcile/run with the run's ADMIN_TOKEN)");
+    const cron = await fetch(`${workerUrl}/v1/admin/reconcile/run`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${stack.adminToken}` },
+    });
     const summary = /** @type {{ deleted?: number; error?: string }} */ (await cron.json().catch(() => ({})));
-    check(cron.ok && !summary.error, `POST /v1/admin/reconcile/run → HTTP ${cron.status}, deleted ${summary.deleted}${summary.error ? `, error: ${summary.error}` : ''}`);
+    check(
+      cron.ok && !summary.error,
+      `POST /v1/admin/reconcile/run → HTTP ${cron.status}, deleted ${summary.deleted}${summary.error ? `, error: ${summary.error}` : ''}`,
+    );
 
     console.log('\n9. The Stream user is gone');
     const gone = await streamUser(streamAccess, uid);

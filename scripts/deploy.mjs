@@ -91,7 +91,11 @@ function secretsSet() {
   if (!listed.ok) return null;
   try {
     const start = listed.output.indexOf('[');
-    return new Set(/** @type {{ name: string }[]} */ (JSON.parse(listed.output.slice(start, listed.output.lastIndexOf(']') + 1))).map((secret) => secret.name));
+    return new Set(
+      /** @type {{ name: string }[]} */ (JSON.parse(listed.output.slice(start, listed.output.lastIndexOf(']') + 1))).map(
+        (secret) => secret.name,
+      ),
+    );
   } catch {
     return null;
   }
@@ -100,7 +104,9 @@ function secretsSet() {
 /** @param {Set<string> | null} set */
 function secretLines(set) {
   if (!set) return SECRETS.map(({ name, why }) => `  ? ${name.padEnd(23)} ${why} (not checked: needs CLOUDFLARE_API_TOKEN)`);
-  return SECRETS.map(({ name, why }) => (set.has(name) ? `  ✓ ${name.padEnd(23)} set` : `  ✗ ${name.padEnd(23)} missing: npx wrangler secret put ${name}   (${why})`));
+  return SECRETS.map(({ name, why }) =>
+    set.has(name) ? `  ✓ ${name.padEnd(23)} set` : `  ✗ ${name.padEnd(23)} missing: npx wrangler secret put ${name}   (${why})`,
+  );
 }
 
 /** What wrangler's dry run lists between its bindings header and its exit line. */
@@ -129,7 +135,9 @@ function dryRunReport() {
   console.log(`Dry run of npm run deploy with ${config} (nothing is uploaded; no account needed)\n`);
   console.log('Bindings and vars:');
   for (const line of bindingsOf(bundle.output)) console.log(`  ${line.trimEnd()}`);
-  console.log(`\nD1 database "${database.name}": ${database.id ? `id ${database.id}` : 'no id yet: npm run deploy finds it by name or creates it, and writes its id into the configuration'}`);
+  console.log(
+    `\nD1 database "${database.name}": ${database.id ? `id ${database.id}` : 'no id yet: npm run deploy finds it by name or creates it, and writes its id into the configuration'}`,
+  );
   console.log('\nSecrets:');
   for (const line of secretLines(secretsSet())) console.log(line);
   console.log(`\nBundle: ${(bundle.raw / 1024).toFixed(1)} KiB, ${(bundle.gzip / 1024).toFixed(1)} KiB gzip`);
@@ -148,7 +156,7 @@ async function enableReadReplication(databaseId) {
     let account = process.env.CLOUDFLARE_ACCOUNT_ID;
     if (!account) {
       const listed = await fetch(`${API_BASE}/accounts`, { headers, signal: AbortSignal.timeout(15_000) });
-      const accounts = listed.ok ? /** @type {{ result?: { id: string }[] }} */ (await listed.json()).result ?? [] : [];
+      const accounts = listed.ok ? (/** @type {{ result?: { id: string }[] }} */ (await listed.json()).result ?? []) : [];
       if (accounts.length !== 1) return 'CLOUDFLARE_ACCOUNT_ID is not set and the token does not see exactly one account';
       account = /** @type {{ id: string }} */ (accounts[0]).id;
     }
@@ -160,7 +168,8 @@ async function enableReadReplication(databaseId) {
     });
     if (response.status === 401 || response.status === 403) return `the API token may not edit D1 databases (HTTP ${response.status})`;
     const body = /** @type {{ success?: boolean; errors?: { message?: string }[] }} */ (await response.json().catch(() => ({})));
-    if (!response.ok || body.success === false) return `the API answered HTTP ${response.status}${body.errors?.[0]?.message ? `: ${body.errors[0].message}` : ''}`;
+    if (!response.ok || body.success === false)
+      return `the API answered HTTP ${response.status}${body.errors?.[0]?.message ? `: ${body.errors[0].message}` : ''}`;
     return null;
   } catch (error) {
     return `the API could not be reached (${error instanceof Error ? error.message : error})`;
@@ -169,26 +178,39 @@ async function enableReadReplication(databaseId) {
 
 async function deploy() {
   if (!hasAccount()) {
-    stop('no Cloudflare account: run `npx wrangler login`, or set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID); `npm run deploy -- --dry-run` checks everything else without one');
+    stop(
+      'no Cloudflare account: run `npx wrangler login`, or set CLOUDFLARE_API_TOKEN (and CLOUDFLARE_ACCOUNT_ID); `npm run deploy -- --dry-run` checks everything else without one',
+    );
   }
   const missing = secretsSet();
-  if (missing && !missing.has('STREAM_API_SECRET')) console.warn('! STREAM_API_SECRET is not set: npx wrangler secret put STREAM_API_SECRET (until then /healthz names it as misconfigured)');
+  if (missing && !missing.has('STREAM_API_SECRET'))
+    console.warn(
+      '! STREAM_API_SECRET is not set: npx wrangler secret put STREAM_API_SECRET (until then /healthz names it as misconfigured)',
+    );
 
   console.log('1/4 The D1 database');
-  const ensured = spawnSync(process.execPath, [join(ROOT, 'scripts', 'ensure-d1-database.mjs'), '--config', config, '--binding', 'DB'], { cwd: ROOT, env: ENV, stdio: 'inherit' });
+  const ensured = spawnSync(process.execPath, [join(ROOT, 'scripts', 'ensure-d1-database.mjs'), '--config', config, '--binding', 'DB'], {
+    cwd: ROOT,
+    env: ENV,
+    stdio: 'inherit',
+  });
   if (ensured.status !== 0) stop('stopped at step 1, the D1 database (the reason is above); nothing was deployed');
 
   console.log('2/4 Migrations');
-  if (!wrangler(['d1', 'migrations', 'apply', 'DB', '--remote', '--config', config]).ok) stop('stopped at step 2, the migrations (the reason is above); nothing was deployed');
+  if (!wrangler(['d1', 'migrations', 'apply', 'DB', '--remote', '--config', config]).ok)
+    stop('stopped at step 2, the migrations (the reason is above); nothing was deployed');
 
   console.log('3/4 wrangler deploy');
-  if (!wrangler(['deploy', '--config', config, ...varArgs]).ok) stop('stopped at step 3, wrangler deploy (the reason is above); the migrations are applied, the Worker is as it was');
+  if (!wrangler(['deploy', '--config', config, ...varArgs]).ok)
+    stop('stopped at step 3, wrangler deploy (the reason is above); the migrations are applied, the Worker is as it was');
 
   console.log('4/4 D1 read replication');
   const database = d1Database(readFileSync(config, 'utf8'));
   const why = database.id ? await enableReadReplication(database.id) : `no database_id in ${config}`;
   if (why) {
-    console.log(`! D1 read replication is not on: ${why}.\n  Turn it on once in the Cloudflare dashboard: Storage & Databases → D1 → the database "${database.name}" → Settings → Read replication → Enable.`);
+    console.log(
+      `! D1 read replication is not on: ${why}.\n  Turn it on once in the Cloudflare dashboard: Storage & Databases → D1 → the database "${database.name}" → Settings → Read replication → Enable.`,
+    );
   } else {
     console.log(`✓ D1 read replication is on for "${database.name}" (mode auto).`);
   }

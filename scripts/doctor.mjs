@@ -16,6 +16,7 @@ const report = await adminGet(target, '/v1/admin/doctor', 'doctor');
 const mark = { ok: '✓', warn: '!', fail: '✗' };
 const width = Math.max(...report.checks.map((check) => check.name.length));
 console.log(`doctor: ${target.url}`);
-for (const check of report.checks) console.log(`  ${mark[check.status]} ${check.name.padEnd(width)}  ${check.status.padEnd(4)}  ${check.detail}`);
+for (const check of report.checks)
+  console.log(`  ${mark[check.status]} ${check.name.padEnd(width)}  ${check.status.padEnd(4)}  ${check.detail}`);
 console.log(report.ok ? '\nNo failures.' : '\nFailures above: fix them, then run the doctor again.');
 process.exit(report.ok ? 0 : 1);

@@ -26,11 +26,13 @@ import { parseCli } from './lib/cli.mjs';
 
 const PLACEHOLDER_ID = /^0{8}-0{4}-0{4}-0{4}-0{12}$/;
 
-const { values } = parseCli(import.meta.url, { config: { type: 'string', default: 'wrangler.toml' }, binding: { type: 'string', default: 'DB' } });
+const { values } = parseCli(import.meta.url, {
+  config: { type: 'string', default: 'wrangler.toml' },
+  binding: { type: 'string', default: 'DB' },
+});
 const configPath = values.config ?? 'wrangler.toml';
 const bindingName = values.binding ?? 'DB';
-const wranglerBin =
-  process.env.WRANGLER_BIN ?? fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url));
+const wranglerBin = process.env.WRANGLER_BIN ?? fileURLToPath(new URL('../node_modules/wrangler/bin/wrangler.js', import.meta.url));
 
 /**
  * The lines of the `[[d1_databases]]` table whose `binding` is `name`, found

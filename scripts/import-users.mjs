@@ -18,13 +18,13 @@ import { parseCli } from './lib/cli.mjs';
 import { DEFAULT_STREAM_BASE_URL, queryUsers, StreamHttpError } from './lib/stream-api.mjs';
 
 const { values } = parseCli(import.meta.url, {
-    worker: { type: 'string' },
-    uids: { type: 'string' },
-    'from-stream': { type: 'boolean', default: false },
-    role: { type: 'string', default: 'user' },
-    tenant: { type: 'string', default: '' },
-    'stream-base-url': { type: 'string', default: process.env.STREAM_BASE_URL ?? DEFAULT_STREAM_BASE_URL },
-    'dry-run': { type: 'boolean', default: false },
+  worker: { type: 'string' },
+  uids: { type: 'string' },
+  'from-stream': { type: 'boolean', default: false },
+  role: { type: 'string', default: 'user' },
+  tenant: { type: 'string', default: '' },
+  'stream-base-url': { type: 'string', default: process.env.STREAM_BASE_URL ?? DEFAULT_STREAM_BASE_URL },
+  'dry-run': { type: 'boolean', default: false },
 });
 
 /**

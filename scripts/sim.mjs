@@ -32,7 +32,9 @@ if (values.path !== undefined && values.seed === undefined) {
 }
 // Chosen here, so that it is on screen before anything runs, whatever happens next.
 const seed = values.seed ?? String(randomInt(2 ** 31));
-console.log(`simulation: seed ${seed}${values.path ? `, path ${values.path}` : `, ${values.runs} sequences`}; progress every ${values.progress} s`);
+console.log(
+  `simulation: seed ${seed}${values.path ? `, path ${values.path}` : `, ${values.runs} sequences`}; progress every ${values.progress} s`,
+);
 const env = {
   ...process.env,
   SIM_RUNS: values.runs,

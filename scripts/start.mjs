@@ -131,7 +131,11 @@ export async function startLocal(options = {}) {
     if (!devVars.DELETION_EVENTS_AUDIENCE && options.deletionEvents !== false) {
       pubsub = await servePubSubPush({ workerUrl: `http://127.0.0.1:${workerPort}`, log: options.verbose ? log : undefined });
       stops.push(pubsub.close);
-      Object.assign(vars, { DELETION_EVENTS_AUDIENCE: pubsub.audience, DELETION_EVENTS_SERVICE_ACCOUNT: pubsub.serviceAccount, GOOGLE_OIDC_JWKS_URL: pubsub.jwksUrl });
+      Object.assign(vars, {
+        DELETION_EVENTS_AUDIENCE: pubsub.audience,
+        DELETION_EVENTS_SERVICE_ACCOUNT: pubsub.serviceAccount,
+        GOOGLE_OIDC_JWKS_URL: pubsub.jwksUrl,
+      });
     }
     Object.assign(vars, options.vars ?? {});
     /** @type {LocalStack['stream']} */
@@ -150,16 +154,31 @@ export async function startLocal(options = {}) {
 
     log('Applying D1 migrations locally…\n');
     // A child of its own, not execFileSync: a signal must be able to stop it like the others.
-    const migrate = spawnGroup(join(ROOT, 'node_modules', '.bin', 'wrangler'), ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo, '--config', join(ROOT, 'wrangler.toml')], {
-      cwd: ROOT,
-      env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' },
-    });
+    const migrate = spawnGroup(
+      join(ROOT, 'node_modules', '.bin', 'wrangler'),
+      ['d1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persistTo, '--config', join(ROOT, 'wrangler.toml')],
+      {
+        cwd: ROOT,
+        env: { ...process.env, WRANGLER_SEND_METRICS: 'false', CI: 'true' },
+      },
+    );
     const migrated = await new Promise((resolve) => migrate.child.once('exit', (code) => resolve(code)));
     if (migrated !== 0) throw new Error(`wrangler d1 migrations apply failed (exit ${migrated}):\n${migrate.output()}`);
 
     log('Starting the Worker (wrangler dev)…\n');
     // --config always: wrangler otherwise prefers a wrangler.json(c) in any parent folder over our wrangler.toml.
-    const args = ['dev', '--config', join(ROOT, 'wrangler.toml'), '--ip', '127.0.0.1', '--port', String(workerPort), '--persist-to', persistTo, '--show-interactive-dev-session=false'];
+    const args = [
+      'dev',
+      '--config',
+      join(ROOT, 'wrangler.toml'),
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(workerPort),
+      '--persist-to',
+      persistTo,
+      '--show-interactive-dev-session=false',
+    ];
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`);
     const { child: worker, output: workerOutput } = spawnGroup(join(ROOT, 'node_modules', '.bin', 'wrangler'), args, {
       cwd: ROOT,
@@ -175,7 +194,10 @@ export async function startLocal(options = {}) {
       const why = ready === 'exited' ? `process for ${healthz} exited` : `${healthz} did not answer within ${timeoutMs / 1000} s`;
       throw new Error(`${why}\n--- wrangler dev said ---\n${workerOutput()}`);
     }
-    const tenants = (vars.FIREBASE_TENANT_IDS ?? devVars.FIREBASE_TENANT_IDS ?? '').split(',').map((t) => t.trim()).filter(Boolean);
+    const tenants = (vars.FIREBASE_TENANT_IDS ?? devVars.FIREBASE_TENANT_IDS ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .filter(Boolean);
     await pubsub?.watchEmulator({ emulatorHost: emulator.host, projectId, tenants });
     const streamAccess = stream
       ? { baseUrl: stream.url, apiKey: LOCAL_API_KEY, secret: /** @type {string} */ (vars.STREAM_API_SECRET) }
@@ -219,7 +241,8 @@ export function portsFrom(values, env) {
     const given = values[option] ?? env[variable];
     if (given === undefined || given === '') return fallback;
     const port = Number(given);
-    if (!Number.isInteger(port) || port < (fallback === 0 ? 0 : 1) || port > 65535) throw new Error(`${variable} (--${option}) must be a port number, not "${given}"`);
+    if (!Number.isInteger(port) || port < (fallback === 0 ? 0 : 1) || port > 65535)
+      throw new Error(`${variable} (--${option}) must be a port number, not "${given}"`);
     return port;
   };
   return { worker: one('worker'), emulator: one('emulator'), standIn: one('standIn') };
@@ -296,14 +319,28 @@ if (isMainModule(import.meta.url)) {
   /** @type {LocalStack} */
   let running;
   try {
-    running = await startLocal({ verbose: values.verbose, workerPort: ports.worker, emulatorPort: ports.emulator, standInPort: ports.standIn });
+    running = await startLocal({
+      verbose: values.verbose,
+      workerPort: ports.worker,
+      emulatorPort: ports.emulator,
+      standInPort: ports.standIn,
+    });
   } catch (error) {
     console.error(`npm start failed: ${error instanceof Error ? error.message : error}`);
     process.exit(1);
   }
   const { workerUrl, emulatorHost, projectId, stream, realStream, streamAccess, adminToken } = running;
   // Only what the demo and the web example need to find this run; a real Stream secret stays in .dev.vars.
-  writeLocalRun({ workerUrl, emulatorHost, projectId, realStream, adminToken, streamApiKey: streamAccess.apiKey, stream: stream ? streamAccess : null, pubsub: running.pubsub?.url ?? null });
+  writeLocalRun({
+    workerUrl,
+    emulatorHost,
+    projectId,
+    realStream,
+    adminToken,
+    streamApiKey: streamAccess.apiKey,
+    stream: stream ? streamAccess : null,
+    pubsub: running.pubsub?.url ?? null,
+  });
   const streamLine = await streamCheckLine(running);
   console.log(`
 stream-token-edge is running locally

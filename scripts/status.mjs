@@ -24,11 +24,17 @@ const bar = (done, total, width = 30) => {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total}`;
 };
 console.log(`reconciliation: ${url}`);
-console.log(`  registry   active ${counts.active ?? '?'}   pending deletion ${counts.pending_delete ?? '?'}   deleted ${counts.deleted ?? '?'}`);
-console.log(`  sweep      ${bar(sweep.done ?? sweep.sweepDone ?? 0, sweep.total ?? sweep.sweepTotal ?? 0)}${sweep.projected_completion ? `   done by ${sweep.projected_completion}` : ''}`);
+console.log(
+  `  registry   active ${counts.active ?? '?'}   pending deletion ${counts.pending_delete ?? '?'}   deleted ${counts.deleted ?? '?'}`,
+);
+console.log(
+  `  sweep      ${bar(sweep.done ?? sweep.sweepDone ?? 0, sweep.total ?? sweep.sweepTotal ?? 0)}${sweep.projected_completion ? `   done by ${sweep.projected_completion}` : ''}`,
+);
 if (last) {
   const at = last.started_at ? new Date(last.started_at).toISOString() : '?';
-  console.log(`  last run   ${at}: checked ${last.checked}, deleted ${last.deleted}, braked ${last.braked}, failed ${last.failed}, due later ${last.deferred}${last.error ? `\n             stopped: ${last.error}` : ''}`);
+  console.log(
+    `  last run   ${at}: checked ${last.checked}, deleted ${last.deleted}, braked ${last.braked}, failed ${last.failed}, due later ${last.deferred}${last.error ? `\n             stopped: ${last.error}` : ''}`,
+  );
 } else console.log('  last run   never');
 for (const pending of (status.oldest_pending ?? []).slice(0, 5)) {
   console.log(`  pending    ${pending.uid}  failures ${pending.failures}${pending.last_error ? `  ${pending.last_error}` : ''}`);

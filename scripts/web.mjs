@@ -73,7 +73,12 @@ export async function serveWeb(dir, port = 0) {
  * @param {Pick<import('./lib/run-file.mjs').LocalRun, 'workerUrl' | 'emulatorHost' | 'projectId' | 'streamApiKey' | 'stream'>} run
  */
 export function pageQuery(run) {
-  const query = new URLSearchParams({ worker: run.workerUrl, authEmulator: `http://${run.emulatorHost}`, projectId: run.projectId, streamKey: run.streamApiKey });
+  const query = new URLSearchParams({
+    worker: run.workerUrl,
+    authEmulator: `http://${run.emulatorHost}`,
+    projectId: run.projectId,
+    streamKey: run.streamApiKey,
+  });
   if (run.stream) query.set('stream', run.stream.baseUrl);
   return query;
 }
@@ -84,9 +89,13 @@ if (isMainModule(import.meta.url)) {
   const { url } = await serveWeb(dir, Number(process.env.WEB_PORT ?? 5173));
   const run = readLocalRun();
   if (run) {
-    console.log(`Web example, connected to the npm start running now (${run.stream ? 'its Stream stand-in' : 'your Stream app'}):\n  ${url}/?${pageQuery(run)}`);
+    console.log(
+      `Web example, connected to the npm start running now (${run.stream ? 'its Stream stand-in' : 'your Stream app'}):\n  ${url}/?${pageQuery(run)}`,
+    );
   } else {
     console.log(`Web example: ${url}/  (npm start is not running: start it, then open the URL npm run web prints)`);
   }
-  console.log(`Against a deployed Worker: ${url}/?worker=https://<worker>&authEmulator=&projectId=<firebase project>&firebaseApiKey=<web api key>&streamKey=<Stream API key>`);
+  console.log(
+    `Against a deployed Worker: ${url}/?worker=https://<worker>&authEmulator=&projectId=<firebase project>&firebaseApiKey=<web api key>&streamKey=<Stream API key>`,
+  );
 }

@@ -59,7 +59,7 @@ export type AnonymousPolicy = 'allow' | 'token-only' | 'deny';
 
 /** A uid registered under one tenant, presented with a token of another: its Stream user belongs to the first. */
 export function tenantMismatch(): AppError {
-  return new AppError('tenant_mismatch', 'This uid is registered under another tenant; its Stream user belongs to that tenant\'s user');
+  return new AppError('tenant_mismatch', "This uid is registered under another tenant; its Stream user belongs to that tenant's user");
 }
 
 const noBackground: Background = () => undefined;
@@ -154,7 +154,10 @@ export class Admission {
   ): Promise<{ entry: RegistryEntry; fromPrimary: boolean }> {
     const now = this.#now();
     if (registry.near.down && !registry.near.remembered(uid)) {
-      return { entry: await this.#unavailable(registry, uid, tenant, options, background, new Error('D1 failed moments ago')), fromPrimary: false };
+      return {
+        entry: await this.#unavailable(registry, uid, tenant, options, background, new Error('D1 failed moments ago')),
+        fromPrimary: false,
+      };
     }
     let readFailed = false;
     try {
@@ -202,7 +205,9 @@ export class Admission {
     const refuse = () =>
       new AppError(
         'registry_unavailable',
-        options.writes ? 'The user registry is unavailable, so no Stream user was created; try again shortly' : 'The user registry is unavailable; try again shortly',
+        options.writes
+          ? 'The user registry is unavailable, so no Stream user was created; try again shortly'
+          : 'The user registry is unavailable; try again shortly',
         { cause, headers: retrySoon() },
       );
     const projectLevelOnly = tenant === '' && this.#policy.tenants.size === 0 && (await registry.near.recallTenantRows()) === false;

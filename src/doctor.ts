@@ -17,7 +17,18 @@ import { errorText } from './platform/log';
 type CheckStatus = 'ok' | 'warn' | 'fail';
 
 interface DoctorCheck {
-  name: 'settings' | 'cors' | 'stream_credentials' | 'firebase_admin' | 'd1_migrations' | 'd1_replication' | 'bindings' | 'google_keys' | 'clock_skew' | 'reconcile' | 'deletion_events';
+  name:
+    | 'settings'
+    | 'cors'
+    | 'stream_credentials'
+    | 'firebase_admin'
+    | 'd1_migrations'
+    | 'd1_replication'
+    | 'bindings'
+    | 'google_keys'
+    | 'clock_skew'
+    | 'reconcile'
+    | 'deletion_events';
   status: CheckStatus;
   detail: string;
 }
@@ -38,7 +49,12 @@ interface DoctorDeps {
   firebaseKeys: GoogleKeyStore;
   appCheckKeys: GoogleKeyStore | undefined;
   db: D1Database | undefined;
-  bindings: { SIGNUP_BATCHER: boolean; STREAM_WRITE_LIMITER: RateLimit | undefined; STREAM_WRITE_IP_LIMITER: RateLimit | undefined; RECONCILE_QUEUE: boolean };
+  bindings: {
+    SIGNUP_BATCHER: boolean;
+    STREAM_WRITE_LIMITER: RateLimit | undefined;
+    STREAM_WRITE_IP_LIMITER: RateLimit | undefined;
+    RECONCILE_QUEUE: boolean;
+  };
   reconciliation: Reconciliation;
   /** Emulator mode (local): the emulator's unsigned tokens need no Google keys, so unreachable keys only warn. */
   emulatorMode: boolean;
@@ -54,7 +70,18 @@ const MAX_CLOCK_SKEW_MS = 30_000;
 const EVENTS_ROUTE = '/v1/events/user-deleted';
 
 /** The checks, in the report's order. */
-const CHECKS: readonly Check[] = [settingsCheck, corsCheck, streamChecks, firebaseAdminCheck, migrationsCheck, replicationCheck, bindingsCheck, googleKeysCheck, reconcileCheck, deletionEventsCheck];
+const CHECKS: readonly Check[] = [
+  settingsCheck,
+  corsCheck,
+  streamChecks,
+  firebaseAdminCheck,
+  migrationsCheck,
+  replicationCheck,
+  bindingsCheck,
+  googleKeysCheck,
+  reconcileCheck,
+  deletionEventsCheck,
+];
 
 /** One check's answer, or several (one Stream call answers for the credentials and the clock), or none (not applicable). */
 type Check = (deps: DoctorDeps) => Promise<DoctorCheck | DoctorCheck[]> | DoctorCheck | DoctorCheck[];
@@ -77,7 +104,11 @@ function settingsCheck(deps: DoctorDeps): DoctorCheck {
 /** Deny by default is right for mobile-only apps, and the first thing a web app trips over. */
 function corsCheck(deps: DoctorDeps): DoctorCheck {
   if (deps.cors.kind === 'none') {
-    return check('cors', 'warn', 'CORS_ALLOWED_ORIGINS is empty: web pages of other origins cannot call this Worker (mobile apps and servers can); list the web app\'s origins');
+    return check(
+      'cors',
+      'warn',
+      "CORS_ALLOWED_ORIGINS is empty: web pages of other origins cannot call this Worker (mobile apps and servers can); list the web app's origins",
+    );
   }
   if (deps.cors.kind === 'any') return check('cors', 'ok', 'CORS_ALLOWED_ORIGINS is "*": pages of any origin may call this Worker');
   return check('cors', 'ok', `pages of ${deps.cors.origins.size} listed origin(s) may call this Worker`);
@@ -87,35 +118,72 @@ function corsCheck(deps: DoctorDeps): DoctorCheck {
 async function streamChecks(deps: DoctorDeps): Promise<DoctorCheck[]> {
   const probe = await deps.stream.probeApp();
   let credentials: DoctorCheck;
-  if (probe.status === 200) credentials = check('stream_credentials', 'ok', 'Stream accepts STREAM_API_KEY and STREAM_API_SECRET (GET /app)');
+  if (probe.status === 200)
+    credentials = check('stream_credentials', 'ok', 'Stream accepts STREAM_API_KEY and STREAM_API_SECRET (GET /app)');
   else if (probe.status === 401 || probe.status === 403) {
     const which = probe.code === 2 ? 'STREAM_API_KEY' : 'STREAM_API_SECRET (or STREAM_API_KEY)';
-    credentials = check('stream_credentials', 'fail', `Stream refused the server token (HTTP ${probe.status}${probe.code === undefined ? '' : `, code ${probe.code}`}): fix ${which}`);
-  } else if (probe.status === 0) credentials = check('stream_credentials', 'fail', `Stream did not answer GET /app (${probe.failure ?? 'no answer'}): check STREAM_BASE_URL`);
+    credentials = check(
+      'stream_credentials',
+      'fail',
+      `Stream refused the server token (HTTP ${probe.status}${probe.code === undefined ? '' : `, code ${probe.code}`}): fix ${which}`,
+    );
+  } else if (probe.status === 0)
+    credentials = check(
+      'stream_credentials',
+      'fail',
+      `Stream did not answer GET /app (${probe.failure ?? 'no answer'}): check STREAM_BASE_URL`,
+    );
   else credentials = check('stream_credentials', 'fail', `Stream answered GET /app with HTTP ${probe.status}: check STREAM_BASE_URL`);
   const streamDate = probe.date === null ? Number.NaN : Date.parse(probe.date);
   if (Number.isNaN(streamDate)) return [credentials, check('clock_skew', 'warn', 'no Date header from Stream to compare the clock with')];
   // Date has one-second resolution: allow for it.
   const skew = Math.abs(deps.now() - streamDate) - 1000;
-  return [credentials, check('clock_skew', skew > MAX_CLOCK_SKEW_MS ? 'warn' : 'ok', `this Worker's clock is within ${Math.max(0, Math.round(skew / 1000))} s of Stream's`)];
+  return [
+    credentials,
+    check(
+      'clock_skew',
+      skew > MAX_CLOCK_SKEW_MS ? 'warn' : 'ok',
+      `this Worker's clock is within ${Math.max(0, Math.round(skew / 1000))} s of Stream's`,
+    ),
+  ];
 }
 
 /** An access token (or the emulator), then a lookup of a uid nobody has. */
 async function firebaseAdminCheck(deps: DoctorDeps): Promise<DoctorCheck> {
-  if (!deps.firebase) return check('firebase_admin', 'warn', 'no GOOGLE_SERVICE_ACCOUNT: deleted users are not reconciled and FIREBASE_CHECK_REVOKED is unavailable');
+  if (!deps.firebase)
+    return check(
+      'firebase_admin',
+      'warn',
+      'no GOOGLE_SERVICE_ACCOUNT: deleted users are not reconciled and FIREBASE_CHECK_REVOKED is unavailable',
+    );
   try {
     const found = await deps.firebase.accounts([`doctor-${crypto.randomUUID()}`]);
-    return check('firebase_admin', found.size === 0 ? 'ok' : 'warn', found.size === 0 ? 'accounts:lookup answers (a random uid: no such user)' : 'accounts:lookup listed a random uid');
+    return check(
+      'firebase_admin',
+      found.size === 0 ? 'ok' : 'warn',
+      found.size === 0 ? 'accounts:lookup answers (a random uid: no such user)' : 'accounts:lookup listed a random uid',
+    );
   } catch (error) {
-    return check('firebase_admin', 'fail', `${errorText(error)}: check GOOGLE_SERVICE_ACCOUNT (a key of FIREBASE_PROJECT_ID with a role that can read users) and FIREBASE_IDENTITY_TOOLKIT_URL`);
+    return check(
+      'firebase_admin',
+      'fail',
+      `${errorText(error)}: check GOOGLE_SERVICE_ACCOUNT (a key of FIREBASE_PROJECT_ID with a role that can read users) and FIREBASE_IDENTITY_TOOLKIT_URL`,
+    );
   }
 }
 
 async function migrationsCheck(deps: DoctorDeps): Promise<DoctorCheck> {
-  if (!deps.db) return check('d1_migrations', 'fail', 'no D1 binding "DB": nothing is registered or reconciled (npm run deploy creates it)');
+  if (!deps.db)
+    return check('d1_migrations', 'fail', 'no D1 binding "DB": nothing is registered or reconciled (npm run deploy creates it)');
   try {
     const missing = await missingMigrations(deps.db);
-    return check('d1_migrations', missing.length > 0 ? 'fail' : 'ok', missing.length > 0 ? `not applied: ${missing.join(', ')} (npx wrangler d1 migrations apply DB --remote)` : 'every migration in migrations/ is applied');
+    return check(
+      'd1_migrations',
+      missing.length > 0 ? 'fail' : 'ok',
+      missing.length > 0
+        ? `not applied: ${missing.join(', ')} (npx wrangler d1 migrations apply DB --remote)`
+        : 'every migration in migrations/ is applied',
+    );
   } catch (error) {
     return check('d1_migrations', 'fail', `D1 did not answer: ${errorText(error)}`);
   }
@@ -140,13 +208,20 @@ async function bindingsCheck(deps: DoctorDeps): Promise<DoctorCheck> {
   }
   const status = problems.length > 0 ? 'fail' : notes.length > 0 ? 'warn' : 'ok';
   const queue = deps.bindings.RECONCILE_QUEUE ? ', RECONCILE_QUEUE (queue mode)' : '';
-  return check('bindings', status, [...problems, ...notes].join('; ') || `DB, SIGNUP_BATCHER, STREAM_WRITE_LIMITER, STREAM_WRITE_IP_LIMITER present${queue}`);
+  return check(
+    'bindings',
+    status,
+    [...problems, ...notes].join('; ') || `DB, SIGNUP_BATCHER, STREAM_WRITE_LIMITER, STREAM_WRITE_IP_LIMITER present${queue}`,
+  );
 }
 
 async function googleKeysCheck(deps: DoctorDeps): Promise<DoctorCheck> {
   const problems: string[] = [];
   const counts: string[] = [];
-  for (const [label, store] of [['Firebase ID tokens', deps.firebaseKeys], ['App Check', deps.appCheckKeys]] as const) {
+  for (const [label, store] of [
+    ['Firebase ID tokens', deps.firebaseKeys],
+    ['App Check', deps.appCheckKeys],
+  ] as const) {
     if (!store) continue;
     try {
       counts.push(`${label}: ${(await store.usableKeyIds()).length} keys`);
@@ -155,7 +230,15 @@ async function googleKeysCheck(deps: DoctorDeps): Promise<DoctorCheck> {
     }
   }
   const status = problems.length === 0 ? 'ok' : deps.emulatorMode ? 'warn' : 'fail';
-  return check('google_keys', status, [...problems, ...counts, ...(problems.length > 0 && deps.emulatorMode ? ['emulator mode: its unsigned ID tokens need no keys'] : [])].join('; '));
+  return check(
+    'google_keys',
+    status,
+    [
+      ...problems,
+      ...counts,
+      ...(problems.length > 0 && deps.emulatorMode ? ['emulator mode: its unsigned ID tokens need no keys'] : []),
+    ].join('; '),
+  );
 }
 
 /** The last run, the backlog, the brake. */
@@ -168,7 +251,11 @@ async function reconcileCheck(deps: DoctorDeps): Promise<DoctorCheck> {
     const when = last?.started_at ? `${Math.round((deps.now() - last.started_at) / 60_000)} min ago` : 'never';
     const detail = `last run ${when}${last?.deleted !== undefined ? `, deleted ${last.deleted}` : ''}; ${due >= 1000 ? '1000+' : due} deletions due`;
     if (last?.braked) {
-      return check('reconcile', 'warn', `${detail}; the brake held ${last.braked} uids (Firebase sees none of the users known to exist: check FIREBASE_PROJECT_ID, GOOGLE_SERVICE_ACCOUNT, FIREBASE_TENANT_IDS)`);
+      return check(
+        'reconcile',
+        'warn',
+        `${detail}; the brake held ${last.braked} uids (Firebase sees none of the users known to exist: check FIREBASE_PROJECT_ID, GOOGLE_SERVICE_ACCOUNT, FIREBASE_TENANT_IDS)`,
+      );
     }
     if (last?.error) return check('reconcile', 'warn', `${detail}; the last run stopped: ${last.error}`);
     return check('reconcile', 'ok', detail);

@@ -112,7 +112,8 @@ function composeAtStartup(): { env: Env; entry: Built } | undefined {
     return { env, entry: compose(parseConfig(env), env) };
   } catch (error) {
     // A bad configuration is the first request's to report; anything else is a bug worth a line.
-    if (!(error instanceof ConfigError)) log.error('unexpected_error', { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
+    if (!(error instanceof ConfigError))
+      log.error('unexpected_error', { error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) });
     return undefined;
   }
 }
@@ -121,12 +122,15 @@ function compose(config: Config, env: Env): Built {
   const meter = new Meter();
   const metrics = new Metrics(env.METRICS);
   const signer = new StreamTokenSigner(config.streamApiSecret);
-  const stream = new StreamRestClient({ now: Date.now,
+  const stream = new StreamRestClient({
+    now: Date.now,
     baseUrl: config.streamBaseUrl,
     apiKey: config.streamApiKey,
     signer,
     fetch: meter.fetch(),
-    ...(metrics.on ? { onCall: (operation: string, status: number, remaining: number | undefined) => metrics.streamCall(operation, status, remaining) } : {}),
+    ...(metrics.on
+      ? { onCall: (operation: string, status: number, remaining: number | undefined) => metrics.streamCall(operation, status, remaining) }
+      : {}),
   });
   const registry = env.DB ? new UserRegistry(meter.d1(env.DB)) : undefined;
   const near = registry ? new NearRegistry(registry, Date.now, tenantRowsCopy(config)) : undefined;
@@ -145,7 +149,11 @@ function compose(config: Config, env: Env): Built {
   let reconciliation: Reconciliation;
   if (!registry) reconciliation = { on: false, reason: 'no D1 binding "DB"' };
   else if (!firebase) reconciliation = { on: false, reason: 'neither GOOGLE_SERVICE_ACCOUNT nor FIREBASE_AUTH_EMULATOR_HOST is set' };
-  else reconciliation = { on: true, deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE, meter, now: Date.now } };
+  else
+    reconciliation = {
+      on: true,
+      deps: { registry, firebase, stream, settings: config.reconcile, queue: env.RECONCILE_QUEUE, meter, now: Date.now },
+    };
 
   const writer = new UserWriter({ now: Date.now, stream });
   const tokens = new TokenService({
@@ -166,8 +174,13 @@ function compose(config: Config, env: Env): Built {
     // Without the SIGNUP_BATCHER object each write makes its own requests: a stateless Worker cannot share I/O between
     // requests. With it, this isolate's writer is the fallback when the object is unavailable.
     now: Date.now,
-    writer: env.SIGNUP_BATCHER ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, writer) : writer,
-    accountStatus: config.checkRevoked && firebase ? new AccountStatusCheck({ now: Date.now, client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds }) : undefined,
+    writer: env.SIGNUP_BATCHER
+      ? new BatcherClient(env.SIGNUP_BATCHER, { baseUrl: config.streamBaseUrl, apiKey: config.streamApiKey }, writer)
+      : writer,
+    accountStatus:
+      config.checkRevoked && firebase
+        ? new AccountStatusCheck({ now: Date.now, client: firebase, cacheSeconds: config.checkRevoked.cacheSeconds })
+        : undefined,
     reconcile: reconciliation.on ? reconciliation.deps : undefined,
   });
   const app = createApp({
@@ -193,7 +206,9 @@ function compose(config: Config, env: Env): Built {
     reconciliation,
     metrics,
     configWarnings: config.warnings.map((warning) => warning.reason),
-    ...(config.deletionEvents ? { deletionEvents: deletionEventsRoute(config.deletionEvents, reconciliation, config.streamApiSecret) } : {}),
+    ...(config.deletionEvents
+      ? { deletionEvents: deletionEventsRoute(config.deletionEvents, reconciliation, config.streamApiSecret) }
+      : {}),
     doctor: () =>
       runDoctor({
         warnings: config.warnings,
@@ -211,7 +226,9 @@ function compose(config: Config, env: Env): Built {
         },
         reconciliation,
         emulatorMode: config.firebaseAuthEmulatorHost !== undefined,
-        deletionEvents: config.deletionEvents ? { settings: config.deletionEvents, keys: keyStoreFor(config.deletionEvents.jwksUrl, config.streamApiSecret) } : undefined,
+        deletionEvents: config.deletionEvents
+          ? { settings: config.deletionEvents, keys: keyStoreFor(config.deletionEvents.jwksUrl, config.streamApiSecret) }
+          : undefined,
         now: Date.now,
       }),
   });
@@ -261,7 +278,8 @@ function keyStoreFor(url: string, secret: string): GoogleKeyStore {
   let store = keyStores.get(id);
   if (!store) {
     // The data centre's copy, where the runtime has one (Cloudflare: only on custom domains).
-    const shared = typeof caches === 'undefined' ? undefined : new CacheApiKeySetCache(new SignedCache(caches.default, secret, KEY_SET_PURPOSE));
+    const shared =
+      typeof caches === 'undefined' ? undefined : new CacheApiKeySetCache(new SignedCache(caches.default, secret, KEY_SET_PURPOSE));
     store = new GoogleKeyStore({ now: Date.now, url, shared });
     keyStores.set(id, store);
   }
@@ -358,7 +376,11 @@ function misconfigured(request: Request, error: unknown): Response {
   const path = new URL(request.url).pathname;
   if (path === '/healthz') return json({ status: 'misconfigured', settings }, 503);
   const { protocol, stream } = answerFormat(request, path);
-  return errorResponse(new AppError('misconfigured', "This service's configuration is invalid: GET /healthz names the settings to fix"), protocol, stream);
+  return errorResponse(
+    new AppError('misconfigured', "This service's configuration is invalid: GET /healthz names the settings to fix"),
+    protocol,
+    stream,
+  );
 }
 
 // Last, once everything above is initialised.

@@ -127,7 +127,11 @@ export class TokenService {
    * isolate (and this isolate for itself, without a registry). Writes share
    * batched requests with concurrent sign-ups (src/stream/user-writer.ts).
    */
-  async createUserAndIssueToken(claims: FirebaseClaims, background: Background, clientIp?: string): Promise<IssuedToken & { user: ConnectUser }> {
+  async createUserAndIssueToken(
+    claims: FirebaseClaims,
+    background: Background,
+    clientIp?: string,
+  ): Promise<IssuedToken & { user: ConnectUser }> {
     const caller = await this.#admission.admit(claims, { writes: true, background, clientIp });
     const { settings } = this.#deps;
     const registry = this.#deps.registry;
@@ -152,9 +156,11 @@ export class TokenService {
       if (registry && settings.profileCacheSeconds > 0) {
         const known = registry.near.remembered(caller.uid);
         if (known) registry.near.remember(caller.uid, { ...known, written: { hash, at: this.#now() } });
-        background(registry.store.recordProfileWritten(caller.uid, hash).catch((error: unknown) => {
-          log.error('registry_write_failed', { error: errorText(error) });
-        }));
+        background(
+          registry.store.recordProfileWritten(caller.uid, hash).catch((error: unknown) => {
+            log.error('registry_write_failed', { error: errorText(error) });
+          }),
+        );
       }
     }
     return { ...(await this.#sign(caller.uid)), user: connectUser(caller.uid, profile) };
@@ -190,7 +196,10 @@ export class TokenService {
       await this.#admission.confirmOnPrimary(caller);
       const { access } = accessFromClaims(claims, this.#deps.settings.access);
       const profile = profileFromClaims(claims, this.#deps.settings.userFields);
-      await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }), this.#deps.stream);
+      await answeringStreamFailures(
+        () => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset: [] }),
+        this.#deps.stream,
+      );
       this.#profiles.remember(caller.uid, await profileHash(profile, access));
       if (!(await answeringStreamFailures(() => this.#setRevocation(uid, revokedBefore), this.#deps.stream))) {
         throw new AppError('stream_failed', 'Stream did not take the revocation: it does not have the user it just created');

@@ -6,13 +6,19 @@ import type { FirebaseClaims } from '../src/firebase/verify-id-token';
 import { brokenDb, clearRegistry, DB, register, registryRows, tokenRegistry } from './support/reconcile';
 import { expectLogged } from './support/console';
 
-
 function claims(sub: string, firebase: Record<string, unknown> = {}): FirebaseClaims {
   return { sub, aud: 'demo', iss: 'https://securetoken.google.com/demo', iat: 0, exp: 0, firebase } as unknown as FirebaseClaims;
 }
 
 function admission(
-  options: { tenants?: string[]; anonymous?: AnonymousPolicy; db?: D1Database | null; registry?: ReturnType<typeof tokenRegistry>; limiter?: RateLimit; now?: () => number } = {},
+  options: {
+    tenants?: string[];
+    anonymous?: AnonymousPolicy;
+    db?: D1Database | null;
+    registry?: ReturnType<typeof tokenRegistry>;
+    limiter?: RateLimit;
+    now?: () => number;
+  } = {},
 ): Admission {
   const now = options.now ?? Date.now;
   const registry = options.db === null ? undefined : (options.registry ?? tokenRegistry(options.db ?? DB, now));

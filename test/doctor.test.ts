@@ -46,10 +46,23 @@ describe('the doctor', () => {
     const env = await healthyEnv(scenario);
     const { report, text, status } = await doctor(env);
     expect(status).toBe(200);
-    expect(report.checks.map((c) => c.name)).toEqual(['settings', 'cors', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'd1_replication', 'bindings', 'google_keys', 'reconcile', 'deletion_events']);
+    expect(report.checks.map((c) => c.name)).toEqual([
+      'settings',
+      'cors',
+      'stream_credentials',
+      'clock_skew',
+      'firebase_admin',
+      'd1_migrations',
+      'd1_replication',
+      'bindings',
+      'google_keys',
+      'reconcile',
+      'deletion_events',
+    ]);
     expect(report.checks.filter((c) => c.status !== 'ok')).toEqual([]);
     expect(report.ok).toBe(true);
-    for (const secret of [scenario.streamSecret, ADMIN_TOKEN, JSON.parse(env.GOOGLE_SERVICE_ACCOUNT!).private_key as string]) expect(text).not.toContain(secret);
+    for (const secret of [scenario.streamSecret, ADMIN_TOKEN, JSON.parse(env.GOOGLE_SERVICE_ACCOUNT!).private_key as string])
+      expect(text).not.toContain(secret);
     expect(text).not.toMatch(/eyJ[\w-]+\./);
   });
 
@@ -62,30 +75,51 @@ describe('the doctor', () => {
         batch: DB.batch.bind(DB),
         withSession: () => ({ prepare: () => ({ all: async () => ({ results: [], success: true, meta }) }) }),
       }) as unknown as D1Database;
-    const replica = await doctor(await healthyEnv(scenario, { DB: servedBy({ served_by_primary: false, served_by_region: 'WEUR', served_by_colo: 'AMS' }) }));
-    expect(check(replica.report, 'd1_replication')).toMatchObject({ status: 'ok', detail: expect.stringContaining('read replica in WEUR') });
+    const replica = await doctor(
+      await healthyEnv(scenario, { DB: servedBy({ served_by_primary: false, served_by_region: 'WEUR', served_by_colo: 'AMS' }) }),
+    );
+    expect(check(replica.report, 'd1_replication')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('read replica in WEUR'),
+    });
     const primary = await doctor(await healthyEnv(scenario, { DB: servedBy({ served_by_primary: true, served_by_region: 'ENAM' }) }));
     expect(check(primary.report, 'd1_replication')).toMatchObject({ status: 'warn', detail: expect.stringContaining('Read replication') });
     const local = await doctor(await healthyEnv(scenario));
     expect(check(local.report, 'd1_replication')).toMatchObject({ status: 'ok', detail: expect.stringContaining('local D1') });
   });
 
-  it('deletion events: ok when off or when the settings agree; fails without reconciliation or Google\'s OIDC keys; warns on an audience of another path', async () => {
+  it("deletion events: ok when off or when the settings agree; fails without reconciliation or Google's OIDC keys; warns on an audience of another path", async () => {
     const scenario = await Scenario.create();
     const oidc = await Scenario.create();
     await oidc.setGoogle({ keys: [await makeSigningKey()] });
     const on = { DELETION_EVENTS_SERVICE_ACCOUNT: 'push@demo-test-project.iam.gserviceaccount.com', GOOGLE_OIDC_JWKS_URL: oidc.jwksUrl };
     const audience = 'https://tokens.example.com/v1/events/user-deleted';
-    expect(check((await doctor(await healthyEnv(scenario))).report, 'deletion_events')).toMatchObject({ status: 'ok', detail: expect.stringContaining('off') });
-    expect(check((await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience }))).report, 'deletion_events').status).toBe('ok');
-    const otherPath = check((await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: 'https://tokens.example.com/' }))).report, 'deletion_events');
+    expect(check((await doctor(await healthyEnv(scenario))).report, 'deletion_events')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringContaining('off'),
+    });
+    expect(
+      check((await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience }))).report, 'deletion_events').status,
+    ).toBe('ok');
+    const otherPath = check(
+      (await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: 'https://tokens.example.com/' }))).report,
+      'deletion_events',
+    );
     expect(otherPath).toMatchObject({ status: 'warn', detail: expect.stringContaining('--push-auth-token-audience') });
     const noDb = await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience, DB: undefined }));
-    expect(check(noDb.report, 'deletion_events')).toMatchObject({ status: 'fail', detail: expect.stringContaining('reconciliation is off') });
+    expect(check(noDb.report, 'deletion_events')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('reconciliation is off'),
+    });
     const down = await Scenario.create();
     await down.setGoogle({ down: true });
-    const noKeys = await doctor(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience, GOOGLE_OIDC_JWKS_URL: down.jwksUrl }));
-    expect(check(noKeys.report, 'deletion_events')).toMatchObject({ status: 'fail', detail: expect.stringContaining('GOOGLE_OIDC_JWKS_URL') });
+    const noKeys = await doctor(
+      await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience, GOOGLE_OIDC_JWKS_URL: down.jwksUrl }),
+    );
+    expect(check(noKeys.report, 'deletion_events')).toMatchObject({
+      status: 'fail',
+      detail: expect.stringContaining('GOOGLE_OIDC_JWKS_URL'),
+    });
   });
 
   it('a setting that was ignored: settings warns and says which', async () => {
@@ -105,8 +139,13 @@ describe('the doctor', () => {
 
   it('the emulator host without ALLOW_AUTH_EMULATOR: settings warns that emulator mode is off', async () => {
     const scenario = await Scenario.create();
-    const { report } = await doctor(await healthyEnv(scenario, { FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: undefined }));
-    expect(check(report, 'settings')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF/) });
+    const { report } = await doctor(
+      await healthyEnv(scenario, { FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: undefined }),
+    );
+    expect(check(report, 'settings')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF/),
+    });
   });
 
   it('a wrong Stream secret: stream_credentials fails and names the setting', async () => {
@@ -148,7 +187,10 @@ describe('the doctor', () => {
   it('bindings missing: warns and names them', async () => {
     const scenario = await Scenario.create();
     const { report } = await doctor(await healthyEnv(scenario, { SIGNUP_BATCHER: undefined, STREAM_WRITE_IP_LIMITER: undefined }));
-    expect(check(report, 'bindings')).toMatchObject({ status: 'warn', detail: expect.stringMatching(/SIGNUP_BATCHER missing.*STREAM_WRITE_IP_LIMITER missing/) });
+    expect(check(report, 'bindings')).toMatchObject({
+      status: 'warn',
+      detail: expect.stringMatching(/SIGNUP_BATCHER missing.*STREAM_WRITE_IP_LIMITER missing/),
+    });
     expect(report.ok).toBe(true);
   });
 
@@ -161,10 +203,12 @@ describe('the doctor', () => {
     expectLogged('google_keys_fetch_failed');
   });
 
-  it('a clock more than 30 s off Stream\'s: clock_skew warns', async () => {
+  it("a clock more than 30 s off Stream's: clock_skew warns", async () => {
     const scenario = await Scenario.create();
     const env = await healthyEnv(scenario);
-    await scenario.scriptStream([{ method: 'GET', status: 200, body: { app: {} }, headers: { Date: new Date(Date.now() - 120_000).toUTCString() } }]);
+    await scenario.scriptStream([
+      { method: 'GET', status: 200, body: { app: {} }, headers: { Date: new Date(Date.now() - 120_000).toUTCString() } },
+    ]);
     const { report } = await doctor(env);
     expect(check(report, 'clock_skew')).toMatchObject({ status: 'warn' });
   });

@@ -3,7 +3,17 @@ import { AppError, CALLABLE_HTTP_STATUS, toAppError } from '../src/errors';
 
 describe('AppError', () => {
   it('spells every code for both protocols: a REST status and a callable status with its HTTP status', () => {
-    const codes = ['missing_authorization', 'invalid_token', 'tenant_not_allowed', 'user_deleted', 'registry_unavailable', 'rate_limited', 'app_check_failed', 'stream_unavailable', 'internal'] as const;
+    const codes = [
+      'missing_authorization',
+      'invalid_token',
+      'tenant_not_allowed',
+      'user_deleted',
+      'registry_unavailable',
+      'rate_limited',
+      'app_check_failed',
+      'stream_unavailable',
+      'internal',
+    ] as const;
     for (const code of codes) {
       const error = new AppError(code, 'message');
       expect(error.httpStatus, code).toBeGreaterThanOrEqual(400);

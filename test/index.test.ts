@@ -24,7 +24,7 @@ describe('through exports.default', () => {
 });
 
 describe('build', () => {
-  it('finds everything built at isolate start-up for an env with the module env\'s very bindings, and builds anew otherwise', () => {
+  it("finds everything built at isolate start-up for an env with the module env's very bindings, and builds anew otherwise", () => {
     // The runtime hands each request an env object of its own, with the same bindings as `cloudflare:workers`' env.
     const startup = build({ ...env });
     expect(build({ ...env })).toBe(startup);
@@ -93,7 +93,11 @@ describe('scheduled handler', () => {
 
   it('fails the run on a configuration error', async () => {
     const ctx = createExecutionContext();
-    const run = worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: '*/15 * * * *' }), { FIREBASE_PROJECT_ID: 'x' }, ctx);
+    const run = worker.scheduled!(
+      createScheduledController({ scheduledTime: Date.now(), cron: '*/15 * * * *' }),
+      { FIREBASE_PROJECT_ID: 'x' },
+      ctx,
+    );
     await expect(run).rejects.toThrow(/STREAM_API_KEY/);
   });
 });

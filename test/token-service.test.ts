@@ -11,19 +11,38 @@ import { expectLogged } from './support/console';
 
 beforeEach(clearRegistry);
 
-const claims = (sub: string, extra: Record<string, unknown> = {}): FirebaseClaims => ({ sub, aud: 'p', iss: 'i', exp: 2e9, iat: 1, ...extra });
+const claims = (sub: string, extra: Record<string, unknown> = {}): FirebaseClaims => ({
+  sub,
+  aud: 'p',
+  iss: 'i',
+  exp: 2e9,
+  iat: 1,
+  ...extra,
+});
 
-
-async function setup(options: { now?: () => number; sleep?: (ms: number) => Promise<void>; registry?: boolean | D1Database; tenants?: string[] } = {}) {
+async function setup(
+  options: { now?: () => number; sleep?: (ms: number) => Promise<void>; registry?: boolean | D1Database; tenants?: string[] } = {},
+) {
   const scenario = await Scenario.create();
   const signer = new StreamTokenSigner(scenario.streamSecret);
   const stream = new StreamRestClient({ now: Date.now, baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer, maxAttempts: 1 });
   const service = new TokenService({
-    settings: { ttlSeconds: 3600, userFields: new Set(['name']), profileCacheSeconds: 3600, tenants: new Set(options.tenants ?? []), access: { allowedRoles: new Set(['user']) }, writeLimitPeriodSeconds: 60, anonymous: 'allow' },
+    settings: {
+      ttlSeconds: 3600,
+      userFields: new Set(['name']),
+      profileCacheSeconds: 3600,
+      tenants: new Set(options.tenants ?? []),
+      access: { allowedRoles: new Set(['user']) },
+      writeLimitPeriodSeconds: 60,
+      anonymous: 'allow',
+    },
     signer,
     stream,
     writer: new UserWriter({ stream, now: options.now ?? Date.now }),
-    registry: options.registry === false ? undefined : tokenRegistry(options.registry === undefined || options.registry === true ? DB : options.registry, options.now),
+    registry:
+      options.registry === false
+        ? undefined
+        : tokenRegistry(options.registry === undefined || options.registry === true ? DB : options.registry, options.now),
     now: options.now ?? Date.now,
     sleep: options.sleep,
   });
@@ -57,7 +76,11 @@ describe('TokenService', () => {
 
   it('answers a Stream failure as stream_failed and issues no token', async () => {
     const { scenario, service, background } = await setup({ registry: false });
-    await scenario.scriptStream([{ method: 'GET', status: 500, body: { code: -1, message: 'boom' } }, { method: 'GET', status: 500, body: { code: -1, message: 'boom' } }, { method: 'GET', status: 500, body: { code: -1, message: 'boom' } }]);
+    await scenario.scriptStream([
+      { method: 'GET', status: 500, body: { code: -1, message: 'boom' } },
+      { method: 'GET', status: 500, body: { code: -1, message: 'boom' } },
+      { method: 'GET', status: 500, body: { code: -1, message: 'boom' } },
+    ]);
     const failure = await service.createUserAndIssueToken(claims('ada'), background).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(AppError);
     expect((failure as AppError).code).toBe('stream_failed');
@@ -66,7 +89,10 @@ describe('TokenService', () => {
 
   it('refuses a uid Stream cannot use before any call', async () => {
     const { scenario, service, background } = await setup();
-    for (const call of [() => service.issueToken(claims('a.b'), background), () => service.createUserAndIssueToken(claims('a b'), background)]) {
+    for (const call of [
+      () => service.issueToken(claims('a.b'), background),
+      () => service.createUserAndIssueToken(claims('a b'), background),
+    ]) {
       const failure = await call().catch((error: unknown) => error);
       expect((failure as AppError).code).toBe('unsupported_uid');
     }

@@ -13,7 +13,9 @@ export default {
     const jwk = entry.keys?.keys?.[0];
     if (jwk) await crypto.subtle.importKey('jwk', jwk, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
     if (env.DB) {
-      await env.DB.prepare('INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (uid) DO NOTHING RETURNING tenant')
+      await env.DB.prepare(
+        'INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, ?2, ?3, ?3) ON CONFLICT (uid) DO NOTHING RETURNING tenant',
+      )
         .bind(`floor-${crypto.randomUUID()}`, '', Date.now())
         .first();
     }

@@ -26,7 +26,8 @@ const accountStatus = new AccountStatusCheck({
     projectId: 'bench',
     baseUrl: 'http://lookup.invalid',
     authorization: async () => 'Bearer bench',
-    fetch: async () => Response.json({ kind: 'identitytoolkit#GetAccountInfoResponse', users: [{ localId: 'bench-user', validSince: '1' }] }),
+    fetch: async () =>
+      Response.json({ kind: 'identitytoolkit#GetAccountInfoResponse', users: [{ localId: 'bench-user', validSince: '1' }] }),
   }),
   cacheSeconds: 3600,
 });
@@ -38,13 +39,22 @@ export default {
     const op = url.searchParams.get('op');
     const idToken = request.headers.get('Authorization')?.slice('Bearer '.length) ?? '';
     keys ??= new GoogleKeyStore({ url: env.KEYS_URL });
-    const options = { projectId: env.PROJECT_ID, issuer: `https://securetoken.google.com/${env.PROJECT_ID}`, getKey: (kid: string) => keys!.getKey(kid) };
+    const options = {
+      projectId: env.PROJECT_ID,
+      issuer: `https://securetoken.google.com/${env.PROJECT_ID}`,
+      getKey: (kid: string) => keys!.getKey(kid),
+    };
     await verifyFirebaseIdToken(idToken, options); // warm: keys fetched and imported before timing
     const appCheckToken = request.headers.get('X-Firebase-AppCheck') ?? '';
     const appCheckRules = { projectNumber: '123456789012', appIds: undefined };
     const claims = { sub: 'bench-user', aud: 'bench', iss: 'bench', exp: 2e9, iat: 1, auth_time: 1_700_000_000 };
     let last = '';
-    appEnv ??= { FIREBASE_PROJECT_ID: env.PROJECT_ID, STREAM_API_KEY: 'k', STREAM_API_SECRET: 'bench-secret', FIREBASE_JWKS_URL: env.KEYS_URL };
+    appEnv ??= {
+      FIREBASE_PROJECT_ID: env.PROJECT_ID,
+      STREAM_API_KEY: 'k',
+      STREAM_API_SECRET: 'bench-secret',
+      FIREBASE_JWKS_URL: env.KEYS_URL,
+    };
     for (let i = 0; i < n; i++) {
       if (op === 'request') {
         // The whole Worker, routing and protocol included, without the network.

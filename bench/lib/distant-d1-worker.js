@@ -40,7 +40,10 @@ const sleep = (ms) => (ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)
 const READ = /^(SELECT|EXPLAIN|PRAGMA|VALUES)\b/i;
 /** @param {string} sql */
 function isWrite(sql) {
-  const text = sql.replace(/--[^\n]*\n?/g, ' ').replace(/\/\*[\s\S]*?\*\//g, ' ').replace(/^[\s(]+/, '');
+  const text = sql
+    .replace(/--[^\n]*\n?/g, ' ')
+    .replace(/\/\*[\s\S]*?\*\//g, ' ')
+    .replace(/^[\s(]+/, '');
   if (READ.test(text)) return false;
   if (/^WITH\b/i.test(text)) return /\b(INSERT|UPDATE|DELETE|REPLACE)\b/i.test(text);
   return true;
@@ -318,7 +321,12 @@ async function control(request, env) {
     return Response.json({ down: state.down });
   }
   if (path === '/__bench/stats') {
-    return Response.json({ counts: state.counts, pending: state.pendingBackground + state.inflight, down: state.down, settings: state.settings });
+    return Response.json({
+      counts: state.counts,
+      pending: state.pendingBackground + state.inflight,
+      down: state.down,
+      settings: state.settings,
+    });
   }
   return new Response('unknown bench control path', { status: 404 });
 }

@@ -91,9 +91,16 @@ export async function startMiniflare(options) {
 export async function applyMigrations(mf, binding = 'DB') {
   const db = await mf.getD1Database(binding);
   const dir = join(ROOT, 'migrations');
-  for (const file of readdirSync(dir).filter((name) => name.endsWith('.sql')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((name) => name.endsWith('.sql'))
+    .sort()) {
     const sql = readFileSync(join(dir, file), 'utf8');
-    for (const statement of sql.replace(/--.*$/gm, '').split(';').map((s) => s.trim()).filter(Boolean)) await db.prepare(statement).run();
+    for (const statement of sql
+      .replace(/--.*$/gm, '')
+      .split(';')
+      .map((s) => s.trim())
+      .filter(Boolean))
+      await db.prepare(statement).run();
   }
 }
 
@@ -109,8 +116,24 @@ export function testSigningKey() {
  * A Firebase-shaped RS256 ID token, as bench/run.mjs mints them.
  * @param {{ privateKey: import('node:crypto').KeyObject; kid: string; projectId: string; uid: string; name: string; picture?: string; iat?: number; ttlSeconds?: number; provider?: string }} options provider: `firebase.sign_in_provider` (e.g. anonymous)
  */
-export function mintIdToken({ privateKey, kid, projectId, uid, name, picture, iat = Math.floor(Date.now() / 1000), ttlSeconds = 3600, provider = 'password' }) {
-  return new SignJWT({ name, ...(picture ? { picture } : {}), user_id: uid, auth_time: iat, firebase: { identities: {}, sign_in_provider: provider } })
+export function mintIdToken({
+  privateKey,
+  kid,
+  projectId,
+  uid,
+  name,
+  picture,
+  iat = Math.floor(Date.now() / 1000),
+  ttlSeconds = 3600,
+  provider = 'password',
+}) {
+  return new SignJWT({
+    name,
+    ...(picture ? { picture } : {}),
+    user_id: uid,
+    auth_time: iat,
+    firebase: { identities: {}, sign_in_provider: provider },
+  })
     .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
     .setIssuer(`https://securetoken.google.com/${projectId}`)
     .setAudience(projectId)

@@ -21,7 +21,9 @@ function fail(message) {
 
 /** @param {string} hostname as URL parses it (IPv6 in brackets) */
 function isLoopback(hostname) {
-  return hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname);
+  return (
+    hostname === 'localhost' || hostname.endsWith('.localhost') || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
 }
 
 /**
@@ -78,24 +80,31 @@ async function promptSecret(question) {
  */
 export async function adminTarget({ name, url, adminToken }) {
   if (adminToken !== undefined) {
-    fail(`${name}: --admin-token is not accepted (the command line shows in ps and your shell's history): set ADMIN_TOKEN in the environment, or leave it unset to be asked`);
+    fail(
+      `${name}: --admin-token is not accepted (the command line shows in ps and your shell's history): set ADMIN_TOKEN in the environment, or leave it unset to be asked`,
+    );
   }
   const named = url ?? process.env.DOCTOR_URL;
   const envToken = process.env.ADMIN_TOKEN;
   if (named) {
     const target = workerUrl(named, url ? '--url' : 'DOCTOR_URL', name);
     if (envToken) return { url: target, token: envToken, source: 'named' };
-    if (!process.stdin.isTTY) fail(`${name}: set ADMIN_TOKEN in the environment to the Worker's ADMIN_TOKEN secret (no terminal to ask for it)`);
+    if (!process.stdin.isTTY)
+      fail(`${name}: set ADMIN_TOKEN in the environment to the Worker's ADMIN_TOKEN secret (no terminal to ask for it)`);
     const typed = await promptSecret(`ADMIN_TOKEN of ${target}: `);
     if (!typed) fail(`${name}: no admin token given`);
     return { url: target, token: typed, source: 'named' };
   }
   const local = readLocalRun();
   if (local && envToken) {
-    fail(`${name}: ADMIN_TOKEN is set but no Worker is named: give --url https://<worker> (or DOCTOR_URL), or unset ADMIN_TOKEN to ask the local npm start`);
+    fail(
+      `${name}: ADMIN_TOKEN is set but no Worker is named: give --url https://<worker> (or DOCTOR_URL), or unset ADMIN_TOKEN to ask the local npm start`,
+    );
   }
   if (local) return { url: workerUrl(local.workerUrl, 'the local run file', name), token: local.adminToken, source: 'local' };
-  return fail(`Usage: npm run ${name} -- --url https://<worker>   (ADMIN_TOKEN in the environment, or typed when asked; DOCTOR_URL may replace --url)\n       npm run ${name}                            (the local npm start, while it runs)`);
+  return fail(
+    `Usage: npm run ${name} -- --url https://<worker>   (ADMIN_TOKEN in the environment, or typed when asked; DOCTOR_URL may replace --url)\n       npm run ${name}                            (the local npm start, while it runs)`,
+  );
 }
 
 /**
@@ -128,7 +137,10 @@ export async function adminGet(target, path, name) {
     const health = await fetch(`${url}/healthz`)
       .then((r) => r.json())
       .catch(() => null);
-    if (health?.status === 'misconfigured') console.error(`  ✗ settings  fail  these settings are wrong (the Worker's log, event invalid_config, says why): ${(health.settings ?? []).join(', ')}`);
+    if (health?.status === 'misconfigured')
+      console.error(
+        `  ✗ settings  fail  these settings are wrong (the Worker's log, event invalid_config, says why): ${(health.settings ?? []).join(', ')}`,
+      );
   }
   process.exit(1);
 }

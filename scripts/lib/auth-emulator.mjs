@@ -30,11 +30,15 @@ export async function startAuthEmulator(projectId, options = {}) {
   );
   const firebaseBin = join(options.root ?? process.cwd(), 'node_modules', '.bin', 'firebase');
   // Its own process group, so stop() ends every process it started.
-  const { child, output } = spawnGroup(firebaseBin, ['emulators:start', '--only', 'auth', '--project', projectId, '--config', join(dir, 'firebase.json')], {
-    cwd: dir,
-    env: { ...process.env, FIREBASE_CLI_DISABLE_UPDATE_CHECK: 'true', CI: 'true' },
-    onOutput: options.log,
-  });
+  const { child, output } = spawnGroup(
+    firebaseBin,
+    ['emulators:start', '--only', 'auth', '--project', projectId, '--config', join(dir, 'firebase.json')],
+    {
+      cwd: dir,
+      env: { ...process.env, FIREBASE_CLI_DISABLE_UPDATE_CHECK: 'true', CI: 'true' },
+      onOutput: options.log,
+    },
+  );
 
   const host = `127.0.0.1:${authPort}`;
   const stop = async () => {

@@ -24,7 +24,10 @@ export function headerComment(text) {
     for (; i < lines.length; i++) {
       const line = /** @type {string} */ (lines[i]);
       const end = line.includes('*/');
-      const body = line.replace(/^\s*\/\*\*\s?/, '').replace(/\s*\*\/\s*$/, '').replace(/^\s*\*\s?/, '');
+      const body = line
+        .replace(/^\s*\/\*\*\s?/, '')
+        .replace(/\s*\*\/\s*$/, '')
+        .replace(/^\s*\*\s?/, '');
       if (body.trim() || out.length) out.push(body);
       if (end) break;
     }

@@ -76,15 +76,21 @@ export function deployVars(toml, cliVars) {
 export function refusals(vars) {
   const out = [];
   if (vars.ALLOW_AUTH_EMULATOR === 'true') {
-    out.push('ALLOW_AUTH_EMULATOR = "true" lets the Worker accept the Auth emulator\'s unsigned ID tokens: it is for npm start and the tests only; remove it from the configuration');
+    out.push(
+      'ALLOW_AUTH_EMULATOR = "true" lets the Worker accept the Auth emulator\'s unsigned ID tokens: it is for npm start and the tests only; remove it from the configuration',
+    );
   }
   const jwks = vars.FIREBASE_JWKS_URL;
   if (vars.FIREBASE_PROJECT_ID?.startsWith('demo-') && (!jwks || jwks === defaultUrl('FIREBASE_JWKS_URL'))) {
-    out.push(`FIREBASE_PROJECT_ID = "${vars.FIREBASE_PROJECT_ID}" is the local placeholder: Google never issues ID tokens for a demo- project; set your Firebase project id in [vars]`);
+    out.push(
+      `FIREBASE_PROJECT_ID = "${vars.FIREBASE_PROJECT_ID}" is the local placeholder: Google never issues ID tokens for a demo- project; set your Firebase project id in [vars]`,
+    );
   }
   const stream = vars.STREAM_BASE_URL;
   if (vars.STREAM_API_KEY === LOCAL_STREAM_API_KEY && (!stream || stream === defaultUrl('STREAM_BASE_URL'))) {
-    out.push(`STREAM_API_KEY = "${LOCAL_STREAM_API_KEY}" is the local stand-in's placeholder: Stream has no such app; set your Stream app's API key in [vars]`);
+    out.push(
+      `STREAM_API_KEY = "${LOCAL_STREAM_API_KEY}" is the local stand-in's placeholder: Stream has no such app; set your Stream app's API key in [vars]`,
+    );
   }
   return out;
 }

@@ -65,11 +65,17 @@ export function readModule(file) {
         imports.push({ target, names, typeOnly: clause?.isTypeOnly ?? false });
       }
     } else if (ts.isExportDeclaration(node)) {
-      const target = node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier) ? resolveImport(file, node.moduleSpecifier.text) : undefined;
+      const target =
+        node.moduleSpecifier && ts.isStringLiteral(node.moduleSpecifier) ? resolveImport(file, node.moduleSpecifier.text) : undefined;
       const clause = node.exportClause;
       if (clause && ts.isNamedExports(clause)) {
         for (const element of clause.elements) exported(element, element.name.text);
-        if (target) imports.push({ target, names: clause.elements.map((element) => (element.propertyName ?? element.name).text), typeOnly: node.isTypeOnly });
+        if (target)
+          imports.push({
+            target,
+            names: clause.elements.map((element) => (element.propertyName ?? element.name).text),
+            typeOnly: node.isTypeOnly,
+          });
       } else if (target) {
         imports.push({ target, names: '*', typeOnly: node.isTypeOnly });
       }
@@ -80,15 +86,21 @@ export function readModule(file) {
     } else if (ts.isImportTypeNode(node) && ts.isLiteralTypeNode(node.argument) && ts.isStringLiteral(node.argument.literal)) {
       // `typeof import('./x')` or `import('./x').T` in a type
       const target = resolveImport(file, node.argument.literal.text);
-      if (target) imports.push({ target, names: node.qualifier && ts.isIdentifier(node.qualifier) ? [node.qualifier.text] : '*', typeOnly: true });
+      if (target)
+        imports.push({ target, names: node.qualifier && ts.isIdentifier(node.qualifier) ? [node.qualifier.text] : '*', typeOnly: true });
     } else if (ts.isExportAssignment(node)) {
       exported(node, 'default');
     } else if (has(node, ts.SyntaxKind.ExportKeyword)) {
       if (has(node, ts.SyntaxKind.DefaultKeyword)) exported(node, 'default');
       else if (ts.isVariableStatement(node)) {
-        for (const declaration of node.declarationList.declarations) if (ts.isIdentifier(declaration.name)) exported(declaration, declaration.name.text);
+        for (const declaration of node.declarationList.declarations)
+          if (ts.isIdentifier(declaration.name)) exported(declaration, declaration.name.text);
       } else if (
-        (ts.isFunctionDeclaration(node) || ts.isClassDeclaration(node) || ts.isInterfaceDeclaration(node) || ts.isTypeAliasDeclaration(node) || ts.isEnumDeclaration(node)) &&
+        (ts.isFunctionDeclaration(node) ||
+          ts.isClassDeclaration(node) ||
+          ts.isInterfaceDeclaration(node) ||
+          ts.isTypeAliasDeclaration(node) ||
+          ts.isEnumDeclaration(node)) &&
         node.name
       ) {
         exported(node, node.name.text);

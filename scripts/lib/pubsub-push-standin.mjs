@@ -48,15 +48,33 @@ export async function servePubSubPush(options) {
   /** @param {DeletionEvent} event */
   async function pushOnce(event) {
     const now = Math.floor(Date.now() / 1000);
-    const token = await new SignJWT({ iss: 'https://accounts.google.com', aud: audience, email: serviceAccount, email_verified: true, sub: '100000000000000000001', iat: now, exp: now + 3600 })
+    const token = await new SignJWT({
+      iss: 'https://accounts.google.com',
+      aud: audience,
+      email: serviceAccount,
+      email_verified: true,
+      sub: '100000000000000000001',
+      iat: now,
+      exp: now + 3600,
+    })
       .setProtectedHeader({ alg: 'RS256', kid, typ: 'JWT' })
       .sign(privateKey);
     const messageId = String(++messages);
     const body = JSON.stringify({
-      message: { data: Buffer.from(JSON.stringify(event)).toString('base64'), messageId, message_id: messageId, publishTime: new Date().toISOString(), attributes: {} },
+      message: {
+        data: Buffer.from(JSON.stringify(event)).toString('base64'),
+        messageId,
+        message_id: messageId,
+        publishTime: new Date().toISOString(),
+        attributes: {},
+      },
       subscription: 'projects/local-demo/subscriptions/stream-user-deleted-push',
     });
-    const response = await fetch(endpoint, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body });
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body,
+    });
     return { status: response.status, body: await response.text() };
   }
 
@@ -125,7 +143,9 @@ export async function servePubSubPush(options) {
       const uids = new Set();
       let pageToken = '';
       do {
-        const response = await fetch(`${base}/accounts:batchGet?maxResults=1000${pageToken ? `&nextPageToken=${pageToken}` : ''}`, { headers: { Authorization: 'Bearer owner' } });
+        const response = await fetch(`${base}/accounts:batchGet?maxResults=1000${pageToken ? `&nextPageToken=${pageToken}` : ''}`, {
+          headers: { Authorization: 'Bearer owner' },
+        });
         if (!response.ok) throw new Error(`accounts:batchGet: HTTP ${response.status}`);
         const page = /** @type {{ users?: { localId: string }[]; nextPageToken?: string }} */ (await response.json());
         for (const user of page.users ?? []) uids.add(user.localId);

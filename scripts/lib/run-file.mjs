@@ -9,7 +9,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const RUN_FILE = process.env.LOCAL_RUN_FILE ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.wrangler', 'local-run.json');
+export const RUN_FILE =
+  process.env.LOCAL_RUN_FILE ?? join(dirname(fileURLToPath(import.meta.url)), '..', '..', '.wrangler', 'local-run.json');
 
 /**
  * What `npm start` writes: local values only (a real Stream secret stays in .dev.vars).

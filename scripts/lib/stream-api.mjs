@@ -74,7 +74,10 @@ export async function checkStreamApp(access) {
   /** @type {Response} */
   let response;
   try {
-    response = await fetch(url, { headers: { Authorization: serverToken(access.secret), 'stream-auth-type': 'jwt' }, signal: AbortSignal.timeout(10_000) });
+    response = await fetch(url, {
+      headers: { Authorization: serverToken(access.secret), 'stream-auth-type': 'jwt' },
+      signal: AbortSignal.timeout(10_000),
+    });
   } catch (error) {
     const why = error instanceof Error ? (error.cause instanceof Error ? error.cause.message : error.message) : String(error);
     return { ok: false, fix: `could not reach ${access.baseUrl} (${why}): check your network, or STREAM_BASE_URL in .dev.vars` };
@@ -83,9 +86,19 @@ export async function checkStreamApp(access) {
   const body = await response.json().catch(() => ({}));
   if (response.ok) return { ok: true, name: body.app?.name ?? '(no name)' };
   // Stream answers 401 code 2 for a key it does not know, 401 code 5 or 43 for a token its secret did not sign.
-  if (response.status === 401 && body.code === 2) return { ok: false, fix: `Stream does not know the API key ${access.apiKey}: copy STREAM_API_KEY from the Stream dashboard into .dev.vars` };
+  if (response.status === 401 && body.code === 2)
+    return {
+      ok: false,
+      fix: `Stream does not know the API key ${access.apiKey}: copy STREAM_API_KEY from the Stream dashboard into .dev.vars`,
+    };
   if (response.status === 401 || response.status === 403) {
-    return { ok: false, fix: `Stream refused the secret for key ${access.apiKey} (HTTP ${response.status}${body.message ? `: ${body.message}` : ''}): copy STREAM_API_SECRET of that app from the Stream dashboard into .dev.vars` };
+    return {
+      ok: false,
+      fix: `Stream refused the secret for key ${access.apiKey} (HTTP ${response.status}${body.message ? `: ${body.message}` : ''}): copy STREAM_API_SECRET of that app from the Stream dashboard into .dev.vars`,
+    };
   }
-  return { ok: false, fix: `Stream answered GET /app with HTTP ${response.status}${body.message ? ` (${body.message})` : ''}: check STREAM_API_KEY, STREAM_API_SECRET and STREAM_BASE_URL in .dev.vars` };
+  return {
+    ok: false,
+    fix: `Stream answered GET /app with HTTP ${response.status}${body.message ? ` (${body.message})` : ''}: check STREAM_API_KEY, STREAM_API_SECRET and STREAM_BASE_URL in .dev.vars`,
+  };
 }

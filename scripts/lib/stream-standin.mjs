@@ -154,7 +154,11 @@ export class StreamRateLimiter {
  * @returns {Record<string, string>}
  */
 function rateLimitHeaders(limit, remaining, resetMs) {
-  return { 'x-ratelimit-limit': String(limit), 'x-ratelimit-remaining': String(remaining), 'x-ratelimit-reset': String(Math.ceil(resetMs / 1000)) };
+  return {
+    'x-ratelimit-limit': String(limit),
+    'x-ratelimit-remaining': String(remaining),
+    'x-ratelimit-reset': String(Math.ceil(resetMs / 1000)),
+  };
 }
 
 /**
@@ -210,8 +214,10 @@ export class StreamStandIn {
       return { ok: false, code: 4, status: 400, reason: 'json parameter is not JSON' };
     }
     const userId = typeof json.user_id === 'string' ? json.user_id : undefined;
-    if (this.apiKey && params.get('api_key') !== this.apiKey) return { ok: false, code: 2, status: 401, reason: 'api_key not valid', userId };
-    if (params.get('stream-auth-type') !== 'jwt') return { ok: false, code: 5, status: 401, reason: 'anonymous connections are not allowed', userId };
+    if (this.apiKey && params.get('api_key') !== this.apiKey)
+      return { ok: false, code: 2, status: 401, reason: 'api_key not valid', userId };
+    if (params.get('stream-auth-type') !== 'jwt')
+      return { ok: false, code: 5, status: 401, reason: 'anonymous connections are not allowed', userId };
     const token = params.get('authorization') ?? '';
     /** @type {import('jose').JWTPayload} */
     let claims;
@@ -230,16 +236,21 @@ export class StreamStandIn {
         : { ok: false, code: 43, status: 401, reason: 'token signature is not valid', userId, iat };
     }
     if (!userId || claims.user_id !== userId) return { ok: false, code: 43, status: 401, reason: 'token is for another user', userId, iat };
-    if (iat !== undefined && iat * 1000 > Date.now()) return { ok: false, code: 42, status: 401, reason: 'token used before issue at (iat)', userId, iat };
+    if (iat !== undefined && iat * 1000 > Date.now())
+      return { ok: false, code: 42, status: 401, reason: 'token used before issue at (iat)', userId, iat };
     if (this.deleted.has(userId)) return { ok: false, code: 16, status: 404, reason: 'user was deleted', userId, iat };
     const existing = this.users.get(userId);
     if (existing?.deactivated_at) return { ok: false, code: 43, status: 401, reason: 'user is deactivated', userId, iat };
-    const revokedBefore = typeof existing?.revoke_tokens_issued_before === 'string' ? Date.parse(existing.revoke_tokens_issued_before) : undefined;
+    const revokedBefore =
+      typeof existing?.revoke_tokens_issued_before === 'string' ? Date.parse(existing.revoke_tokens_issued_before) : undefined;
     // A token without iat is invalid once the user has a revocation, as Stream does.
-    if (revokedBefore !== undefined && (iat === undefined || iat * 1000 < revokedBefore)) return { ok: false, code: 40, status: 401, reason: 'token revoked', userId, iat };
+    if (revokedBefore !== undefined && (iat === undefined || iat * 1000 < revokedBefore))
+      return { ok: false, code: 40, status: 401, reason: 'token revoked', userId, iat };
     // Client-side user creation: the user is created, or its given fields updated, from user_details.
     const now = new Date().toISOString();
-    const details = Object.fromEntries(Object.entries(json.user_details ?? {}).filter(([field]) => ['name', 'image', 'language'].includes(field)));
+    const details = Object.fromEntries(
+      Object.entries(json.user_details ?? {}).filter(([field]) => ['name', 'image', 'language'].includes(field)),
+    );
     const user = { ...(existing ?? { id: userId, role: 'user', created_at: now }), ...details, updated_at: now, last_active: now };
     this.users.set(userId, user);
     return { ok: true, user, exp: typeof claims.exp === 'number' ? claims.exp : undefined };
@@ -320,7 +331,8 @@ export class StreamStandIn {
     }
 
     const key = endpointKey(method, path);
-    if (!query.api_key || (this.apiKey && query.api_key !== this.apiKey)) return withHeaders(error(401, 2, 'api_key not valid'), this.limiter?.peek(key));
+    if (!query.api_key || (this.apiKey && query.api_key !== this.apiKey))
+      return withHeaders(error(401, 2, 'api_key not valid'), this.limiter?.peek(key));
     try {
       const { payload } = await jwtVerify(headers.authorization ?? '', new TextEncoder().encode(this.secret), { algorithms: ['HS256'] });
       if (payload.server !== true) throw new Error('not a server token');

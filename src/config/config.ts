@@ -121,12 +121,18 @@ export function parseConfig(env: Env): Config {
   }
   if (config.tenants.size > 0 && env.DB === undefined) {
     // Without a registry nothing binds a uid to its tenant: two tenants' users with the same uid would share a Stream user.
-    read.fail('FIREBASE_TENANT_IDS', 'needs the D1 binding "DB" (the registry binds each uid to its tenant); add [[d1_databases]] to wrangler.toml');
+    read.fail(
+      'FIREBASE_TENANT_IDS',
+      'needs the D1 binding "DB" (the registry binds each uid to its tenant); add [[d1_databases]] to wrangler.toml',
+    );
   }
   refuseUnworkable(config, read.fail);
   if (config.deletionEvents && !config.firebaseAuthEmulatorHost && !config.serviceAccount) {
     // An event is never trusted alone: Firebase is asked, so the route needs a way to ask it.
-    read.fail('DELETION_EVENTS_AUDIENCE', 'needs GOOGLE_SERVICE_ACCOUNT (or the Auth emulator locally) to confirm each deletion with Firebase');
+    read.fail(
+      'DELETION_EVENTS_AUDIENCE',
+      'needs GOOGLE_SERVICE_ACCOUNT (or the Auth emulator locally) to confirm each deletion with Firebase',
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
@@ -186,7 +192,8 @@ function firebaseSettings(read: SettingsReader, warnings: ConfigWarning[]) {
   if (emulatorHost && allowEmulator !== 'true') {
     warnings.push({
       event: 'emulator_mode_refused',
-      reason: 'FIREBASE_AUTH_EMULATOR_HOST is set without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF and unsigned ID tokens are rejected',
+      reason:
+        'FIREBASE_AUTH_EMULATOR_HOST is set without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF and unsigned ID tokens are rejected',
     });
     emulatorHost = undefined;
   }
@@ -267,7 +274,8 @@ function appCheckSettings(read: SettingsReader): Config['appCheck'] {
   }
   const appIds = read.list('APP_CHECK_APP_IDS');
   for (const appId of appIds) {
-    if (!/^[0-9]+:[0-9]+:[a-z]+:[0-9a-f]+$/i.test(appId)) read.fail('APP_CHECK_APP_IDS', `has "${appId}", which is not a Firebase app id (like 1:1234567890:web:abc123)`);
+    if (!/^[0-9]+:[0-9]+:[a-z]+:[0-9a-f]+$/i.test(appId))
+      read.fail('APP_CHECK_APP_IDS', `has "${appId}", which is not a Firebase app id (like 1:1234567890:web:abc123)`);
   }
   const jwksUrl = read.url('APP_CHECK_JWKS_URL');
   if (mode === 'off') return undefined;
@@ -299,12 +307,22 @@ function deletionEventsSettings(read: SettingsReader): DeletionEventsSettings | 
   const serviceAccount = read.text('DELETION_EVENTS_SERVICE_ACCOUNT');
   const jwksUrl = read.url('GOOGLE_OIDC_JWKS_URL');
   if (audience === '') {
-    if (serviceAccount !== '') read.fail('DELETION_EVENTS_SERVICE_ACCOUNT', 'is set but DELETION_EVENTS_AUDIENCE is not (the route stays off without it)');
+    if (serviceAccount !== '')
+      read.fail('DELETION_EVENTS_SERVICE_ACCOUNT', 'is set but DELETION_EVENTS_AUDIENCE is not (the route stays off without it)');
     return undefined;
   }
-  if (audience.length > 2048 || /\s/.test(audience)) read.fail('DELETION_EVENTS_AUDIENCE', 'must be the push subscription\'s token audience (no spaces), e.g. https://tokens.example.com/v1/events/user-deleted');
-  if (serviceAccount === '') read.fail('DELETION_EVENTS_SERVICE_ACCOUNT', 'is required with DELETION_EVENTS_AUDIENCE (the push subscription\'s service account email)');
-  else if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(serviceAccount)) read.fail('DELETION_EVENTS_SERVICE_ACCOUNT', 'must be a service account email, e.g. pubsub-push@PROJECT.iam.gserviceaccount.com');
+  if (audience.length > 2048 || /\s/.test(audience))
+    read.fail(
+      'DELETION_EVENTS_AUDIENCE',
+      "must be the push subscription's token audience (no spaces), e.g. https://tokens.example.com/v1/events/user-deleted",
+    );
+  if (serviceAccount === '')
+    read.fail(
+      'DELETION_EVENTS_SERVICE_ACCOUNT',
+      "is required with DELETION_EVENTS_AUDIENCE (the push subscription's service account email)",
+    );
+  else if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(serviceAccount))
+    read.fail('DELETION_EVENTS_SERVICE_ACCOUNT', 'must be a service account email, e.g. pubsub-push@PROJECT.iam.gserviceaccount.com');
   return { audience, serviceAccount, jwksUrl };
 }
 

@@ -32,8 +32,7 @@ import { isServableUid, isTenantId } from '../user-id';
 
 /** What a push asks: these uids may be gone (in `tenant`: undefined = the tenant the registry knows). */
 type DeletionEvent =
-  | { kind: 'deleted'; uids: string[]; tenant: string | undefined; source: 'message' | 'log_entry' }
-  | { kind: 'unparsed'; reason: string };
+  { kind: 'deleted'; uids: string[]; tenant: string | undefined; source: 'message' | 'log_entry' } | { kind: 'unparsed'; reason: string };
 
 interface PushMessage {
   messageId: string | undefined;

@@ -52,7 +52,8 @@ export async function verifyPushToken(token: string, rules: PushTokenRules): Pro
     key = await rules.getKey(header.kid);
   } catch (error) {
     // The key store speaks of ID tokens; the push route says what it is checking.
-    if (error instanceof AppError && error.code === 'invalid_token') throw invalid('Push token is signed with a key Google does not publish');
+    if (error instanceof AppError && error.code === 'invalid_token')
+      throw invalid('Push token is signed with a key Google does not publish');
     throw error;
   }
   if (!(await verifyRs256(key, token, headerSegment.length + 1 + payloadSegment.length, signatureSegment))) {
@@ -67,7 +68,7 @@ function checkClaims(payload: Record<string, unknown>, rules: PushTokenRules): v
   // A string, as Google issues it: an array containing the audience is not what a push carries.
   if (payload.aud !== rules.audience) throw invalid('Push token has the wrong audience');
   if (payload.email !== rules.serviceAccount) throw invalid('Push token is not of the configured service account');
-  if (payload.email_verified !== true) throw invalid('Push token\'s email is not verified');
+  if (payload.email_verified !== true) throw invalid("Push token's email is not verified");
   if (typeof payload.exp !== 'number' || !Number.isFinite(payload.exp)) throw invalid('Push token has no expiry');
   if (payload.exp <= nowSeconds) throw invalid('Push token has expired');
   if (typeof payload.iat !== 'number' || !Number.isFinite(payload.iat) || payload.iat > nowSeconds + ISSUED_AT_SKEW_SECONDS) {

@@ -56,7 +56,9 @@ export class FirebaseAdminClient {
         signal: AbortSignal.timeout(this.#options.timeoutMs ?? 10_000),
       });
     } catch (error) {
-      throw new FirebaseLookupError(`accounts:lookup failed: ${error instanceof Error ? error.message : 'network error'}`, { cause: error });
+      throw new FirebaseLookupError(`accounts:lookup failed: ${error instanceof Error ? error.message : 'network error'}`, {
+        cause: error,
+      });
     }
     if (!response.ok) {
       await response.body?.cancel();

@@ -30,7 +30,8 @@ export interface AppCheckRules {
 const APP_CHECK_ISSUER = 'https://firebaseappcheck.googleapis.com/';
 
 /** The failure kinds, for logs: each says what was wrong, never what the token contained. */
-type AppCheckFailure = 'missing' | 'malformed' | 'algorithm' | 'signature' | 'issuer' | 'audience' | 'subject' | 'app_not_allowed' | 'expired';
+type AppCheckFailure =
+  'missing' | 'malformed' | 'algorithm' | 'signature' | 'issuer' | 'audience' | 'subject' | 'app_not_allowed' | 'expired';
 
 class AppCheckError extends AppError {
   readonly kind: AppCheckFailure;
@@ -50,7 +51,8 @@ export async function verifyAppCheckToken(
   const fail = (kind: AppCheckFailure, message: string) => new AppCheckError(kind, `App Check token ${message}`);
   if (token.length > MAX_TOKEN_LENGTH) throw fail('malformed', 'is too large');
   const segments = token.split('.');
-  if (segments.length !== 3 || !segments.every((segment) => BASE64URL_SEGMENT.test(segment))) throw fail('malformed', 'is not a signed JWT');
+  if (segments.length !== 3 || !segments.every((segment) => BASE64URL_SEGMENT.test(segment)))
+    throw fail('malformed', 'is not a signed JWT');
   const [headerSegment, payloadSegment, signatureSegment] = segments as [string, string, string];
   const header = decodeJsonSegment(headerSegment);
   const payload = decodeJsonSegment(payloadSegment);
@@ -79,7 +81,8 @@ export async function verifyAppCheckToken(
     throw fail('audience', 'has the wrong audience');
   }
   if (typeof claims.sub !== 'string' || claims.sub === '') throw fail('subject', 'has no subject (app id)');
-  if (rules.appIds !== undefined && !rules.appIds.has(claims.sub)) throw fail('app_not_allowed', 'comes from an app that is not allowed (APP_CHECK_APP_IDS)');
+  if (rules.appIds !== undefined && !rules.appIds.has(claims.sub))
+    throw fail('app_not_allowed', 'comes from an app that is not allowed (APP_CHECK_APP_IDS)');
   if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) throw fail('expired', 'has no expiry');
   if (claims.exp <= nowSeconds) throw fail('expired', 'has expired');
   if (claims.nbf !== undefined && (typeof claims.nbf !== 'number' || claims.nbf > nowSeconds)) throw fail('expired', 'is not yet valid');

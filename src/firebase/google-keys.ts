@@ -241,7 +241,10 @@ export class GoogleKeyStore {
       this.#lastFailureAt = this.#now();
       this.#lastFetchFailed = true;
       // The message names the failure, never key material.
-      log.error('google_keys_fetch_failed', { error: error instanceof Error ? error.message : 'unknown error', have_stale_keys: this.#usable() });
+      log.error('google_keys_fetch_failed', {
+        error: error instanceof Error ? error.message : 'unknown error',
+        have_stale_keys: this.#usable(),
+      });
       throw error;
     }
   }

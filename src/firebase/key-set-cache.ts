@@ -35,7 +35,8 @@ export class CacheApiKeySetCache implements KeySetCache {
       return undefined;
     }
     const { keys, freshUntil, usableUntil } = stored;
-    if (typeof freshUntil !== 'number' || typeof usableUntil !== 'number' || !Number.isFinite(freshUntil) || usableUntil <= this.#now()) return undefined;
+    if (typeof freshUntil !== 'number' || typeof usableUntil !== 'number' || !Number.isFinite(freshUntil) || usableUntil <= this.#now())
+      return undefined;
     return { keys, freshUntil, usableUntil };
   }
 

@@ -115,7 +115,9 @@ function checkClaims(payload: Record<string, unknown>, options: VerifyOptions): 
   const nowSeconds = Math.floor((options.now ?? Date.now()) / 1000);
   if (payload.iss !== options.issuer) {
     // Which project, both ways: a deploy still on a placeholder project id is found at the first sign-in.
-    throw invalid(`ID token has the wrong issuer: this Worker expects project "${options.projectId}" (FIREBASE_PROJECT_ID), the token is from ${issuerProject(payload.iss)}`);
+    throw invalid(
+      `ID token has the wrong issuer: this Worker expects project "${options.projectId}" (FIREBASE_PROJECT_ID), the token is from ${issuerProject(payload.iss)}`,
+    );
   }
   // A string, not an array containing it: Firebase tokens carry a string and firebase-admin insists on it.
   if (payload.aud !== options.projectId) throw invalid('ID token has the wrong audience');

@@ -30,15 +30,21 @@ import { json } from './respond';
 
 const MAX_IMPORT_UIDS = 1000;
 
-export function createAdminRoutes(adminToken: string | undefined, reconciliation: Reconciliation, doctor: () => Promise<DoctorReport>): Hono | undefined {
+export function createAdminRoutes(
+  adminToken: string | undefined,
+  reconciliation: Reconciliation,
+  doctor: () => Promise<DoctorReport>,
+): Hono | undefined {
   // Off: simply absent, a 404 like any unknown path, telling anonymous callers nothing about the configuration.
   if (!adminToken) return undefined;
   const admin = new Hono();
 
   admin.use('*', async (c, next) => {
     const presented = bearerCredentials(c.req.header('Authorization'));
-    if (presented === undefined || presented === null) throw new AppError('missing_authorization', 'Send "Authorization: Bearer <ADMIN_TOKEN>"');
-    if (!(await constantTimeEqual(presented, adminToken))) throw new AppError('invalid_admin_token', 'This is not the Worker\'s ADMIN_TOKEN');
+    if (presented === undefined || presented === null)
+      throw new AppError('missing_authorization', 'Send "Authorization: Bearer <ADMIN_TOKEN>"');
+    if (!(await constantTimeEqual(presented, adminToken)))
+      throw new AppError('invalid_admin_token', "This is not the Worker's ADMIN_TOKEN");
     await next();
   });
 

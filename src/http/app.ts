@@ -44,7 +44,15 @@ const ADMIN_GET_PATHS = ['/v1/admin/reconcile/status', '/v1/admin/doctor'] as co
 /** The Pub/Sub push endpoint for deletion events (src/http/events.ts). */
 const EVENTS_PATH = '/v1/events/user-deleted';
 
-const ROUTES: ReadonlySet<string> = new Set(['/', ...CALLABLE_PATHS, ...REST_PATHS, '/healthz', ...ADMIN_POST_PATHS, ...ADMIN_GET_PATHS, EVENTS_PATH]);
+const ROUTES: ReadonlySet<string> = new Set([
+  '/',
+  ...CALLABLE_PATHS,
+  ...REST_PATHS,
+  '/healthz',
+  ...ADMIN_POST_PATHS,
+  ...ADMIN_GET_PATHS,
+  EVENTS_PATH,
+]);
 
 /** `GET /`: a pointer, not a page. */
 const INDEX = {
@@ -130,7 +138,13 @@ export function createApp(deps: AppDeps): App {
     if (deps.metrics.on) {
       // A route this app serves, never a raw path (a caller chooses those); the data centre from request.cf.
       const colo = (c.req.raw as Request & { cf?: { colo?: unknown } }).cf?.colo;
-      deps.metrics.answer(routeLabel(c.req.path), c.get('protocol'), c.res.status, c.get('errorCode') ?? '', typeof colo === 'string' ? colo : '');
+      deps.metrics.answer(
+        routeLabel(c.req.path),
+        c.get('protocol'),
+        c.res.status,
+        c.get('errorCode') ?? '',
+        typeof colo === 'string' ? colo : '',
+      );
     }
   });
   if (deps.emulatorMode) app.use('*', localPagesOnly);
@@ -164,7 +178,10 @@ export function createApp(deps: AppDeps): App {
   });
   const deleteSelf = async (c: Context<AppEnv>) => tokens.deleteStreamUser(await caller(c), clientIp(c));
 
-  app.post('/createStreamUserAndGetToken', callable(async (c) => (await create(c)).token));
+  app.post(
+    '/createStreamUserAndGetToken',
+    callable(async (c) => (await create(c)).token),
+  );
   const getToken = callable(async (c) => (await issue(c)).token);
   const revokeTokens = callable(revoke);
   app.post('/getStreamUserToken', getToken);

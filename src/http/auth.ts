@@ -8,7 +8,11 @@ import type { FirebaseClaims, IdTokenVerifier, VerifyContext } from '../firebase
  * it with FAILED_PRECONDITION, as the original did); any other scheme, an
  * empty token or a bad token is `invalid_token`.
  */
-export async function authenticate(request: Request, verify: IdTokenVerifier, waitUntil: VerifyContext['waitUntil']): Promise<FirebaseClaims> {
+export async function authenticate(
+  request: Request,
+  verify: IdTokenVerifier,
+  waitUntil: VerifyContext['waitUntil'],
+): Promise<FirebaseClaims> {
   const token = bearerCredentials(request.headers.get('Authorization'));
   if (token === undefined) {
     throw new AppError('missing_authorization', 'The request has no Authorization header; send "Bearer <Firebase ID token>"');

@@ -26,7 +26,10 @@ export function clientAddressKey(header: string | null | undefined): string | un
   const v6 = parseIpv6(text);
   if (!v6) return UNPARSEABLE_ADDRESS;
   if (isIpv4Mapped(v6)) return [v6[6]! >> 8, v6[6]! & 0xff, v6[7]! >> 8, v6[7]! & 0xff].join('.');
-  return `${v6.slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`;
+  return `${v6
+    .slice(0, 4)
+    .map((group) => group.toString(16))
+    .join(':')}::/64`;
 }
 
 /** Four octets, or undefined. Leading zeros are refused: some parsers read them as octal. */

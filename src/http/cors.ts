@@ -47,7 +47,7 @@ export function corsMiddleware(policy: CorsPolicy): MiddlewareHandler {
     if (preflight && !allowed(origin)) {
       log.error('cors_origin_refused', {
         origin: origin.slice(0, MAX_LOGGED_ORIGIN),
-        reason: 'not in CORS_ALLOWED_ORIGINS: list the web app\'s origin there to let its pages call this Worker',
+        reason: "not in CORS_ALLOWED_ORIGINS: list the web app's origin there to let its pages call this Worker",
       });
       return new Response(null, { status: 204, headers: { Vary: 'Origin' } });
     }

@@ -36,13 +36,16 @@ export interface DeletionEventsDeps {
 
 export async function handleDeletionEvent(request: Request, deps: DeletionEventsDeps, background: Background): Promise<Response> {
   const token = bearerCredentials(request.headers.get('Authorization'));
-  if (token === undefined) throw new AppError('missing_authorization', 'Send the push subscription\'s "Authorization: Bearer <OIDC token>"');
+  if (token === undefined)
+    throw new AppError('missing_authorization', 'Send the push subscription\'s "Authorization: Bearer <OIDC token>"');
   if (token === null) throw new AppError('invalid_token', 'Authorization must be "Bearer <OIDC token>"');
   await deps.verify(token, background);
 
   if (!deps.reconciliation.on) {
     // Nothing is lost: Pub/Sub keeps the message (and redelivers it) until the registry is bound.
-    throw new AppError('registry_unavailable', `Deletion events need reconciliation, which is off: ${deps.reconciliation.reason}`, { headers: { 'Retry-After': '60' } });
+    throw new AppError('registry_unavailable', `Deletion events need reconciliation, which is off: ${deps.reconciliation.reason}`, {
+      headers: { 'Retry-After': '60' },
+    });
   }
   const message = readPushEnvelope(await request.text());
   const event = readDeletionEvent(message.data);
@@ -59,7 +62,9 @@ export async function handleDeletionEvent(request: Request, deps: DeletionEvents
     results = await deleteOnEvent(event.uids, event.tenant, deps.reconciliation.deps);
   } catch (error) {
     if (error instanceof FirebaseLookupError) {
-      throw new AppError('firebase_failed', 'Firebase could not say whether the account is gone; nothing was deleted; redeliver', { cause: error });
+      throw new AppError('firebase_failed', 'Firebase could not say whether the account is gone; nothing was deleted; redeliver', {
+        cause: error,
+      });
     }
     if (error instanceof StreamApiError) throw streamFailure(error);
     throw error;
@@ -69,6 +74,9 @@ export async function handleDeletionEvent(request: Request, deps: DeletionEvents
   // With its cost (D1 statements and rows, subrequests), like every reconciliation run's summary.
   const cost = meter && spentBefore ? meter.since(spentBefore) : {};
   log.info('deletion_event', { source: event.source, message_id: message.messageId ?? null, uids: event.uids.length, ...counts, ...cost });
-  if (counts.failed) throw new AppError('stream_failed', 'Stream did not delete every user; the push is to be redelivered', { headers: { 'Retry-After': '60' } });
+  if (counts.failed)
+    throw new AppError('stream_failed', 'Stream did not delete every user; the push is to be redelivered', {
+      headers: { 'Retry-After': '60' },
+    });
   return json({ acknowledged: true, results });
 }

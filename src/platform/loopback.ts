@@ -10,11 +10,7 @@ export function isLoopbackHost(hostWithOptionalPort: string): boolean {
   const host = stripPort(hostWithOptionalPort.trim().toLowerCase());
   if (host === 'localhost' || host === '[::1]' || host === '::1') return true;
   const octets = host.split('.');
-  return (
-    octets.length === 4 &&
-    octets[0] === '127' &&
-    octets.every((octet) => /^\d{1,3}$/.test(octet) && Number(octet) <= 255)
-  );
+  return octets.length === 4 && octets[0] === '127' && octets.every((octet) => /^\d{1,3}$/.test(octet) && Number(octet) <= 255);
 }
 
 /**

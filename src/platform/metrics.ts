@@ -62,7 +62,10 @@ export class Metrics {
   }
 
   streamCall(operation: string, status: number, remaining: number | undefined): void {
-    this.#write({ indexes: ['stream_call'], blobs: [operation], doubles: [status, remaining ?? -1] }, MAX_POINTS_PER_INVOCATION - RESERVED_FOR_SUMMARIES);
+    this.#write(
+      { indexes: ['stream_call'], blobs: [operation], doubles: [status, remaining ?? -1] },
+      MAX_POINTS_PER_INVOCATION - RESERVED_FOR_SUMMARIES,
+    );
   }
 
   /** A uid served while D1 could not record it, and where its registration waits (the queue or this isolate). */

@@ -72,7 +72,12 @@ export class SignedCache {
 async function entryKey(secret: string, purpose: string): Promise<CryptoKey> {
   const material = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), 'HKDF', false, ['deriveKey']);
   return crypto.subtle.deriveKey(
-    { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(0), info: new TextEncoder().encode(`stream-token-edge signed-cache: ${purpose}`) },
+    {
+      name: 'HKDF',
+      hash: 'SHA-256',
+      salt: new Uint8Array(0),
+      info: new TextEncoder().encode(`stream-token-edge signed-cache: ${purpose}`),
+    },
     material,
     { name: 'HMAC', hash: 'SHA-256', length: 256 },
     false,

@@ -22,7 +22,11 @@ export type AdminDeleteResult =
  * uids already deleted are reported, not touched. Throws FirebaseLookupError,
  * having deleted nothing, when Firebase cannot say.
  */
-export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps, source: 'admin' | 'event' = 'admin'): Promise<Record<string, AdminDeleteResult>> {
+export async function deleteConfirmedGone(
+  uids: string[],
+  deps: ReconcileDeps,
+  source: 'admin' | 'event' = 'admin',
+): Promise<Record<string, AdminDeleteResult>> {
   const registered = await deps.registry.lookup(uids);
   const results: Record<string, AdminDeleteResult> = {};
   const toCheck: ScopedUid[] = [];
@@ -37,7 +41,13 @@ export async function deleteConfirmedGone(uids: string[], deps: ReconcileDeps, s
   const checked = toCheck.length > 0 ? await checkUids(toCheck, deps, source) : { present: [], missing: [], braked: [] };
   for (const uid of checked.present) results[uid] = 'present';
   // Confirmed gone earlier: still gone now? (An account can be recreated with the same uid.)
-  const stillPending = alreadyPending.length > 0 ? await recheckPending(alreadyPending.map((uid) => ({ uid, tenant: registered.get(uid)!.tenant })), deps) : [];
+  const stillPending =
+    alreadyPending.length > 0
+      ? await recheckPending(
+          alreadyPending.map((uid) => ({ uid, tenant: registered.get(uid)!.tenant })),
+          deps,
+        )
+      : [];
   for (const uid of alreadyPending) if (!stillPending.includes(uid)) results[uid] = 'present';
   for (const uid of checked.braked) results[uid] = 'unconfirmed';
   const toDelete = [...checked.missing, ...stillPending];

@@ -47,7 +47,11 @@ export interface CheckResult {
   brakeReason?: string;
 }
 
-export async function checkUids(batch: ScopedUid[], deps: ReconcileDeps, source: 'cron' | 'admin' | 'self' | 'event'): Promise<CheckResult> {
+export async function checkUids(
+  batch: ScopedUid[],
+  deps: ReconcileDeps,
+  source: 'cron' | 'admin' | 'self' | 'event',
+): Promise<CheckResult> {
   const { registry, firebase, settings } = deps;
   const byTenant = groupByTenant(batch);
   const existing = new Set<string>();

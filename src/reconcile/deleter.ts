@@ -42,7 +42,12 @@ export function newClaim(now: number): string {
  * confirmed earlier than this invocation (`confirmedThisRun`) are asked of
  * Firebase again first (`recheckPending`).
  */
-export async function deleteDue(deps: ReconcileDeps, summary: ReconcileSummary, budget: number, confirmedThisRun: ReadonlySet<string> = new Set()): Promise<void> {
+export async function deleteDue(
+  deps: ReconcileDeps,
+  summary: ReconcileSummary,
+  budget: number,
+  confirmedThisRun: ReadonlySet<string> = new Set(),
+): Promise<void> {
   if (deps.settings.dryRun) return;
   const { now } = deps;
   let requests = 0;
@@ -145,7 +150,13 @@ async function deleteExisting(uids: string[], claim: string, deps: ReconcileDeps
 }
 
 /** Polls a task until it ends or `waitMs` passes; records what it says. */
-async function waitForTask(taskId: string, uids: string[], deps: ReconcileDeps, source: string, waitMs: number): Promise<Map<string, DeleteOutcome>> {
+async function waitForTask(
+  taskId: string,
+  uids: string[],
+  deps: ReconcileDeps,
+  source: string,
+  waitMs: number,
+): Promise<Map<string, DeleteOutcome>> {
   const { now } = deps;
   const deadline = now() + waitMs;
   for (;;) {
@@ -177,7 +188,12 @@ async function waitForTask(taskId: string, uids: string[], deps: ReconcileDeps, 
  * an entry that says error (or has an `error`) is a failure, unless it says
  * the user does not exist; anything else, or no entry, is done.
  */
-async function recordTaskResult(task: StreamTask, uids: string[], deps: ReconcileDeps, source: string): Promise<Map<string, DeleteOutcome>> {
+async function recordTaskResult(
+  task: StreamTask,
+  uids: string[],
+  deps: ReconcileDeps,
+  source: string,
+): Promise<Map<string, DeleteOutcome>> {
   const outcomes = new Map<string, DeleteOutcome>();
   const failedWith = new Map<string, string>();
   for (const uid of uids) {
@@ -212,7 +228,12 @@ async function tombstonesIfStillMissing(uids: string[], deps: ReconcileDeps, sou
   const back = uids.filter((uid) => found.has(uid));
   if (back.length > 0) await deps.registry.markDueAgain(back);
   const outcomes = new Map<string, DeleteOutcome>(back.map((uid) => [uid, 'deleting']));
-  for (const [uid, outcome] of await leaveTombstones(uids.filter((uid) => !found.has(uid)), deps, source)) outcomes.set(uid, outcome);
+  for (const [uid, outcome] of await leaveTombstones(
+    uids.filter((uid) => !found.has(uid)),
+    deps,
+    source,
+  ))
+    outcomes.set(uid, outcome);
   return outcomes;
 }
 
@@ -223,7 +244,10 @@ async function tombstonesIfStillMissing(uids: string[], deps: ReconcileDeps, sou
  */
 async function inStreamNow(uids: string[], deps: ReconcileDeps): Promise<Set<string> | undefined> {
   try {
-    const { users } = await deps.stream.queryUsers({ id: { $in: uids } }, { limit: STREAM_DELETE_MAX_IDS, include_deactivated_users: true });
+    const { users } = await deps.stream.queryUsers(
+      { id: { $in: uids } },
+      { limit: STREAM_DELETE_MAX_IDS, include_deactivated_users: true },
+    );
     return new Set(users.map((user) => user.id));
   } catch (error) {
     if (!(error instanceof StreamApiError)) throw error;

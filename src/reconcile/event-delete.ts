@@ -38,7 +38,11 @@ const CHUNK = 100;
  * registry's tenant is the one asked. Throws FirebaseLookupError (nothing
  * deleted for the uids not yet handled) or a D1 error, for a redelivery.
  */
-export async function deleteOnEvent(uids: string[], tenant: string | undefined, deps: ReconcileDeps): Promise<Record<string, EventOutcome>> {
+export async function deleteOnEvent(
+  uids: string[],
+  tenant: string | undefined,
+  deps: ReconcileDeps,
+): Promise<Record<string, EventOutcome>> {
   if (uids.length === 1) {
     const uid = uids[0]!;
     const entry = await deps.registry.get(uid);

@@ -55,7 +55,8 @@ export async function consume(batch: MessageBatch<ReconcileMessage>, deps: Recon
 
 function validUids(body: unknown): { uid: string; tenant: string }[] | undefined {
   const uids = (body as Partial<ReconcileMessage> | null)?.uids;
-  if ((body as Partial<ReconcileMessage> | null)?.kind !== 'check' || !Array.isArray(uids) || uids.length === 0 || uids.length > 100) return undefined;
+  if ((body as Partial<ReconcileMessage> | null)?.kind !== 'check' || !Array.isArray(uids) || uids.length === 0 || uids.length > 100)
+    return undefined;
   const valid = uids.every((entry) => typeof entry?.uid === 'string' && typeof entry?.tenant === 'string');
   return valid ? uids.map(({ uid, tenant }) => ({ uid, tenant })) : undefined;
 }

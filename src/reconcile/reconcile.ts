@@ -72,7 +72,12 @@ export async function reconcile(deps: ReconcileDeps): Promise<ReconcileSummary> 
 }
 
 /** Checks one lookup batch and adds its outcome to the summary; a failed lookup stops the run (nothing done to the batch). */
-async function checkBatch(batch: { uid: string; tenant: string }[], deps: ReconcileDeps, summary: ReconcileSummary, confirmed: Set<string>): Promise<boolean> {
+async function checkBatch(
+  batch: { uid: string; tenant: string }[],
+  deps: ReconcileDeps,
+  summary: ReconcileSummary,
+  confirmed: Set<string>,
+): Promise<boolean> {
   summary.batches++;
   try {
     const result = await checkUids(batch, deps, 'cron');
@@ -109,7 +114,12 @@ async function sweepInline(deps: ReconcileDeps, state: SweepState, summary: Reco
 }
 
 /** Queue mode: pages through the registry and enqueues lookup batches for the consumer (src/reconcile/queue.ts). */
-async function enqueueSweep(queue: Queue<ReconcileMessage>, deps: ReconcileDeps, state: SweepState, summary: ReconcileSummary): Promise<void> {
+async function enqueueSweep(
+  queue: Queue<ReconcileMessage>,
+  deps: ReconcileDeps,
+  state: SweepState,
+  summary: ReconcileSummary,
+): Promise<void> {
   const { batchSize, queueBatchesPerRun } = deps.settings;
   let enqueued = 0;
   while (enqueued < queueBatchesPerRun) {

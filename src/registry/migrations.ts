@@ -3,7 +3,12 @@
  * `d1_migrations` table; the doctor checks each is applied. test/registry/migrations.test.ts fails
  * when this list and the folder disagree.
  */
-export const MIGRATIONS = ['0001_create_stream_users.sql', '0002_reconcile_at_scale.sql', '0003_profile_written.sql', '0004_tenant_bound_index.sql'] as const;
+export const MIGRATIONS = [
+  '0001_create_stream_users.sql',
+  '0002_reconcile_at_scale.sql',
+  '0003_profile_written.sql',
+  '0004_tenant_bound_index.sql',
+] as const;
 
 /** The migrations the bound database has not applied (all of them when it has no record of any). */
 export async function missingMigrations(db: D1Database): Promise<string[]> {

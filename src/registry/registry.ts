@@ -77,7 +77,13 @@ export interface SeenUid extends ScopedUid {
   at: number;
 }
 
-type EntryRow = { tenant: string; state: RegistryState; alive_at: number | null; profile_hash: string | null; profile_written_at: number | null };
+type EntryRow = {
+  tenant: string;
+  state: RegistryState;
+  alive_at: number | null;
+  profile_hash: string | null;
+  profile_written_at: number | null;
+};
 
 /**
  * The near read: the uid's row (if any) and whether any row at all is bound to
@@ -166,7 +172,10 @@ export class UserRegistry {
   /** Uids seen alive (and uids served while D1 was down), in one statement. */
   async recordSeen(seen: readonly SeenUid[]): Promise<void> {
     if (seen.length === 0) return;
-    await this.#db.prepare(RECORD_SEEN).bind(JSON.stringify(seen.map(({ uid, tenant, at }) => ({ uid, tenant, at })))).run();
+    await this.#db
+      .prepare(RECORD_SEEN)
+      .bind(JSON.stringify(seen.map(({ uid, tenant, at }) => ({ uid, tenant, at }))))
+      .run();
   }
 
   /** Stream now has this profile for `uid` (written by this service). */
@@ -209,19 +218,13 @@ export class UserRegistry {
 
   /** The next active uids after `cursor`, in uid order (the sweep's keyset cursor). */
   async page(cursor: string, limit: number): Promise<ScopedUid[]> {
-    const { results } = await this.#db
-      .prepare(CRON_QUERIES.page)
-      .bind(cursor, limit)
-      .all<ScopedUid>();
+    const { results } = await this.#db.prepare(CRON_QUERIES.page).bind(cursor, limit).all<ScopedUid>();
     return results;
   }
 
   /** Active uids to check before the sweep (the self-service path found the account still there). */
   async rechecks(limit: number): Promise<ScopedUid[]> {
-    const { results } = await this.#db
-      .prepare(CRON_QUERIES.rechecks)
-      .bind(limit)
-      .all<ScopedUid>();
+    const { results } = await this.#db.prepare(CRON_QUERIES.rechecks).bind(limit).all<ScopedUid>();
     return results;
   }
 
@@ -233,19 +236,13 @@ export class UserRegistry {
    * caller (see src/reconcile/deleter.ts).
    */
   async claimDueDeletions(limit: number, claim: string): Promise<PendingDeletion[]> {
-    const { results } = await this.#db
-      .prepare(CRON_QUERIES.claimDueDeletions)
-      .bind(this.#now(), limit, claim)
-      .all<PendingDeletion>();
+    const { results } = await this.#db.prepare(CRON_QUERIES.claimDueDeletions).bind(this.#now(), limit, claim).all<PendingDeletion>();
     return results;
   }
 
   /** Deletions due now, counted up to `limit` (a bounded read). */
   async countDue(limit: number): Promise<number> {
-    const row = await this.#db
-      .prepare(CRON_QUERIES.countDue)
-      .bind(this.#now(), limit)
-      .first<{ n: number }>();
+    const row = await this.#db.prepare(CRON_QUERIES.countDue).bind(this.#now(), limit).first<{ n: number }>();
     return row?.n ?? 0;
   }
 
@@ -264,10 +261,7 @@ export class UserRegistry {
 
   /** Stream tasks still deleting registered uids, with their uids. */
   async openTasks(limit: number): Promise<Map<string, string[]>> {
-    const { results } = await this.#db
-      .prepare(CRON_QUERIES.openTasks)
-      .bind(limit)
-      .all<{ task_id: string; uid: string }>();
+    const { results } = await this.#db.prepare(CRON_QUERIES.openTasks).bind(limit).all<{ task_id: string; uid: string }>();
     const tasks = new Map<string, string[]>();
     for (const row of results) tasks.set(row.task_id, [...(tasks.get(row.task_id) ?? []), row.uid]);
     return tasks;
@@ -275,10 +269,7 @@ export class UserRegistry {
 
   /** The uids of `tenant` most recently known to exist: the brake's witnesses. */
   async witnesses(tenant: string, limit: number): Promise<string[]> {
-    const { results } = await this.#db
-      .prepare(CRON_QUERIES.witnesses)
-      .bind(tenant, limit)
-      .all<{ uid: string }>();
+    const { results } = await this.#db.prepare(CRON_QUERIES.witnesses).bind(tenant, limit).all<{ uid: string }>();
     return results.map((row) => row.uid);
   }
 
@@ -445,14 +436,18 @@ export class UserRegistry {
 
   /** Operator view: uids by state (a full count: for the status route, never the cron path). */
   async countsByState(): Promise<Record<RegistryState, number>> {
-    const { results } = await this.#db.prepare('SELECT state, count(*) AS n FROM stream_users GROUP BY state').all<{ state: RegistryState; n: number }>();
+    const { results } = await this.#db
+      .prepare('SELECT state, count(*) AS n FROM stream_users GROUP BY state')
+      .all<{ state: RegistryState; n: number }>();
     const counts: Record<RegistryState, number> = { active: 0, pending_delete: 0, deleted: 0 };
     for (const row of results) counts[row.state] = row.n;
     return counts;
   }
 
   /** Operator view: the oldest pending deletions with their last error. */
-  async oldestPending(limit: number): Promise<{ uid: string; tenant: string; failures: number; last_error: string | null; since: number | null; task_id: string | null }[]> {
+  async oldestPending(
+    limit: number,
+  ): Promise<{ uid: string; tenant: string; failures: number; last_error: string | null; since: number | null; task_id: string | null }[]> {
     const { results } = await this.#db
       .prepare(
         `SELECT uid, tenant, failures, last_error, last_checked_at AS since, task_id FROM stream_users
@@ -465,6 +460,7 @@ export class UserRegistry {
 }
 
 function entryOf(row: EntryRow): RegistryEntry {
-  const written = row.profile_hash !== null && row.profile_written_at !== null ? { hash: row.profile_hash, at: row.profile_written_at } : undefined;
+  const written =
+    row.profile_hash !== null && row.profile_written_at !== null ? { hash: row.profile_hash, at: row.profile_written_at } : undefined;
   return { tenant: row.tenant, state: row.state, aliveAt: row.alive_at, written };
 }

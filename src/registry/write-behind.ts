@@ -127,7 +127,8 @@ export class RegistryWriteBehind {
           await this.#options.registry.recordSeen(batch);
           this.#failures = 0;
         } catch (error) {
-          for (const entry of batch) if (!this.#waiting.has(entry.uid) && (entry.duty || this.#waiting.size < MAX_WAITING)) this.#waiting.set(entry.uid, entry);
+          for (const entry of batch)
+            if (!this.#waiting.has(entry.uid) && (entry.duty || this.#waiting.size < MAX_WAITING)) this.#waiting.set(entry.uid, entry);
           this.#failures++;
           const delay = Math.min(RETRY_FIRST_MS * 2 ** (this.#failures - 1), RETRY_MAX_MS);
           this.#notBefore = this.#options.now() + delay;
@@ -172,7 +173,10 @@ export async function recordQueuedRegistrations(messages: readonly Message<unkno
 /** A `register` message's uids, or undefined when it is not one. */
 function registrationsIn(body: unknown): SeenUid[] | undefined {
   const message = body as Partial<RegisterMessage> | null;
-  if (message?.kind !== 'register' || !Array.isArray(message.uids) || message.uids.length === 0 || message.uids.length > MAX_PER_STATEMENT) return undefined;
-  const valid = message.uids.every((entry) => typeof entry?.uid === 'string' && typeof entry?.tenant === 'string' && Number.isFinite(entry?.at));
+  if (message?.kind !== 'register' || !Array.isArray(message.uids) || message.uids.length === 0 || message.uids.length > MAX_PER_STATEMENT)
+    return undefined;
+  const valid = message.uids.every(
+    (entry) => typeof entry?.uid === 'string' && typeof entry?.tenant === 'string' && Number.isFinite(entry?.at),
+  );
   return valid ? message.uids.map(({ uid, tenant, at }) => ({ uid, tenant, at })) : undefined;
 }

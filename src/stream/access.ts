@@ -36,7 +36,8 @@ export function accessFromClaims(claims: FirebaseClaims, policy: AccessPolicy): 
   if (policy.roleClaim !== undefined && claims[policy.roleClaim] !== undefined) {
     const role = claims[policy.roleClaim];
     if (typeof role === 'string' && policy.allowedRoles.has(role)) access.role = role;
-    else refused.push(typeof role === 'string' ? `role "${role.slice(0, 64)}" is not in STREAM_ALLOWED_ROLES` : 'role claim is not a string');
+    else
+      refused.push(typeof role === 'string' ? `role "${role.slice(0, 64)}" is not in STREAM_ALLOWED_ROLES` : 'role claim is not a string');
   }
   if (policy.teamsClaim !== undefined && claims[policy.teamsClaim] !== undefined) {
     const teams = claims[policy.teamsClaim];

@@ -32,7 +32,13 @@ export class ProfileCache {
 
 /** A stable digest of the fields this service owns, as written to Stream: equal for equal profiles whatever the order of fields. */
 export async function profileHash(profile: StreamProfile, access: StreamAccess = {}): Promise<string> {
-  const key = JSON.stringify([profile.name ?? null, profile.image ?? null, profile.email ?? null, access.role ?? null, access.teams ?? null]);
+  const key = JSON.stringify([
+    profile.name ?? null,
+    profile.image ?? null,
+    profile.email ?? null,
+    access.role ?? null,
+    access.teams ?? null,
+  ]);
   const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(key)));
   return base64UrlFromBytes(digest).slice(0, 22);
 }

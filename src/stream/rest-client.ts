@@ -160,7 +160,11 @@ export class StreamRestClient {
   }
 
   /** One attempt: Stream's answer, or a failure with status 0 when nothing came back (network error, timeout). */
-  async #send(operation: string, url: URL, init: RequestInit): Promise<{ response: Response; failure?: undefined } | { response?: undefined; failure: StreamApiError }> {
+  async #send(
+    operation: string,
+    url: URL,
+    init: RequestInit,
+  ): Promise<{ response: Response; failure?: undefined } | { response?: undefined; failure: StreamApiError }> {
     try {
       return { response: await this.#fetch(url.href, init) };
     } catch (error) {

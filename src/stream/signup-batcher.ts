@@ -21,9 +21,7 @@ import { StreamBusyError, UserWriter, type UserWrite, type WritesUsers } from '.
 import { log, errorText } from '../platform/log';
 
 type BatchedWriteAnswer =
-  | { ok: 'created' | 'updated' }
-  | { busy: number }
-  | { failed: { operation: string; status: number; code?: number; message?: string } };
+  { ok: 'created' | 'updated' } | { busy: number } | { failed: { operation: string; status: number; code?: number; message?: string } };
 
 interface StreamTarget {
   baseUrl: string;
@@ -58,7 +56,12 @@ export class SignupBatcher extends DurableObject<BatcherEnv> {
     if (!entry) {
       const secret = this.env.STREAM_API_SECRET;
       if (!secret) throw new Error('SignupBatcher has no STREAM_API_SECRET');
-      const stream = new StreamRestClient({ now: Date.now, baseUrl: target.baseUrl, apiKey: target.apiKey, signer: new StreamTokenSigner(secret) });
+      const stream = new StreamRestClient({
+        now: Date.now,
+        baseUrl: target.baseUrl,
+        apiKey: target.apiKey,
+        signer: new StreamTokenSigner(secret),
+      });
       // One I/O context for every caller: here writes can share requests (a stateless Worker cannot).
       entry = { stream, writer: new UserWriter({ now: Date.now, stream, windowMs: 50, batching: true }) };
       this.#writers.set(key, entry);

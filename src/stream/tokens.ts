@@ -24,9 +24,7 @@ export class StreamTokenSigner {
 
   constructor(secret: string) {
     // Imported once per signer (one per isolate and secret), never per request.
-    this.#key = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-      'sign',
-    ]);
+    this.#key = crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   }
 
   /** A user token; payload keys in the SDK's order: user_id, exp, iat. */

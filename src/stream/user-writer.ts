@@ -156,7 +156,7 @@ export class UserWriter implements WritesUsers {
     for (const { write, resolve, reject } of batch) {
       const outcome = outcomes.get(write.id);
       if (outcome && 'ok' in outcome) resolve(outcome.ok);
-      else reject(outcome?.error ?? new StreamApiError('writeUsers', 200, { message: 'the user was not in Stream\'s answer' }));
+      else reject(outcome?.error ?? new StreamApiError('writeUsers', 200, { message: "the user was not in Stream's answer" }));
     }
   }
 
@@ -171,7 +171,10 @@ export class UserWriter implements WritesUsers {
       const outcomeOf = await request();
       for (const { id } of writes) {
         const ok = outcomeOf(id);
-        outcomes.set(id, ok ? { ok } : { error: new StreamApiError('writeUsers', 200, { message: 'the user was not in Stream\'s answer' }) });
+        outcomes.set(
+          id,
+          ok ? { ok } : { error: new StreamApiError('writeUsers', 200, { message: "the user was not in Stream's answer" }) },
+        );
       }
     } catch (error) {
       for (const { id } of writes) outcomes.set(id, { error });

@@ -12,7 +12,8 @@ const importsOf = (source: string, { typesToo }: { typesToo: boolean }) => [
   ...[...source.matchAll(/^\s*(import|export)\s+(type\s+)?[^;]*?from\s+'([^']+)'/gm)].filter((m) => typesToo || !m[2]).map((m) => m[3]!),
   ...[...source.matchAll(/^\s*import\s+'([^']+)'/gm)].map((m) => m[1]!),
 ];
-const packageOf = (specifier: string) => (specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!);
+const packageOf = (specifier: string) =>
+  specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
@@ -28,7 +29,8 @@ it("package.json's dependencies are exactly the packages the Worker (src/) impor
   const used = new Set<string>();
   for (const file of sources('src')) {
     for (const specifier of importsOf(readFileSync(file, 'utf8'), { typesToo: false })) {
-      if (!specifier.startsWith('.') && !specifier.startsWith('cloudflare:') && !specifier.startsWith('node:')) used.add(packageOf(specifier));
+      if (!specifier.startsWith('.') && !specifier.startsWith('cloudflare:') && !specifier.startsWith('node:'))
+        used.add(packageOf(specifier));
     }
   }
   const { dependencies } = JSON.parse(readFileSync('package.json', 'utf8')) as { dependencies: Record<string, string> };

@@ -26,15 +26,22 @@ const uidOf = (authorization: string | null) => /^Bearer id-([^-]+)/.exec(author
 export type Answer = Response | ((request: SeenRequest) => Response | Promise<Response>);
 
 export const problem = (status: number, code: string, headers: Record<string, string> = {}) =>
-  new Response(JSON.stringify({ type: 'about:blank', title: code, status, detail: `${code} detail`, code }), { status, headers: { 'Content-Type': 'application/problem+json', ...headers } });
+  new Response(JSON.stringify({ type: 'about:blank', title: code, status, detail: `${code} detail`, code }), {
+    status,
+    headers: { 'Content-Type': 'application/problem+json', ...headers },
+  });
 export const callableError = (status: number, callableStatus: string, headers: Record<string, string> = {}) =>
-  new Response(JSON.stringify({ error: { status: callableStatus, message: `${callableStatus} message` } }), { status, headers: { 'Content-Type': 'application/json', ...headers } });
+  new Response(JSON.stringify({ error: { status: callableStatus, message: `${callableStatus} message` } }), {
+    status,
+    headers: { 'Content-Type': 'application/json', ...headers },
+  });
 
 /** The Worker's normal answer to a request: a token for the ID token's uid (REST or callable), revoke, delete. */
 export function normalAnswer(request: SeenRequest, serial: number): Response {
   const uid = uidOf(request.authorization);
   const token = streamToken(uid, Math.floor(Date.now() / 1000) + 3600, serial);
-  const json = (body: unknown, status = 200) => new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
+  const json = (body: unknown, status = 200) =>
+    new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json' } });
   switch (request.path) {
     case '/v1/users/me':
       return json({ token, user_id: uid, api_key: 'key', expires_at: null, user: { id: uid, name: `name of ${uid}` } });

@@ -80,7 +80,7 @@ describe('429 and 503: retried after Retry-After plus jitter, bounded', () => {
     expect(seen.size).toBeGreaterThan(1);
   });
 
-  it('bounded: after maxRetries it fails with the Worker\'s code and status', async () => {
+  it("bounded: after maxRetries it fails with the Worker's code and status", async () => {
     const busy = () => problem(503, 'stream_unavailable', { 'Retry-After': '1' });
     const worker = fakeWorker([busy(), busy(), busy(), busy()]);
     const { provider, waits } = setup(worker, { maxRetries: 2 });
@@ -144,7 +144,7 @@ describe('an ID token the Worker refuses is refreshed once', () => {
 });
 
 describe('one signed-in user per generation: reset() (sign-out) forgets everything', () => {
-  it('a prefetch for alice that lands after reset and bob\'s sign-in is dropped: bob gets his own token, user is not alice', async () => {
+  it("a prefetch for alice that lands after reset and bob's sign-in is dropped: bob gets his own token, user is not alice", async () => {
     const worker = fakeWorker();
     const { provider, user } = setup(worker, { getUid: undefined });
     worker.hold();
@@ -160,7 +160,7 @@ describe('one signed-in user per generation: reset() (sign-out) forgets everythi
     expect(provider.user).toEqual({ id: 'bob', name: 'name of bob' });
   });
 
-  it('a call in flight for alice is not shared with bob\'s first call; alice\'s caller gets an error, not a token', async () => {
+  it("a call in flight for alice is not shared with bob's first call; alice's caller gets an error, not a token", async () => {
     const worker = fakeWorker();
     const { provider, user } = setup(worker);
     worker.hold();
@@ -176,7 +176,7 @@ describe('one signed-in user per generation: reset() (sign-out) forgets everythi
     expect(payloadOf(await bobs).user_id).toBe('bob');
   });
 
-  it('bob goes through the create route after alice\'s reset, so his Stream profile is written', async () => {
+  it("bob goes through the create route after alice's reset, so his Stream profile is written", async () => {
     const worker = fakeWorker();
     const { provider, user } = setup(worker);
     await provider();
@@ -187,7 +187,7 @@ describe('one signed-in user per generation: reset() (sign-out) forgets everythi
     expect(worker.paths()).toEqual(['/v1/users/me', '/v1/token', '/v1/users/me']);
   });
 
-  it('a token kept (prefetched) before alice\'s revoke and sign-out is never handed to the next caller', async () => {
+  it("a token kept (prefetched) before alice's revoke and sign-out is never handed to the next caller", async () => {
     const worker = fakeWorker();
     const { provider, user } = setup(worker);
     await provider.prefetch();
@@ -266,7 +266,7 @@ describe('the token is checked against the signed-in uid (getUid)', () => {
     await expect(strict()).rejects.toMatchObject({ code: 'user_mismatch' });
   });
 
-  it('signed in again during the request (no reset): the second ask, with the new ID token, is the right user\'s', async () => {
+  it("signed in again during the request (no reset): the second ask, with the new ID token, is the right user's", async () => {
     const user = session('alice');
     const worker = fakeWorker([
       (request) => {
@@ -289,7 +289,13 @@ describe('transport: https only, no redirects, a timeout', () => {
       await expect(deleteStreamUser({ url, getIdToken, fetch: worker.fetch })).rejects.toBeInstanceOf(StreamTokenError);
     }
     expect(worker.seen).toEqual([]);
-    for (const url of ['https://worker.example/', 'http://localhost:8787', 'http://127.0.0.1:8787', 'http://127.8.9.10', 'http://[::1]:8787']) {
+    for (const url of [
+      'https://worker.example/',
+      'http://localhost:8787',
+      'http://127.0.0.1:8787',
+      'http://127.8.9.10',
+      'http://[::1]:8787',
+    ]) {
       await createStreamTokenProvider({ url, getIdToken, fetch: worker.fetch })();
     }
     expect(worker.seen).toHaveLength(5);
@@ -306,7 +312,10 @@ describe('transport: https only, no redirects, a timeout', () => {
     expect(worker.seen.map((r) => r.redirect)).toEqual(['error', 'error', 'error', 'error']);
 
     const redirecting = fakeWorker([new Response(null, { status: 307, headers: { Location: 'https://elsewhere.example/' } })]);
-    await expect(createStreamTokenProvider({ ...options, fetch: redirecting.fetch })()).rejects.toMatchObject({ code: 'redirected', status: 307 });
+    await expect(createStreamTokenProvider({ ...options, fetch: redirecting.fetch })()).rejects.toMatchObject({
+      code: 'redirected',
+      status: 307,
+    });
   });
 
   it('with the real fetch: a redirect to another origin is not followed, and the ID token never reaches it', async () => {
@@ -318,7 +327,10 @@ describe('transport: https only, no redirects, a timeout', () => {
     });
     await Promise.all([elsewhere, worker].map((server) => new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))));
     try {
-      const provider = createStreamTokenProvider({ url: `http://127.0.0.1:${(worker.address() as AddressInfo).port}`, getIdToken: async () => 'id-secret' });
+      const provider = createStreamTokenProvider({
+        url: `http://127.0.0.1:${(worker.address() as AddressInfo).port}`,
+        getIdToken: async () => 'id-secret',
+      });
       await expect(provider()).rejects.toMatchObject({ name: 'StreamTokenError', code: 'network_error' });
       expect(reached).toEqual([]);
     } finally {
@@ -343,7 +355,7 @@ describe('transport: https only, no redirects, a timeout', () => {
 });
 
 describe('revoke and delete', () => {
-  it('take getIdToken like the provider and answer the Worker\'s own shapes, on both protocols', async () => {
+  it("take getIdToken like the provider and answer the Worker's own shapes, on both protocols", async () => {
     const worker = fakeWorker([problem(401, 'invalid_token')]);
     const user = session('alice');
     const options = { url: URL_, getIdToken: user.getIdToken, fetch: worker.fetch };
@@ -354,7 +366,13 @@ describe('revoke and delete', () => {
     expect(rest).toEqual({ deleted: true, completed: false }); // 202: under way
     const viaCallable = await deleteStreamUser({ ...options, protocol: 'callable' });
     expect(viaCallable.deleted ? 'deleted' : viaCallable.reason).toBe('firebase_account_exists');
-    expect(worker.paths()).toEqual(['/v1/token/revoke', '/v1/token/revoke', '/revokeStreamUserToken', '/v1/users/me/delete', '/deleteStreamUser']);
+    expect(worker.paths()).toEqual([
+      '/v1/token/revoke',
+      '/v1/token/revoke',
+      '/revokeStreamUserToken',
+      '/v1/users/me/delete',
+      '/deleteStreamUser',
+    ]);
   });
 
   it('an answer without a token is bad_answer', async () => {

@@ -22,9 +22,21 @@ function problemsOf(env: Env): { settings: string[]; message: string } {
 describe('parseConfig', () => {
   it('deletion events: off by default; on with an audience and its service account, keys from Google unless told otherwise', () => {
     expect(parseConfig(valid).deletionEvents).toBeUndefined();
-    const on = { ...valid, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true', DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' };
-    expect(parseConfig(on).deletionEvents).toEqual({ audience: on.DELETION_EVENTS_AUDIENCE, serviceAccount: on.DELETION_EVENTS_SERVICE_ACCOUNT, jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs' });
-    expect(parseConfig({ ...on, GOOGLE_OIDC_JWKS_URL: 'http://127.0.0.1:9/certs' }).deletionEvents?.jwksUrl).toBe('http://127.0.0.1:9/certs');
+    const on = {
+      ...valid,
+      FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
+      ALLOW_AUTH_EMULATOR: 'true',
+      DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
+      DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com',
+    };
+    expect(parseConfig(on).deletionEvents).toEqual({
+      audience: on.DELETION_EVENTS_AUDIENCE,
+      serviceAccount: on.DELETION_EVENTS_SERVICE_ACCOUNT,
+      jwksUrl: 'https://www.googleapis.com/oauth2/v3/certs',
+    });
+    expect(parseConfig({ ...on, GOOGLE_OIDC_JWKS_URL: 'http://127.0.0.1:9/certs' }).deletionEvents?.jwksUrl).toBe(
+      'http://127.0.0.1:9/certs',
+    );
   });
 
   it('fills the documented defaults', () => {
@@ -89,16 +101,48 @@ describe('parseConfig', () => {
     ['RECONCILE_QUEUE_BATCHES_PER_RUN', { RECONCILE_QUEUE_BATCHES_PER_RUN: '0' }],
     // Production URLs cannot leak: https, or http for a loopback host only.
     ['STREAM_BASE_URL', { STREAM_BASE_URL: 'http://chat.stream-io-api.com' }],
-    ['FIREBASE_JWKS_URL', { FIREBASE_JWKS_URL: 'http://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com' }],
+    [
+      'FIREBASE_JWKS_URL',
+      { FIREBASE_JWKS_URL: 'http://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com' },
+    ],
     ['FIREBASE_IDENTITY_TOOLKIT_URL', { FIREBASE_IDENTITY_TOOLKIT_URL: 'http://10.0.0.5:8080' }],
     ['APP_CHECK_JWKS_URL', { APP_CHECK: 'monitor', FIREBASE_PROJECT_NUMBER: '123456789', APP_CHECK_JWKS_URL: 'http://evil.example/jwks' }],
     ['GOOGLE_OIDC_JWKS_URL', { GOOGLE_OIDC_JWKS_URL: 'http://www.googleapis.com/oauth2/v3/certs' }],
     // Deletion events: the audience needs its service account, a way to ask Firebase, and vice versa.
-    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true' }],
-    ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'not-an-email', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true' }],
+    [
+      'DELETION_EVENTS_SERVICE_ACCOUNT',
+      {
+        DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
+        FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
+        ALLOW_AUTH_EMULATOR: 'true',
+      },
+    ],
+    [
+      'DELETION_EVENTS_SERVICE_ACCOUNT',
+      {
+        DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
+        DELETION_EVENTS_SERVICE_ACCOUNT: 'not-an-email',
+        FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
+        ALLOW_AUTH_EMULATOR: 'true',
+      },
+    ],
     ['DELETION_EVENTS_SERVICE_ACCOUNT', { DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' }],
-    ['DELETION_EVENTS_AUDIENCE', { DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' }],
-    ['DELETION_EVENTS_AUDIENCE', { DELETION_EVENTS_AUDIENCE: 'has a space', DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com', FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'true' }],
+    [
+      'DELETION_EVENTS_AUDIENCE',
+      {
+        DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
+        DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com',
+      },
+    ],
+    [
+      'DELETION_EVENTS_AUDIENCE',
+      {
+        DELETION_EVENTS_AUDIENCE: 'has a space',
+        DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com',
+        FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
+        ALLOW_AUTH_EMULATOR: 'true',
+      },
+    ],
     [
       'GOOGLE_SERVICE_ACCOUNT',
       {
@@ -137,19 +181,36 @@ describe('parseConfig', () => {
       ADMIN_TOKEN: 'short',
     });
     expect([...settings].sort()).toEqual(
-      ['ADMIN_TOKEN', 'FIREBASE_ANONYMOUS', 'FIREBASE_PROJECT_NUMBER', 'GOOGLE_SERVICE_ACCOUNT', 'RECONCILE_BATCH_SIZE', 'STREAM_DELETE_MODE', 'STREAM_TOKEN_TTL_SECONDS'].sort(),
+      [
+        'ADMIN_TOKEN',
+        'FIREBASE_ANONYMOUS',
+        'FIREBASE_PROJECT_NUMBER',
+        'GOOGLE_SERVICE_ACCOUNT',
+        'RECONCILE_BATCH_SIZE',
+        'STREAM_DELETE_MODE',
+        'STREAM_TOKEN_TTL_SECONDS',
+      ].sort(),
     );
   });
 
   it('reads a var wrangler.toml gives as a number or a boolean as its text', () => {
-    const config = parseConfig({ ...valid, STREAM_TOKEN_TTL_SECONDS: 600 as unknown as string, RECONCILE_DRY_RUN: true as unknown as string });
+    const config = parseConfig({
+      ...valid,
+      STREAM_TOKEN_TTL_SECONDS: 600 as unknown as string,
+      RECONCILE_DRY_RUN: true as unknown as string,
+    });
     expect(config.streamTokenTtlSeconds).toBe(600);
     expect(config.reconcile.dryRun).toBe(true);
   });
 
   it('never echoes a secret value in its message', () => {
     const secretish = 'sk_live_THIS_MUST_NOT_LEAK';
-    const { message } = problemsOf({ ...valid, STREAM_USER_FIELDS: 'bad', GOOGLE_SERVICE_ACCOUNT: `{"client_email":"a","private_key":"${secretish}"}`, ADMIN_TOKEN: 'short-but-secret' });
+    const { message } = problemsOf({
+      ...valid,
+      STREAM_USER_FIELDS: 'bad',
+      GOOGLE_SERVICE_ACCOUNT: `{"client_email":"a","private_key":"${secretish}"}`,
+      ADMIN_TOKEN: 'short-but-secret',
+    });
     expect(message).not.toContain(secretish);
     expect(message).not.toContain('short-but-secret');
     expect(message).not.toContain(valid.STREAM_API_SECRET);
@@ -168,7 +229,10 @@ describe('parseConfig', () => {
     expect(config.cors).toEqual({ kind: 'list', origins: new Set(['https://a.example', 'http://localhost:5173']) });
     expect(config.reconcile.dryRun).toBe(true);
     // Stream requires a hard user delete to hard-delete messages and conversations too.
-    expect(config.reconcile.deleteMode).toEqual({ label: 'hard,messages,channels', options: { user: 'hard', messages: 'hard', conversations: 'hard' } });
+    expect(config.reconcile.deleteMode).toEqual({
+      label: 'hard,messages,channels',
+      options: { user: 'hard', messages: 'hard', conversations: 'hard' },
+    });
     expect(parseConfig({ ...valid, STREAM_DELETE_MODE: 'soft,messages' }).reconcile.deleteMode).toEqual({
       label: 'soft,messages',
       options: { user: 'soft', messages: 'soft' },
@@ -178,13 +242,18 @@ describe('parseConfig', () => {
       messages: 'pruning',
       conversations: 'soft',
     });
-    expect([...parseConfig({ ...valid, FIREBASE_TENANT_IDS: 'tenant-a, tenant-b', DB: aDatabase }).tenants]).toEqual(['tenant-a', 'tenant-b']);
+    expect([...parseConfig({ ...valid, FIREBASE_TENANT_IDS: 'tenant-a, tenant-b', DB: aDatabase }).tenants]).toEqual([
+      'tenant-a',
+      'tenant-b',
+    ]);
     expect(config.streamTokenTtlSeconds).toBe(0);
   });
 
   it('keeps emulator mode off for a non-loopback host or when a service account is set', () => {
     const errors: string[] = [];
-    expect(parseConfig({ ...valid, ...allowed, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).firebaseAuthEmulatorHost).toBe('127.0.0.1:9099');
+    expect(parseConfig({ ...valid, ...allowed, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).firebaseAuthEmulatorHost).toBe(
+      '127.0.0.1:9099',
+    );
     const remote = parseConfig({ ...valid, ...allowed, FIREBASE_AUTH_EMULATOR_HOST: 'emulator.example.com:9099' });
     expect(remote.firebaseAuthEmulatorHost).toBeUndefined();
     errors.push(...remote.warnings.map((warning) => JSON.stringify(warning)));
@@ -207,7 +276,9 @@ describe('parseConfig', () => {
     for (const allow of [undefined, '', 'false']) {
       const config = parseConfig({ ...valid, ...host, ALLOW_AUTH_EMULATOR: allow });
       expect(config.firebaseAuthEmulatorHost, String(allow)).toBeUndefined();
-      expect(config.warnings).toEqual([{ event: 'emulator_mode_refused', reason: expect.stringContaining('without ALLOW_AUTH_EMULATOR = "true"') }]);
+      expect(config.warnings).toEqual([
+        { event: 'emulator_mode_refused', reason: expect.stringContaining('without ALLOW_AUTH_EMULATOR = "true"') },
+      ]);
     }
     for (const allow of ['TRUE', 'True', '1', 'yes', 'true,', 'on']) {
       expect(problemsOf({ ...valid, ...host, ALLOW_AUTH_EMULATOR: allow }).settings, allow).toEqual(['ALLOW_AUTH_EMULATOR']);
@@ -218,8 +289,12 @@ describe('parseConfig', () => {
   });
 
   it('refuses anonymous tokens that could never expire nor be revoked: TTL 0 with FIREBASE_ANONYMOUS=token-only', () => {
-    expect(problemsOf({ ...valid, STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: 'token-only' }).settings).toEqual(['STREAM_TOKEN_TTL_SECONDS', 'FIREBASE_ANONYMOUS']);
-    for (const anonymous of ['allow', 'deny']) expect(parseConfig({ ...valid, STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: anonymous }).streamTokenTtlSeconds).toBe(0);
+    expect(problemsOf({ ...valid, STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: 'token-only' }).settings).toEqual([
+      'STREAM_TOKEN_TTL_SECONDS',
+      'FIREBASE_ANONYMOUS',
+    ]);
+    for (const anonymous of ['allow', 'deny'])
+      expect(parseConfig({ ...valid, STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: anonymous }).streamTokenTtlSeconds).toBe(0);
     expect(parseConfig({ ...valid, STREAM_TOKEN_TTL_SECONDS: '1', FIREBASE_ANONYMOUS: 'token-only' }).anonymous).toBe('token-only');
   });
 
@@ -230,13 +305,20 @@ describe('parseConfig', () => {
     expect(refused.message).toContain('demo-stream-token-edge');
     expect(refused.message).not.toContain('super-secret-value');
     // The defaults spelled out (a trailing slash too) are still the real services.
-    expect(problemsOf({ ...placeholders, STREAM_BASE_URL: 'https://chat.stream-io-api.com/' }).settings).toEqual(['FIREBASE_PROJECT_ID', 'STREAM_API_KEY']);
+    expect(problemsOf({ ...placeholders, STREAM_BASE_URL: 'https://chat.stream-io-api.com/' }).settings).toEqual([
+      'FIREBASE_PROJECT_ID',
+      'STREAM_API_KEY',
+    ]);
     // Stand-ins on this machine, as tests and npm start use them.
-    expect(() => parseConfig({ ...placeholders, FIREBASE_JWKS_URL: 'http://127.0.0.1:9/jwks', STREAM_BASE_URL: 'http://127.0.0.1:9/stream' })).not.toThrow();
+    expect(() =>
+      parseConfig({ ...placeholders, FIREBASE_JWKS_URL: 'http://127.0.0.1:9/jwks', STREAM_BASE_URL: 'http://127.0.0.1:9/stream' }),
+    ).not.toThrow();
     // Emulator mode needs no Google keys; the Stream key still goes to the real API.
     expect(problemsOf({ ...placeholders, ...allowed, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }).settings).toEqual(['STREAM_API_KEY']);
     // The host without the switch is not emulator mode: the demo- project is checked against Google's keys.
-    expect(problemsOf({ ...placeholders, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', STREAM_BASE_URL: 'http://127.0.0.1:9' }).settings).toEqual(['FIREBASE_PROJECT_ID']);
+    expect(
+      problemsOf({ ...placeholders, FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', STREAM_BASE_URL: 'http://127.0.0.1:9' }).settings,
+    ).toEqual(['FIREBASE_PROJECT_ID']);
     // A real project id whose name starts like a word is fine; only the demo- prefix is a placeholder.
     expect(() => parseConfig({ ...valid, FIREBASE_PROJECT_ID: 'demonstration-app' })).not.toThrow();
   });

@@ -6,7 +6,22 @@ it('the benchmark runs for a second against this Worker and prints its table', a
   const { status, stdout, stderr } = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      ['bench/run.mjs', '--duration', '1', '--rounds', '1', '--users', '20', '--connections', '5', '--only', 'worker', '--no-extras', '--generator', 'autocannon'],
+      [
+        'bench/run.mjs',
+        '--duration',
+        '1',
+        '--rounds',
+        '1',
+        '--users',
+        '20',
+        '--connections',
+        '5',
+        '--only',
+        'worker',
+        '--no-extras',
+        '--generator',
+        'autocannon',
+      ],
       { timeout: 150_000 },
       (error, out, err) => resolve({ status: error ? 1 : 0, stdout: out, stderr: err }),
     );
@@ -22,7 +37,23 @@ it('the distance benchmark runs a few users through each scenario and prints its
   const { status, stdout, stderr } = await new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
     execFile(
       process.execPath,
-      ['bench/d1-distance.mjs', '--users', '6', '--outage-users', '2', '--warmup', '1', '--primary-ms', '10', '--replica-ms', '1', '--concurrency', '3', '--recovery-seconds', '2'],
+      [
+        'bench/d1-distance.mjs',
+        '--users',
+        '6',
+        '--outage-users',
+        '2',
+        '--warmup',
+        '1',
+        '--primary-ms',
+        '10',
+        '--replica-ms',
+        '1',
+        '--concurrency',
+        '3',
+        '--recovery-seconds',
+        '2',
+      ],
       { timeout: 150_000 },
       (error, out, err) => resolve({ status: error ? 1 : 0, stdout: out, stderr: err }),
     );

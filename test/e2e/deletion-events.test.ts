@@ -49,11 +49,14 @@ it('an account deleted in Firebase is gone from Stream within 5 s of the deletio
 
   const pushed = pubsub.delivered(person.uid);
   const started = performance.now();
-  const deleted = await fetch(`http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/projects/${stack.projectId}/accounts:delete`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },
-    body: JSON.stringify({ localId: person.uid }),
-  });
+  const deleted = await fetch(
+    `http://${stack.emulatorHost}/identitytoolkit.googleapis.com/v1/projects/${stack.projectId}/accounts:delete`,
+    {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: 'Bearer owner' },
+      body: JSON.stringify({ localId: person.uid }),
+    },
+  );
   expect(deleted.status).toBe(200);
   while (!standIn.deleted.has(person.uid) && performance.now() - started < 5_000) await new Promise((resolve) => setTimeout(resolve, 10));
   const elapsed = Math.round(performance.now() - started);
@@ -79,7 +82,10 @@ it('a push signed by anyone else is refused with 401 and deletes nothing', async
   await createStreamUser(person.idToken);
   const response = await fetch(`${stack.workerUrl}/v1/events/user-deleted`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: 'Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6Im5vcGUifQ.eyJpc3MiOiJhY2NvdW50cy5nb29nbGUuY29tIn0.c2ln' },
+    headers: {
+      'Content-Type': 'application/json',
+      Authorization: 'Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6Im5vcGUifQ.eyJpc3MiOiJhY2NvdW50cy5nb29nbGUuY29tIn0.c2ln',
+    },
     body: JSON.stringify({ message: { data: Buffer.from(JSON.stringify({ uid: person.uid })).toString('base64') } }),
   });
   expect(response.status).toBe(401);

@@ -17,12 +17,21 @@ const scratch = mkdtempSync(join(tmpdir(), 'deploy-script-test-'));
 const emptyHome = mkdtempSync(join(scratch, 'home-')); // no `wrangler login` in it
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-const baseEnv: NodeJS.ProcessEnv = { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', HOME: emptyHome, XDG_CONFIG_HOME: join(emptyHome, '.config') };
+const baseEnv: NodeJS.ProcessEnv = {
+  ...process.env,
+  CI: 'true',
+  WRANGLER_SEND_METRICS: 'false',
+  HOME: emptyHome,
+  XDG_CONFIG_HOME: join(emptyHome, '.config'),
+};
 for (const name of ['CLOUDFLARE_API_TOKEN', 'CLOUDFLARE_ACCOUNT_ID', 'CLOUDFLARE_API_BASE_URL', 'WRANGLER_BIN']) delete baseEnv[name];
 
 /** wrangler.toml with `vars` changed (undefined: the line removed) and paths made absolute, in a folder of its own. */
 function config(vars: Record<string, string | undefined>, extra = ''): string {
-  let text = realConfig.replace(/^(main|migrations_dir)(\s*=\s*)"([^"]+)"/gm, (_, key: string, eq: string, path: string) => `${key}${eq}${JSON.stringify(resolve(root, path))}`);
+  let text = realConfig.replace(
+    /^(main|migrations_dir)(\s*=\s*)"([^"]+)"/gm,
+    (_, key: string, eq: string, path: string) => `${key}${eq}${JSON.stringify(resolve(root, path))}`,
+  );
   for (const [name, value] of Object.entries(vars)) {
     const line = new RegExp(`^${name}\\s*=.*\\n`, 'm');
     const replacement = value === undefined ? '' : `${name} = ${JSON.stringify(value)}\n`;
@@ -35,7 +44,12 @@ function config(vars: Record<string, string | undefined>, extra = ''): string {
 const GOOD = { FIREBASE_PROJECT_ID: 'my-firebase-project', STREAM_API_KEY: 'abcd1234efgh' };
 
 function deploy(args: string[], env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, ['scripts/deploy.mjs', ...args], { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...baseEnv, ...env } });
+  const result = spawnSync(process.execPath, ['scripts/deploy.mjs', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: 120_000,
+    env: { ...baseEnv, ...env },
+  });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr, output: `${result.stdout}\n${result.stderr}` };
 }
 
@@ -104,8 +118,16 @@ describe('npm run deploy refuses, before uploading anything', () => {
   const cases: [string, string, string[]][] = [
     ['ALLOW_AUTH_EMULATOR = "true" in [vars]', config({ ...GOOD, ALLOW_AUTH_EMULATOR: 'true' }), []],
     ['ALLOW_AUTH_EMULATOR:true given with --var', config(GOOD), ['--var', 'ALLOW_AUTH_EMULATOR:true']],
-    ['a demo- project id against Google\'s keys', config({ ...GOOD, FIREBASE_PROJECT_ID: 'demo-my-app' }), []],
-    ['a demo- project id with FIREBASE_JWKS_URL spelled at its default', config({ ...GOOD, FIREBASE_PROJECT_ID: 'demo-my-app', FIREBASE_JWKS_URL: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com' }), []],
+    ["a demo- project id against Google's keys", config({ ...GOOD, FIREBASE_PROJECT_ID: 'demo-my-app' }), []],
+    [
+      'a demo- project id with FIREBASE_JWKS_URL spelled at its default',
+      config({
+        ...GOOD,
+        FIREBASE_PROJECT_ID: 'demo-my-app',
+        FIREBASE_JWKS_URL: 'https://www.googleapis.com/service_accounts/v1/jwk/securetoken@system.gserviceaccount.com',
+      }),
+      [],
+    ],
     ['the localdevkey placeholder against Stream', config({ ...GOOD, STREAM_API_KEY: 'localdevkey' }), []],
   ];
   it.each(cases)('%s', (_, path, args) => {
@@ -119,7 +141,12 @@ describe('npm run deploy refuses, before uploading anything', () => {
   });
 
   it('accepts the placeholders where they cannot reach Google or Stream (other key and API addresses)', () => {
-    const vars = { FIREBASE_PROJECT_ID: 'demo-x', FIREBASE_JWKS_URL: 'http://127.0.0.1:9/keys', STREAM_API_KEY: 'localdevkey', STREAM_BASE_URL: 'http://127.0.0.1:9' };
+    const vars = {
+      FIREBASE_PROJECT_ID: 'demo-x',
+      FIREBASE_JWKS_URL: 'http://127.0.0.1:9/keys',
+      STREAM_API_KEY: 'localdevkey',
+      STREAM_BASE_URL: 'http://127.0.0.1:9',
+    };
     expect(refusals(vars)).toEqual([]);
     expect(refusals({ ...vars, ALLOW_AUTH_EMULATOR: 'false' })).toEqual([]);
     expect(refusals({ ...vars, ALLOW_AUTH_EMULATOR: 'true' })).toHaveLength(1);
@@ -147,7 +174,10 @@ describe('the whole deploy against stand-ins', () => {
     api = await listenOnLoopback(
       createServer(async (req, res) => {
         requests.push({ method: req.method!, url: req.url!, authorization: req.headers.authorization, body: await read(req) });
-        if (req.url === '/client/v4/accounts') return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ success: true, result: [{ id: 'only-account' }] }));
+        if (req.url === '/client/v4/accounts')
+          return res
+            .writeHead(200, { 'content-type': 'application/json' })
+            .end(JSON.stringify({ success: true, result: [{ id: 'only-account' }] }));
         res.writeHead(answer.status, { 'content-type': 'application/json' }).end(JSON.stringify(answer.body));
       }),
     );
@@ -156,7 +186,10 @@ describe('the whole deploy against stand-ins', () => {
   // spawnSync would block the stand-in's event loop: run the script asynchronously.
   const deployAsync = (path: string, env: Record<string, string>) =>
     new Promise<{ status: number | null; output: string }>((done) => {
-      const child = spawn(process.execPath, ['scripts/deploy.mjs', '--config', path], { cwd: root, env: { ...baseEnv, WRANGLER_BIN: fakeWrangler, CLOUDFLARE_API_BASE_URL: `${api.url}/client/v4`, ...env } });
+      const child = spawn(process.execPath, ['scripts/deploy.mjs', '--config', path], {
+        cwd: root,
+        env: { ...baseEnv, WRANGLER_BIN: fakeWrangler, CLOUDFLARE_API_BASE_URL: `${api.url}/client/v4`, ...env },
+      });
       let output = '';
       child.stdout.on('data', (chunk) => (output += chunk));
       child.stderr.on('data', (chunk) => (output += chunk));
@@ -170,10 +203,22 @@ describe('the whole deploy against stand-ins', () => {
     const path = config(GOOD);
     const { status, output } = await deployAsync(path, { CLOUDFLARE_API_TOKEN: 'cf-token', CLOUDFLARE_ACCOUNT_ID: 'acc-1' });
     expect(status, output).toBe(0);
-    expect(recordedCalls()).toEqual(['secret list --format json', 'd1 list --json', 'd1 create stream-token-edge', 'd1 list --json', 'd1 migrations apply DB --remote', 'deploy']);
+    expect(recordedCalls()).toEqual([
+      'secret list --format json',
+      'd1 list --json',
+      'd1 create stream-token-edge',
+      'd1 list --json',
+      'd1 migrations apply DB --remote',
+      'deploy',
+    ]);
     expect(readFileSync(path, 'utf8')).toContain('database_id = "abcdef01-2345-6789-abcd-ef0123456789"');
     expect(requests).toEqual([
-      { method: 'PUT', url: '/client/v4/accounts/acc-1/d1/database/abcdef01-2345-6789-abcd-ef0123456789', authorization: 'Bearer cf-token', body: '{"read_replication":{"mode":"auto"}}' },
+      {
+        method: 'PUT',
+        url: '/client/v4/accounts/acc-1/d1/database/abcdef01-2345-6789-abcd-ef0123456789',
+        authorization: 'Bearer cf-token',
+        body: '{"read_replication":{"mode":"auto"}}',
+      },
     ]);
     expect(output).toContain('D1 read replication is on');
     expect(output).not.toContain('Read replication → Enable');
@@ -184,7 +229,10 @@ describe('the whole deploy against stand-ins', () => {
     requests.length = 0;
     const { status, output } = await deployAsync(config(GOOD), { CLOUDFLARE_API_TOKEN: 'cf-token' });
     expect(status, output).toBe(0);
-    expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual(['GET /client/v4/accounts', 'PUT /client/v4/accounts/only-account/d1/database/abcdef01-2345-6789-abcd-ef0123456789']);
+    expect(requests.map((r) => `${r.method} ${r.url}`)).toEqual([
+      'GET /client/v4/accounts',
+      'PUT /client/v4/accounts/only-account/d1/database/abcdef01-2345-6789-abcd-ef0123456789',
+    ]);
   });
 
   it('prints the dashboard step when the token may not edit D1 (403), and the deploy still succeeds', async () => {
@@ -211,7 +259,11 @@ describe('the whole deploy against stand-ins', () => {
   it('stops at the failing step in one line, and does not touch replication', async () => {
     reset();
     requests.length = 0;
-    const { status, output } = await deployAsync(config(GOOD), { CLOUDFLARE_API_TOKEN: 'cf-token', CLOUDFLARE_ACCOUNT_ID: 'acc-1', FAKE_DEPLOY_FAILS: '1' });
+    const { status, output } = await deployAsync(config(GOOD), {
+      CLOUDFLARE_API_TOKEN: 'cf-token',
+      CLOUDFLARE_ACCOUNT_ID: 'acc-1',
+      FAKE_DEPLOY_FAILS: '1',
+    });
     expect(status).toBe(1);
     expect(output).toContain('npm run deploy: stopped at step 3, wrangler deploy');
     expect(output).not.toMatch(STACK);

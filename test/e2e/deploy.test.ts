@@ -32,7 +32,10 @@ function run(command: string, args: string[], extraEnv: Record<string, string> =
 function configWithoutDatabaseId(dir: string): string {
   const text = realConfig
     .replace(/^database_id\s*=.*\n/m, '')
-    .replace(/^(main|migrations_dir)(\s*=\s*)"([^"]+)"/gm, (_, key: string, eq: string, path: string) => `${key}${eq}${JSON.stringify(resolve(root, path))}`);
+    .replace(
+      /^(main|migrations_dir)(\s*=\s*)"([^"]+)"/gm,
+      (_, key: string, eq: string, path: string) => `${key}${eq}${JSON.stringify(resolve(root, path))}`,
+    );
   const path = join(dir, 'wrangler.toml');
   writeFileSync(path, text);
   return path;
@@ -102,10 +105,22 @@ else if (group === 'd1' && command === 'create') {
   });
 
   it('replaces the all-zero placeholder id with the existing database of that name', () => {
-    writeFileSync(state, JSON.stringify([{ name: 'other', uuid: 'aaaaaaaa-0000-0000-0000-000000000000' }, { name: databaseName, uuid: 'bbbbbbbb-1111-2222-3333-444444444444' }]));
+    writeFileSync(
+      state,
+      JSON.stringify([
+        { name: 'other', uuid: 'aaaaaaaa-0000-0000-0000-000000000000' },
+        { name: databaseName, uuid: 'bbbbbbbb-1111-2222-3333-444444444444' },
+      ]),
+    );
     const dir = mkdtempSync(join(scratch, 'placeholder-'));
     const config = join(dir, 'wrangler.toml');
-    writeFileSync(config, readFileSync(configWithoutDatabaseId(dir), 'utf8').replace(/^(database_name.*)$/m, '$1\ndatabase_id = "00000000-0000-0000-0000-000000000000"'));
+    writeFileSync(
+      config,
+      readFileSync(configWithoutDatabaseId(dir), 'utf8').replace(
+        /^(database_name.*)$/m,
+        '$1\ndatabase_id = "00000000-0000-0000-0000-000000000000"',
+      ),
+    );
     const { status, output } = ensure(config);
     expect(status, output).toBe(0);
     expect(output).toContain('found the existing database');
@@ -143,17 +158,26 @@ describe('.github/workflows/deploy.yml', () => {
   });
 
   it('uploads each Worker secret from the repository secret of the same name', () => {
-    const names = (deploy?.with?.secrets ?? '').split('\n').map((s) => s.trim()).filter(Boolean);
+    const names = (deploy?.with?.secrets ?? '')
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
     expect(names).toEqual(expect.arrayContaining(['STREAM_API_SECRET', 'GOOGLE_SERVICE_ACCOUNT', 'ADMIN_TOKEN']));
     for (const name of names) expect(deploy?.env?.[name]).toBe(`\${{ secrets.${name} }}`);
   });
 
   it('checks the configuration offline, looks up the D1 id, applies migrations remotely, and only then deploys', () => {
-    const pre = (deploy?.with?.preCommands ?? '').split('\n').map((s) => s.trim()).filter(Boolean);
+    const pre = (deploy?.with?.preCommands ?? '')
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
     expect(pre[0]).toMatch(/^node scripts\/deploy\.mjs --dry-run\b/);
     expect(pre[1]).toMatch(/^node scripts\/ensure-d1-database\.mjs\b/);
     expect(existsSync(join(root, 'scripts/ensure-d1-database.mjs'))).toBe(true);
-    const commands = (deploy?.with?.command ?? '').split('\n').map((s) => s.trim()).filter(Boolean);
+    const commands = (deploy?.with?.command ?? '')
+      .split('\n')
+      .map((s) => s.trim())
+      .filter(Boolean);
     expect(commands).toEqual(['d1 migrations apply DB --remote --config wrangler.toml', 'deploy --config wrangler.toml']);
   });
 });

@@ -39,9 +39,14 @@ afterAll(async () => {
 /** Runs the script without blocking this process, whose event loop serves the stand-ins it talks to. */
 const run = (args: string[], env: Record<string, string>) =>
   new Promise<{ status: number | null; stderr: string }>((resolve) => {
-    execFile(process.execPath, ['scripts/import-users.mjs', '--worker', workerUrl, ...args], { env: { ...process.env, ...env }, timeout: 60_000 }, (error, _stdout, stderr) => {
-      resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr });
-    });
+    execFile(
+      process.execPath,
+      ['scripts/import-users.mjs', '--worker', workerUrl, ...args],
+      { env: { ...process.env, ...env }, timeout: 60_000 },
+      (error, _stdout, stderr) => {
+        resolve({ status: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stderr });
+      },
+    );
   });
 
 it('imports a uid file, skipping comments, blanks and ids Stream cannot use', async () => {
@@ -57,17 +62,34 @@ it('imports every Stream user with role "user", paging by created_at without ski
   imported.length = 0;
   const sameInstant = '2025-01-01T00:00:00.000Z';
   const users = [
-    ...Array.from({ length: 150 }, (_, i) => ({ id: `same-${i}`, role: 'user', created_at: i < 120 ? sameInstant : `2025-01-02T00:00:${String(i - 100).padStart(2, '0')}.000Z` })),
-    ...Array.from({ length: 130 }, (_, i) => ({ id: `later-${i}`, role: 'user', created_at: `2025-02-01T00:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000Z` })),
+    ...Array.from({ length: 150 }, (_, i) => ({
+      id: `same-${i}`,
+      role: 'user',
+      created_at: i < 120 ? sameInstant : `2025-01-02T00:00:${String(i - 100).padStart(2, '0')}.000Z`,
+    })),
+    ...Array.from({ length: 130 }, (_, i) => ({
+      id: `later-${i}`,
+      role: 'user',
+      created_at: `2025-02-01T00:${String(Math.floor(i / 60)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000Z`,
+    })),
     { id: 'admin-1', role: 'admin', created_at: '2025-01-03T00:00:00.000Z' },
     { id: 'bot-1', role: 'bot', created_at: '2025-01-03T00:00:00.000Z' },
   ];
   for (const user of users) stream.standIn.users.set(user.id, user);
-  const result = await run(['--from-stream', '--stream-base-url', stream.url], { ADMIN_TOKEN, STREAM_API_KEY: 'importkey', STREAM_API_SECRET: 'import-secret' });
+  const result = await run(['--from-stream', '--stream-base-url', stream.url], {
+    ADMIN_TOKEN,
+    STREAM_API_KEY: 'importkey',
+    STREAM_API_SECRET: 'import-secret',
+  });
   expect(result.status, result.stderr).toBe(0);
   const all = imported.flat();
   expect(new Set(all).size).toBe(all.length);
-  expect(all.sort()).toEqual(users.filter((u) => u.role === 'user').map((u) => u.id).sort());
+  expect(all.sort()).toEqual(
+    users
+      .filter((u) => u.role === 'user')
+      .map((u) => u.id)
+      .sort(),
+  );
 });
 
 it('refuses to run without ADMIN_TOKEN', async () => {

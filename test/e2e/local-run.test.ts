@@ -26,7 +26,9 @@ function node(args: string[], env: Record<string, string>, { timeoutMs = 60_000 
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const done = new Promise<Run>((resolve) => child.on('close', (status, signal) => (clearTimeout(timer), resolve({ status, signal, stdout, stderr }))));
+  const done = new Promise<Run>((resolve) =>
+    child.on('close', (status, signal) => (clearTimeout(timer), resolve({ status, signal, stdout, stderr }))),
+  );
   return { child, done, output: () => stdout + stderr };
 }
 
@@ -47,28 +49,38 @@ async function occupy() {
 }
 
 describe('a second npm start', () => {
-  it.each(['worker', 'emulator'] as const)('refuses in one line when the %s port is busy, and leaves the first run\'s file alone', async (which) => {
-    const busy = await occupy();
-    const runFile = join(mkdtempSync(join(scratch, 'run-')), 'local-run.json');
-    const firstRun = JSON.stringify({ pid: process.pid, workerUrl: `http://127.0.0.1:${busy.port}`, adminToken: 'first-run' });
-    writeFileSync(runFile, firstRun);
-    const ports = which === 'worker' ? { PORT: String(busy.port), AUTH_EMULATOR_PORT: String(await freePort()) } : { PORT: String(await freePort()), AUTH_EMULATOR_PORT: String(busy.port) };
-    try {
-      const { status, stdout, stderr } = await node(['scripts/start.mjs'], { ...ports, LOCAL_RUN_FILE: runFile }, { timeoutMs: 30_000 }).done;
-      expect(status, stdout + stderr).toBe(1);
-      expect(stdout).toBe('');
-      const lines = stderr.trim().split('\n');
-      expect(lines).toHaveLength(1);
-      expect(lines[0]).toContain(`port ${busy.port} (${which === 'worker' ? 'the Worker' : 'the Firebase Auth emulator'}) is already in use`);
-      expect(lines[0]).toMatch(/PORT=\d+ AUTH_EMULATOR_PORT=\d+ npm start$/);
-      expect(readFileSync(runFile, 'utf8')).toBe(firstRun);
-    } finally {
-      await busy.close();
-    }
-  });
+  it.each(['worker', 'emulator'] as const)(
+    "refuses in one line when the %s port is busy, and leaves the first run's file alone",
+    async (which) => {
+      const busy = await occupy();
+      const runFile = join(mkdtempSync(join(scratch, 'run-')), 'local-run.json');
+      const firstRun = JSON.stringify({ pid: process.pid, workerUrl: `http://127.0.0.1:${busy.port}`, adminToken: 'first-run' });
+      writeFileSync(runFile, firstRun);
+      const ports =
+        which === 'worker'
+          ? { PORT: String(busy.port), AUTH_EMULATOR_PORT: String(await freePort()) }
+          : { PORT: String(await freePort()), AUTH_EMULATOR_PORT: String(busy.port) };
+      try {
+        const { status, stdout, stderr } = await node(['scripts/start.mjs'], { ...ports, LOCAL_RUN_FILE: runFile }, { timeoutMs: 30_000 })
+          .done;
+        expect(status, stdout + stderr).toBe(1);
+        expect(stdout).toBe('');
+        const lines = stderr.trim().split('\n');
+        expect(lines).toHaveLength(1);
+        expect(lines[0]).toContain(
+          `port ${busy.port} (${which === 'worker' ? 'the Worker' : 'the Firebase Auth emulator'}) is already in use`,
+        );
+        expect(lines[0]).toMatch(/PORT=\d+ AUTH_EMULATOR_PORT=\d+ npm start$/);
+        expect(readFileSync(runFile, 'utf8')).toBe(firstRun);
+      } finally {
+        await busy.close();
+      }
+    },
+  );
 
   it('names a port setting that is not a port', async () => {
-    const { status, stderr } = await node(['scripts/start.mjs', '--emulator-port', 'nine'], { LOCAL_RUN_FILE: join(scratch, 'none.json') }).done;
+    const { status, stderr } = await node(['scripts/start.mjs', '--emulator-port', 'nine'], { LOCAL_RUN_FILE: join(scratch, 'none.json') })
+      .done;
     expect(status).toBe(2);
     expect(stderr.trim()).toBe('npm start: AUTH_EMULATOR_PORT (--emulator-port) must be a port number, not "nine"');
   });
@@ -80,7 +92,8 @@ function processesWith(marker: string, except: number): string[] {
   for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
     if (Number(pid) === except) continue;
     try {
-      if (readFileSync(`/proc/${pid}/environ`, 'latin1').includes(marker)) found.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').slice(0, 120)}`);
+      if (readFileSync(`/proc/${pid}/environ`, 'latin1').includes(marker))
+        found.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'latin1').replaceAll('\0', ' ').slice(0, 120)}`);
     } catch {
       // gone meanwhile
     }
@@ -92,32 +105,62 @@ it('Ctrl-C during a standalone npm run demo stops the emulator and workerd and r
   const marker = `LOCAL_RUN_TEST_MARKER=${randomBytes(8).toString('hex')}`;
   const tmp = join(scratch, 'tmp');
   mkdirSync(tmp);
-  const demo = node(['scripts/demo.mjs', '--fresh'], { [marker.split('=')[0]!]: marker.split('=')[1]!, TMPDIR: tmp }, { timeoutMs: 150_000 });
+  const demo = node(
+    ['scripts/demo.mjs', '--fresh'],
+    { [marker.split('=')[0]!]: marker.split('=')[1]!, TMPDIR: tmp },
+    { timeoutMs: 150_000 },
+  );
   const pid = demo.child.pid!;
   // Interrupted while its stack runs: the emulator is up and `wrangler dev` has started workerd.
   const running = () => processesWith(marker, pid);
-  await until(() => running().some((line) => / dev --config /.test(line)) && running().some((line) => line.includes('workerd')), 120_000, `wrangler dev under the demo\n${demo.output()}`);
+  await until(
+    () => running().some((line) => / dev --config /.test(line)) && running().some((line) => line.includes('workerd')),
+    120_000,
+    `wrangler dev under the demo\n${demo.output()}`,
+  );
   expect(running().some((line) => line.includes('emulators:start'))).toBe(true);
   expect(readdirSync(tmp).some((name) => name.startsWith('auth-emulator-'))).toBe(true);
   expect(readdirSync(tmp).some((name) => name.startsWith('demo-state-'))).toBe(true);
   demo.child.kill('SIGINT');
   const { status, signal } = await demo.done;
   expect({ status, signal }).toEqual({ status: 130, signal: null });
-  await until(() => processesWith(marker, pid).length === 0, 10_000, `the demo's processes to end: ${processesWith(marker, pid).join('\n')}`);
+  await until(
+    () => processesWith(marker, pid).length === 0,
+    10_000,
+    `the demo's processes to end: ${processesWith(marker, pid).join('\n')}`,
+  );
   expect(readdirSync(tmp).filter((name) => /^(auth-emulator|demo-state|stream-token-client)-/.test(name))).toEqual([]);
 });
 
 it('npm run web prints a URL connected to the running npm start', async () => {
   const runFile = join(mkdtempSync(join(scratch, 'web-')), 'local-run.json');
   const stream = { baseUrl: 'http://127.0.0.1:4321', apiKey: 'localdevkey', secret: 'x' };
-  writeFileSync(runFile, JSON.stringify({ pid: process.pid, workerUrl: 'http://127.0.0.1:8899', emulatorHost: '127.0.0.1:9199', projectId: 'demo-p', realStream: false, adminToken: 't', streamApiKey: 'localdevkey', stream }));
+  writeFileSync(
+    runFile,
+    JSON.stringify({
+      pid: process.pid,
+      workerUrl: 'http://127.0.0.1:8899',
+      emulatorHost: '127.0.0.1:9199',
+      projectId: 'demo-p',
+      realStream: false,
+      adminToken: 't',
+      streamApiKey: 'localdevkey',
+      stream,
+    }),
+  );
   const port = await freePort();
   const web = node(['scripts/web.mjs'], { LOCAL_RUN_FILE: runFile, WEB_PORT: String(port) });
   try {
     await until(() => web.output().includes('Against a deployed Worker'), 60_000, `npm run web's URL\n${web.output()}`);
     const url = new URL(/http:\/\/127\.0\.0\.1:\d+\/\?\S+/.exec(web.output())![0]);
     expect(url.port).toBe(String(port));
-    expect(Object.fromEntries(url.searchParams)).toEqual({ worker: 'http://127.0.0.1:8899', authEmulator: 'http://127.0.0.1:9199', projectId: 'demo-p', streamKey: 'localdevkey', stream: 'http://127.0.0.1:4321' });
+    expect(Object.fromEntries(url.searchParams)).toEqual({
+      worker: 'http://127.0.0.1:8899',
+      authEmulator: 'http://127.0.0.1:9199',
+      projectId: 'demo-p',
+      streamKey: 'localdevkey',
+      stream: 'http://127.0.0.1:4321',
+    });
     const page = await fetch(url);
     expect(page.status).toBe(200);
   } finally {
@@ -129,7 +172,7 @@ it('npm run web prints a URL connected to the running npm start', async () => {
 describe('npm start with real Stream credentials checks the app once (GET /app)', () => {
   const secret = 'the-apps-secret';
   const stack = { workerUrl: 'http://127.0.0.1:1', emulatorHost: '127.0.0.1:1', stream: null };
-  it('✓ when the key and secret are one app\'s; ✗ naming the setting to fix otherwise', async () => {
+  it("✓ when the key and secret are one app's; ✗ naming the setting to fix otherwise", async () => {
     const app = await serveStreamStandIn({ apiKey: 'real-key', secret });
     try {
       expect(await streamCheckLine({ ...stack, streamAccess: { baseUrl: app.url, apiKey: 'real-key', secret } })).toBe(

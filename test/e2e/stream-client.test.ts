@@ -47,7 +47,11 @@ afterAll(async () => {
 });
 
 function chatClient(): StreamChat {
-  const client = new StreamChat(stack.streamAccess.apiKey, { baseURL: stack.streamAccess.baseUrl, allowServerSideConnect: true, timeout: 5000 });
+  const client = new StreamChat(stack.streamAccess.apiKey, {
+    baseURL: stack.streamAccess.baseUrl,
+    allowServerSideConnect: true,
+    timeout: 5000,
+  });
   clients.push(client);
   return client;
 }
@@ -74,11 +78,16 @@ function countingFetch(): { fetch: typeof fetch; paths: string[] } {
 
 const connections = () => stack.stream!.standIn.connections;
 
-it('npm start exposes no cron trigger a web page could call: no /__scheduled, and the run route needs the run\'s token', async () => {
+it("npm start exposes no cron trigger a web page could call: no /__scheduled, and the run route needs the run's token", async () => {
   expect((await fetch(`${stack.workerUrl}/__scheduled`)).status).toBe(404);
-  expect((await fetch(`${stack.workerUrl}/v1/admin/reconcile/run`, { method: 'POST', headers: { Origin: 'https://evil.example' } })).status).toBe(403); // emulator mode: local pages only
+  expect(
+    (await fetch(`${stack.workerUrl}/v1/admin/reconcile/run`, { method: 'POST', headers: { Origin: 'https://evil.example' } })).status,
+  ).toBe(403); // emulator mode: local pages only
   expect((await fetch(`${stack.workerUrl}/v1/admin/reconcile/run`, { method: 'POST' })).status).toBe(401);
-  const run = await fetch(`${stack.workerUrl}/v1/admin/reconcile/run`, { method: 'POST', headers: { Authorization: `Bearer ${stack.adminToken}` } });
+  const run = await fetch(`${stack.workerUrl}/v1/admin/reconcile/run`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${stack.adminToken}` },
+  });
   expect(run.status).toBe(200);
   expect(await run.json()).toMatchObject({ mode: 'inline' });
 });
@@ -87,13 +96,26 @@ it('npm run doctor against the local stack: every check answers, none fails', as
   // Not spawnSync: the Stream stand-in answers from this process's event loop.
   const { execFile } = await import('node:child_process');
   const run = await new Promise<{ code: number; output: string }>((resolve) => {
-    execFile(process.execPath, ['scripts/doctor.mjs', '--url', stack.workerUrl], { env: { ...process.env, ADMIN_TOKEN: stack.adminToken } }, (error, stdout, stderr) =>
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
+    execFile(
+      process.execPath,
+      ['scripts/doctor.mjs', '--url', stack.workerUrl],
+      { env: { ...process.env, ADMIN_TOKEN: stack.adminToken } },
+      (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, output: stdout + stderr }),
     );
   });
   const { output } = run;
   expect(run.code, output).toBe(0);
-  for (const name of ['settings', 'stream_credentials', 'clock_skew', 'firebase_admin', 'd1_migrations', 'bindings', 'google_keys', 'reconcile']) expect(output).toContain(name);
+  for (const name of [
+    'settings',
+    'stream_credentials',
+    'clock_skew',
+    'firebase_admin',
+    'd1_migrations',
+    'bindings',
+    'google_keys',
+    'reconcile',
+  ])
+    expect(output).toContain(name);
   expect(output).toContain('No failures.');
   expect(output).not.toContain(stack.adminToken);
 });
@@ -101,8 +123,11 @@ it('npm run doctor against the local stack: every check answers, none fails', as
 it('npm run status renders the reconciliation status for a person', async () => {
   const { execFile } = await import('node:child_process');
   const output = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ['scripts/status.mjs', '--url', stack.workerUrl], { env: { ...process.env, ADMIN_TOKEN: stack.adminToken } }, (error, stdout, stderr) =>
-      error ? reject(new Error(stderr)) : resolve(stdout),
+    execFile(
+      process.execPath,
+      ['scripts/status.mjs', '--url', stack.workerUrl],
+      { env: { ...process.env, ADMIN_TOKEN: stack.adminToken } },
+      (error, stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stdout)),
     );
   });
   expect(output).toMatch(/registry\s+active \d+/);
@@ -114,7 +139,12 @@ it('connects the official client as the signed-in uid, with the profile from Fir
   for (const protocol of ['rest', 'callable'] as const) {
     const user = await signUp(`Ada-${protocol}`);
     const counting = countingFetch();
-    const provider = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force), protocol, fetch: counting.fetch });
+    const provider = createStreamTokenProvider({
+      url: stack.workerUrl,
+      getIdToken: (force) => user.getIdToken(force),
+      protocol,
+      fetch: counting.fetch,
+    });
     const client = chatClient();
     const connected = await client.connectUser({ id: user.uid }, provider);
     expect(connected?.me?.id).toBe(user.uid);
@@ -140,13 +170,25 @@ it('the Firebase JS SDK as a signed-in user: httpsCallableFromURL(…).stream() 
 it(`refreshes when the token expires (TTL ${TTL_SECONDS} s): the SDK asks the provider, gets a new token, and stays connected`, async () => {
   const user = await signUp('Refresher');
   const counting = countingFetch();
-  const provider = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force), fetch: counting.fetch });
+  const provider = createStreamTokenProvider({
+    url: stack.workerUrl,
+    getIdToken: (force) => user.getIdToken(force),
+    fetch: counting.fetch,
+  });
   const client = chatClient();
   await client.connectUser({ id: user.uid }, provider);
   const before = connections().length;
   // The stand-in closes the connection at exp, as Stream does; the reconnect with the old token is refused with code 40.
-  await waitFor(() => connections().slice(before).some((c) => c.userId === user.uid && c.accepted), (TTL_SECONDS + 15) * 1000);
-  const after = connections().slice(before).filter((c) => c.userId === user.uid);
+  await waitFor(
+    () =>
+      connections()
+        .slice(before)
+        .some((c) => c.userId === user.uid && c.accepted),
+    (TTL_SECONDS + 15) * 1000,
+  );
+  const after = connections()
+    .slice(before)
+    .filter((c) => c.userId === user.uid);
   expect(after.some((c) => !c.accepted && c.code === 40)).toBe(true);
   expect(after[after.length - 1]!.accepted).toBe(true);
   expect(counting.paths).toEqual(['/v1/users/me', '/v1/token']); // a new token, not the cached one
@@ -154,7 +196,7 @@ it(`refreshes when the token expires (TTL ${TTL_SECONDS} s): the SDK asks the pr
   await client.disconnectUser();
 }, 40_000);
 
-it('revoke: a token issued before it is refused on connect; the provider\'s next token connects', async () => {
+it("revoke: a token issued before it is refused on connect; the provider's next token connects", async () => {
   const user = await signUp('Revoker');
   const provider = createStreamTokenProvider({ url: stack.workerUrl, getIdToken: (force) => user.getIdToken(force) });
   const oldToken = await provider();
@@ -190,7 +232,12 @@ it('account deleted (self-service delete): reconnecting is refused', async () =>
   // The Worker refuses a deleted uid a new token (410 user_deleted); a token kept from before is refused by Stream.
   const token = await provider().catch(() => undefined);
   if (token !== undefined) await expect(chatClient().connectUser({ id: user.uid }, token)).rejects.toThrow();
-  expect(connections().filter((c) => c.userId === user.uid).slice(connectionsBefore).filter((c) => c.accepted)).toEqual([]);
+  expect(
+    connections()
+      .filter((c) => c.userId === user.uid)
+      .slice(connectionsBefore)
+      .filter((c) => c.accepted),
+  ).toEqual([]);
 });
 
 it('the Worker answering 503 with Retry-After for a while: the provider waits, then the SDK connects', async () => {
@@ -204,7 +251,11 @@ it('the Worker answering 503 with Retry-After for a while: the provider waits, t
     }
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
-    const upstream = await fetch(`${stack.workerUrl}${req.url}`, { method: req.method, headers: { authorization: req.headers.authorization ?? '' }, body: chunks.length ? Buffer.concat(chunks) : undefined });
+    const upstream = await fetch(`${stack.workerUrl}${req.url}`, {
+      method: req.method,
+      headers: { authorization: req.headers.authorization ?? '' },
+      body: chunks.length ? Buffer.concat(chunks) : undefined,
+    });
     res.writeHead(upstream.status, { 'Content-Type': upstream.headers.get('content-type') ?? 'application/json' });
     res.end(Buffer.from(await upstream.arrayBuffer()));
   });
@@ -223,7 +274,12 @@ it('the Worker answering 503 with Retry-After for a while: the provider waits, t
     await client.disconnectUser();
     // Past its bound it fails with the Worker's code.
     refusals = 10;
-    const impatient = createStreamTokenProvider({ url, getIdToken: (force) => user.getIdToken(force), maxRetries: 1, sleep: async () => {} });
+    const impatient = createStreamTokenProvider({
+      url,
+      getIdToken: (force) => user.getIdToken(force),
+      maxRetries: 1,
+      sleep: async () => {},
+    });
     await expect(impatient()).rejects.toMatchObject({ code: 'stream_unavailable', status: 503 });
   } finally {
     await close();
@@ -244,7 +300,7 @@ it('a Worker that never answers: the provider fails after its timeout, never wai
   }
 });
 
-it('a Firebase ID token that expired in the provider\'s hands: one refresh, then success; refused again, a clear error', async () => {
+it("a Firebase ID token that expired in the provider's hands: one refresh, then success; refused again, a clear error", async () => {
   const user = await signUp('Sleeper');
   const expired = unsignedIdToken(user.uid, stack.projectId, -7200);
   const asked: boolean[] = [];
@@ -265,7 +321,16 @@ it('a Firebase ID token that expired in the provider\'s hands: one refresh, then
 function unsignedIdToken(uid: string, projectId: string, shiftSeconds: number): string {
   const iat = Math.floor(Date.now() / 1000) + shiftSeconds;
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const payload = { iss: `https://securetoken.google.com/${projectId}`, aud: projectId, auth_time: iat, user_id: uid, sub: uid, iat, exp: iat + 3600, firebase: { sign_in_provider: 'password', identities: {} } };
+  const payload = {
+    iss: `https://securetoken.google.com/${projectId}`,
+    aud: projectId,
+    auth_time: iat,
+    user_id: uid,
+    sub: uid,
+    iat,
+    exp: iat + 3600,
+    firebase: { sign_in_provider: 'password', identities: {} },
+  };
   return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
 }
 

@@ -12,7 +12,15 @@ import { buildWeb, pageQuery, serveWeb } from '../../scripts/web.mjs';
 
 /** Debian's chromium (installed by .ci/run); flags as this machine needs them headless, as root. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 
 const TTL_SECONDS = 4;
 let stack: Awaited<ReturnType<typeof startLocal>>;
@@ -113,7 +121,9 @@ it('connects the official stream-chat client in the browser through the token pr
 
   // The token expires: the stand-in closes the connection as Stream does, the reconnect is refused with 40,
   // the SDK asks the provider, which fetches a new token (not the cached one), and the client connects again.
-  await page.waitForFunction(() => Number(document.getElementById('token')?.dataset.count) >= 2, undefined, { timeout: (TTL_SECONDS + 15) * 1000 });
+  await page.waitForFunction(() => Number(document.getElementById('token')?.dataset.count) >= 2, undefined, {
+    timeout: (TTL_SECONDS + 15) * 1000,
+  });
   await waitFor(() => mine().filter((c) => c.accepted).length >= 2, 10_000);
   expect(mine().some((c) => !c.accepted && c.code === 40)).toBe(true);
 
@@ -121,7 +131,14 @@ it('connects the official stream-chat client in the browser through the token pr
   const held = (await page.getAttribute('#token', 'data-value'))!;
   await page.click('#revoke');
   await page.waitForFunction(() => document.getElementById('revoked')?.dataset.value, undefined, { timeout: 20_000 });
-  const refused = await standIn.checkConnection(new URLSearchParams({ json: JSON.stringify({ user_id: uid }), api_key: stack.streamAccess.apiKey, authorization: held, 'stream-auth-type': 'jwt' }));
+  const refused = await standIn.checkConnection(
+    new URLSearchParams({
+      json: JSON.stringify({ user_id: uid }),
+      api_key: stack.streamAccess.apiKey,
+      authorization: held,
+      'stream-auth-type': 'jwt',
+    }),
+  );
   expect(refused).toMatchObject({ ok: false, code: 40 });
   const accepted = mine().filter((c) => c.accepted).length;
   for (const socket of standIn.sockets) socket.close(4000, 'dropped'); // the page's connection drops: it reconnects
@@ -133,13 +150,20 @@ it('connects the official stream-chat client in the browser through the token pr
   await page.click('#delete-account');
   await page.waitForFunction(() => document.getElementById('delete-result')?.dataset.value, undefined, { timeout: 20_000 });
   expect(await page.getAttribute('#delete-result', 'data-value')).toBe('deleted');
-  const afterDeletion = await standIn.checkConnection(new URLSearchParams({ json: JSON.stringify({ user_id: uid }), api_key: stack.streamAccess.apiKey, authorization: last, 'stream-auth-type': 'jwt' }));
+  const afterDeletion = await standIn.checkConnection(
+    new URLSearchParams({
+      json: JSON.stringify({ user_id: uid }),
+      api_key: stack.streamAccess.apiKey,
+      authorization: last,
+      'stream-auth-type': 'jwt',
+    }),
+  );
   expect(afterDeletion).toMatchObject({ ok: false, code: 16 });
   expect(await page.textContent('#error')).toBe('');
   expect(pageErrors).toEqual([]);
 });
 
-it('in the browser, the provider waits out 503s as the Worker\'s Retry-After says (readable across origins), then the client connects', async () => {
+it("in the browser, the provider waits out 503s as the Worker's Retry-After says (readable across origins), then the client connects", async () => {
   // A proxy in front of the Worker turns its first two answers into 503s, keeping the Worker's own CORS headers.
   let refusals = 2;
   const proxy = createServer(async (req, res) => {
@@ -147,7 +171,11 @@ it('in the browser, the provider waits out 503s as the Worker\'s Retry-After say
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) if (typeof value === 'string' && name !== 'host') headers[name] = value;
-    const upstream = await fetch(`${stack.workerUrl}${req.url}`, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+    const upstream = await fetch(`${stack.workerUrl}${req.url}`, {
+      method: req.method,
+      headers,
+      body: chunks.length ? Buffer.concat(chunks) : undefined,
+    });
     const out: Record<string, string> = {};
     upstream.headers.forEach((value, name) => {
       if (!['content-length', 'content-encoding', 'transfer-encoding', 'connection'].includes(name)) out[name] = value;
@@ -164,7 +192,13 @@ it('in the browser, the provider waits out 503s as the Worker\'s Retry-After say
   const { url: proxyUrl, close } = await listenOnLoopback(proxy, 0);
   try {
     const page = await browser.newPage();
-    const query = new URLSearchParams({ worker: proxyUrl, authEmulator: `http://${stack.emulatorHost}`, projectId: stack.projectId, streamKey: stack.streamAccess.apiKey, stream: stack.streamAccess.baseUrl });
+    const query = new URLSearchParams({
+      worker: proxyUrl,
+      authEmulator: `http://${stack.emulatorHost}`,
+      projectId: stack.projectId,
+      streamKey: stack.streamAccess.apiKey,
+      stream: stack.streamAccess.baseUrl,
+    });
     await page.goto(`${web.url}/?${query}`);
     await page.fill('#email', `patient-${Date.now()}@example.com`);
     await page.fill('#password', 'password-123');
@@ -180,13 +214,28 @@ it('in the browser, the provider waits out 503s as the Worker\'s Retry-After say
   }
 });
 
-it('in the browser, an ID token that expired in the provider\'s hands is refreshed once, then the Worker answers', async () => {
+it("in the browser, an ID token that expired in the provider's hands is refreshed once, then the Worker answers", async () => {
   // The provider module itself, bundled for the page, driven with a getIdToken that first hands out an expired token.
-  const bundled = await build({ entryPoints: [join(process.cwd(), 'client', 'index.ts')], bundle: true, format: 'iife', globalName: 'streamTokenEdge', write: false });
+  const bundled = await build({
+    entryPoints: [join(process.cwd(), 'client', 'index.ts')],
+    bundle: true,
+    format: 'iife',
+    globalName: 'streamTokenEdge',
+    write: false,
+  });
   const { localId: uid, idToken: fresh } = await emulatorSignUp('sleeper');
   const iat = Math.floor(Date.now() / 1000) - 7200;
   const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const payload = { iss: `https://securetoken.google.com/${stack.projectId}`, aud: stack.projectId, auth_time: iat, user_id: uid, sub: uid, iat, exp: iat + 3600, firebase: { sign_in_provider: 'password', identities: {} } };
+  const payload = {
+    iss: `https://securetoken.google.com/${stack.projectId}`,
+    aud: stack.projectId,
+    auth_time: iat,
+    user_id: uid,
+    sub: uid,
+    iat,
+    exp: iat + 3600,
+    firebase: { sign_in_provider: 'password', identities: {} },
+  };
   const expired = `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
 
   const page = await browser.newPage();
@@ -195,11 +244,15 @@ it('in the browser, an ID token that expired in the provider\'s hands is refresh
   const outcome = await page.evaluate(
     async ({ url, expired, fresh }) => {
       const asked: boolean[] = [];
-      const { createStreamTokenProvider } = (globalThis as unknown as { streamTokenEdge: typeof import('../../client/index') }).streamTokenEdge;
+      const { createStreamTokenProvider } = (globalThis as unknown as { streamTokenEdge: typeof import('../../client/index') })
+        .streamTokenEdge;
       const provider = createStreamTokenProvider({ url, getIdToken: async (force) => (asked.push(force), force ? fresh : expired) });
       const token = await provider();
       const hopeless = createStreamTokenProvider({ url, getIdToken: async () => expired });
-      const failure = await hopeless().then(() => undefined, (error: { code?: string; status?: number }) => ({ code: error.code, status: error.status }));
+      const failure = await hopeless().then(
+        () => undefined,
+        (error: { code?: string; status?: number }) => ({ code: error.code, status: error.status }),
+      );
       return { asked, userId: JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))).user_id as string, failure };
     },
     { url: stack.workerUrl, expired, fresh },
@@ -220,7 +273,9 @@ async function emulatorSignUp(name: string): Promise<{ localId: string; idToken:
 /** Someone else uses the app: signed up, with a Stream token (the brake's witness before a deletion). */
 async function anotherUserWithAToken(name: string): Promise<void> {
   const { idToken } = await emulatorSignUp(name);
-  expect((await fetch(`${stack.workerUrl}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${idToken}` } })).status).toBe(200);
+  expect((await fetch(`${stack.workerUrl}/v1/token`, { method: 'POST', headers: { Authorization: `Bearer ${idToken}` } })).status).toBe(
+    200,
+  );
 }
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {

@@ -20,11 +20,27 @@ export async function oidcKeys(): Promise<{ google: Scenario; key: SigningKey }>
 }
 
 /** A push token as Pub/Sub mints it; `claims`/`header` override, `null` removes a claim. */
-export async function pushToken(key: SigningKey, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
+export async function pushToken(
+  key: SigningKey,
+  claims: Record<string, unknown> = {},
+  header: Record<string, unknown> = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const payload: Record<string, unknown> = { iss: 'https://accounts.google.com', aud: AUDIENCE, email: PUSH_ACCOUNT, email_verified: true, sub: '1234567890', azp: '1234567890', iat: now, exp: now + 3600, ...claims };
+  const payload: Record<string, unknown> = {
+    iss: 'https://accounts.google.com',
+    aud: AUDIENCE,
+    email: PUSH_ACCOUNT,
+    email_verified: true,
+    sub: '1234567890',
+    azp: '1234567890',
+    iat: now,
+    exp: now + 3600,
+    ...claims,
+  };
   for (const [name, value] of Object.entries(payload)) if (value === null) delete payload[name];
-  return new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT', ...header } as { alg: string }).sign(key.privateKey);
+  return new SignJWT(payload)
+    .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT', ...header } as { alg: string })
+    .sign(key.privateKey);
 }
 
 const base64 = (text: string) => btoa(String.fromCharCode(...new TextEncoder().encode(text)));
@@ -33,7 +49,13 @@ const base64 = (text: string) => btoa(String.fromCharCode(...new TextEncoder().e
 export function envelope(data: unknown, messageId = `${Date.now()}${Math.floor(Math.random() * 1000)}`): string {
   const encoded = typeof data === 'string' ? data : base64(JSON.stringify(data));
   return JSON.stringify({
-    message: { data: encoded, messageId, message_id: messageId, publishTime: new Date().toISOString(), attributes: { 'logging.googleapis.com/timestamp': new Date().toISOString() } },
+    message: {
+      data: encoded,
+      messageId,
+      message_id: messageId,
+      publishTime: new Date().toISOString(),
+      attributes: { 'logging.googleapis.com/timestamp': new Date().toISOString() },
+    },
     subscription: 'projects/demo-test-project/subscriptions/stream-user-deleted-push',
   });
 }
@@ -50,7 +72,11 @@ export function push(env: Env, body: string, token?: string, headers: Record<str
  * Pub/Sub: the LogEntry's JSON. `resource` identitytoolkit_project or identitytoolkit_tenant (label
  * tenant_id), `protoPayload` the logged request and response with its methodName.
  */
-export function activityLogEntry(method: 'DeleteAccount' | 'BatchDeleteAccounts', request: Record<string, unknown>, tenant?: string): Record<string, unknown> {
+export function activityLogEntry(
+  method: 'DeleteAccount' | 'BatchDeleteAccounts',
+  request: Record<string, unknown>,
+  tenant?: string,
+): Record<string, unknown> {
   return {
     insertId: 'kx3h1ve1a2b',
     logName: 'projects/demo-test-project/logs/identitytoolkit.googleapis.com%2Frequests',
@@ -63,11 +89,15 @@ export function activityLogEntry(method: 'DeleteAccount' | 'BatchDeleteAccounts'
       methodName: `google.cloud.identitytoolkit.v1.AccountManagementService.${method}`,
       resourceName: 'projects/demo-test-project',
       request: { '@type': `type.googleapis.com/google.cloud.identitytoolkit.v1.${method}Request`, ...request },
-      response: { '@type': `type.googleapis.com/google.cloud.identitytoolkit.v1.${method}Response`, kind: 'identitytoolkit#DeleteAccountResponse' },
+      response: {
+        '@type': `type.googleapis.com/google.cloud.identitytoolkit.v1.${method}Response`,
+        kind: 'identitytoolkit#DeleteAccountResponse',
+      },
     },
-    resource: tenant === undefined
-      ? { type: 'identitytoolkit_project', labels: { project_id: 'demo-test-project' } }
-      : { type: 'identitytoolkit_tenant', labels: { project_id: 'demo-test-project', tenant_id: tenant } },
+    resource:
+      tenant === undefined
+        ? { type: 'identitytoolkit_project', labels: { project_id: 'demo-test-project' } }
+        : { type: 'identitytoolkit_tenant', labels: { project_id: 'demo-test-project', tenant_id: tenant } },
     timestamp: new Date().toISOString(),
     severity: 'INFO',
     receiveTimestamp: new Date().toISOString(),
@@ -80,6 +110,13 @@ export function auditLogEntry(method: 'DeleteAccount' | 'BatchDeleteAccounts', r
   return {
     ...entry,
     logName: 'projects/demo-test-project/logs/cloudaudit.googleapis.com%2Fdata_access',
-    resource: { type: 'audited_resource', labels: { service: 'identitytoolkit.googleapis.com', method: `google.cloud.identitytoolkit.v1.AccountManagementService.${method}`, project_id: 'demo-test-project' } },
+    resource: {
+      type: 'audited_resource',
+      labels: {
+        service: 'identitytoolkit.googleapis.com',
+        method: `google.cloud.identitytoolkit.v1.AccountManagementService.${method}`,
+        project_id: 'demo-test-project',
+      },
+    },
   };
 }

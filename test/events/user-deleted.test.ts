@@ -117,7 +117,9 @@ describe('a deletion event', () => {
   it('Stream failing then recovering: 502 (redelivered), then deleted once, then acknowledged with no further delete', async () => {
     const s = await setup();
     // The client tries a 5xx three times before giving up.
-    await s.scenario.scriptStream(Array.from({ length: 3 }, () => ({ method: 'POST', status: 500, body: { code: -1, message: 'internal' } })));
+    await s.scenario.scriptStream(
+      Array.from({ length: 3 }, () => ({ method: 'POST', status: 500, body: { code: -1, message: 'internal' } })),
+    );
     const failed = await pushed(s, { uid: 'gone' });
     expect(failed.status).toBe(502);
     expect(await failed.json()).toMatchObject({ code: 'stream_failed' });
@@ -159,7 +161,10 @@ describe('Cloud Logging entries (fields as Google documents them)', () => {
     await register(['t-witness'], 'tenant-a');
     await s.env.DB!.prepare(`UPDATE stream_users SET alive_at = 1 WHERE uid = 't-witness'`).run();
     await s.scenario.setGoogleAdmin({ existing: [WITNESS, 'tenant-a/t-witness'] });
-    const response = await pushed(s, activityLogEntry('DeleteAccount', { localId: 't-user', targetProjectId: 'demo-test-project' }, 'tenant-a'));
+    const response = await pushed(
+      s,
+      activityLogEntry('DeleteAccount', { localId: 't-user', targetProjectId: 'demo-test-project' }, 'tenant-a'),
+    );
     expect(await response.json()).toEqual({ acknowledged: true, results: { 't-user': 'deleted' } });
     expect(await streamDeletes(s.scenario)).toEqual(['t-user']);
   });
@@ -171,12 +176,15 @@ describe('Cloud Logging entries (fields as Google documents them)', () => {
     await s.scenario.setGoogleAdmin({ existing: [WITNESS, 'b3'] }); // b3 was not deleted (force: false, not disabled)
     const response = await pushed(s, auditLogEntry('BatchDeleteAccounts', { localIds: ['b1', 'b2', 'b3', 'unknown'], force: false }));
     expect(response.status).toBe(200);
-    expect(await response.json()).toEqual({ acknowledged: true, results: { b1: 'deleted', b2: 'deleted', b3: 'firebase_account_exists', unknown: 'not_registered' } });
+    expect(await response.json()).toEqual({
+      acknowledged: true,
+      results: { b1: 'deleted', b2: 'deleted', b3: 'firebase_account_exists', unknown: 'not_registered' },
+    });
     expect(await streamDeletes(s.scenario)).toEqual(['b1', 'b2']);
     expect((await s.scenario.streamRequests()).filter((r) => r.path === '/users/delete')).toHaveLength(1);
   });
 
-  it('an entry that names no uid (a deletion by the user\'s own ID token) is logged without its personal data and acknowledged', async () => {
+  it("an entry that names no uid (a deletion by the user's own ID token) is logged without its personal data and acknowledged", async () => {
     const s = await setup();
     const { lines, restore } = captureConsole();
     let response: Response;
@@ -193,8 +201,18 @@ describe('Cloud Logging entries (fields as Google documents them)', () => {
   });
 
   it.each([
-    ['another method', activityLogEntry('DeleteAccount', { localId: 'gone' }), (entry: Record<string, unknown>) => ((entry.protoPayload as Record<string, unknown>).methodName = 'google.cloud.identitytoolkit.v1.AccountManagementService.SetAccountInfo')],
-    ['no protoPayload', activityLogEntry('DeleteAccount', { localId: 'gone' }), (entry: Record<string, unknown>) => delete entry.protoPayload],
+    [
+      'another method',
+      activityLogEntry('DeleteAccount', { localId: 'gone' }),
+      (entry: Record<string, unknown>) =>
+        ((entry.protoPayload as Record<string, unknown>).methodName =
+          'google.cloud.identitytoolkit.v1.AccountManagementService.SetAccountInfo'),
+    ],
+    [
+      'no protoPayload',
+      activityLogEntry('DeleteAccount', { localId: 'gone' }),
+      (entry: Record<string, unknown>) => delete entry.protoPayload,
+    ],
     ['a uid Stream could not hold', activityLogEntry('DeleteAccount', { localId: 'has space' }), () => undefined],
     ['a tenant that is not a tenant id', activityLogEntry('DeleteAccount', { localId: 'gone', tenantId: 'bad/tenant' }), () => undefined],
   ])('a log entry with %s is acknowledged with nothing done', async (_name, entry, change) => {
@@ -246,7 +264,7 @@ describe('bad push tokens: 401, nothing happens', () => {
     expect((await registryRows()).get('gone')).toMatchObject({ state: 'active', recheck: 0 });
   });
 
-  it('Google\'s OIDC keys unreachable: 503 (redelivered), nothing happens', async () => {
+  it("Google's OIDC keys unreachable: 503 (redelivered), nothing happens", async () => {
     const s = await setup();
     await s.google.setGoogle({ down: true });
     const response = await pushed(s, { uid: 'gone' });
@@ -255,7 +273,7 @@ describe('bad push tokens: 401, nothing happens', () => {
     expect(await streamDeletes(s.scenario)).toEqual([]);
   });
 
-  it('the short issuer form accounts.google.com is Google\'s too', async () => {
+  it("the short issuer form accounts.google.com is Google's too", async () => {
     const s = await setup();
     expect((await pushed(s, { uid: 'gone' }, { iss: 'accounts.google.com' })).status).toBe(200);
   });
@@ -320,7 +338,10 @@ async function signedByHand(key: SigningKey, header: Record<string, unknown>): P
   const now = Math.floor(Date.now() / 1000);
   const signingInput = `${encode(header)}.${encode({ iss: 'https://accounts.google.com', aud: AUDIENCE, email: PUSH_ACCOUNT, email_verified: true, iat: now, exp: now + 3600 })}`;
   const signature = new Uint8Array(await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key.privateKey, new TextEncoder().encode(signingInput)));
-  return `${signingInput}.${btoa(String.fromCharCode(...signature)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+  return `${signingInput}.${btoa(String.fromCharCode(...signature))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '')}`;
 }
 
 function unsigned(kid: string): string {
@@ -332,7 +353,14 @@ function unsigned(kid: string): string {
 /** The classic confusion: an HMAC keyed with the RSA public key's bytes. */
 async function hs256(key: SigningKey): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: 'https://accounts.google.com', aud: AUDIENCE, email: PUSH_ACCOUNT, email_verified: true, iat: now, exp: now + 3600 })
+  return new SignJWT({
+    iss: 'https://accounts.google.com',
+    aud: AUDIENCE,
+    email: PUSH_ACCOUNT,
+    email_verified: true,
+    iat: now,
+    exp: now + 3600,
+  })
     .setProtectedHeader({ alg: 'HS256', kid: key.kid })
     .sign(new TextEncoder().encode(JSON.stringify(key.publicJwk)));
 }

@@ -23,7 +23,15 @@ const email = (name: string) => `${name}-${crypto.randomUUID()}@example.com`;
 async function emulatorEnv(overrides: Partial<Env> = {}) {
   const scenario = await Scenario.create();
   await scenario.setGoogle({ keys: [] });
-  return { scenario, env: scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: emulatorHost(), FIREBASE_CHECK_REVOKED: 'true', FIREBASE_CHECK_REVOKED_CACHE_SECONDS: '0', ...overrides }) };
+  return {
+    scenario,
+    env: scenario.env({
+      FIREBASE_AUTH_EMULATOR_HOST: emulatorHost(),
+      FIREBASE_CHECK_REVOKED: 'true',
+      FIREBASE_CHECK_REVOKED_CACHE_SECONDS: '0',
+      ...overrides,
+    }),
+  };
 }
 
 describe('FIREBASE_CHECK_REVOKED on the Auth emulator', () => {
@@ -48,7 +56,7 @@ describe('FIREBASE_CHECK_REVOKED on the Auth emulator', () => {
     expect(await scenario.streamRequests()).toEqual([]);
   });
 
-  it('refuses a token authenticated before the account\'s tokens were revoked; a new sign-in works', async () => {
+  it("refuses a token authenticated before the account's tokens were revoked; a new sign-in works", async () => {
     const { env } = await emulatorEnv();
     const address = email('revoked');
     const person = await emulatorSignUp(address);

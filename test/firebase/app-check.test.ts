@@ -14,7 +14,14 @@ const APP_ID = '1:123456789012:web:0a1b2c3d4e5f';
 
 async function appCheckToken(key: SigningKey, claims: Record<string, unknown> = {}, header: Record<string, unknown> = {}): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: `https://firebaseappcheck.googleapis.com/${PROJECT_NUMBER}`, aud: [`projects/${PROJECT_NUMBER}`, `projects/${PROJECT_ID}`], sub: APP_ID, iat: now, exp: now + 3600, ...claims })
+  return new SignJWT({
+    iss: `https://firebaseappcheck.googleapis.com/${PROJECT_NUMBER}`,
+    aud: [`projects/${PROJECT_NUMBER}`, `projects/${PROJECT_ID}`],
+    sub: APP_ID,
+    iat: now,
+    exp: now + 3600,
+    ...claims,
+  })
     .setProtectedHeader({ alg: 'RS256', kid: key.kid, typ: 'JWT', ...header } as { alg: string })
     .sign(key.privateKey);
 }
@@ -26,7 +33,12 @@ async function setUp(mode: 'monitor' | 'enforce', extra: Partial<Env> = {}) {
   const appCheckKeys = await Scenario.create(); // App Check's own key endpoint
   const appKey = await makeSigningKey();
   await appCheckKeys.setGoogle({ keys: [appKey] });
-  const env = scenario.env({ APP_CHECK: mode, FIREBASE_PROJECT_NUMBER: PROJECT_NUMBER, APP_CHECK_JWKS_URL: appCheckKeys.jwksUrl, ...extra });
+  const env = scenario.env({
+    APP_CHECK: mode,
+    FIREBASE_PROJECT_NUMBER: PROJECT_NUMBER,
+    APP_CHECK_JWKS_URL: appCheckKeys.jwksUrl,
+    ...extra,
+  });
   const idToken = await mintIdToken(idKey, 'app-user');
   return { scenario, appCheckKeys, appKey, env, idToken };
 }
@@ -113,7 +125,10 @@ describe('APP_CHECK=monitor and off', () => {
     const scenario = await Scenario.create();
     const key = await makeSigningKey();
     await scenario.setGoogle({ keys: [key] });
-    expect((await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'u'), headers: { 'X-Firebase-AppCheck': 'junk' } })).status).toBe(200);
+    expect(
+      (await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'u'), headers: { 'X-Firebase-AppCheck': 'junk' } }))
+        .status,
+    ).toBe(200);
     const log = captureConsole();
     let health: Response;
     try {

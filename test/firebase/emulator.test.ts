@@ -8,20 +8,34 @@ describe('isLoopbackHost', () => {
     'accepts %s',
     (host) => expect(isLoopbackHost(host)).toBe(true),
   );
-  it.each(['', 'example.com', 'localhost.example.com', '128.0.0.1', '127.0.0.256', '10.0.0.1:9099', '0.0.0.0', '[::2]', '127.0.0.1.nip.io'])(
-    'refuses %s',
-    (host) => expect(isLoopbackHost(host)).toBe(false),
-  );
+  it.each([
+    '',
+    'example.com',
+    'localhost.example.com',
+    '128.0.0.1',
+    '127.0.0.256',
+    '10.0.0.1:9099',
+    '0.0.0.0',
+    '[::2]',
+    '127.0.0.1.nip.io',
+  ])('refuses %s', (host) => expect(isLoopbackHost(host)).toBe(false));
 });
 
 describe('isLoopbackOrigin', () => {
-  it.each(['http://localhost:5173', 'http://127.0.0.1', 'https://127.0.0.2:8443', 'http://[::1]:8080', 'http://LOCALHOST:3000'])('accepts %s', (origin) =>
-    expect(isLoopbackOrigin(origin)).toBe(true),
+  it.each(['http://localhost:5173', 'http://127.0.0.1', 'https://127.0.0.2:8443', 'http://[::1]:8080', 'http://LOCALHOST:3000'])(
+    'accepts %s',
+    (origin) => expect(isLoopbackOrigin(origin)).toBe(true),
   );
-  it.each(['null', '', 'https://evil.example', 'http://localhost.evil.example', 'http://127.0.0.1.nip.io', 'file://', 'chrome-extension://abc', 'http://10.0.0.1'])(
-    'refuses %s',
-    (origin) => expect(isLoopbackOrigin(origin)).toBe(false),
-  );
+  it.each([
+    'null',
+    '',
+    'https://evil.example',
+    'http://localhost.evil.example',
+    'http://127.0.0.1.nip.io',
+    'file://',
+    'chrome-extension://abc',
+    'http://10.0.0.1',
+  ])('refuses %s', (origin) => expect(isLoopbackOrigin(origin)).toBe(false));
 });
 
 describe('emulator mode serves only local pages', () => {
@@ -82,8 +96,12 @@ describe('emulator mode', () => {
   const getToken = (env: ReturnType<Scenario['env']>, idToken: string, origin?: string) =>
     callWorker(env, '/v1/token', { idToken, origin });
 
-  it('accepts the emulator\'s unsigned tokens for loopback requests when the emulator host is loopback', async () => {
-    const response = await getToken(scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }), unsignedIdToken('emu-user'), 'http://127.0.0.1:8787');
+  it("accepts the emulator's unsigned tokens for loopback requests when the emulator host is loopback", async () => {
+    const response = await getToken(
+      scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099' }),
+      unsignedIdToken('emu-user'),
+      'http://127.0.0.1:8787',
+    );
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ user_id: 'emu-user' });
   });
@@ -91,7 +109,13 @@ describe('emulator mode', () => {
   it('still checks every claim of an unsigned token', async () => {
     const env = scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: 'localhost:9099' });
     const now = Math.floor(Date.now() / 1000);
-    for (const claims of [{ aud: 'other-project' }, { iss: 'https://securetoken.google.com/other' }, { exp: now - 10 }, { sub: '' }, { iat: now + 600 }]) {
+    for (const claims of [
+      { aud: 'other-project' },
+      { iss: 'https://securetoken.google.com/other' },
+      { exp: now - 10 },
+      { sub: '' },
+      { iat: now + 600 },
+    ]) {
       expect((await getToken(env, unsignedIdToken('u', claims))).status).toBe(401);
     }
   });
@@ -123,10 +147,19 @@ describe('emulator mode', () => {
         expect((await getToken(env, unsignedIdToken('u'), 'http://127.0.0.1:8787')).status, String(allow)).toBe(401);
         const health = await callWorker(env, '/healthz', { method: 'GET' });
         expect(health.status).toBe(200);
-        expect(await health.json()).toEqual({ status: 'ok', warnings: [expect.stringMatching(/FIREBASE_AUTH_EMULATOR_HOST is set without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF/)] });
+        expect(await health.json()).toEqual({
+          status: 'ok',
+          warnings: [
+            expect.stringMatching(/FIREBASE_AUTH_EMULATOR_HOST is set without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF/),
+          ],
+        });
       }
       // Any other spelling of the switch is a setting to fix, named by /healthz.
-      const typo = await callWorker(scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'TRUE' }), '/healthz', { method: 'GET' });
+      const typo = await callWorker(
+        scenario.env({ FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099', ALLOW_AUTH_EMULATOR: 'TRUE' }),
+        '/healthz',
+        { method: 'GET' },
+      );
       expect([typo.status, await typo.json()]).toEqual([503, { status: 'misconfigured', settings: ['ALLOW_AUTH_EMULATOR'] }]);
     } finally {
       errors.mockRestore();

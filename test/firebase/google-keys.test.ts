@@ -408,11 +408,13 @@ describe('keys never block a request that could be served', () => {
   });
 });
 
-describe('the data centre\'s copy (Cache API)', () => {
+describe("the data centre's copy (Cache API)", () => {
   it('a new isolate reads the key set there instead of going to Google', async () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key], { maxAge: 3600 });
-    const cache = new CacheApiKeySetCache(new SignedCache(await caches.open(`keys-${crypto.randomUUID()}`), 'test-secret', KEY_SET_PURPOSE));
+    const cache = new CacheApiKeySetCache(
+      new SignedCache(await caches.open(`keys-${crypto.randomUUID()}`), 'test-secret', KEY_SET_PURPOSE),
+    );
     const first = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: cache });
     const bg = { pending: [] as Promise<unknown>[] };
     await expectKeyOf(await first.getKey(key.kid, (p) => void bg.pending.push(p)), key);
@@ -427,8 +429,14 @@ describe('the data centre\'s copy (Cache API)', () => {
   it('prefetch starts reading the copy at once and hands it to the background; getKey then uses it, never Google', async () => {
     const key = await makeSigningKey();
     const scenario = await scenarioWith([key], { maxAge: 3600 });
-    const cache = new CacheApiKeySetCache(new SignedCache(await caches.open(`keys-${crypto.randomUUID()}`), 'test-secret', KEY_SET_PURPOSE));
-    await cache.put(scenario.jwksUrl, { keys: { keys: [key.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 });
+    const cache = new CacheApiKeySetCache(
+      new SignedCache(await caches.open(`keys-${crypto.randomUUID()}`), 'test-secret', KEY_SET_PURPOSE),
+    );
+    await cache.put(scenario.jwksUrl, {
+      keys: { keys: [key.publicJwk] },
+      freshUntil: Date.now() + 60_000,
+      usableUntil: Date.now() + 120_000,
+    });
     let reads = 0;
     const counting = { get: (url: string) => (reads++, cache.get(url)), put: cache.put.bind(cache) };
     const store = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: counting });
@@ -449,7 +457,10 @@ describe('the data centre\'s copy (Cache API)', () => {
     const scenario = await scenarioWith([rotated]);
     let release: (value: undefined) => void = () => undefined;
     const stale = { keys: { keys: [old.publicJwk] }, freshUntil: Date.now() + 60_000, usableUntil: Date.now() + 120_000 };
-    const late = { get: () => new Promise<typeof stale | undefined>((resolve) => (release = () => resolve(stale))), put: async () => undefined };
+    const late = {
+      get: () => new Promise<typeof stale | undefined>((resolve) => (release = () => resolve(stale))),
+      put: async () => undefined,
+    };
     const store = new GoogleKeyStore({ now: Date.now, url: scenario.jwksUrl, shared: late, timeoutMs: 100 });
     const background: Promise<unknown>[] = [];
     store.prefetch((promise) => void background.push(promise));
@@ -502,11 +513,15 @@ describe('the data centre\'s copy (Cache API)', () => {
   });
 });
 
-describe('the data centre\'s copy is signed: another Worker of the zone cannot plant keys', () => {
+describe("the data centre's copy is signed: another Worker of the zone cannot plant keys", () => {
   /** What another Worker on the zone can do: put any response under Google's URL in caches.default. */
   async function plant(url: string, keys: SigningKey[], headers: Record<string, string> = {}) {
     const now = Date.now();
-    const body = JSON.stringify({ keys: { keys: keys.map((k) => k.publicJwk) }, freshUntil: now + 3_600_000, usableUntil: now + 7_200_000 });
+    const body = JSON.stringify({
+      keys: { keys: keys.map((k) => k.publicJwk) },
+      freshUntil: now + 3_600_000,
+      usableUntil: now + 7_200_000,
+    });
     await caches.default.put(new Request(url), new Response(body, { headers: { 'Cache-Control': 'public, max-age=3600', ...headers } }));
   }
 
@@ -529,7 +544,9 @@ describe('the data centre\'s copy is signed: another Worker of the zone cannot p
     } finally {
       log.restore();
     }
-    expect(log.lines.filter((line) => line.includes('"event":"cache_entry_refused"'))).toEqual([expect.stringContaining('"purpose":"google-key-set v1"')]);
+    expect(log.lines.filter((line) => line.includes('"event":"cache_entry_refused"'))).toEqual([
+      expect.stringContaining('"purpose":"google-key-set v1"'),
+    ]);
   });
 
   it('SignedCache: its own entries verify; another secret, another purpose, another URL, a changed body or MAC do not', async () => {
@@ -546,12 +563,18 @@ describe('the data centre\'s copy is signed: another Worker of the zone cannot p
       // The entry copied, MAC and all, under another URL.
       const stored = (await raw.match(new Request(url)))!;
       const mac = stored.headers.get('X-Entry-Mac')!;
-      await raw.put(new Request('https://keys.example/other'), new Response('{"keys":[]}', { headers: { 'X-Entry-Mac': mac, 'Cache-Control': 'max-age=60' } }));
+      await raw.put(
+        new Request('https://keys.example/other'),
+        new Response('{"keys":[]}', { headers: { 'X-Entry-Mac': mac, 'Cache-Control': 'max-age=60' } }),
+      );
       expect(await mine.get('https://keys.example/other')).toBeUndefined();
       // The body changed under its MAC; a MAC that is not one.
       await raw.put(new Request(url), new Response('{"keys":[1]}', { headers: { 'X-Entry-Mac': mac, 'Cache-Control': 'max-age=60' } }));
       expect(await mine.get(url)).toBeUndefined();
-      await raw.put(new Request(url), new Response('{"keys":[]}', { headers: { 'X-Entry-Mac': mac.toUpperCase(), 'Cache-Control': 'max-age=60' } }));
+      await raw.put(
+        new Request(url),
+        new Response('{"keys":[]}', { headers: { 'X-Entry-Mac': mac.toUpperCase(), 'Cache-Control': 'max-age=60' } }),
+      );
       expect(await mine.get(url)).toBeUndefined();
       expect(mine.refused).toBe(3);
     } finally {

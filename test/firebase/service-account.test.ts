@@ -22,10 +22,16 @@ describe('parseServiceAccountKey', () => {
     expect(pkcs1).not.toContain('SECRETBYTES');
     const pem = '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n';
     expect(messageOf(JSON.stringify({ client_email: 'a@b', private_key: pem, token_uri: 'nope' }))).toMatch(/token_uri/);
-    expect(parseServiceAccountKey(JSON.stringify({ client_email: 'a@b', private_key: pem })).token_uri).toBe('https://oauth2.googleapis.com/token');
+    expect(parseServiceAccountKey(JSON.stringify({ client_email: 'a@b', private_key: pem })).token_uri).toBe(
+      'https://oauth2.googleapis.com/token',
+    );
     // The signed assertion never goes out in the clear; http only for a loopback stand-in.
-    expect(messageOf(JSON.stringify({ client_email: 'a@b', private_key: pem, token_uri: 'http://oauth2.googleapis.com/token' }))).toMatch(/https/);
-    expect(parseServiceAccountKey(JSON.stringify({ client_email: 'a@b', private_key: pem, token_uri: 'http://127.0.0.1:9/token' })).token_uri).toBe('http://127.0.0.1:9/token');
+    expect(messageOf(JSON.stringify({ client_email: 'a@b', private_key: pem, token_uri: 'http://oauth2.googleapis.com/token' }))).toMatch(
+      /https/,
+    );
+    expect(
+      parseServiceAccountKey(JSON.stringify({ client_email: 'a@b', private_key: pem, token_uri: 'http://127.0.0.1:9/token' })).token_uri,
+    ).toBe('http://127.0.0.1:9/token');
   });
 });
 

@@ -10,7 +10,17 @@ import { describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
 import { MAX_TOKEN_LENGTH } from '../../src/firebase/jws';
 import { verifyFirebaseIdToken } from '../../src/firebase/verify-id-token';
-import { callable, callWorker, decodePayload, ISSUER, makeSigningKey, mintIdToken, PROJECT_ID, Scenario, type SigningKey } from '../support/fixtures';
+import {
+  callable,
+  callWorker,
+  decodePayload,
+  ISSUER,
+  makeSigningKey,
+  mintIdToken,
+  PROJECT_ID,
+  Scenario,
+  type SigningKey,
+} from '../support/fixtures';
 
 const UID = 'user-abc123';
 const nowSeconds = () => Math.floor(Date.now() / 1000);
@@ -89,7 +99,8 @@ const cases: RejectionCase[] = [
   {
     name: 'alg "none" naming a real kid',
     reason: /RS256/,
-    credential: async ({ key }) => bearer(`${encodeJson({ alg: 'none', kid: key.kid, typ: 'JWT' })}.${encodeJson(await validClaims(key))}.`),
+    credential: async ({ key }) =>
+      bearer(`${encodeJson({ alg: 'none', kid: key.kid, typ: 'JWT' })}.${encodeJson(await validClaims(key))}.`),
     refusedBeforeKeyLookup: true,
   },
   {
@@ -133,7 +144,8 @@ const cases: RejectionCase[] = [
   {
     name: 'wrong iss',
     reason: /issuer/,
-    credential: async ({ key }) => bearer(await mintIdToken(key, UID, { claims: { iss: 'https://securetoken.google.com/some-other-project' } })),
+    credential: async ({ key }) =>
+      bearer(await mintIdToken(key, UID, { claims: { iss: 'https://securetoken.google.com/some-other-project' } })),
   },
   {
     name: 'empty sub',
@@ -155,7 +167,8 @@ const cases: RejectionCase[] = [
   {
     name: 'iat 60 s in the future',
     reason: /issued in the future/,
-    credential: async ({ key }) => bearer(await mintIdToken(key, UID, { iat: nowSeconds() + 60, claims: { auth_time: nowSeconds() - 60 } })),
+    credential: async ({ key }) =>
+      bearer(await mintIdToken(key, UID, { iat: nowSeconds() + 60, claims: { auth_time: nowSeconds() - 60 } })),
   },
   {
     name: 'auth_time 60 s in the future',
@@ -171,13 +184,19 @@ const cases: RejectionCase[] = [
   {
     name: 'tampered payload (sub changed, signature kept)',
     reason: /signature/,
-    credential: async ({ key }) => bearer(await withPayload(key, (claims) => ({ ...claims, sub: 'someone-else', user_id: 'someone-else' }))),
+    credential: async ({ key }) =>
+      bearer(await withPayload(key, (claims) => ({ ...claims, sub: 'someone-else', user_id: 'someone-else' }))),
     alsoUsersMe: true,
   },
   {
     name: 'two segments',
     reason: /segments/,
-    credential: async ({ key }) => bearer(segments(await mintIdToken(key, UID)).slice(0, 2).join('.')),
+    credential: async ({ key }) =>
+      bearer(
+        segments(await mintIdToken(key, UID))
+          .slice(0, 2)
+          .join('.'),
+      ),
     refusedBeforeKeyLookup: true,
   },
   {
@@ -263,7 +282,8 @@ function post(env: Env, path: string, authorization?: string, body?: unknown): P
 const postCallable = (env: Env, name: string, authorization?: string) => post(env, `/${name}`, authorization, { data: null });
 
 function expectNoLeak(body: string, credential: BadCredential): void {
-  for (const secret of credential.secrets) expect(body.includes(secret), `response body echoes part of the credential: ${secret.slice(0, 12)}…`).toBe(false);
+  for (const secret of credential.secrets)
+    expect(body.includes(secret), `response body echoes part of the credential: ${secret.slice(0, 12)}…`).toBe(false);
 }
 
 async function expectRestRejection(response: Response, credential: BadCredential, reason: RegExp): Promise<void> {
@@ -299,7 +319,11 @@ describe('Firebase ID token rejection matrix (through the Worker)', () => {
       await expectCallableRejection(await postCallable(env, 'getStreamUserToken', credential.authorization), credential, testCase.reason);
       if (testCase.alsoUsersMe) {
         await expectRestRejection(await post(env, '/v1/users/me', credential.authorization), credential, testCase.reason);
-        await expectCallableRejection(await postCallable(env, 'createStreamUserAndGetToken', credential.authorization), credential, testCase.reason);
+        await expectCallableRejection(
+          await postCallable(env, 'createStreamUserAndGetToken', credential.authorization),
+          credential,
+          testCase.reason,
+        );
       }
 
       expect(await scenario.streamRequests()).toEqual([]);
@@ -388,7 +412,13 @@ const NOW = Date.now();
 
 async function setup() {
   const key = await makeSigningKey();
-  const publicKey = await crypto.subtle.importKey('jwk', key.publicJwk as JsonWebKey, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['verify']);
+  const publicKey = await crypto.subtle.importKey(
+    'jwk',
+    key.publicJwk as JsonWebKey,
+    { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    false,
+    ['verify'],
+  );
   const verify = (token: string) =>
     verifyFirebaseIdToken(token, { projectId: PROJECT_ID, issuer: ISSUER, getKey: async () => publicKey, now: NOW });
   return { key, verify };
@@ -401,7 +431,10 @@ const goodPayload = (now: number) => ({ iss: ISSUER, aud: PROJECT_ID, sub: 'u', 
 async function signRaw(key: Awaited<ReturnType<typeof makeSigningKey>>, header: unknown, payload: unknown): Promise<string> {
   const input = `${b64(header)}.${b64(payload)}`;
   const signature = new Uint8Array(await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key.privateKey, new TextEncoder().encode(input)));
-  return `${input}.${btoa(String.fromCharCode(...signature)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+  return `${input}.${btoa(String.fromCharCode(...signature))
+    .replace(/\+/g, '-')
+    .replace(/\//g, '_')
+    .replace(/=+$/, '')}`;
 }
 
 const reason = async (promise: Promise<unknown>) => {
@@ -417,15 +450,25 @@ describe('verifyFirebaseIdToken rules', () => {
   it('accepts a good token and returns its claims', async () => {
     const { key, verify } = await setup();
     expect(await reason(verify(await signRaw(key, { alg: 'RS256', kid: key.kid }, goodPayload(Math.floor(NOW / 1000)))))).toBe('accepted');
-    expect(await verify(await mintIdToken(key, 'ada', { iat: Math.floor(NOW / 1000), claims: { name: 'Ada' } }))).toMatchObject({ sub: 'ada', name: 'Ada', aud: PROJECT_ID });
+    expect(await verify(await mintIdToken(key, 'ada', { iat: Math.floor(NOW / 1000), claims: { name: 'Ada' } }))).toMatchObject({
+      sub: 'ada',
+      name: 'Ada',
+      aud: PROJECT_ID,
+    });
   });
 
   it('refuses a crit header, an nbf in the future, a payload that is not a JSON object, and a non-numeric exp', async () => {
     const { key, verify } = await setup();
     const now = Math.floor(NOW / 1000);
-    expect(await reason(verify(await signRaw(key, { alg: 'RS256', kid: key.kid, crit: ['x-ext'], 'x-ext': 1 }, goodPayload(now))))).toMatch(/critical/);
-    expect(await reason(verify(await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000), claims: { nbf: now + 120 } })))).toMatch(/not yet valid/);
-    expect(await reason(verify(await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000), claims: { exp: String(now + 3600) } })))).toMatch(/expiry/);
+    expect(await reason(verify(await signRaw(key, { alg: 'RS256', kid: key.kid, crit: ['x-ext'], 'x-ext': 1 }, goodPayload(now))))).toMatch(
+      /critical/,
+    );
+    expect(await reason(verify(await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000), claims: { nbf: now + 120 } })))).toMatch(
+      /not yet valid/,
+    );
+    expect(await reason(verify(await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000), claims: { exp: String(now + 3600) } })))).toMatch(
+      /expiry/,
+    );
     const token = await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000) });
     const [h, , s] = token.split('.');
     expect(await reason(verify(`${h}.${btoa('[1,2]').replace(/=+$/, '')}.${s}`))).toMatch(/payload is not a JSON object/);
@@ -443,21 +486,36 @@ describe('verifyFirebaseIdToken rules', () => {
     const [, payload] = (await mintIdToken(key, 'u', { iat: Math.floor(NOW / 1000) })).split('.');
     const unsigned = `${btoa('{"alg":"none","typ":"JWT"}').replace(/=+$/, '')}.${payload}.`;
     expect(await reason(verify(unsigned))).toMatch(/RS256/);
-    const accepted = await verifyFirebaseIdToken(unsigned, { projectId: PROJECT_ID, issuer: ISSUER, getKey: async () => { throw new Error('no key needed'); }, now: NOW, acceptUnsigned: true });
+    const accepted = await verifyFirebaseIdToken(unsigned, {
+      projectId: PROJECT_ID,
+      issuer: ISSUER,
+      getKey: async () => {
+        throw new Error('no key needed');
+      },
+      now: NOW,
+      acceptUnsigned: true,
+    });
     expect(accepted.sub).toBe('u');
   });
 
   it('refuses a header or payload that starts with a UTF-8 byte-order mark, as firebase-admin does', async () => {
     const { key, verify } = await setup();
     const now = Math.floor(NOW / 1000);
-    const bom = (value: unknown) => btoa('\xEF\xBB\xBF' + JSON.stringify(value)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+    const bom = (value: unknown) =>
+      btoa('\xEF\xBB\xBF' + JSON.stringify(value))
+        .replace(/\+/g, '-')
+        .replace(/\//g, '_')
+        .replace(/=+$/, '');
     for (const [header, payload] of [
       [bom({ alg: 'RS256', kid: key.kid }), b64(goodPayload(now))],
       [b64({ alg: 'RS256', kid: key.kid }), bom(goodPayload(now))],
     ]) {
       const input = `${header}.${payload}`;
       const signature = new Uint8Array(await crypto.subtle.sign('RSASSA-PKCS1-v1_5', key.privateKey, new TextEncoder().encode(input)));
-      const token = `${input}.${btoa(String.fromCharCode(...signature)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')}`;
+      const token = `${input}.${btoa(String.fromCharCode(...signature))
+        .replace(/\+/g, '-')
+        .replace(/\//g, '_')
+        .replace(/=+$/, '')}`;
       expect(await reason(verify(token))).toMatch(/not JSON/);
     }
   });

@@ -44,7 +44,11 @@ async function post(path: string, body: unknown, admin = false): Promise<Record<
 }
 
 async function signUp(name: string) {
-  const body = await post('/accounts:signUp?key=k', { email: `${name}-${Date.now()}@example.com`, password: 'password-123', returnSecureToken: true });
+  const body = await post('/accounts:signUp?key=k', {
+    email: `${name}-${Date.now()}@example.com`,
+    password: 'password-123',
+    returnSecureToken: true,
+  });
   return { uid: body.localId as string, idToken: body.idToken as string };
 }
 
@@ -60,8 +64,13 @@ async function oracle(idToken: string): Promise<string> {
 }
 
 async function ours(idToken: string): Promise<string> {
-  const check = new AccountStatusCheck({ now: Date.now,
-    client: new FirebaseAdminClient({ projectId: PROJECT_ID, baseUrl: `http://${emulator.host}/identitytoolkit.googleapis.com`, authorization: async () => 'Bearer owner' }),
+  const check = new AccountStatusCheck({
+    now: Date.now,
+    client: new FirebaseAdminClient({
+      projectId: PROJECT_ID,
+      baseUrl: `http://${emulator.host}/identitytoolkit.googleapis.com`,
+      authorization: async () => 'Bearer owner',
+    }),
     cacheSeconds: 0,
   });
   try {
@@ -96,7 +105,11 @@ describe('FIREBASE_CHECK_REVOKED agrees with firebase-admin verifyIdToken(token,
     cases.push({ label: 'revoked after sign-in', idToken: revoked.idToken });
 
     const revokedBefore = await signUp('revoked-before');
-    await post(`/projects/${PROJECT_ID}/accounts:update`, { localId: revokedBefore.uid, validSince: String(claimsOf(revokedBefore.idToken).auth_time as number) }, true);
+    await post(
+      `/projects/${PROJECT_ID}/accounts:update`,
+      { localId: revokedBefore.uid, validSince: String(claimsOf(revokedBefore.idToken).auth_time as number) },
+      true,
+    );
     cases.push({ label: 'revoked in the same second as sign-in', idToken: revokedBefore.idToken });
 
     const reenabled = await signUp('reenabled');
@@ -111,7 +124,8 @@ describe('FIREBASE_CHECK_REVOKED agrees with firebase-admin verifyIdToken(token,
     const results = [];
     for (const { label, idToken } of cases) results.push({ label, admin: await oracle(idToken), ours: await ours(idToken) });
     console.log(results.map((r) => `${r.label}: firebase-admin ${r.admin}, ours ${r.ours}`).join('\n'));
-    for (const result of results) expect(result.ours, result.label).toBe(SAME[result.admin] ?? `unexpected firebase-admin answer ${result.admin}`);
+    for (const result of results)
+      expect(result.ours, result.label).toBe(SAME[result.admin] ?? `unexpected firebase-admin answer ${result.admin}`);
     // The cases really cover each outcome.
     expect(new Set(results.map((r) => r.ours))).toEqual(new Set(['ok', 'user_disabled', 'token_revoked', 'user_not_found']));
   }, 60_000);

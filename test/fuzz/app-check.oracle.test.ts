@@ -39,7 +39,13 @@ afterAll(async () => {
 });
 
 const now = () => Math.floor(Date.now() / 1000);
-const base = () => ({ iss: `https://firebaseappcheck.googleapis.com/${PROJECT_NUMBER}`, aud: [`projects/${PROJECT_NUMBER}`, 'projects/demo-app'], sub: APP_ID, iat: now(), exp: now() + 3600 });
+const base = () => ({
+  iss: `https://firebaseappcheck.googleapis.com/${PROJECT_NUMBER}`,
+  aud: [`projects/${PROJECT_NUMBER}`, 'projects/demo-app'],
+  sub: APP_ID,
+  iat: now(),
+  exp: now() + 3600,
+});
 
 async function sign(claims: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
   return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: KID, typ: 'JWT', ...header } as { alg: string }).sign(privateKey);
@@ -76,12 +82,20 @@ describe('App Check tokens: ours against firebase-admin appCheck().verifyToken',
       ['kid unknown', await sign(base(), { kid: 'other' })],
       ['kid missing', await sign(base(), { kid: undefined })],
       ['crit header', await sign(base(), { crit: ['b64'], b64: true }).catch(() => '')],
-      ['alg none', (await sign(base())).replace(/^[^.]+/, Buffer.from('{"alg":"none","kid":"' + KID + '"}').toString('base64url')).replace(/\.[^.]+$/, '.')],
+      [
+        'alg none',
+        (await sign(base()))
+          .replace(/^[^.]+/, Buffer.from('{"alg":"none","kid":"' + KID + '"}').toString('base64url'))
+          .replace(/\.[^.]+$/, '.'),
+      ],
       ['signature flipped', (await sign(base())).replace(/.$/, (c) => (c === 'A' ? 'B' : 'A'))],
-      ['payload swapped', await (async () => {
-        const [h, , s] = (await sign(base())).split('.');
-        return `${h}.${Buffer.from(JSON.stringify({ ...base(), sub: 'someone-else' })).toString('base64url')}.${s}`;
-      })()],
+      [
+        'payload swapped',
+        await (async () => {
+          const [h, , s] = (await sign(base())).split('.');
+          return `${h}.${Buffer.from(JSON.stringify({ ...base(), sub: 'someone-else' })).toString('base64url')}.${s}`;
+        })(),
+      ],
       ['two segments', (await sign(base())).split('.').slice(0, 2).join('.')],
       ['huge', await sign({ ...base(), pad: 'x'.repeat(9000) })],
     ];
@@ -110,7 +124,10 @@ describe('App Check tokens: ours against firebase-admin appCheck().verifyToken',
       expect(row.ours, row.label).not.toMatch(/^crash/);
       if (row.ours === 'accept') expect(row.admin, `${row.label}: we accept what firebase-admin refuses`).toBe('accept');
       if (row.admin === 'accept' && row.ours !== 'accept') {
-        expect(STRICTER.some((rule) => row.ours.includes(rule)), `${row.label}: refused without a written stricter rule: ${row.ours}`).toBe(true);
+        expect(
+          STRICTER.some((rule) => row.ours.includes(rule)),
+          `${row.label}: refused without a written stricter rule: ${row.ours}`,
+        ).toBe(true);
       }
     }
     expect(rows.find((r) => r.label === 'valid')).toMatchObject({ ours: 'accept', admin: 'accept' });

@@ -214,12 +214,53 @@ const TIME_OFFSETS = [
 function oddValues(ctx: Context): unknown[] {
   const later = ctx.now + 3600;
   return [
-    null, true, false, 0, -1, 1, 0.5, 1e308, -1e308, Number.MIN_VALUE, Number.MAX_SAFE_INTEGER, 2 ** 31, -(2 ** 31), 2 ** 32,
-    new Raw('1e400'), new Raw('-1e400'), new Raw('-0'), new Raw(`${later}.0`), new Raw(`${later}e0`), new Raw(`${later / 10}E1`),
-    new Raw(`${later}000e-3`), new Raw(`1${'0'.repeat(400)}`), new Raw('9007199254740993'), new Raw(`0.${'0'.repeat(400)}1`),
-    new Raw('NaN'), new Raw('Infinity'), new Raw(`+${later}`), new Raw(`0${later}`), new Raw(`${later}.`), new Raw('0x7fffffff'),
-    '', ' ', 'NaN', 'Infinity', '-Infinity', String(later), `${later} `, 'null', 'true', [], [later], [later, later], {}, { value: later },
-    ctx.now * 1000, later * 1000, ABSENT,
+    null,
+    true,
+    false,
+    0,
+    -1,
+    1,
+    0.5,
+    1e308,
+    -1e308,
+    Number.MIN_VALUE,
+    Number.MAX_SAFE_INTEGER,
+    2 ** 31,
+    -(2 ** 31),
+    2 ** 32,
+    new Raw('1e400'),
+    new Raw('-1e400'),
+    new Raw('-0'),
+    new Raw(`${later}.0`),
+    new Raw(`${later}e0`),
+    new Raw(`${later / 10}E1`),
+    new Raw(`${later}000e-3`),
+    new Raw(`1${'0'.repeat(400)}`),
+    new Raw('9007199254740993'),
+    new Raw(`0.${'0'.repeat(400)}1`),
+    new Raw('NaN'),
+    new Raw('Infinity'),
+    new Raw(`+${later}`),
+    new Raw(`0${later}`),
+    new Raw(`${later}.`),
+    new Raw('0x7fffffff'),
+    '',
+    ' ',
+    'NaN',
+    'Infinity',
+    '-Infinity',
+    String(later),
+    `${later} `,
+    'null',
+    'true',
+    [],
+    [later],
+    [later, later],
+    {},
+    { value: later },
+    ctx.now * 1000,
+    later * 1000,
+    ABSENT,
   ];
 }
 
@@ -228,10 +269,25 @@ function pickTime(rng: Rng, ctx: Context): unknown {
 }
 
 const HOMOGLYPHS: Record<string, string[]> = {
-  a: ['\u0430', '\u0251', '\uff41'], c: ['\u0441', '\u217d'], e: ['\u0435', '\u0117', '\uff45'], o: ['\u043e', '\u03bf', '\u0ed0', '0'],
-  p: ['\u0440'], s: ['\u0455', '\uff53'], i: ['\u0456', '\u0131', '1', 'l'], d: ['\u0501', '\u217e'], m: ['\u217f', 'rn'], u: ['\u057d', '\u03c5'],
-  z: ['\u1d22'], '-': ['\u2010', '\u2011', '\u2212', '_'], '/': ['\u2215', '\u2044', '\\'], '.': ['\u2024', '\u3002', ','], t: ['\u0442'], g: ['\u0261'],
-  k: ['\u043a'], n: ['\u0578'], l: ['1', 'I', '\u04cf'],
+  a: ['\u0430', '\u0251', '\uff41'],
+  c: ['\u0441', '\u217d'],
+  e: ['\u0435', '\u0117', '\uff45'],
+  o: ['\u043e', '\u03bf', '\u0ed0', '0'],
+  p: ['\u0440'],
+  s: ['\u0455', '\uff53'],
+  i: ['\u0456', '\u0131', '1', 'l'],
+  d: ['\u0501', '\u217e'],
+  m: ['\u217f', 'rn'],
+  u: ['\u057d', '\u03c5'],
+  z: ['\u1d22'],
+  '-': ['\u2010', '\u2011', '\u2212', '_'],
+  '/': ['\u2215', '\u2044', '\\'],
+  '.': ['\u2024', '\u3002', ','],
+  t: ['\u0442'],
+  g: ['\u0261'],
+  k: ['\u043a'],
+  n: ['\u0578'],
+  l: ['1', 'I', '\u04cf'],
 };
 const INVISIBLES = [' ', '\t', '\n', '\r', '\u00a0', '\u200b', '\u200d', '\ufeff', '\u0000', '\u2028', '\u0301'];
 
@@ -258,7 +314,17 @@ function nearMiss(rng: Rng, text: string): string {
     case 4:
       return text.slice(0, at) + (text[at] ?? '/') + text.slice(at);
     case 5:
-      return rng.pick([`${text}/`, `${text}.`, `${text}#`, `${text}?`, `${text}%00`, ` ${text}`, `${text} `, text.toUpperCase(), `${text}${text}`]);
+      return rng.pick([
+        `${text}/`,
+        `${text}.`,
+        `${text}#`,
+        `${text}?`,
+        `${text}%00`,
+        ` ${text}`,
+        `${text} `,
+        text.toUpperCase(),
+        `${text}${text}`,
+      ]);
     case 6:
       return text.slice(0, at) + encodeURIComponent(text[at] ?? '').replace(/^$/, '%20') + text.slice(at + 1);
     case 7:
@@ -274,33 +340,101 @@ function pickString(rng: Rng, ctx: Context, exact: string, alternatives: unknown
   if (roll < 0.22) return escapedString(exact);
   if (roll < 0.65) return nearMiss(rng, exact);
   if (roll < 0.8) return rng.pick(alternatives);
-  return rng.pick([null, true, 0, 1, [], [exact], [exact, exact], [exact, 'other'], ['other', exact], {}, { value: exact }, ABSENT, '', new Raw('1e400'), ctx.now]);
+  return rng.pick([
+    null,
+    true,
+    0,
+    1,
+    [],
+    [exact],
+    [exact, exact],
+    [exact, 'other'],
+    ['other', exact],
+    {},
+    { value: exact },
+    ABSENT,
+    '',
+    new Raw('1e400'),
+    ctx.now,
+  ]);
 }
 
 function issuerAlternatives(ctx: Context): string[] {
   const p = ctx.projectId;
   return [
-    `http://securetoken.google.com/${p}`, `https://securetoken.google.com/${p}/`, `https://securetoken.google.com//${p}`, `https://securetoken.google.com/`,
-    `https://securetoken.google.com`, `securetoken.google.com/${p}`, `https://securetoken.google.com:443/${p}`, `https://SECURETOKEN.google.com/${p}`,
-    `https://session.firebase.google.com/${p}`, `https://securetoken.google.com/${p}-other`, `https://securetoken.google.com/${p}?x=1`,
-    `https://securetoken.google.com.evil.test/${p}`, `https://evil.test/securetoken.google.com/${p}`, `https://accounts.google.com`,
-    `https://securetoken.google.com/${p.toUpperCase()}`, `https://securetoken.google.com/${p}\u0000`, p,
+    `http://securetoken.google.com/${p}`,
+    `https://securetoken.google.com/${p}/`,
+    `https://securetoken.google.com//${p}`,
+    `https://securetoken.google.com/`,
+    `https://securetoken.google.com`,
+    `securetoken.google.com/${p}`,
+    `https://securetoken.google.com:443/${p}`,
+    `https://SECURETOKEN.google.com/${p}`,
+    `https://session.firebase.google.com/${p}`,
+    `https://securetoken.google.com/${p}-other`,
+    `https://securetoken.google.com/${p}?x=1`,
+    `https://securetoken.google.com.evil.test/${p}`,
+    `https://evil.test/securetoken.google.com/${p}`,
+    `https://accounts.google.com`,
+    `https://securetoken.google.com/${p.toUpperCase()}`,
+    `https://securetoken.google.com/${p}\u0000`,
+    p,
   ];
 }
 function audienceAlternatives(ctx: Context): string[] {
   const p = ctx.projectId;
   return [
-    `${p}/`, ` ${p}`, `${p} `, p.toUpperCase(), `${p}-other`, `projects/${p}`, `https://securetoken.google.com/${p}`, `${p}\u0000`,
-    `${p}.firebaseapp.com`, `${p}.cloudfunctions.net/`,
-    'https://identitytoolkit.googleapis.com/google.identity.identitytoolkit.v1.IdentityToolkit', 'demo-other',
+    `${p}/`,
+    ` ${p}`,
+    `${p} `,
+    p.toUpperCase(),
+    `${p}-other`,
+    `projects/${p}`,
+    `https://securetoken.google.com/${p}`,
+    `${p}\u0000`,
+    `${p}.firebaseapp.com`,
+    `${p}.cloudfunctions.net/`,
+    'https://identitytoolkit.googleapis.com/google.identity.identitytoolkit.v1.IdentityToolkit',
+    'demo-other',
   ];
 }
 function subjects(rng: Rng): unknown[] {
   return [
-    '', ' ', '\u0000', 'a', 'a'.repeat(127), 'a'.repeat(128), 'a'.repeat(129), 'a'.repeat(1000), '\u{1f600}'.repeat(63), '\u{1f600}'.repeat(64),
-    '\u{1f600}'.repeat(65), 'é'.repeat(128), 'e\u0301'.repeat(64), 'e\u0301'.repeat(65), new Raw('"\\ud800"'), new Raw(`"${'\\ud83d\\ude00'.repeat(64)}"`),
-    '../admin', 'uid with spaces', 'user\nname', '\u202eevil', 'admin', `uid-${rng.int(1000)}`, 0, 123, -1, 1.5, true, false, null, [],
-    ['uid'], {}, { uid: 'x' }, ABSENT, new Raw('1e400'),
+    '',
+    ' ',
+    '\u0000',
+    'a',
+    'a'.repeat(127),
+    'a'.repeat(128),
+    'a'.repeat(129),
+    'a'.repeat(1000),
+    '\u{1f600}'.repeat(63),
+    '\u{1f600}'.repeat(64),
+    '\u{1f600}'.repeat(65),
+    'é'.repeat(128),
+    'e\u0301'.repeat(64),
+    'e\u0301'.repeat(65),
+    new Raw('"\\ud800"'),
+    new Raw(`"${'\\ud83d\\ude00'.repeat(64)}"`),
+    '../admin',
+    'uid with spaces',
+    'user\nname',
+    '\u202eevil',
+    'admin',
+    `uid-${rng.int(1000)}`,
+    0,
+    123,
+    -1,
+    1.5,
+    true,
+    false,
+    null,
+    [],
+    ['uid'],
+    {},
+    { uid: 'x' },
+    ABSENT,
+    new Raw('1e400'),
   ];
 }
 
@@ -338,7 +472,16 @@ function loneExtraCharacter(spec: Spec, where: 'header' | 'payload', extra = 'A'
   push(spec.b64, where, (segment) => (segment.length % 4 === 0 ? segment + extra : segment));
 }
 
-const BAD_UTF8: number[][] = [[0xff], [0xc3, 0x28], [0xc0, 0xaf], [0xed, 0xa0, 0x80], [0xe2, 0x82], [0xf8, 0x88, 0x80, 0x80, 0x80], [0x80], [0xe9]];
+const BAD_UTF8: number[][] = [
+  [0xff],
+  [0xc3, 0x28],
+  [0xc0, 0xaf],
+  [0xed, 0xa0, 0x80],
+  [0xe2, 0x82],
+  [0xf8, 0x88, 0x80, 0x80, 0x80],
+  [0x80],
+  [0xe9],
+];
 
 export const MUTATORS: Mutator[] = [
   { name: 'claims.exp', weight: 4, apply: (s, r, c) => setClaim(s, 'payload', 'exp', pickTime(r, c)) },
@@ -346,7 +489,11 @@ export const MUTATORS: Mutator[] = [
   { name: 'claims.nbf', weight: 3, apply: (s, r, c) => setClaim(s, 'payload', 'nbf', pickTime(r, c)) },
   { name: 'claims.auth_time', weight: 3, apply: (s, r, c) => setClaim(s, 'payload', 'auth_time', pickTime(r, c)) },
   { name: 'claims.iss', weight: 4, apply: (s, r, c) => setClaim(s, 'payload', 'iss', pickString(r, c, c.issuer, issuerAlternatives(c))) },
-  { name: 'claims.aud', weight: 4, apply: (s, r, c) => setClaim(s, 'payload', 'aud', pickString(r, c, c.projectId, audienceAlternatives(c))) },
+  {
+    name: 'claims.aud',
+    weight: 4,
+    apply: (s, r, c) => setClaim(s, 'payload', 'aud', pickString(r, c, c.projectId, audienceAlternatives(c))),
+  },
   {
     name: 'claims.sub',
     weight: 4,
@@ -360,7 +507,12 @@ export const MUTATORS: Mutator[] = [
     name: 'claims.event_type',
     weight: 1,
     apply: (s, r) => {
-      setClaim(s, 'payload', 'event_type', r.pick(['beforeSendSms', 'beforeSendEmail', 'beforeCreate', 'beforeSignIn', 'beforesendsms', '', null, 1]));
+      setClaim(
+        s,
+        'payload',
+        'event_type',
+        r.pick(['beforeSendSms', 'beforeSendEmail', 'beforeCreate', 'beforeSignIn', 'beforesendsms', '', null, 1]),
+      );
       if (r.chance(0.7)) setClaim(s, 'payload', 'sub', r.pick(subjects(r)));
     },
   },
@@ -376,10 +528,39 @@ export const MUTATORS: Mutator[] = [
     name: 'claims.extra',
     weight: 2,
     apply: (s, r, c) => {
-      const key = r.pick(['firebase', 'user_id', 'email', 'email_verified', 'tenant', 'admin', 'roles', 'd', 'v', 'uid', 'claims', 'jti', 'cnf', 'nonce', 'azp', 'scope', '', ' ', '\u0000', 'sub ', 'Sub', 'AUD', 'exp\u200b']);
+      const key = r.pick([
+        'firebase',
+        'user_id',
+        'email',
+        'email_verified',
+        'tenant',
+        'admin',
+        'roles',
+        'd',
+        'v',
+        'uid',
+        'claims',
+        'jti',
+        'cnf',
+        'nonce',
+        'azp',
+        'scope',
+        '',
+        ' ',
+        '\u0000',
+        'sub ',
+        'Sub',
+        'AUD',
+        'exp\u200b',
+      ]);
       const value = r.pick([
-        ...oddValues(c), { tenant: 'evil' }, { sign_in_provider: 'custom' }, 'x'.repeat(r.int(3000)), { d: { uid: 'x' } },
-        new Raw(`${'['.repeat(500)}${']'.repeat(500)}`), new Raw(`${'{"a":'.repeat(300)}1${'}'.repeat(300)}`),
+        ...oddValues(c),
+        { tenant: 'evil' },
+        { sign_in_provider: 'custom' },
+        'x'.repeat(r.int(3000)),
+        { d: { uid: 'x' } },
+        new Raw(`${'['.repeat(500)}${']'.repeat(500)}`),
+        new Raw(`${'{"a":'.repeat(300)}1${'}'.repeat(300)}`),
       ]);
       setClaim(s, 'payload', key, value);
     },
@@ -390,7 +571,10 @@ export const MUTATORS: Mutator[] = [
     apply: (s, r, c) => {
       const key = r.pick(['aud', 'iss', 'sub', 'exp', 'iat']);
       if (r.chance(0.6)) s.payload.set(key, ABSENT);
-      s.payload.add(r.pick(['__proto__', 'constructor', 'prototype']), Obj.of({ aud: c.projectId, iss: c.issuer, sub: 'proto-uid', exp: c.now + 3600, iat: c.now - 1 }));
+      s.payload.add(
+        r.pick(['__proto__', 'constructor', 'prototype']),
+        Obj.of({ aud: c.projectId, iss: c.issuer, sub: 'proto-uid', exp: c.now + 3600, iat: c.now - 1 }),
+      );
       note(s, `__proto__-style claim carrying ${key}`);
     },
   },
@@ -410,8 +594,32 @@ export const MUTATORS: Mutator[] = [
     weight: 3,
     apply: (s, r) => {
       const alg = r.pick([
-        'RS256', 'rs256', 'Rs256', 'RS256 ', ' RS256', 'RS256\u0000', 'R\u0405256', 'none', 'None', 'NONE', 'HS256', 'HS512', 'RS384', 'RS512',
-        'PS256', 'ES256', 'EdDSA', 'RSA-OAEP', '', null, ABSENT, ['RS256'], {}, 256, true, escapedString('RS256'),
+        'RS256',
+        'rs256',
+        'Rs256',
+        'RS256 ',
+        ' RS256',
+        'RS256\u0000',
+        'R\u0405256',
+        'none',
+        'None',
+        'NONE',
+        'HS256',
+        'HS512',
+        'RS384',
+        'RS512',
+        'PS256',
+        'ES256',
+        'EdDSA',
+        'RSA-OAEP',
+        '',
+        null,
+        ABSENT,
+        ['RS256'],
+        {},
+        256,
+        true,
+        escapedString('RS256'),
       ]);
       setClaim(s, 'header', 'alg', alg);
       if (alg === 'none' || alg === 'NONE' || alg === 'None') s.sign = r.pick<SignMode>(['none', 'rs256']);
@@ -422,11 +630,41 @@ export const MUTATORS: Mutator[] = [
     name: 'header.kid',
     weight: 4,
     apply: (s, r, c) =>
-      setClaim(s, 'header', 'kid', r.pick([
-        c.kid, c.numericKid, Number(c.numericKid), [c.kid], [c.numericKid], [c.kid, 'x'], { kid: c.kid }, c.otherKid, ABSENT, null, '', 0, false, true,
-        'unknown', c.kid.toUpperCase(), `${c.kid} `, ` ${c.kid}`, `${c.kid}\u0000`, c.kid.slice(0, -1), escapedString(c.kid), '__proto__',
-        'constructor', 'toString', 'hasOwnProperty', '../../etc/passwd', 'x'.repeat(2000), Number.NaN,
-      ])),
+      setClaim(
+        s,
+        'header',
+        'kid',
+        r.pick([
+          c.kid,
+          c.numericKid,
+          Number(c.numericKid),
+          [c.kid],
+          [c.numericKid],
+          [c.kid, 'x'],
+          { kid: c.kid },
+          c.otherKid,
+          ABSENT,
+          null,
+          '',
+          0,
+          false,
+          true,
+          'unknown',
+          c.kid.toUpperCase(),
+          `${c.kid} `,
+          ` ${c.kid}`,
+          `${c.kid}\u0000`,
+          c.kid.slice(0, -1),
+          escapedString(c.kid),
+          '__proto__',
+          'constructor',
+          'toString',
+          'hasOwnProperty',
+          '../../etc/passwd',
+          'x'.repeat(2000),
+          Number.NaN,
+        ]),
+      ),
   },
   {
     name: 'header.typ',
@@ -446,9 +684,21 @@ export const MUTATORS: Mutator[] = [
     weight: 2,
     apply: (s, r) => {
       const [key, value] = r.pick<[string, unknown]>([
-        ['jku', 'https://evil.test/keys'], ['x5u', 'https://evil.test/cert'], ['jwk', { kty: 'RSA', n: 'AQAB', e: 'AQAB' }], ['x5c', ['MIIB']],
-        ['cty', 'JWT'], ['zip', 'DEF'], ['enc', 'A128GCM'], ['b64', false], ['b64', true], ['x5t', 'abc'], ['kid ', 'x'], ['ALG', 'none'],
-        ['__proto__', { alg: 'none' }], ['iss', 'x'], ['nonce', 1],
+        ['jku', 'https://evil.test/keys'],
+        ['x5u', 'https://evil.test/cert'],
+        ['jwk', { kty: 'RSA', n: 'AQAB', e: 'AQAB' }],
+        ['x5c', ['MIIB']],
+        ['cty', 'JWT'],
+        ['zip', 'DEF'],
+        ['enc', 'A128GCM'],
+        ['b64', false],
+        ['b64', true],
+        ['x5t', 'abc'],
+        ['kid ', 'x'],
+        ['ALG', 'none'],
+        ['__proto__', { alg: 'none' }],
+        ['iss', 'x'],
+        ['nonce', 1],
       ]);
       setClaim(s, 'header', key, value);
     },
@@ -458,7 +708,14 @@ export const MUTATORS: Mutator[] = [
     weight: 2,
     apply: (s, r, c) => {
       const [key, value] = r.pick<[string, unknown]>([
-        ['alg', 'none'], ['alg', 'HS256'], ['alg', 'RS256'], ['kid', 'unknown'], ['kid', c.kid], ['kid', null], ['crit', ['exp']], ['typ', 'JWT'],
+        ['alg', 'none'],
+        ['alg', 'HS256'],
+        ['alg', 'RS256'],
+        ['kid', 'unknown'],
+        ['kid', c.kid],
+        ['kid', null],
+        ['crit', ['exp']],
+        ['typ', 'JWT'],
       ]);
       const first = r.chance(0.5);
       s.header.add(key, value, first);
@@ -488,7 +745,12 @@ export const MUTATORS: Mutator[] = [
     weight: 2,
     apply: (s, r) => {
       const where = r.pick(['header', 'payload'] as const);
-      const bom = r.pick([[0xef, 0xbb, 0xbf], [0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf], [0xfe, 0xff], [0xff, 0xfe]]);
+      const bom = r.pick([
+        [0xef, 0xbb, 0xbf],
+        [0xef, 0xbb, 0xbf, 0xef, 0xbb, 0xbf],
+        [0xfe, 0xff],
+        [0xff, 0xfe],
+      ]);
       push(s.bytes, where, (b) => Buffer.concat([Buffer.from(bom), b]));
       note(s, `${where} starts with bytes ${Buffer.from(bom).toString('hex')}`);
     },
@@ -522,7 +784,13 @@ export const MUTATORS: Mutator[] = [
       const ws = r.pick([' ', '\n', '\r\n', '\t', '  \n\t ', '\f', '\v', '\u00a0', '\u2028', '\u3000', '\u0000']);
       const how = r.pick(['lead', 'trail', 'pretty', 'inner'] as const);
       push(s.text, where, (json) =>
-        how === 'lead' ? ws + json : how === 'trail' ? json + ws : how === 'pretty' ? json.replace(/([{,])/g, `$1\n${ws}`).replace(/}/g, '\n}') : json.replace(/,/g, `${ws},${ws}`),
+        how === 'lead'
+          ? ws + json
+          : how === 'trail'
+            ? json + ws
+            : how === 'pretty'
+              ? json.replace(/([{,])/g, `$1\n${ws}`).replace(/}/g, '\n}')
+              : json.replace(/,/g, `${ws},${ws}`),
       );
       note(s, `${where} JSON ${how} whitespace ${JSON.stringify(ws)}`);
     },
@@ -562,13 +830,16 @@ export const MUTATORS: Mutator[] = [
       }
       const [label, f] = r.pick<[string, (segment: string) => string]>([
         // Changes the unused low bits of the last character: the same bytes when decoded.
-        ['non-zero trailing bits', (seg) => {
-          const rest = seg.length % 4;
-          if (rest === 0) return seg;
-          const last = B64URL_ALPHABET.indexOf(seg.slice(-1));
-          const unused = rest === 2 ? 0b1111 : 0b11;
-          return seg.slice(0, -1) + B64URL_ALPHABET[(last & ~unused) | (1 + r.int(unused))];
-        }],
+        [
+          'non-zero trailing bits',
+          (seg) => {
+            const rest = seg.length % 4;
+            if (rest === 0) return seg;
+            const last = B64URL_ALPHABET.indexOf(seg.slice(-1));
+            const unused = rest === 2 ? 0b1111 : 0b11;
+            return seg.slice(0, -1) + B64URL_ALPHABET[(last & ~unused) | (1 + r.int(unused))];
+          },
+        ],
 
         ['padding', (seg) => seg + '='.repeat((4 - (seg.length % 4)) % 4 || 1)],
         ['standard alphabet', (seg) => seg.replace(/-/g, '+').replace(/_/g, '/')],
@@ -582,8 +853,10 @@ export const MUTATORS: Mutator[] = [
     name: 'enc.escapes',
     weight: 2,
     apply: (s, r, c) => {
-      for (const key of ['alg', 'kid', 'typ']) if (r.chance(0.5) && typeof s.header.get(key) === 'string') s.header.set(key, escapedString(s.header.get(key) as string));
-      for (const key of ['iss', 'aud', 'sub']) if (r.chance(0.6) && typeof s.payload.get(key) === 'string') s.payload.set(key, escapedString(s.payload.get(key) as string));
+      for (const key of ['alg', 'kid', 'typ'])
+        if (r.chance(0.5) && typeof s.header.get(key) === 'string') s.header.set(key, escapedString(s.header.get(key) as string));
+      for (const key of ['iss', 'aud', 'sub'])
+        if (r.chance(0.6) && typeof s.payload.get(key) === 'string') s.payload.set(key, escapedString(s.payload.get(key) as string));
       if (r.chance(0.3)) s.payload.set('exp', new Raw(`${(c.now + 3600) * 10}e-1`));
       note(s, 'strings \\u-escaped in JSON');
     },
@@ -650,7 +923,10 @@ export function directed(ctx: Context): PendingToken[] {
   const n = ctx.now;
   const cases: Array<[string, (s: Spec) => void]> = [
     ['valid', () => {}],
-    ...[-1, 0, 0.5, 1, 2].map((d): [string, (s: Spec) => void] => [`exp = now${d >= 0 ? '+' : ''}${d}`, (s) => void s.payload.set('exp', n + d)]),
+    ...[-1, 0, 0.5, 1, 2].map((d): [string, (s: Spec) => void] => [
+      `exp = now${d >= 0 ? '+' : ''}${d}`,
+      (s) => void s.payload.set('exp', n + d),
+    ]),
     ['exp absent', (s) => void s.payload.set('exp', ABSENT)],
     ['exp = 1e400 (Infinity)', (s) => void s.payload.set('exp', new Raw('1e400'))],
     ['exp = 1e308', (s) => void s.payload.set('exp', 1e308)],
@@ -689,10 +965,13 @@ export function directed(ctx: Context): PendingToken[] {
     ['typ absent', (s) => void s.header.set('typ', ABSENT)],
     ['header with a UTF-8 BOM', (s) => push(s.bytes, 'header', (b) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), b]))],
     ['payload with a UTF-8 BOM', (s) => push(s.bytes, 'payload', (b) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), b]))],
-    ['payload with an invalid UTF-8 byte in a string', (s) => {
-      s.payload.set('name', '@@BAD@@');
-      push(s.bytes, 'payload', (b) => spliceMarker(b, '@@BAD@@', [0xff]));
-    }],
+    [
+      'payload with an invalid UTF-8 byte in a string',
+      (s) => {
+        s.payload.set('name', '@@BAD@@');
+        push(s.bytes, 'payload', (b) => spliceMarker(b, '@@BAD@@', [0xff]));
+      },
+    ],
     ['header segment with one lone extra base64url character', (s) => loneExtraCharacter(s, 'header')],
     ['payload segment with one lone extra base64url character', (s) => loneExtraCharacter(s, 'payload')],
     ...[8191, 8192, 8193].map((len): [string, (s: Spec) => void] => [`token length ${len}`, (s) => void (s.targetLength = len)]),
@@ -759,7 +1038,14 @@ export const CORRUPTIONS: Corruption[] = [
       return [`char ${i} deleted`, t.slice(0, i) + t.slice(i + 1)];
     },
   },
-  { name: 'truncated', weight: 2, apply: (t, r) => { const len = r.int(t.length); return [`truncated to ${len}`, t.slice(0, len)]; } },
+  {
+    name: 'truncated',
+    weight: 2,
+    apply: (t, r) => {
+      const len = r.int(t.length);
+      return [`truncated to ${len}`, t.slice(0, len)];
+    },
+  },
   {
     name: 'signature-edited',
     weight: 3,
@@ -776,7 +1062,10 @@ export const CORRUPTIONS: Corruption[] = [
         ['padded', `${sig}==`],
         ['reversed', [...sig].reverse().join('')],
         ['all "A"', 'A'.repeat(sig.length)],
-        ['canonical twin (unused bits set)', sig.slice(0, -1) + B64URL_ALPHABET[(B64URL_ALPHABET.indexOf(sig.slice(-1)) & ~0b1111) | (1 + r.int(15))]],
+        [
+          'canonical twin (unused bits set)',
+          sig.slice(0, -1) + B64URL_ALPHABET[(B64URL_ALPHABET.indexOf(sig.slice(-1)) & ~0b1111) | (1 + r.int(15))],
+        ],
       ]);
       return [`signature ${label}`, `${h}.${p}.${next}`];
     },
@@ -797,8 +1086,15 @@ export const CORRUPTIONS: Corruption[] = [
     weight: 2,
     apply: (t, r) => {
       const [label, next] = r.pick<[string, string]>([
-        ['leading space', ` ${t}`], ['trailing space', `${t} `], ['trailing newline', `${t}\n`], ['trailing CRLF', `${t}\r\n`], ['leading tab', `\t${t}`],
-        ['"Bearer " prefix', `Bearer ${t}`], ['quoted', `"${t}"`], ['NUL appended', `${t}\u0000`], ['BOM prefixed', `\ufeff${t}`],
+        ['leading space', ` ${t}`],
+        ['trailing space', `${t} `],
+        ['trailing newline', `${t}\n`],
+        ['trailing CRLF', `${t}\r\n`],
+        ['leading tab', `\t${t}`],
+        ['"Bearer " prefix', `Bearer ${t}`],
+        ['quoted', `"${t}"`],
+        ['NUL appended', `${t}\u0000`],
+        ['BOM prefixed', `\ufeff${t}`],
       ]);
       return [label, next];
     },
@@ -809,10 +1105,22 @@ export const CORRUPTIONS: Corruption[] = [
     apply: (t, r) => {
       const [h = '', p = '', s = ''] = segs(t);
       const [label, next] = r.pick<[string, string]>([
-        ['empty header', `.${p}.${s}`], ['empty payload', `${h}..${s}`], ['empty signature', `${h}.${p}.`], ['two segments', `${h}.${p}`],
-        ['one segment', h], ['four segments', `${t}.${s}`], ['trailing dot', `${t}.`], ['leading dot', `.${t}`], ['five segments (JWE shape)', `${h}.${p}.${s}.${p}.${s}`],
-        ['payload and header swapped', `${p}.${h}.${s}`], ['signature first', `${s}.${h}.${p}`], ['header twice', `${h}.${h}.${s}`],
-        ['payload twice', `${h}.${p}.${p}`], ['dots only', '..'], ['empty', ''], ['double dot', `${h}..${p}.${s}`],
+        ['empty header', `.${p}.${s}`],
+        ['empty payload', `${h}..${s}`],
+        ['empty signature', `${h}.${p}.`],
+        ['two segments', `${h}.${p}`],
+        ['one segment', h],
+        ['four segments', `${t}.${s}`],
+        ['trailing dot', `${t}.`],
+        ['leading dot', `.${t}`],
+        ['five segments (JWE shape)', `${h}.${p}.${s}.${p}.${s}`],
+        ['payload and header swapped', `${p}.${h}.${s}`],
+        ['signature first', `${s}.${h}.${p}`],
+        ['header twice', `${h}.${h}.${s}`],
+        ['payload twice', `${h}.${p}.${p}`],
+        ['dots only', '..'],
+        ['empty', ''],
+        ['double dot', `${h}..${p}.${s}`],
       ]);
       return [label, next];
     },
@@ -825,9 +1133,13 @@ export const CORRUPTIONS: Corruption[] = [
       const [oh = '', op = '', os = ''] = segs(r.pick(pool));
       const none = Buffer.from(JSON.stringify({ alg: 'none', kid: c.kid, typ: 'JWT' })).toString('base64url');
       const [label, next] = r.pick<[string, string]>([
-        ['signature of another token', `${h}.${p}.${os}`], ['header of another token', `${oh}.${p}.${s}`], ['payload of another token', `${h}.${op}.${s}`],
-        ['alg none header, empty signature', `${none}.${p}.`], ['alg none header, real signature', `${none}.${p}.${s}`],
-        ['other token concatenated', `${t}${oh}`], ['signature of another token appended', `${h}.${p}.${s}${os}`],
+        ['signature of another token', `${h}.${p}.${os}`],
+        ['header of another token', `${oh}.${p}.${s}`],
+        ['payload of another token', `${h}.${op}.${s}`],
+        ['alg none header, empty signature', `${none}.${p}.`],
+        ['alg none header, real signature', `${none}.${p}.${s}`],
+        ['other token concatenated', `${t}${oh}`],
+        ['signature of another token appended', `${h}.${p}.${s}${os}`],
       ]);
       return [label, next];
     },
@@ -853,7 +1165,9 @@ export const CORRUPTIONS: Corruption[] = [
     weight: 1,
     apply: (t, r) => {
       const [label, next] = r.pick<[string, string]>([
-        ['upper-cased', t.toUpperCase()], ['lower-cased', t.toLowerCase()], ['standard base64 alphabet', t.replace(/-/g, '+').replace(/_/g, '/')],
+        ['upper-cased', t.toUpperCase()],
+        ['lower-cased', t.toLowerCase()],
+        ['standard base64 alphabet', t.replace(/-/g, '+').replace(/_/g, '/')],
         ['dots as %2E', t.replace(/\./g, '%2E')],
       ]);
       return [label, next];

@@ -80,7 +80,10 @@ export interface GoogleStandIn {
 }
 
 /** Serves `certificates` (kid → PEM) the way Google does, with a long max-age, and any `extraPaths` (path → JSON body, e.g. App Check's /v1/jwks). */
-export async function startGoogleStandIn(certificates: Record<string, string>, extraPaths: Record<string, unknown> = {}): Promise<GoogleStandIn> {
+export async function startGoogleStandIn(
+  certificates: Record<string, string>,
+  extraPaths: Record<string, unknown> = {},
+): Promise<GoogleStandIn> {
   const requests: string[] = [];
   const server: Server = createServer((request, response) => {
     requests.push(`${request.headers.host ?? ''}${request.url ?? ''}`);
@@ -113,10 +116,11 @@ export async function startGoogleStandIn(certificates: Record<string, string>, e
   return {
     agent,
     requests,
-    close: () => new Promise<void>((resolve) => {
-      agent.destroy();
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        agent.destroy();
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -49,16 +49,22 @@ const ISSUER = `https://securetoken.google.com/${PROJECT_ID}`;
  */
 const STRICTER_RULES: Record<string, string> = {
   'ID token was issued in the future': '`iat` is required, a finite number, at most 5 s ahead (firebase-admin ignores `iat`)',
-  'ID token has an authentication time in the future': '`auth_time`, if present, must be a number at most 5 s ahead (firebase-admin ignores it)',
-  'ID token has critical header parameters this service does not support': 'any `crit` header, even `[]` or `null` (firebase-admin ignores `crit`)',
+  'ID token has an authentication time in the future':
+    '`auth_time`, if present, must be a number at most 5 s ahead (firebase-admin ignores it)',
+  'ID token has critical header parameters this service does not support':
+    'any `crit` header, even `[]` or `null` (firebase-admin ignores `crit`)',
   'ID token is too large': 'tokens over 8192 characters (firebase-admin has no limit)',
   'ID token has no expiry': '`exp` is required and finite (firebase-admin accepts a token without `exp`, or with `exp` 1e400 = Infinity)',
   'ID token has no "kid" header':
     '`kid` must be a non-empty string (firebase-admin tries every key when `kid` is null/""/0/false, and coerces a number or [kid] to a string)',
-  'ID token has no subject (uid)': '`sub` is always required (firebase-admin waives every `sub` check when `event_type` is beforeSendSms/beforeSendEmail)',
-  'ID token subject (uid) is longer than 128 characters': 'the same waiver: with that `event_type`, firebase-admin accepts any `sub` length',
-  'ID token header is not JSON': 'segments must be strict base64url (no lone extra character) of strict UTF-8 JSON (firebase-admin decodes leniently)',
-  'ID token payload is not JSON': 'segments must be strict base64url (no lone extra character) of strict UTF-8 JSON (firebase-admin decodes leniently)',
+  'ID token has no subject (uid)':
+    '`sub` is always required (firebase-admin waives every `sub` check when `event_type` is beforeSendSms/beforeSendEmail)',
+  'ID token subject (uid) is longer than 128 characters':
+    'the same waiver: with that `event_type`, firebase-admin accepts any `sub` length',
+  'ID token header is not JSON':
+    'segments must be strict base64url (no lone extra character) of strict UTF-8 JSON (firebase-admin decodes leniently)',
+  'ID token payload is not JSON':
+    'segments must be strict base64url (no lone extra character) of strict UTF-8 JSON (firebase-admin decodes leniently)',
 };
 
 function parseSeed(text: string | undefined): number {
@@ -95,11 +101,19 @@ const timings: Record<string, number> = {};
 let counts = { directed: 0, valid: 0, mutants: 0, corruptions: 0 };
 
 function sha1Hex(key: KeyObject): string {
-  return createHash('sha1').update(createPublicKey(key).export({ type: 'spki', format: 'der' })).digest('hex');
+  return createHash('sha1')
+    .update(createPublicKey(key).export({ type: 'spki', format: 'der' }))
+    .digest('hex');
 }
 
 async function rsaSigningKey(privateKey: KeyObject): Promise<CryptoKey> {
-  return crypto.subtle.importKey('jwk', privateKey.export({ format: 'jwk' }) as JsonWebKey, { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, false, ['sign']);
+  return crypto.subtle.importKey(
+    'jwk',
+    privateKey.export({ format: 'jwk' }) as JsonWebKey,
+    { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+    false,
+    ['sign'],
+  );
 }
 
 /** Imported as src/firebase/google-keys.ts does: jose's importJWK of Google's JWK. */
@@ -124,7 +138,14 @@ beforeAll(async () => {
 
   const main = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
-  const ctx: Context = { now, projectId: PROJECT_ID, issuer: ISSUER, kid: sha1Hex(main), numericKid: '4242424242', otherKid: sha1Hex(other) };
+  const ctx: Context = {
+    now,
+    projectId: PROJECT_ID,
+    issuer: ISSUER,
+    kid: sha1Hex(main),
+    numericKid: '4242424242',
+    otherKid: sha1Hex(other),
+  };
   const mainCert = selfSignedCertificatePem(main, 'securetoken.system.gserviceaccount.com', nowMs);
   const otherCert = selfSignedCertificatePem(other, 'securetoken.system.gserviceaccount.com', nowMs);
   // The same key set for both sides; the numeric kid is a second name for the main key.
@@ -250,16 +271,20 @@ function printSummary(nowMs: number): void {
     rows.set(r.category, row);
   }
   const sum = { total: 0, bothAccept: 0, bothReject: 0, stricter: 0, looser: 0 };
-  const lines = [...rows.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([name, row]) => {
-    for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += row[k];
-    return `  ${name.padEnd(26)}${String(row.total).padStart(7)}${String(row.bothAccept).padStart(9)}${String(row.bothReject).padStart(9)}${String(row.stricter).padStart(10)}${String(row.looser).padStart(9)}`;
-  });
+  const lines = [...rows.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, row]) => {
+      for (const k of Object.keys(sum) as Array<keyof typeof sum>) sum[k] += row[k];
+      return `  ${name.padEnd(26)}${String(row.total).padStart(7)}${String(row.bothAccept).padStart(9)}${String(row.bothReject).padStart(9)}${String(row.stricter).padStart(10)}${String(row.looser).padStart(9)}`;
+    });
   const rules = new Map<string, Result[]>();
   for (const r of stricter()) rules.set(r.ours.reason, [...(rules.get(r.ours.reason) ?? []), r]);
   const looserGroups = new Map<string, Result[]>();
   for (const r of looser()) looserGroups.set(r.admin.reason.slice(0, 100), [...(looserGroups.get(r.admin.reason.slice(0, 100)) ?? []), r]);
   if (process.env.FUZZ_DUMP) {
-    const lines = results.filter((r) => r.ours.accepted !== r.admin.accepted).map((r) => JSON.stringify({ category: r.category, note: r.note, ours: r.ours, admin: r.admin, token: r.token }));
+    const lines = results
+      .filter((r) => r.ours.accepted !== r.admin.accepted)
+      .map((r) => JSON.stringify({ category: r.category, note: r.note, ours: r.ours, admin: r.admin, token: r.token }));
     writeFileSync(process.env.FUZZ_DUMP, `${lines.join('\n')}\n`);
   }
   const out = [
@@ -272,13 +297,24 @@ function printSummary(nowMs: number): void {
     `  ${'TOTAL'.padEnd(26)}${String(sum.total).padStart(7)}${String(sum.bothAccept).padStart(9)}${String(sum.bothReject).padStart(9)}${String(sum.stricter).padStart(10)}${String(sum.looser).padStart(9)}`,
     `  agreements ${sum.bothAccept + sum.bothReject}, disagreements ${sum.stricter + sum.looser} (we stricter ${sum.stricter}, we LOOSER ${sum.looser})`,
     '  We reject, firebase-admin accepts (by our message):',
-    ...[...rules.entries()].sort((a, b) => b[1].length - a[1].length).map(([message, rs]) =>
-      `    ${String(rs.length).padStart(5)}  ${message}${STRICTER_RULES[message] ? '' : '   <-- NOT AN ALLOWED STRICTER RULE'}\n` +
-      `           e.g. ${[...new Set(rs.map((r) => `[${r.category}] ${r.note}`))].slice(0, 3).join(' | ').slice(0, 400)}`),
+    ...[...rules.entries()]
+      .sort((a, b) => b[1].length - a[1].length)
+      .map(
+        ([message, rs]) =>
+          `    ${String(rs.length).padStart(5)}  ${message}${STRICTER_RULES[message] ? '' : '   <-- NOT AN ALLOWED STRICTER RULE'}\n` +
+          `           e.g. ${[...new Set(rs.map((r) => `[${r.category}] ${r.note}`))].slice(0, 3).join(' | ').slice(0, 400)}`,
+      ),
     `  We accept, firebase-admin rejects (by firebase-admin's reason): ${looser().length}`,
-    ...[...looserGroups.entries()].sort((a, b) => b[1].length - a[1].length).map(([reason, rs]) =>
-      `    ${String(rs.length).padStart(5)}  ${reason}\n           e.g. ${[...new Set(rs.map((r) => `[${r.category}] ${r.note}`))].slice(0, 3).join(' | ').slice(0, 400)}`),
-    ...looser().filter((r) => r.token.length < 1500).slice(0, 2).map((r) => `    example token [${r.category}] ${r.note}:\n      ${r.token}`),
+    ...[...looserGroups.entries()]
+      .sort((a, b) => b[1].length - a[1].length)
+      .map(
+        ([reason, rs]) =>
+          `    ${String(rs.length).padStart(5)}  ${reason}\n           e.g. ${[...new Set(rs.map((r) => `[${r.category}] ${r.note}`))].slice(0, 3).join(' | ').slice(0, 400)}`,
+      ),
+    ...looser()
+      .filter((r) => r.token.length < 1500)
+      .slice(0, 2)
+      .map((r) => `    example token [${r.category}] ${r.note}:\n      ${r.token}`),
     `  unexpected errors from our verifier: ${unexpectedErrors.length}`,
     `  wall time: setup ${timings.setup?.toFixed(0)} ms, corpus+signing ${timings.corpus?.toFixed(0)} ms, ` +
       `comparison ${timings.compare?.toFixed(0)} ms, total ${timings.total?.toFixed(0)} ms; certificate fetches ${standIn?.requests.length}`,
@@ -301,7 +337,9 @@ describe(`verifyFirebaseIdToken vs firebase-admin verifyIdToken (FUZZ_SEED=${SEE
 
   it('never accepts a token firebase-admin rejects', () => {
     // Short lines (the summary above prints whole example tokens; FUZZ_DUMP=<file> writes every disagreement as JSON lines).
-    const found = looser().map((r) => `[${r.category}] ${r.note.slice(0, 120)} — firebase-admin: ${r.admin.reason.slice(0, 100)} (${r.token.length} chars)`);
+    const found = looser().map(
+      (r) => `[${r.category}] ${r.note.slice(0, 120)} — firebase-admin: ${r.admin.reason.slice(0, 100)} (${r.token.length} chars)`,
+    );
     expect(found).toEqual([]);
   });
 

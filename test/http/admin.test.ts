@@ -110,7 +110,10 @@ describe('admin routes', () => {
     await scenario.setGoogleAdmin({ existing: ['b', 'c', 'd'] });
     await scenario.scriptStream([{ method: 'POST', status: 403, body: { code: 17, message: 'not allowed' } }]);
     await runCron(env);
-    const response = await callWorker(env, '/v1/admin/reconcile/status', { method: 'GET', headers: { Authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const response = await callWorker(env, '/v1/admin/reconcile/status', {
+      method: 'GET',
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}` },
+    });
     expect(response.status).toBe(200);
     const status = (await response.json()) as Record<string, any>;
     expect(status.mode).toBe('inline');
@@ -143,13 +146,20 @@ describe('admin routes', () => {
     expect(await second.json()).toEqual({ received: 2, added: 1 });
     expect([...(await registryRows()).keys()].sort()).toEqual(['u1', 'u2', 'u3']);
 
-    const badTenants = [{ uids: ['u4'], tenant: 'a'.repeat(129) }, { uids: ['u4'], tenant: 'a_b' }, { uids: ['u4'], tenant: 7 }];
+    const badTenants = [
+      { uids: ['u4'], tenant: 'a'.repeat(129) },
+      { uids: ['u4'], tenant: 'a_b' },
+      { uids: ['u4'], tenant: 7 },
+    ];
     for (const bad of [{}, { uids: [] }, { uids: 'u1' }, { uids: [1] }, { uids: ['has space'] }, ...badTenants]) {
       const response = await post(env, '/v1/admin/registry/import', bad);
       expect(response.status, JSON.stringify(bad)).toBe(400);
     }
     // '' is the project (no tenant), as when "tenant" is left out; a tenant id of 128 characters is one.
     expect(await (await post(env, '/v1/admin/registry/import', { uids: ['u4'], tenant: '' })).json()).toEqual({ received: 1, added: 1 });
-    expect(await (await post(env, '/v1/admin/registry/import', { uids: ['u5'], tenant: 'a'.repeat(128) })).json()).toEqual({ received: 1, added: 1 });
+    expect(await (await post(env, '/v1/admin/registry/import', { uids: ['u5'], tenant: 'a'.repeat(128) })).json()).toEqual({
+      received: 1,
+      added: 1,
+    });
   });
 });

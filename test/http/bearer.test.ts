@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { bearerCredentials } from '../../src/http/bearer';
 
 describe('bearerCredentials', () => {
-  it('reads one Bearer credential, whatever the scheme\'s case and the spaces around it', () => {
+  it("reads one Bearer credential, whatever the scheme's case and the spaces around it", () => {
     expect(bearerCredentials('Bearer abc.def.ghi')).toBe('abc.def.ghi');
     expect(bearerCredentials('bearer abc')).toBe('abc');
     expect(bearerCredentials('  BEARER   abc  ')).toBe('abc');

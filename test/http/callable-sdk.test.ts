@@ -46,10 +46,23 @@ afterEach(async () => {
 /** What a promise did within `ms`: its value, its error's code, or `pending`. */
 async function settled<T>(promise: Promise<T>, ms = 2000): Promise<{ value: T } | { code: string } | 'pending'> {
   const timeout = new Promise<'pending'>((resolve) => setTimeout(() => resolve('pending'), ms));
-  return Promise.race([promise.then((value) => ({ value }), (error: { code?: string }) => ({ code: String(error.code) })), timeout]);
+  return Promise.race([
+    promise.then(
+      (value) => ({ value }),
+      (error: { code?: string }) => ({ code: String(error.code) }),
+    ),
+    timeout,
+  ]);
 }
 
-const CALLABLES = ['createStreamUserAndGetToken', 'getStreamUserToken', 'revokeStreamUserToken', 'deleteStreamUser', 'ext-auth-chat-getStreamUserToken', 'ext-auth-chat-revokeStreamUserToken'];
+const CALLABLES = [
+  'createStreamUserAndGetToken',
+  'getStreamUserToken',
+  'revokeStreamUserToken',
+  'deleteStreamUser',
+  'ext-auth-chat-getStreamUserToken',
+  'ext-auth-chat-revokeStreamUserToken',
+];
 
 describe('a callable path with a trailing slash answers in the callable format', () => {
   it.each(CALLABLES)('%s/: no Authorization is failed-precondition (the callable code), not a guess from the HTTP status', async (name) => {
@@ -70,7 +83,9 @@ describe('a callable path with a trailing slash answers in the callable format',
     expect(decodePayload(token.data).user_id).toBe('ada');
 
     idToken = 'not-a-token';
-    expect(await settled(httpsCallableFromURL(functions, `${WORKER}/getStreamUserToken/`)(null))).toEqual({ code: 'functions/unauthenticated' });
+    expect(await settled(httpsCallableFromURL(functions, `${WORKER}/getStreamUserToken/`)(null))).toEqual({
+      code: 'functions/unauthenticated',
+    });
   });
 });
 
@@ -94,9 +109,11 @@ describe('streaming (Accept: text/event-stream), as firebase-functions v2 answer
   it('errors reject .data and the stream with the callable code', async () => {
     const noAuth = await httpsCallableFromURL(functions, `${WORKER}/getStreamUserToken`).stream(null);
     expect(await settled(noAuth.data)).toEqual({ code: 'functions/failed-precondition' });
-    const iterated = await settled((async () => {
-      for await (const _ of noAuth.stream) void _;
-    })());
+    const iterated = await settled(
+      (async () => {
+        for await (const _ of noAuth.stream) void _;
+      })(),
+    );
     expect(iterated).toEqual({ code: 'functions/failed-precondition' });
 
     idToken = 'not-a-token';

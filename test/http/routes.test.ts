@@ -104,7 +104,11 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     expect(Math.abs(revokedAt - Date.now())).toBeLessThan(5000);
 
     const [request] = await scenario.streamRequests();
-    expect(request).toMatchObject({ method: 'PATCH', path: '/users', body: { users: [{ id: 'bob', set: { revoke_tokens_issued_before: result.revoked_before } }] } });
+    expect(request).toMatchObject({
+      method: 'PATCH',
+      path: '/users',
+      body: { users: [{ id: 'bob', set: { revoke_tokens_issued_before: result.revoked_before } }] },
+    });
 
     const fresh = (await (await callable(scenario.env(), 'getStreamUserToken', idToken)).json()) as { result: string };
     expect(decodePayload(fresh.result).iat as number).toBeGreaterThan(Math.floor(revokedAt / 1000));
@@ -148,7 +152,11 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
   it('refuses a body with fields besides "data" with INVALID_ARGUMENT 400, as the protocol does', async () => {
     const idToken = await mintIdToken(key, 'ada');
     for (const body of ['{"data":null,"extra":1}', '{"data":{},"context":{"auth":{"uid":"admin"}}}']) {
-      const response = await callWorker(scenario.env(), '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body });
+      const response = await callWorker(scenario.env(), '/getStreamUserToken', {
+        idToken,
+        headers: { 'Content-Type': 'application/json' },
+        body,
+      });
       expect(response.status, body).toBe(400);
       expect(await response.json()).toEqual({ error: { status: 'INVALID_ARGUMENT', message: expect.any(String) } });
     }
@@ -169,7 +177,10 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
     expect(refused.headers.get('Content-Type')).toBe('text/event-stream');
     expect(await refused.text()).toMatch(/^data: \{"error":\{"status":"UNAUTHENTICATED","message":"[^"]*"\}\}\n\n$/);
 
-    const extra = await callWorker(scenario.env(), '/getStreamUserToken', { headers: { 'Content-Type': 'application/json', ...stream }, body: '{"data":null,"x":1}' });
+    const extra = await callWorker(scenario.env(), '/getStreamUserToken', {
+      headers: { 'Content-Type': 'application/json', ...stream },
+      body: '{"data":null,"x":1}',
+    });
     expect(await extra.text()).toContain('"INVALID_ARGUMENT"');
     // REST never streams, and a GET is no call: its 405 stays plain JSON.
     const rest = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'ada'), headers: stream });
@@ -180,7 +191,14 @@ describe('callable protocol (drop-in for the Cloud Functions)', () => {
   });
 
   it('answers a callable path with a trailing slash in the callable format, errors included; REST paths stay REST', async () => {
-    for (const path of ['/createStreamUserAndGetToken/', '/getStreamUserToken/', '/revokeStreamUserToken/', '/deleteStreamUser/', '/ext-auth-chat-getStreamUserToken/', '/ext-auth-chat-revokeStreamUserToken/']) {
+    for (const path of [
+      '/createStreamUserAndGetToken/',
+      '/getStreamUserToken/',
+      '/revokeStreamUserToken/',
+      '/deleteStreamUser/',
+      '/ext-auth-chat-getStreamUserToken/',
+      '/ext-auth-chat-revokeStreamUserToken/',
+    ]) {
       const response = await callWorker(scenario.env(), path, { headers: { 'Content-Type': 'application/json' }, body: '{"data":null}' });
       expect(response.status, path).toBe(400);
       expect(await response.json(), path).toEqual({ error: { status: 'FAILED_PRECONDITION', message: expect.any(String) } });
@@ -276,12 +294,20 @@ describe('REST interface', () => {
     const rest = await callWorker(scenario.env(), '/v1/token', { idToken, headers: { 'Content-Type': 'application/json' }, body: big });
     expect(rest.status).toBe(413);
     expect(await rest.json()).toMatchObject({ status: 413, code: 'payload_too_large' });
-    const call = await callWorker(scenario.env(), '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body: big });
+    const call = await callWorker(scenario.env(), '/getStreamUserToken', {
+      idToken,
+      headers: { 'Content-Type': 'application/json' },
+      body: big,
+    });
     expect(call.status).toBe(413);
     expect(await call.json()).toMatchObject({ error: { status: 'INVALID_ARGUMENT' } });
 
     // Declared too large: refused on the header alone.
-    const declared = await callWorker(scenario.env(), '/v1/token', { idToken, headers: { 'Content-Length': String(70 * 1024) }, body: 'x'.repeat(70 * 1024) });
+    const declared = await callWorker(scenario.env(), '/v1/token', {
+      idToken,
+      headers: { 'Content-Length': String(70 * 1024) },
+      body: 'x'.repeat(70 * 1024),
+    });
     expect(declared.status).toBe(413);
 
     // Streamed without a length: counted while read.
@@ -292,7 +318,11 @@ describe('REST interface', () => {
         controller.close();
       },
     });
-    const streamed = await callWorker(scenario.env(), '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body: stream });
+    const streamed = await callWorker(scenario.env(), '/getStreamUserToken', {
+      idToken,
+      headers: { 'Content-Type': 'application/json' },
+      body: stream,
+    });
     expect(streamed.status).toBe(413);
     expect(await scenario.streamRequests()).toEqual([]);
   });
@@ -308,13 +338,22 @@ describe('REST interface', () => {
     const token = await callWorker(broken, '/v1/token', { idToken: await mintIdToken(key, 'ada') });
     expect(token.status).toBe(500);
     // Nothing a client can fix, but whoever runs the Worker is told where to look; no setting's value.
-    expect(await token.json()).toMatchObject({ title: 'Service misconfigured', code: 'misconfigured', detail: expect.stringContaining('GET /healthz') });
+    expect(await token.json()).toMatchObject({
+      title: 'Service misconfigured',
+      code: 'misconfigured',
+      detail: expect.stringContaining('GET /healthz'),
+    });
     const viaCallable = await callable(broken, 'getStreamUserToken', await mintIdToken(key, 'ada'));
-    expect([viaCallable.status, await viaCallable.json()]).toEqual([500, { error: { status: 'INTERNAL', message: expect.stringContaining('GET /healthz') } }]);
+    expect([viaCallable.status, await viaCallable.json()]).toEqual([
+      500,
+      { error: { status: 'INTERNAL', message: expect.stringContaining('GET /healthz') } },
+    ]);
     expectLogged('invalid_config');
     // A streaming callable gets its error as the event the SDKs read.
     const log = captureConsole();
-    const streamed = await callable(broken, 'getStreamUserToken/', await mintIdToken(key, 'ada'), null, { Accept: 'text/event-stream' }).finally(log.restore);
+    const streamed = await callable(broken, 'getStreamUserToken/', await mintIdToken(key, 'ada'), null, {
+      Accept: 'text/event-stream',
+    }).finally(log.restore);
     expect(await streamed.text()).toMatch(/^data: \{"error":\{"status":"INTERNAL",/);
   });
 
@@ -334,23 +373,35 @@ describe('REST interface', () => {
     const placeholders = { FIREBASE_PROJECT_ID: 'demo-stream-token-edge', STREAM_API_KEY: 'localdevkey' };
     const real = scenario.env({ ...placeholders, FIREBASE_JWKS_URL: undefined, STREAM_BASE_URL: undefined });
     const health = await callWorker(real, '/healthz', { method: 'GET' });
-    expect([health.status, await health.json()]).toEqual([503, { status: 'misconfigured', settings: ['FIREBASE_PROJECT_ID', 'STREAM_API_KEY'] }]);
+    expect([health.status, await health.json()]).toEqual([
+      503,
+      { status: 'misconfigured', settings: ['FIREBASE_PROJECT_ID', 'STREAM_API_KEY'] },
+    ]);
     const standIns = await callWorker(scenario.env(placeholders), '/healthz', { method: 'GET' });
     expect([standIns.status, await standIns.json()]).toEqual([200, { status: 'ok' }]);
   });
 
   it('TTL 0 with FIREBASE_ANONYMOUS=token-only: misconfigured, both settings named', async () => {
-    const health = await callWorker(scenario.env({ STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: 'token-only' }), '/healthz', { method: 'GET' });
-    expect([health.status, await health.json()]).toEqual([503, { status: 'misconfigured', settings: ['STREAM_TOKEN_TTL_SECONDS', 'FIREBASE_ANONYMOUS'] }]);
+    const health = await callWorker(scenario.env({ STREAM_TOKEN_TTL_SECONDS: '0', FIREBASE_ANONYMOUS: 'token-only' }), '/healthz', {
+      method: 'GET',
+    });
+    expect([health.status, await health.json()]).toEqual([
+      503,
+      { status: 'misconfigured', settings: ['STREAM_TOKEN_TTL_SECONDS', 'FIREBASE_ANONYMOUS'] },
+    ]);
   });
 
   it('a token of another project: the answer names the project expected and the one the token is from', async () => {
-    const response = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'ada', { claims: { iss: 'https://securetoken.google.com/my-real-app', aud: 'my-real-app' } }) });
+    const response = await callWorker(scenario.env(), '/v1/token', {
+      idToken: await mintIdToken(key, 'ada', { claims: { iss: 'https://securetoken.google.com/my-real-app', aud: 'my-real-app' } }),
+    });
     expect(response.status).toBe(401);
     const { detail } = (await response.json()) as { detail: string };
     expect(detail).toContain('expects project "demo-test-project"');
     expect(detail).toContain('from project "my-real-app"');
-    const odd = await callWorker(scenario.env(), '/v1/token', { idToken: await mintIdToken(key, 'ada', { claims: { iss: 'https://evil.example/<script>' } }) });
+    const odd = await callWorker(scenario.env(), '/v1/token', {
+      idToken: await mintIdToken(key, 'ada', { claims: { iss: 'https://evil.example/<script>' } }),
+    });
     const oddDetail = ((await odd.json()) as { detail: string }).detail;
     expect(oddDetail).toContain('an issuer that is not a Firebase project');
     expect(oddDetail).not.toContain('evil');
@@ -402,7 +453,11 @@ describe('CORS', () => {
       expect(log.lines).toHaveLength(1);
       expect(log.lines[0]!.length).toBeLessThan(600);
       log.lines.length = 0;
-      const listed = await callWorker(scenario.env({ CORS_ALLOWED_ORIGINS: 'https://app.example.com' }), '/v1/token', preflight('https://app.example.com'));
+      const listed = await callWorker(
+        scenario.env({ CORS_ALLOWED_ORIGINS: 'https://app.example.com' }),
+        '/v1/token',
+        preflight('https://app.example.com'),
+      );
       expect(listed.headers.get('Access-Control-Allow-Origin')).toBe('https://app.example.com');
       expect((await callWorker(scenario.env(), '/v1/token', { method: 'OPTIONS' })).status).toBe(405);
       expect(log.lines.filter((line) => line.includes('cors_origin_refused'))).toEqual([]);
@@ -428,7 +483,10 @@ describe('CORS', () => {
     expect(refused.status).toBe(401);
     expect(refused.headers.get('Access-Control-Expose-Headers')).toContain('Retry-After');
 
-    const actual = await callWorker(env, '/v1/token', { idToken: await mintIdToken(key, 'ada'), headers: { Origin: 'http://localhost:5173' } });
+    const actual = await callWorker(env, '/v1/token', {
+      idToken: await mintIdToken(key, 'ada'),
+      headers: { Origin: 'http://localhost:5173' },
+    });
     expect(actual.headers.get('Access-Control-Allow-Origin')).toBe('http://localhost:5173');
   });
 
@@ -446,7 +504,11 @@ describe('what the mutation run found no test for', () => {
       ['401 REST', () => callWorker(env, '/v1/token', { idToken: 'not-a-token' })],
       ['401 callable', () => callable(env, 'getStreamUserToken', 'not-a-token')],
       ['413 REST', () => callWorker(env, '/v1/token', { idToken, body: 'x'.repeat(70_000) })],
-      ['413 callable', () => callWorker(env, '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body: 'x'.repeat(70_000) })],
+      [
+        '413 callable',
+        () =>
+          callWorker(env, '/getStreamUserToken', { idToken, headers: { 'Content-Type': 'application/json' }, body: 'x'.repeat(70_000) }),
+      ],
       ['404', () => callWorker(env, '/nope')],
     ];
     for (const [label, send] of cases) {
@@ -468,7 +530,10 @@ describe('what the mutation run found no test for', () => {
     await down.setGoogle({ keys: [], down: true });
     const log = captureConsole();
     try {
-      for (const response of [await callWorker(down.env(), '/v1/token', { idToken }), await callable(down.env(), 'getStreamUserToken', idToken)]) {
+      for (const response of [
+        await callWorker(down.env(), '/v1/token', { idToken }),
+        await callable(down.env(), 'getStreamUserToken', idToken),
+      ]) {
         expect(response.status).toBe(503);
         expect(response.headers.get('Cache-Control')).toBe('no-store');
       }
@@ -525,7 +590,10 @@ describe('revoke for users who only ever fetched tokens', () => {
   for (const [route, revoke] of [
     ['POST /v1/token/revoke', (env: ReturnType<Scenario['env']>, idToken: string) => callWorker(env, '/v1/token/revoke', { idToken })],
     ['revokeStreamUserToken', (env: ReturnType<Scenario['env']>, idToken: string) => callable(env, 'revokeStreamUserToken', idToken)],
-    ['ext-auth-chat-revokeStreamUserToken', (env: ReturnType<Scenario['env']>, idToken: string) => callable(env, 'ext-auth-chat-revokeStreamUserToken', idToken)],
+    [
+      'ext-auth-chat-revokeStreamUserToken',
+      (env: ReturnType<Scenario['env']>, idToken: string) => callable(env, 'ext-auth-chat-revokeStreamUserToken', idToken),
+    ],
   ] as const) {
     it(`${route}: answers as for any revoke, and Stream has the user with the revocation`, async () => {
       const env = scenario.env({ DB: baseEnv.DB });
@@ -552,9 +620,13 @@ describe('custom claims → Stream role and teams', () => {
     await scenario.seedStreamUsers([{ id: 'mod', name: 'Old', role: 'user', favourite: 'tea' }]);
     const idToken = await mintIdToken(key, 'mod', { claims: { name: 'Mo', stream_role: 'moderator', stream_teams: ['red', 'blue'] } });
     expect((await callWorker(scenario.env(policy), '/v1/users/me', { idToken })).status).toBe(200);
-    expect((await scenario.streamUsers()).users).toEqual([expect.objectContaining({ id: 'mod', name: 'Mo', role: 'moderator', teams: ['red', 'blue'], favourite: 'tea' })]);
+    expect((await scenario.streamUsers()).users).toEqual([
+      expect.objectContaining({ id: 'mod', name: 'Mo', role: 'moderator', teams: ['red', 'blue'], favourite: 'tea' }),
+    ]);
     const patch = (await scenario.streamRequests()).find((r) => r.method === 'PATCH');
-    expect(patch?.body).toEqual({ users: [{ id: 'mod', set: { name: 'Mo', role: 'moderator', teams: ['red', 'blue'] }, unset: ['image'] }] });
+    expect(patch?.body).toEqual({
+      users: [{ id: 'mod', set: { name: 'Mo', role: 'moderator', teams: ['red', 'blue'] }, unset: ['image'] }],
+    });
   });
 
   it('a token claiming admin when only user,moderator are allowed never makes an admin; the rest is synced and it is logged', async () => {
@@ -616,12 +688,16 @@ describe('per-user rate limit on Stream writes (STREAM_WRITE_LIMITER)', () => {
 describe('many accounts, one address (STREAM_WRITE_IP_LIMITER)', () => {
   it('refuses the address past its budget on the routes that write to Stream, whatever the uid; tokens stay free', async () => {
     const keys: string[] = [];
-    const ipLimiter = { limit: async ({ key }: { key: string }) => (keys.push(key), { success: keys.filter((k) => k === key).length <= 3 }) } as RateLimit;
+    const ipLimiter = {
+      limit: async ({ key }: { key: string }) => (keys.push(key), { success: keys.filter((k) => k === key).length <= 3 }),
+    } as RateLimit;
     const env = scenario.env({ STREAM_WRITE_IP_LIMITER: ipLimiter });
     const from = (ip: string) => ({ 'CF-Connecting-IP': ip });
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) {
-      const idToken = await mintIdToken(key, `anon-${i}-${crypto.randomUUID().slice(0, 6)}`, { claims: { firebase: { sign_in_provider: 'anonymous', identities: {} } } });
+      const idToken = await mintIdToken(key, `anon-${i}-${crypto.randomUUID().slice(0, 6)}`, {
+        claims: { firebase: { sign_in_provider: 'anonymous', identities: {} } },
+      });
       statuses.push((await callWorker(env, '/v1/users/me', { idToken, headers: from('203.0.113.7') })).status);
     }
     expect(statuses).toEqual([200, 200, 200, 429]);
@@ -633,7 +709,9 @@ describe('many accounts, one address (STREAM_WRITE_IP_LIMITER)', () => {
     expect(await scenario.streamRequests()).toHaveLength(calls); // no Stream call once refused
     expect((await callWorker(env, '/v1/token', { idToken, headers: from('203.0.113.7') })).status).toBe(200);
     // A real user behind another address is not affected.
-    expect((await callWorker(env, '/v1/users/me', { idToken: await mintIdToken(key, 'elsewhere'), headers: from('198.51.100.2') })).status).toBe(200);
+    expect(
+      (await callWorker(env, '/v1/users/me', { idToken: await mintIdToken(key, 'elsewhere'), headers: from('198.51.100.2') })).status,
+    ).toBe(200);
     expect(keys.every((k) => k.startsWith('ip:'))).toBe(true);
   });
 
@@ -645,7 +723,12 @@ describe('many accounts, one address (STREAM_WRITE_IP_LIMITER)', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 120; i++) {
       // A new interface id each time, in the spellings clients and Cloudflare use.
-      const address = i % 3 === 0 ? `${prefix}:${hex()}:${hex()}:${hex()}:${hex()}` : i % 3 === 1 ? `${prefix}::${hex()}` : `${prefix}:0:0:${hex()}:${hex()}`.toUpperCase();
+      const address =
+        i % 3 === 0
+          ? `${prefix}:${hex()}:${hex()}:${hex()}:${hex()}`
+          : i % 3 === 1
+            ? `${prefix}::${hex()}`
+            : `${prefix}:0:0:${hex()}:${hex()}`.toUpperCase();
       statuses.push((await callWorker(env, '/v1/users/me', { idToken, headers: { 'CF-Connecting-IP': address } })).status);
     }
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
@@ -658,7 +741,10 @@ describe('many accounts, one address (STREAM_WRITE_IP_LIMITER)', () => {
 });
 
 describe('anonymous users (FIREBASE_ANONYMOUS)', () => {
-  const anonymous = () => mintIdToken(key, `anon-${crypto.randomUUID().slice(0, 8)}`, { claims: { firebase: { sign_in_provider: 'anonymous', identities: {} } } });
+  const anonymous = () =>
+    mintIdToken(key, `anon-${crypto.randomUUID().slice(0, 8)}`, {
+      claims: { firebase: { sign_in_provider: 'anonymous', identities: {} } },
+    });
 
   it('deny: 403 anonymous_not_allowed / PERMISSION_DENIED on every route, before any Stream call; other users served', async () => {
     const env = scenario.env({ FIREBASE_ANONYMOUS: 'deny' });
@@ -703,7 +789,7 @@ describe('anonymous users (FIREBASE_ANONYMOUS)', () => {
 });
 
 describe('sign-up bursts', () => {
-  it("a returning user with an unchanged profile never reaches Stream, whichever isolate serves them (the registry remembers)", async () => {
+  it('a returning user with an unchanged profile never reaches Stream, whichever isolate serves them (the registry remembers)', async () => {
     await baseEnv.DB.prepare(`DELETE FROM stream_users WHERE uid = 'returning'`).run();
     const idToken = await mintIdToken(key, 'returning', { claims: { name: 'Re Turning' } });
     expect((await callWorker(scenario.env({ DB: baseEnv.DB }), '/v1/users/me', { idToken })).status).toBe(200);
@@ -720,7 +806,12 @@ describe('sign-up bursts', () => {
 
   it("Stream's budget for the minute spent: 503 with Retry-After on both protocols, and no token", async () => {
     const reset = String(Math.floor(Date.now() / 1000) + 45);
-    const limited = { method: 'GET', status: 429, body: { code: 9, message: 'Too many requests' }, headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': reset } };
+    const limited = {
+      method: 'GET',
+      status: 429,
+      body: { code: 9, message: 'Too many requests' },
+      headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': reset },
+    };
     await scenario.scriptStream([limited]);
     const rest = await callWorker(scenario.env(), '/v1/users/me', { idToken: await mintIdToken(key, 'burst-1') });
     expect(rest.status).toBe(503);

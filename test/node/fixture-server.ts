@@ -91,7 +91,10 @@ async function handleOAuthToken(scenario: Scenario, tokenUri: string, bodyText: 
     });
     if (protectedHeader.typ !== 'JWT') throw new Error('typ');
     const scope = String(payload.scope ?? '').split(' ');
-    if (!scope.includes('https://www.googleapis.com/auth/identitytoolkit') && !scope.includes('https://www.googleapis.com/auth/cloud-platform')) {
+    if (
+      !scope.includes('https://www.googleapis.com/auth/identitytoolkit') &&
+      !scope.includes('https://www.googleapis.com/auth/cloud-platform')
+    ) {
       throw new Error('scope');
     }
     if (typeof payload.iat !== 'number' || typeof payload.exp !== 'number' || payload.exp - payload.iat > 3600) throw new Error('lifetime');
@@ -109,7 +112,8 @@ async function handleLookup(scenario: Scenario, req: IncomingMessage, bodyText: 
   const admin = scenario.admin;
   admin.lookups++;
   const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
-  if (!bearer || !admin.accessTokens.has(bearer)) return send(res, 401, { error: { code: 401, message: 'invalid credentials', status: 'UNAUTHENTICATED' } });
+  if (!bearer || !admin.accessTokens.has(bearer))
+    return send(res, 401, { error: { code: 401, message: 'invalid credentials', status: 'UNAUTHENTICATED' } });
   switch (admin.lookupMode) {
     case 'error500':
       return send(res, 500, { error: { code: 500, message: 'internal', status: 'INTERNAL' } });
@@ -129,15 +133,25 @@ async function handleLookup(scenario: Scenario, req: IncomingMessage, bodyText: 
   const key = (uid: string) => (tenantId ? `${tenantId}/${uid}` : uid);
   const users = localId.filter((uid) => admin.existing.has(key(uid))).map((uid) => ({ localId: uid, email: `${uid}@example.com` }));
   // Like Google: the `users` key is absent when none of the ids exist.
-  send(res, 200, users.length > 0 ? { kind: 'identitytoolkit#GetAccountInfoResponse', users } : { kind: 'identitytoolkit#GetAccountInfoResponse' });
+  send(
+    res,
+    200,
+    users.length > 0 ? { kind: 'identitytoolkit#GetAccountInfoResponse', users } : { kind: 'identitytoolkit#GetAccountInfoResponse' },
+  );
 }
 
 /** Runs one `stream-chat` call against a throwaway recorder scenario and returns what it sent. */
-async function recordSdkCall(origin: string, request: { secret: string; apiKey: string; op: string; args: unknown[] }): Promise<RecordedRequest> {
+async function recordSdkCall(
+  origin: string,
+  request: { secret: string; apiKey: string; op: string; args: unknown[] },
+): Promise<RecordedRequest> {
   const id = newScenario(request.secret);
   const scenario = scenarios.get(id)!;
   // Answer whatever the SDK sends with a plausible success; only the request matters here.
-  scenario.stream.script.push({ status: 200, body: request.op === 'queryUsers' ? { users: [], duration: '1ms' } : { users: {}, user: {}, task_id: 't', duration: '1ms' } });
+  scenario.stream.script.push({
+    status: 200,
+    body: request.op === 'queryUsers' ? { users: [], duration: '1ms' } : { users: {}, user: {}, task_id: 't', duration: '1ms' },
+  });
   const client = new StreamChat(request.apiKey, request.secret, { timeout: 3000 });
   client.setBaseURL(`${origin}/s/${id}/stream`);
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -205,12 +219,18 @@ export async function startFixtureServer(): Promise<{ origin: string; server: Se
         return send(res, 200, { ok: true });
       }
       if (rest === '/stats') return send(res, 200, { jwksFetches: scenario.jwksFetches });
-      if (rest === '/oauth/token' && req.method === 'POST') return await handleOAuthToken(scenario, `${origin}/s/${match[1]}/oauth/token`, bodyText, res);
+      if (rest === '/oauth/token' && req.method === 'POST')
+        return await handleOAuthToken(scenario, `${origin}/s/${match[1]}/oauth/token`, bodyText, res);
       if (/^\/identitytoolkit\/v1\/projects\/[^/]+\/accounts:lookup$/.test(rest) && req.method === 'POST') {
         return await handleLookup(scenario, req, bodyText, res);
       }
       if (rest === '/google-admin' && req.method === 'PUT') {
-        const update = JSON.parse(bodyText) as { publicJwk?: JWK; clientEmail?: string; existing?: string[]; lookupMode?: GoogleAdmin['lookupMode'] };
+        const update = JSON.parse(bodyText) as {
+          publicJwk?: JWK;
+          clientEmail?: string;
+          existing?: string[];
+          lookupMode?: GoogleAdmin['lookupMode'];
+        };
         if (update.publicJwk) scenario.admin.publicJwk = update.publicJwk;
         if (update.clientEmail) scenario.admin.clientEmail = update.clientEmail;
         if (update.existing) scenario.admin.existing = new Set(update.existing);

@@ -131,7 +131,9 @@ describe('Metrics: the per-invocation cap', () => {
 
   it('the summing-up point of a run is written even when its calls used up their share', async () => {
     const kinds: string[] = [];
-    const metrics = new Metrics({ writeDataPoint: (point?: AnalyticsEngineDataPoint) => void kinds.push(String(point?.indexes?.[0])) } as AnalyticsEngineDataset);
+    const metrics = new Metrics({
+      writeDataPoint: (point?: AnalyticsEngineDataPoint) => void kinds.push(String(point?.indexes?.[0])),
+    } as AnalyticsEngineDataset);
     const logs = captureConsole();
     try {
       metrics.invocation(() => {

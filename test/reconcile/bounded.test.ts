@@ -53,7 +53,10 @@ describe('every deleted user is deleted within a bounded number of runs, and no 
         if (gone.every((uid) => rows.get(uid)?.state === 'deleted')) break;
       }
       const rows = await registryRows();
-      expect(gone.filter((uid) => rows.get(uid)?.state !== 'deleted'), `not deleted after ${runs} runs`).toEqual([]);
+      expect(
+        gone.filter((uid) => rows.get(uid)?.state !== 'deleted'),
+        `not deleted after ${runs} runs`,
+      ).toEqual([]);
       expect(runs).toBeLessThanOrEqual(bound);
       const deleted = new Set(await streamDeletes(scenario));
       expect(living.filter((uid) => deleted.has(uid))).toEqual([]);

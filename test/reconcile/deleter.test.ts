@@ -5,7 +5,17 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { StreamTokenSigner } from '../../src/stream/tokens';
 import { Scenario, STREAM_API_KEY } from '../support/fixtures';
-import { clearRegistry, DB, makeDeletionsDue, productionEnv, register, registryRows, runCron, streamDeletes, withWitness } from '../support/reconcile';
+import {
+  clearRegistry,
+  DB,
+  makeDeletionsDue,
+  productionEnv,
+  register,
+  registryRows,
+  runCron,
+  streamDeletes,
+  withWitness,
+} from '../support/reconcile';
 
 beforeEach(clearRegistry);
 
@@ -130,7 +140,15 @@ describe('Stream batch delete', () => {
   for (const [label, failure, attempts] of [
     ['403', { status: 403, body: { code: 17, message: 'not allowed' } }, 1],
     ['500 (after retries)', { status: 500, body: { code: -1, message: 'boom' } }, 3],
-    ['429 with a long reset', { status: 429, body: { code: 9, message: 'Too many requests' }, headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(Math.floor(Date.now() / 1000) + 3600) } }, 1],
+    [
+      '429 with a long reset',
+      {
+        status: 429,
+        body: { code: 9, message: 'Too many requests' },
+        headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(Math.floor(Date.now() / 1000) + 3600) },
+      },
+      1,
+    ],
   ] as const) {
     it(`Stream answering ${label} leaves the uids pending, recorded with the error, for a later run`, async () => {
       const scenario = await Scenario.create();
@@ -159,7 +177,12 @@ describe('Stream batch delete', () => {
     await goneUsers(scenario, uids);
     const reset = String(Math.floor(Date.now() / 1000) + 60);
     await scenario.scriptStream([
-      { method: 'POST', status: 201, body: { task_id: 'task-limited', duration: '1ms' }, headers: { 'X-RateLimit-Limit': '60', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': reset } },
+      {
+        method: 'POST',
+        status: 201,
+        body: { task_id: 'task-limited', duration: '1ms' },
+        headers: { 'X-RateLimit-Limit': '60', 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': reset },
+      },
     ]);
     const summary = await runCron(env);
     // One request of 100 went out; the other 50 wait for the window to reset.
@@ -175,7 +198,11 @@ describe('Stream batch delete', () => {
       .bind(`claim:${Date.now() - 3_600_000}:dead`)
       .run();
     expect(await runCron(env)).toMatchObject({ failed: 1 });
-    expect((await registryRows()).get('orphan')).toMatchObject({ state: 'pending_delete', task_id: null, last_error: 'interrupted before Stream answered' });
+    expect((await registryRows()).get('orphan')).toMatchObject({
+      state: 'pending_delete',
+      task_id: null,
+      last_error: 'interrupted before Stream answered',
+    });
     await makeDeletionsDue();
     expect(await runCron(env)).toMatchObject({ deleted: 1 });
   });
@@ -184,7 +211,9 @@ describe('Stream batch delete', () => {
     const scenario = await Scenario.create();
     const env = await productionEnv(scenario);
     await goneUsers(scenario, ['lost']);
-    await DB.prepare(`UPDATE stream_users SET state = 'pending_delete', next_attempt_at = 0, task_id = 'task-unknown' WHERE uid = 'lost'`).run();
+    await DB.prepare(
+      `UPDATE stream_users SET state = 'pending_delete', next_attempt_at = 0, task_id = 'task-unknown' WHERE uid = 'lost'`,
+    ).run();
     expect(await runCron(env)).toMatchObject({ failed: 1 });
     await makeDeletionsDue();
     expect(await runCron(env)).toMatchObject({ deleted: 1 });

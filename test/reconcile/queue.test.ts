@@ -120,7 +120,13 @@ describe('queue mode', () => {
     await scenario.seedStreamUsers([{ id: 'keep' }, { id: 'gone-1' }, { id: 'gone-2' }]);
     await scenario.setGoogleAdmin({ existing: ['keep'] });
     const { result, summary } = await consume(env, [
-      { kind: 'check', uids: [{ uid: 'keep', tenant: '' }, { uid: 'gone-1', tenant: '' }] },
+      {
+        kind: 'check',
+        uids: [
+          { uid: 'keep', tenant: '' },
+          { uid: 'gone-1', tenant: '' },
+        ],
+      },
       { kind: 'check', uids: [{ uid: 'gone-2', tenant: '' }] },
     ]);
     expect(result.explicitAcks.sort()).toEqual(['m0', 'm1']);

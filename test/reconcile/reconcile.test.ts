@@ -314,6 +314,11 @@ describe('failures and interruptions', () => {
 async function deleteInStandIn(scenario: Scenario, uid: string): Promise<void> {
   const { StreamRestClient } = await import('../../src/stream/rest-client');
   const { StreamTokenSigner } = await import('../../src/stream/tokens');
-  const client = new StreamRestClient({ now: Date.now, baseUrl: scenario.streamBaseUrl, apiKey: 'k', signer: new StreamTokenSigner(scenario.streamSecret) });
+  const client = new StreamRestClient({
+    now: Date.now,
+    baseUrl: scenario.streamBaseUrl,
+    apiKey: 'k',
+    signer: new StreamTokenSigner(scenario.streamSecret),
+  });
   await client.deleteUsers([uid], { user: 'soft' });
 }

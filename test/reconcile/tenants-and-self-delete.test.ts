@@ -159,7 +159,9 @@ describe('self-service delete on the Auth emulator', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ result: { deleted: true, completed: true } });
     const unknown = await emulatorSignUp(email('never-registered'));
-    expect(await (await callable(env, 'deleteStreamUser', unknown.idToken)).json()).toEqual({ result: { deleted: false, reason: 'not_registered' } });
+    expect(await (await callable(env, 'deleteStreamUser', unknown.idToken)).json()).toEqual({
+      result: { deleted: false, reason: 'not_registered' },
+    });
   });
 
   it('with nobody else known to exist, it leaves the decision to the next run (the brake cannot be asked)', async () => {

@@ -8,7 +8,16 @@
 import { createExecutionContext, createMessageBatch, getQueueResult } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
 import worker from '../../src/index';
-import { callable, callWorker, decodePayload, makeSigningKey, mintIdToken, PROJECT_ID, Scenario, type SigningKey } from '../support/fixtures';
+import {
+  callable,
+  callWorker,
+  decodePayload,
+  makeSigningKey,
+  mintIdToken,
+  PROJECT_ID,
+  Scenario,
+  type SigningKey,
+} from '../support/fixtures';
 import { captureConsole, expectLogged } from '../support/console';
 import { clearRegistry, register, registryRows, switchableDb } from '../support/reconcile';
 import { UserRegistry } from '../../src/registry/registry';
@@ -24,7 +33,13 @@ beforeEach(async () => {
   await scenario.setGoogle({ keys: [key] });
 });
 
-async function rest(env: ReturnType<Scenario['env']>, path: string, uid: string, claims: Record<string, unknown> = {}, headers: Record<string, string> = {}) {
+async function rest(
+  env: ReturnType<Scenario['env']>,
+  path: string,
+  uid: string,
+  claims: Record<string, unknown> = {},
+  headers: Record<string, string> = {},
+) {
   return callWorker(env, path, { idToken: await mintIdToken(key, uid, { claims }), headers });
 }
 
@@ -40,7 +55,7 @@ async function quietly(body: () => Promise<void>): Promise<string[]> {
 }
 
 describe('a returning user', () => {
-  it('costs no primary statement: its row is read from a replica once, then from the isolate\'s memory', async () => {
+  it("costs no primary statement: its row is read from a replica once, then from the isolate's memory", async () => {
     await register(['ada'], '');
     await new UserRegistry(DB).recordSeen([{ uid: 'ada', tenant: '', at: Date.now() }]);
     const { db, state } = switchableDb();
@@ -248,7 +263,9 @@ describe('first registrations spend the per-address budget', () => {
   it('refuses new uids from one address past the budget, while known uids from it are still served', async () => {
     await register(['known'], '');
     const counts = new Map<string, number>();
-    const limiter = { limit: async ({ key }: { key: string }) => ({ success: (counts.set(key, (counts.get(key) ?? 0) + 1).get(key) ?? 0) <= 3 }) };
+    const limiter = {
+      limit: async ({ key }: { key: string }) => ({ success: (counts.set(key, (counts.get(key) ?? 0) + 1).get(key) ?? 0) <= 3 }),
+    };
     const env = scenario.env({ DB, STREAM_WRITE_IP_LIMITER: limiter as unknown as RateLimit });
     const from = { 'CF-Connecting-IP': '203.0.113.7' };
     const statuses: number[] = [];

@@ -78,7 +78,13 @@ describe('NearRegistry', () => {
   it('a prefetched read that failed is read again by find', async () => {
     let fail = true;
     const db = {
-      withSession: () => ({ prepare: (sql: string) => ({ bind: (uid: string) => ({ first: () => (fail ? Promise.reject(new Error('D1_ERROR: down')) : DB.prepare(sql).bind(uid).first()) }) }) }),
+      withSession: () => ({
+        prepare: (sql: string) => ({
+          bind: (uid: string) => ({
+            first: () => (fail ? Promise.reject(new Error('D1_ERROR: down')) : DB.prepare(sql).bind(uid).first()),
+          }),
+        }),
+      }),
     } as unknown as D1Database;
     const near = new NearRegistry(new UserRegistry(db), Date.now);
     near.prefetch('ada');

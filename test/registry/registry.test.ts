@@ -5,13 +5,15 @@ import { brokenDb, clearRegistry, DB, register, registerAlive, registryRows } fr
 
 beforeEach(clearRegistry);
 
-
 describe('UserRegistry: recording (the token routes)', () => {
-  it('readNear answers a uid\'s entry through a session, or none, and whether any row is bound to a tenant', async () => {
+  it("readNear answers a uid's entry through a session, or none, and whether any row is bound to a tenant", async () => {
     const registry = new UserRegistry(DB, () => 5_000);
     expect(await registry.readNear('ada')).toEqual({ entry: undefined, tenantRows: false });
     await registry.register('ada', '');
-    expect(await registry.readNear('ada')).toEqual({ entry: { tenant: '', state: 'active', aliveAt: 5_000, written: undefined }, tenantRows: false });
+    expect(await registry.readNear('ada')).toEqual({
+      entry: { tenant: '', state: 'active', aliveAt: 5_000, written: undefined },
+      tenantRows: false,
+    });
     await register(['bob'], 'tenant-b');
     expect((await registry.readNear('ada')).tenantRows).toBe(true);
     expect((await registry.readNear('nobody')).tenantRows).toBe(true);
@@ -19,7 +21,13 @@ describe('UserRegistry: recording (the token routes)', () => {
 
   it('readNear goes through the Sessions API (first-unconstrained: any replica may answer)', async () => {
     const constraints: unknown[] = [];
-    const spy = { ...DB, prepare: () => { throw new Error('the near read must not go to the primary'); }, withSession: (constraint: unknown) => (constraints.push(constraint), DB.withSession(constraint as D1SessionConstraint)) } as unknown as D1Database;
+    const spy = {
+      ...DB,
+      prepare: () => {
+        throw new Error('the near read must not go to the primary');
+      },
+      withSession: (constraint: unknown) => (constraints.push(constraint), DB.withSession(constraint as D1SessionConstraint)),
+    } as unknown as D1Database;
     await new UserRegistry(spy).readNear('ada');
     expect(constraints).toEqual(['first-unconstrained']);
   });
@@ -118,7 +126,7 @@ describe('UserRegistry: choosing work', () => {
     expect((await registryRows()).get('x')).toMatchObject({ failures: 4, last_error: 'boom', state: 'pending_delete' });
   });
 
-  it('markInTask turns a claim into Stream\'s task id; openTasks groups uids by task', async () => {
+  it("markInTask turns a claim into Stream's task id; openTasks groups uids by task", async () => {
     const registry = new UserRegistry(DB, () => 0);
     await register(['a', 'b', 'c']);
     await registry.markMissing(['a', 'b', 'c']);

@@ -83,7 +83,12 @@ describe('RegistryWriteBehind', () => {
   it('sends a registration to the queue when one is bound (durable), and keeps it when the queue fails too', async () => {
     const sent: unknown[] = [];
     let queueDown = false;
-    const queue = { send: async (body: unknown) => { if (queueDown) throw new Error('queue down'); sent.push(body); } } as unknown as Queue<RegisterMessage>;
+    const queue = {
+      send: async (body: unknown) => {
+        if (queueDown) throw new Error('queue down');
+        sent.push(body);
+      },
+    } as unknown as Queue<RegisterMessage>;
     const writes = new RegistryWriteBehind({ registry: new UserRegistry(brokenDb), now: () => 5, queue, sleep: async () => {} });
     const bg = background();
     expect(await writes.defer({ uid: 'ada', tenant: '', at: 5 }, bg.waitUntil)).toBe(true);
@@ -118,12 +123,21 @@ describe('RegistryWriteBehind', () => {
 describe('recordQueuedRegistrations (the queue consumer)', () => {
   function message(body: unknown) {
     const outcome = { acked: false, retried: false };
-    return { outcome, message: { id: 'm', body, ack: () => (outcome.acked = true), retry: () => (outcome.retried = true) } as unknown as Message<unknown> };
+    return {
+      outcome,
+      message: { id: 'm', body, ack: () => (outcome.acked = true), retry: () => (outcome.retried = true) } as unknown as Message<unknown>,
+    };
   }
 
   it('records every uid of the batch and acknowledges; a malformed message is acknowledged and logged', async () => {
     await register(['ada'], '');
-    const good = message({ kind: 'register', uids: [{ uid: 'bob', tenant: '', at: 3 }, { uid: 'ada', tenant: '', at: 4 }] });
+    const good = message({
+      kind: 'register',
+      uids: [
+        { uid: 'bob', tenant: '', at: 3 },
+        { uid: 'ada', tenant: '', at: 4 },
+      ],
+    });
     const bad = message({ kind: 'register', uids: [{ uid: 42 }] });
     const log = captureConsole();
     try {

@@ -43,7 +43,11 @@ function script(name: 'doctor' | 'status', args: string[], env: Record<string, s
     delete base.ADMIN_TOKEN;
     delete base.DOCTOR_URL;
     // stdin not a terminal: nothing can be typed, so a missing token must be an error, not a hang.
-    const child = spawn(process.execPath, [`scripts/${name}.mjs`, ...args], { cwd: root, env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [`scripts/${name}.mjs`, ...args], {
+      cwd: root,
+      env: { ...base, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -54,7 +58,19 @@ function script(name: 'doctor' | 'status', args: string[], env: Record<string, s
 
 /** A run file as a live npm start writes it (this test's pid: alive). */
 function localRun(pid = process.pid) {
-  writeFileSync(runFile, JSON.stringify({ pid, workerUrl: worker.url, emulatorHost: '127.0.0.1:1', projectId: 'demo-x', realStream: false, adminToken: 'local-run-token', streamApiKey: 'k', stream: null }));
+  writeFileSync(
+    runFile,
+    JSON.stringify({
+      pid,
+      workerUrl: worker.url,
+      emulatorHost: '127.0.0.1:1',
+      projectId: 'demo-x',
+      realStream: false,
+      adminToken: 'local-run-token',
+      streamApiKey: 'k',
+      stream: null,
+    }),
+  );
 }
 
 describe('where the URL and token come from', () => {
@@ -71,7 +87,7 @@ describe('where the URL and token come from', () => {
     expect(seen[0]?.authorization).toBe('Bearer env-token');
   });
 
-  it('a named Worker never gets the local run\'s token', async () => {
+  it("a named Worker never gets the local run's token", async () => {
     localRun();
     const { status, stderr } = await script('status', ['--url', worker.url]);
     expect(status).toBe(2);
@@ -86,7 +102,7 @@ describe('where the URL and token come from', () => {
     expect(seen).toEqual([{ path: '/v1/admin/reconcile/status', authorization: 'Bearer local-run-token' }]);
   });
 
-  it('ADMIN_TOKEN from the environment is never sent to the local run\'s URL', async () => {
+  it("ADMIN_TOKEN from the environment is never sent to the local run's URL", async () => {
     localRun();
     const { status, stderr } = await script('status', [], { ADMIN_TOKEN: 'production-token' });
     expect(status).toBe(2);
@@ -103,7 +119,9 @@ describe('where the URL and token come from', () => {
   });
 
   it('--admin-token on the command line is refused, and nothing is sent', async () => {
-    const { status, stderr } = await script('doctor', ['--url', worker.url, '--admin-token', 'secret-on-the-command-line'], { ADMIN_TOKEN: 'env-token' });
+    const { status, stderr } = await script('doctor', ['--url', worker.url, '--admin-token', 'secret-on-the-command-line'], {
+      ADMIN_TOKEN: 'env-token',
+    });
     expect(status).toBe(2);
     expect(stderr).toContain('--admin-token is not accepted');
     expect(stderr).not.toContain('secret-on-the-command-line');
@@ -123,17 +141,19 @@ describe('where the URL and token come from', () => {
 });
 
 describe('what each answer says', () => {
-  it('404 (no ADMIN_TOKEN secret on the Worker): status gives the doctor\'s hint, not raw JSON', async () => {
+  it("404 (no ADMIN_TOKEN secret on the Worker): status gives the doctor's hint, not raw JSON", async () => {
     answer = { status: 404, body: { type: 'about:blank', title: 'Not found', status: 404 } };
     for (const name of ['status', 'doctor'] as const) {
       const { status, stdout, stderr } = await script(name, ['--url', worker.url], { ADMIN_TOKEN: 'env-token' });
       expect(status).toBe(1);
       expect(stdout).toBe('');
-      expect(stderr.trim()).toBe(`${worker.url} has no admin routes: set the ADMIN_TOKEN secret (npx wrangler secret put ADMIN_TOKEN) and deploy`);
+      expect(stderr.trim()).toBe(
+        `${worker.url} has no admin routes: set the ADMIN_TOKEN secret (npx wrangler secret put ADMIN_TOKEN) and deploy`,
+      );
     }
   });
 
-  it('401: the token is not the Worker\'s', async () => {
+  it("401: the token is not the Worker's", async () => {
     answer = { status: 401, body: { code: 'invalid_token' } };
     const { status, stderr } = await script('status', ['--url', worker.url], { ADMIN_TOKEN: 'wrong' });
     expect(status).toBe(1);

@@ -51,7 +51,9 @@ describe('scripts/check-cycles.mjs', () => {
     const result = run(dir);
     expect(result.status).toBe(1);
     expect(result.stderr).not.toMatch(/import cycle/);
-    expect(result.stderr).toMatch(/folder cycle: config → http → service\.ts → config \(.*config\/config\.ts imports .*http\/cors\.ts; .*http\/app\.ts imports .*service\.ts; .*service\.ts imports .*config\/config\.ts\)/);
+    expect(result.stderr).toMatch(
+      /folder cycle: config → http → service\.ts → config \(.*config\/config\.ts imports .*http\/cors\.ts; .*http\/app\.ts imports .*service\.ts; .*service\.ts imports .*config\/config\.ts\)/,
+    );
   });
 
   it('passes when the folders form layers, however their files import each other inside a folder', () => {

@@ -25,7 +25,13 @@ describe('scripts/check-engines.mjs', () => {
     );
     // >=20.19.0 admits 21 (vite refuses it), 25 (superstatic) and 20 (@firebase/app).
     expect(found.map((f: { package: string }) => f.package)).toEqual(['@firebase/app', 'vite', 'superstatic']);
-    expect(engineMismatches(lock({ 'node_modules/vite': { version: '7.0.0', engines: { node: '^20.19.0 || >=22.12.0' } } }), '^20.19.0 || ^22.13.0 || ^24.0.0', '24.1.0')).toEqual([]);
+    expect(
+      engineMismatches(
+        lock({ 'node_modules/vite': { version: '7.0.0', engines: { node: '^20.19.0 || >=22.12.0' } } }),
+        '^20.19.0 || ^22.13.0 || ^24.0.0',
+        '24.1.0',
+      ),
+    ).toEqual([]);
   });
 
   it('checks the Node that runs it too, and skips binaries for other platforms', () => {

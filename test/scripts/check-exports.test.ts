@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { tree } from './tree';
 
-const run = (root?: string) => spawnSync(process.execPath, ['scripts/check-exports.mjs', ...(root ? ['--root', root] : [])], { encoding: 'utf8' });
+const run = (root?: string) =>
+  spawnSync(process.execPath, ['scripts/check-exports.mjs', ...(root ? ['--root', root] : [])], { encoding: 'utf8' });
 
 describe('scripts/check-exports.mjs', () => {
   it('passes on this repository', () => {

@@ -42,8 +42,10 @@ describe('scripts/check-paths.mjs', () => {
   });
 
   it('fails on a Markdown link to a missing file or heading', () => {
-    const readme = '# Title\n\n## Limits\n\nSee [ok](docs/a.md#the-rules), [self](#limits), [gone](docs/b.md), [bad anchor](docs/a.md#nope) and [web](https://example.com/x.md#y).\n'; // check-paths: ignore
-    const docsA = "# A\n\n## The rules\n\n## The rules\n\n## FIREBASE_CHECK_REVOKED\n\n```sh\n# not a heading\n```\n\n[back](../README.md#limits), [again](../README.md#what-it-is), [second](#the-rules-1), [underscore](#firebase_check_revoked), [titled](/README.md \"Home\"), [fenced](#not-a-heading), [no underscore](#firebasecheckrevoked)\n"; // check-paths: ignore
+    const readme =
+      '# Title\n\n## Limits\n\nSee [ok](docs/a.md#the-rules), [self](#limits), [gone](docs/b.md), [bad anchor](docs/a.md#nope) and [web](https://example.com/x.md#y).\n'; // check-paths: ignore
+    const docsA =
+      '# A\n\n## The rules\n\n## The rules\n\n## FIREBASE_CHECK_REVOKED\n\n```sh\n# not a heading\n```\n\n[back](../README.md#limits), [again](../README.md#what-it-is), [second](#the-rules-1), [underscore](#firebase_check_revoked), [titled](/README.md "Home"), [fenced](#not-a-heading), [no underscore](#firebasecheckrevoked)\n'; // check-paths: ignore
     const dir = tree({ 'README.md': readme, 'docs/a.md': docsA }); // check-paths: ignore
     const result = run(dir);
     expect(result.status).toBe(1);

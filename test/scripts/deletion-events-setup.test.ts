@@ -8,7 +8,9 @@ describe('scripts/deletion-events-setup.mjs', () => {
     const endpoint = 'https://tokens.example.com/v1/events/user-deleted';
     expect(text).toContain('admin/v2/projects/my-project/config?updateMask=monitoring.requestLogging.enabled');
     expect(text).toContain('v2/projects/my-project/tenants/t-1?updateMask=monitoring.requestLogging.enabled');
-    expect(text).toContain('gcloud logging sinks create stream-user-deleted pubsub.googleapis.com/projects/my-project/topics/stream-user-deleted');
+    expect(text).toContain(
+      'gcloud logging sinks create stream-user-deleted pubsub.googleapis.com/projects/my-project/topics/stream-user-deleted',
+    );
     expect(text).toContain('google.cloud.identitytoolkit.v1.AccountManagementService.BatchDeleteAccounts');
     expect(text).toContain('--role=roles/pubsub.publisher');
     expect(text).toContain('--role=roles/iam.serviceAccountTokenCreator');
@@ -19,7 +21,12 @@ describe('scripts/deletion-events-setup.mjs', () => {
   });
 
   it('the function source publishes {uid, tenant} instead of a sink, and an email is used as given', () => {
-    const text = setupCommands({ project: 'my-project', workerUrl: 'https://w.example.com', source: 'function', serviceAccount: 'push@other.iam.gserviceaccount.com' });
+    const text = setupCommands({
+      project: 'my-project',
+      workerUrl: 'https://w.example.com',
+      source: 'function',
+      serviceAccount: 'push@other.iam.gserviceaccount.com',
+    });
     expect(text).toContain('onUserDeleted');
     expect(text).not.toContain('gcloud logging sinks create');
     expect(text).not.toContain('gcloud iam service-accounts create');

@@ -9,17 +9,26 @@ import { headerComment } from '../../scripts/lib/cli.mjs';
 
 const root = resolve(import.meta.dirname, '../..');
 const scripts = [
-  ...readdirSync(join(root, 'scripts')).filter((name) => name.endsWith('.mjs')).map((name) => `scripts/${name}`),
-  ...readdirSync(join(root, 'bench')).filter((name) => name.endsWith('.mjs')).map((name) => `bench/${name}`),
+  ...readdirSync(join(root, 'scripts'))
+    .filter((name) => name.endsWith('.mjs'))
+    .map((name) => `scripts/${name}`),
+  ...readdirSync(join(root, 'bench'))
+    .filter((name) => name.endsWith('.mjs'))
+    .map((name) => `bench/${name}`),
 ];
 // Each `node <file>` that package.json's scripts run is among them.
-const npmScripts = Object.values((JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts)
-  .flatMap((command) => [...command.matchAll(/\bnode ((?:scripts|bench)\/[\w.-]+\.mjs)/g)].map((match) => match[1]!));
+const npmScripts = Object.values(
+  (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts,
+).flatMap((command) => [...command.matchAll(/\bnode ((?:scripts|bench)\/[\w.-]+\.mjs)/g)].map((match) => match[1]!));
 
 type Result = { status: number | null; stdout: string; stderr: string };
 const run = (file: string, args: string[]) =>
   new Promise<Result>((done) => {
-    const child = spawn(process.execPath, [file, ...args], { cwd: root, timeout: 60_000, env: { ...process.env, ADMIN_TOKEN: '', DOCTOR_URL: '' } });
+    const child = spawn(process.execPath, [file, ...args], {
+      cwd: root,
+      timeout: 60_000,
+      env: { ...process.env, ADMIN_TOKEN: '', DOCTOR_URL: '' },
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -28,10 +37,22 @@ const run = (file: string, args: string[]) =>
   });
 
 // Most of the time is Node loading each script's imports: run them a few at a time, up front.
-const unknownOption = ['scripts/doctor.mjs', 'scripts/status.mjs', 'scripts/start.mjs', 'scripts/demo.mjs', 'scripts/deploy.mjs', 'scripts/import-users.mjs', 'scripts/sim.mjs', 'scripts/ensure-d1-database.mjs'];
+const unknownOption = [
+  'scripts/doctor.mjs',
+  'scripts/status.mjs',
+  'scripts/start.mjs',
+  'scripts/demo.mjs',
+  'scripts/deploy.mjs',
+  'scripts/import-users.mjs',
+  'scripts/sim.mjs',
+  'scripts/ensure-d1-database.mjs',
+];
 const results = new Map<string, Result>();
 beforeAll(async () => {
-  const jobs = [...scripts.map((file) => [file, '--help']), ...unknownOption.map((file) => [file, '--no-such-option'])] as [string, string][];
+  const jobs = [...scripts.map((file) => [file, '--help']), ...unknownOption.map((file) => [file, '--no-such-option'])] as [
+    string,
+    string,
+  ][];
   const next = async (): Promise<void> => {
     const job = jobs.shift();
     if (!job) return;

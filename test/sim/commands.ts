@@ -78,7 +78,9 @@ async function callRoute(world: World, route: RouteName, tenant: string, uid: st
   // Healthy: no fault on, the configuration right, long enough after the last fault. Then a Stream or
   // storage failure answer (409, 5xx) is a broken promise, whatever the route.
   if (healthy && (answer.status === 409 || answer.status >= 500)) {
-    world.violations.push(`${route} for ${tenant || '(project)'}/${uid} answered ${answer.status} ${JSON.stringify(answer.body)} while everything was healthy`);
+    world.violations.push(
+      `${route} for ${tenant || '(project)'}/${uid} answered ${answer.status} ${JSON.stringify(answer.body)} while everything was healthy`,
+    );
   }
 }
 
@@ -94,19 +96,32 @@ async function pushEvent(world: World, event: { uid: string; tenant: string }): 
   const deletesBefore = world.stream.deletesToCheck.length;
   const answer = await world.pushDeletionEvent(event);
   if (healthy && answer.status >= 500) {
-    world.violations.push(`deletion event for ${event.tenant || '(project)'}/${event.uid} answered ${answer.status} ${JSON.stringify(answer.body)} while everything was healthy`);
+    world.violations.push(
+      `deletion event for ${event.tenant || '(project)'}/${event.uid} answered ${answer.status} ${JSON.stringify(answer.body)} while everything was healthy`,
+    );
   }
   const outcome = (answer.body.results as Record<string, string> | undefined)?.[event.uid];
   if (answer.status === 200 && outcome === 'deleted' && world.stream.users.has(event.uid)) {
     world.violations.push(`deletion event for ${event.uid} answered deleted, but Stream still has the user`);
   }
   const sentAgain = world.stream.deletesToCheck.slice(deletesBefore).includes(event.uid);
-  if (before?.state === 'deleted' && sentAgain) world.violations.push(`a redelivered deletion event sent ${event.uid}, already deleted, to Stream's delete again`);
+  if (before?.state === 'deleted' && sentAgain)
+    world.violations.push(`a redelivered deletion event sent ${event.uid}, already deleted, to Stream's delete again`);
   // At event speed: healthy, right configuration, registered in that tenant, gone, a witness seen: deleted in the request.
-  if (healthy && !world.config.dryRun && before?.state === 'active' && before.tenant === event.tenant && !world.firebase.get(event.tenant, event.uid)) {
-    const witnessed = [...(await world.registry()).values()].some((row) => row.uid !== event.uid && row.tenant === event.tenant && row.state === 'active' && world.firebase.get(row.tenant, row.uid));
+  if (
+    healthy &&
+    !world.config.dryRun &&
+    before?.state === 'active' &&
+    before.tenant === event.tenant &&
+    !world.firebase.get(event.tenant, event.uid)
+  ) {
+    const witnessed = [...(await world.registry()).values()].some(
+      (row) => row.uid !== event.uid && row.tenant === event.tenant && row.state === 'active' && world.firebase.get(row.tenant, row.uid),
+    );
     if (witnessed && outcome !== 'deleted' && outcome !== 'deleting' && outcome !== 'unconfirmed') {
-      world.violations.push(`deletion event for ${event.tenant || '(project)'}/${event.uid} (registered, gone, healthy) answered ${answer.status} ${JSON.stringify(answer.body)}`);
+      world.violations.push(
+        `deletion event for ${event.tenant || '(project)'}/${event.uid} (registered, gone, healthy) answered ${answer.status} ${JSON.stringify(answer.body)}`,
+      );
     }
   }
   count(`deletion event ${answer.status} ${outcome ?? ''}`.trim());
@@ -118,9 +133,13 @@ const routeName = fc.constantFrom(...(Object.keys(ROUTES) as RouteName[]));
 
 export const commandArbitraries: fc.Arbitrary<Command>[] = [
   // Firebase accounts
-  fc.record({ tenant, uid, name: fc.constantFrom('Ada', 'Bo', undefined) }).map(({ tenant, uid, name }) =>
-    command(`signUp(${tenant || '-'}/${uid}${name ? `, ${name}` : ''})`, async (world) => world.signUp(tenant, uid, name ? { name } : {})),
-  ),
+  fc
+    .record({ tenant, uid, name: fc.constantFrom('Ada', 'Bo', undefined) })
+    .map(({ tenant, uid, name }) =>
+      command(`signUp(${tenant || '-'}/${uid}${name ? `, ${name}` : ''})`, async (world) =>
+        world.signUp(tenant, uid, name ? { name } : {}),
+      ),
+    ),
   fc.record({ tenant, uids: fc.uniqueArray(uid, { minLength: 1, maxLength: 3 }) }).map(({ tenant, uids }) =>
     command(`deleteAccounts(${tenant || '-'}/${uids.join(',')})`, async (world) => {
       for (const uid of uids) world.firebase.accounts.delete(accountKey(tenant, uid));
@@ -132,8 +151,14 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
       if (account) account.disabled = disabled;
     }),
   ),
-  fc.record({ tenant, uid, field: fc.constantFrom('name', 'picture', 'role', 'teams'), value: fc.constantFrom('A', 'B', 'moderator', 'admin', undefined) }).map(
-    ({ tenant, uid, field, value }) =>
+  fc
+    .record({
+      tenant,
+      uid,
+      field: fc.constantFrom('name', 'picture', 'role', 'teams'),
+      value: fc.constantFrom('A', 'B', 'moderator', 'admin', undefined),
+    })
+    .map(({ tenant, uid, field, value }) =>
       command(`change(${tenant || '-'}/${uid}, ${field}=${value})`, async (world) => {
         const account = world.firebase.get(tenant, uid);
         if (!account) return;
@@ -141,11 +166,11 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
         else account[field] = field === 'picture' && value ? `https://img.sim/${value}.png` : value;
         account.version++;
       }),
-  ),
+    ),
   // Users of the app, on both protocols
-  fc.record({ route: routeName, tenant, uid }).map(({ route, tenant, uid }) =>
-    command(`call(${route}, ${tenant || '-'}/${uid})`, (world) => callRoute(world, route, tenant, uid)),
-  ),
+  fc
+    .record({ route: routeName, tenant, uid })
+    .map(({ route, tenant, uid }) => command(`call(${route}, ${tenant || '-'}/${uid})`, (world) => callRoute(world, route, tenant, uid))),
   fc.record({ route: routeName, uid, tenants: fc.uniqueArray(tenant, { minLength: 2, maxLength: 2 }) }).map(({ route, uid, tenants }) =>
     command(`race(${route}, ${uid}, ${tenants.map((t) => t || '-').join(' vs ')})`, async (world) => {
       for (const t of tenants) world.signUp(t, uid);
@@ -176,31 +201,47 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
     }),
   ),
   // Operators
-  fc.uniqueArray(uid, { minLength: 1, maxLength: 3 }).map((uids) =>
-    command(`adminDelete(${uids.join(',')})`, async (world) => void (await world.call('/v1/admin/users/delete', { admin: true, body: { uids } }))),
-  ),
+  fc
+    .uniqueArray(uid, { minLength: 1, maxLength: 3 })
+    .map((uids) =>
+      command(
+        `adminDelete(${uids.join(',')})`,
+        async (world) => void (await world.call('/v1/admin/users/delete', { admin: true, body: { uids } })),
+      ),
+    ),
   fc.record({ tenant, uids: fc.uniqueArray(uid, { minLength: 1, maxLength: 3 }) }).map(({ tenant, uids }) =>
     command(`adminImport(${tenant || '-'}: ${uids.join(',')})`, async (world) => {
       // Honest imports only: uids that are, or were, accounts of that tenant (docs/migrating.md: "Only import Firebase uids").
       const honest = uids.filter((u) => world.everCreated.has(accountKey(tenant, u)));
-      if (honest.length > 0) await world.call('/v1/admin/registry/import', { admin: true, body: tenant ? { uids: honest, tenant } : { uids: honest } });
+      if (honest.length > 0)
+        await world.call('/v1/admin/registry/import', { admin: true, body: tenant ? { uids: honest, tenant } : { uids: honest } });
     }),
   ),
   fc.constant(command('cron()', (world) => world.cron())),
   // An account deleted in Firebase (console, Admin SDK) and its deletion event: delivered, lost, delivered twice, or held for later
   // (`existing #n`: the n-th account Firebase has, so most events are about someone; else the given tenant/uid)
-  fc.record({ tenant, uid, pick: fc.option(fc.nat(), { nil: undefined }), delivery: fc.constantFrom('delivered', 'lost', 'twice', 'later') }).map(({ tenant, uid, pick, delivery }) =>
-    command(`deleteAccountWithEvent(${pick === undefined ? `${tenant || '-'}/${uid}` : `existing #${pick}`}, ${delivery})`, async (world) => {
-      const accounts = [...world.firebase.accounts.values()];
-      const chosen = pick !== undefined && accounts.length > 0 ? accounts[pick % accounts.length]! : { uid, tenant };
-      world.firebase.accounts.delete(accountKey(chosen.tenant, chosen.uid));
-      const event = { uid: chosen.uid, tenant: chosen.tenant };
-      if (delivery === 'lost') return;
-      if (delivery === 'later') return void world.pendingEvents.push(event);
-      await pushEvent(world, event);
-      if (delivery === 'twice') await pushEvent(world, event);
-    }),
-  ),
+  fc
+    .record({
+      tenant,
+      uid,
+      pick: fc.option(fc.nat(), { nil: undefined }),
+      delivery: fc.constantFrom('delivered', 'lost', 'twice', 'later'),
+    })
+    .map(({ tenant, uid, pick, delivery }) =>
+      command(
+        `deleteAccountWithEvent(${pick === undefined ? `${tenant || '-'}/${uid}` : `existing #${pick}`}, ${delivery})`,
+        async (world) => {
+          const accounts = [...world.firebase.accounts.values()];
+          const chosen = pick !== undefined && accounts.length > 0 ? accounts[pick % accounts.length]! : { uid, tenant };
+          world.firebase.accounts.delete(accountKey(chosen.tenant, chosen.uid));
+          const event = { uid: chosen.uid, tenant: chosen.tenant };
+          if (delivery === 'lost') return;
+          if (delivery === 'later') return void world.pendingEvents.push(event);
+          await pushEvent(world, event);
+          if (delivery === 'twice') await pushEvent(world, event);
+        },
+      ),
+    ),
   // Pub/Sub delivering a held event (out of order: the oldest or the newest), e.g. after the uid signed up again
   fc.constantFrom('oldest', 'newest').map((which) =>
     command(`deliverEvent(${which})`, async (world) => {
@@ -209,9 +250,9 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
       await pushEvent(world, event);
     }),
   ),
-  fc.constantFrom('all', 'first', 'reverse', 'redeliver').map((mode) =>
-    command(`deliverQueue(${mode})`, (world) => world.deliver(mode as 'all' | 'first' | 'reverse' | 'redeliver')),
-  ),
+  fc
+    .constantFrom('all', 'first', 'reverse', 'redeliver')
+    .map((mode) => command(`deliverQueue(${mode})`, (world) => world.deliver(mode as 'all' | 'first' | 'reverse' | 'redeliver'))),
   // Faults
   fc.constantFrom<StreamFault>('none', 'none', 'error500', 'rate-limited', 'timeout').map((fault) =>
     command(`streamFault(${fault})`, async (world) => {
@@ -281,7 +322,11 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
       fc.record({ queue: fc.boolean() }),
       fc.record({ roleClaim: fc.boolean(), teamsClaim: fc.boolean() }),
       fc.record({ checkRevoked: fc.boolean() }),
-      fc.record({ batchSize: fc.integer({ min: 1, max: 5 }), maxBatches: fc.integer({ min: 1, max: 3 }), maxDeletes: fc.integer({ min: 1, max: 6 }) }),
+      fc.record({
+        batchSize: fc.integer({ min: 1, max: 5 }),
+        maxBatches: fc.integer({ min: 1, max: 3 }),
+        maxDeletes: fc.integer({ min: 1, max: 6 }),
+      }),
     )
     .map((change: Partial<SimConfig>) =>
       command(`deploy(${JSON.stringify(change)})`, async (world) => {
@@ -290,14 +335,30 @@ export const commandArbitraries: fc.Arbitrary<Command>[] = [
         if (world.config.project !== before.project || world.config.access !== before.access) world.faultSwitched(false);
       }),
     ),
-  fc.constantFrom(1_000, 30_000, 15 * 60_000, 3_600_000, 25 * 3_600_000).map((ms) =>
-    command(`advance(${ms / 1000} s)`, async (world) => world.advance(ms)),
-  ),
+  fc
+    .constantFrom(1_000, 30_000, 15 * 60_000, 3_600_000, 25 * 3_600_000)
+    .map((ms) => command(`advance(${ms / 1000} s)`, async (world) => world.advance(ms))),
 ];
 
 /** Weighted: users act most, then operators, faults and deployments. */
 export function commandSequence(minLength: number): fc.Arbitrary<Command[]> {
-  const [signUp, del, disable, change, call, race, connect, dashboard, adminDelete, adminImport, cron, eventDelete, deliverEvent, deliver, ...rest] = commandArbitraries;
+  const [
+    signUp,
+    del,
+    disable,
+    change,
+    call,
+    race,
+    connect,
+    dashboard,
+    adminDelete,
+    adminImport,
+    cron,
+    eventDelete,
+    deliverEvent,
+    deliver,
+    ...rest
+  ] = commandArbitraries;
   // First: shrinking moves towards the first arbitrary, so a failing sequence shrinks by turning commands into no-ops.
   const idle = fc.constant<Command>({ check: () => true, run: async () => {}, toString: () => '-' });
   const weighted = fc.oneof(

@@ -38,10 +38,13 @@ export async function checkInvariants(world: World, label: string): Promise<void
   }
   // Nothing leaks: no log line carries the Stream secret or a token.
   for (const line of logLines.splice(0)) {
-    if (line.includes(STREAM_SECRET) || JWT.test(line)) world.violations.push(`a log line carries a secret or a token: ${line.slice(0, 120)}`);
+    if (line.includes(STREAM_SECRET) || JWT.test(line))
+      world.violations.push(`a log line carries a secret or a token: ${line.slice(0, 120)}`);
   }
   if (world.violations.length > 0) {
-    throw new Error(`broken promise after ${label}:\n  ${[...new Set(world.violations)].join('\n  ')}\ncommands:\n  ${world.trace.join('\n  ')}`);
+    throw new Error(
+      `broken promise after ${label}:\n  ${[...new Set(world.violations)].join('\n  ')}\ncommands:\n  ${world.trace.join('\n  ')}`,
+    );
   }
 }
 
@@ -57,7 +60,12 @@ export async function checkInvariants(world: World, label: string): Promise<void
  */
 export async function settle(world: World): Promise<number> {
   world.trace.push('settle()');
-  world.reconfigure({ ...world.config, project: 'right', access: world.config.access === 'emulator' ? 'emulator' : 'service-account', dryRun: false });
+  world.reconfigure({
+    ...world.config,
+    project: 'right',
+    access: world.config.access === 'emulator' ? 'emulator' : 'service-account',
+    dryRun: false,
+  });
   world.stream.fault = 'none';
   world.stream.taskMode = 'complete';
   world.google.fault = 'none';
@@ -76,7 +84,9 @@ export async function settle(world: World): Promise<number> {
     const stuck = await stuckUids(world);
     if (stuck.length === 0) break;
     if (runs === k) {
-      world.violations.push(`never stuck: after ${k} cron runs ${stuck.join(', ')} are still not deleted (config ${JSON.stringify(world.config)})`);
+      world.violations.push(
+        `never stuck: after ${k} cron runs ${stuck.join(', ')} are still not deleted (config ${JSON.stringify(world.config)})`,
+      );
       break;
     }
     await world.cron();
@@ -91,10 +101,11 @@ export async function settle(world: World): Promise<number> {
 /** Registered uids whose account is gone, with a witness in their tenant, and still in Stream or not recorded deleted. */
 async function stuckUids(world: World): Promise<string[]> {
   const rows = [...(await world.registry()).values()];
-  const witnessed = new Set(rows.filter((row) => row.state === 'active' && world.firebase.get(row.tenant, row.uid)).map((row) => row.tenant));
+  const witnessed = new Set(
+    rows.filter((row) => row.state === 'active' && world.firebase.get(row.tenant, row.uid)).map((row) => row.tenant),
+  );
   return rows
     .filter((row) => !world.firebase.accounts.has(accountKey(row.tenant, row.uid)) && witnessed.has(row.tenant))
     .filter((row) => row.state !== 'deleted' || world.stream.users.has(row.uid))
     .map((row) => `${row.tenant || '-'}/${row.uid} (${row.state}${world.stream.users.has(row.uid) ? ', in Stream' : ''})`);
 }
-

@@ -19,7 +19,13 @@ import { logLines, settle } from './invariants';
 import { route } from './stand-ins';
 import { coverage, GOOD_CONFIG, googleKey, installClock, realSetTimeout, World, type Keys } from './world';
 
-const simEnv = env as unknown as { SIM_SEED?: string; SIM_RUNS?: string; SIM_COMMANDS?: string; SIM_PATH?: string; SIM_PROGRESS_SECONDS?: string };
+const simEnv = env as unknown as {
+  SIM_SEED?: string;
+  SIM_RUNS?: string;
+  SIM_COMMANDS?: string;
+  SIM_PATH?: string;
+  SIM_PROGRESS_SECONDS?: string;
+};
 const seed = simEnv.SIM_SEED ? Number(simEnv.SIM_SEED) : Math.floor(Math.random() * 2 ** 31);
 const runs = Number(simEnv.SIM_RUNS || 1000);
 const commands = Number(simEnv.SIM_COMMANDS || 50);
@@ -40,7 +46,13 @@ const report = (line: string) => verbose && print(line);
 
 /** How a sequence starts: a deployment, and which of Stream's two plausible answers it gives where its docs are silent. */
 const startArbitrary = fc.record({
-  config: fc.constantFrom<Partial<typeof GOOD_CONFIG>>({}, { queue: true }, { access: 'emulator' }, { tenants: [] }, { tenants: ['blue', 'green'] }),
+  config: fc.constantFrom<Partial<typeof GOOD_CONFIG>>(
+    {},
+    { queue: true },
+    { access: 'emulator' },
+    { tenants: [] },
+    { tenants: ['blue', 'green'] },
+  ),
   deleteRefusesUnknown: fc.boolean(),
   partialUnknown: fc.constantFrom<'404' | 'silent'>('404', 'silent'),
 });
@@ -105,7 +117,9 @@ describe('simulation: the promises (docs/promises.md) hold on every path', () =>
       const seconds = (now - startedAt) / 1000;
       const rate = sequences / seconds;
       const left = breached ? 'shrinking a breach' : `about ${formatDuration((runs - sequences) / rate)} left`;
-      print(`simulation: ${sequences}/${runs} sequences, ${executed} commands, ${rate.toFixed(1)} sequences/s, ${formatDuration(seconds)} so far, ${left}`);
+      print(
+        `simulation: ${sequences}/${runs} sequences, ${executed} commands, ${rate.toFixed(1)} sequences/s, ${formatDuration(seconds)} so far, ${left}`,
+      );
     };
     const details = await fc.check(
       fc.asyncProperty(commandSequence(commands), startArbitrary, async (sequence, start) => {

@@ -21,7 +21,16 @@ export const STREAM_API_KEY = 'simkey';
 export const SERVICE_ACCOUNT_KID = 'sim-sa-key';
 export const EMULATOR_HOST = '127.0.0.1:9099';
 
-export type Account = { uid: string; tenant: string; disabled: boolean; name?: string; picture?: string; role?: string; teams?: string[]; version: number };
+export type Account = {
+  uid: string;
+  tenant: string;
+  disabled: boolean;
+  name?: string;
+  picture?: string;
+  role?: string;
+  teams?: string[];
+  version: number;
+};
 export const accountKey = (tenant: string, uid: string) => `${tenant}/${uid}`;
 
 export type LookupFault = 'none' | 'error500' | 'hang' | 'garbage';
@@ -106,7 +115,9 @@ export class SimStream {
 
   constructor(readonly now: () => number) {
     this.#serverToken = new StreamTokenSigner(STREAM_SECRET).serverToken();
-    this.#hmac = crypto.subtle.importKey('raw', new TextEncoder().encode(STREAM_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+    this.#hmac = crypto.subtle.importKey('raw', new TextEncoder().encode(STREAM_SECRET), { name: 'HMAC', hash: 'SHA-256' }, false, [
+      'verify',
+    ]);
   }
 
   async handle(method: string, url: URL, headers: Headers, bodyText: string): Promise<Response> {
@@ -123,7 +134,8 @@ export class SimStream {
     const path = url.pathname;
     if (method === 'GET' && path === '/users') return this.#query(JSON.parse(url.searchParams.get('payload') ?? '{}'));
     if (method === 'POST' && path === '/users') return this.#upsert(body.users as Record<string, StreamUser>);
-    if (method === 'PATCH' && path === '/users') return this.#partial(body.users as { id: string; set?: Record<string, unknown>; unset?: string[] }[]);
+    if (method === 'PATCH' && path === '/users')
+      return this.#partial(body.users as { id: string; set?: Record<string, unknown>; unset?: string[] }[]);
     if (method === 'POST' && path === '/users/delete') return this.#delete(body.user_ids as string[]);
     const task = /^\/tasks\/([^/]+)$/.exec(path);
     if (method === 'GET' && task) return this.#task(decodeURIComponent(task[1]!));
@@ -145,7 +157,10 @@ export class SimStream {
       if (this.tombstones.has(id)) return this.#error(404, 16, `user "${id}" was deleted`);
       this.onUserWrite(id);
       if (this.users.has(id)) this.violations.push(`upsert replaced the existing Stream user ${id} (its other fields are lost)`);
-      this.#checkOwned(id, Object.keys(user).filter((field) => field !== 'id'));
+      this.#checkOwned(
+        id,
+        Object.keys(user).filter((field) => field !== 'id'),
+      );
       const stored = { ...user, id, role: user.role ?? 'user' } as StreamUser;
       this.users.set(id, stored);
       out[id] = stored;
@@ -174,7 +189,8 @@ export class SimStream {
 
   #checkOwned(id: string, fields: string[], also: string[] = []): void {
     for (const field of fields) {
-      if (!this.owned.has(field) && !also.includes(field)) this.violations.push(`wrote ${field} of Stream user ${id}, a field this service does not own`);
+      if (!this.owned.has(field) && !also.includes(field))
+        this.violations.push(`wrote ${field} of Stream user ${id}, a field this service does not own`);
     }
   }
 
@@ -184,7 +200,8 @@ export class SimStream {
     const result: Record<string, unknown> = {};
     for (const [index, id] of ids.entries()) {
       if (!this.users.has(id)) result[id] = { status: 'error', error: `user ${id} not found` };
-      else if (this.taskMode === 'failed' || (this.taskMode === 'fail-some' && index % 2 === 0)) result[id] = { status: 'error', error: 'internal error' };
+      else if (this.taskMode === 'failed' || (this.taskMode === 'fail-some' && index % 2 === 0))
+        result[id] = { status: 'error', error: 'internal error' };
       else {
         this.users.delete(id);
         this.tombstones.add(id);
@@ -207,7 +224,12 @@ export class SimStream {
       task.runningPolls--;
       return this.#json(200, { task_id: id, status: 'running' });
     }
-    return this.#json(200, { task_id: id, status: task.status, result: task.result, ...(task.status === 'failed' ? { error: { type: 'internal', description: 'failed' } } : {}) });
+    return this.#json(200, {
+      task_id: id,
+      status: task.status,
+      result: task.result,
+      ...(task.status === 'failed' ? { error: { type: 'internal', description: 'failed' } } : {}),
+    });
   }
 
   /**
@@ -217,7 +239,12 @@ export class SimStream {
    */
   async check(token: string): Promise<'ok' | 'bad_signature' | 'expired' | 'deleted' | 'deactivated' | 'revoked'> {
     const [header, payload, signature] = token.split('.');
-    const valid = await crypto.subtle.verify('HMAC', await this.#hmac, bytesOf(signature!), new TextEncoder().encode(`${header}.${payload}`));
+    const valid = await crypto.subtle.verify(
+      'HMAC',
+      await this.#hmac,
+      bytesOf(signature!),
+      new TextEncoder().encode(`${header}.${payload}`),
+    );
     if (!valid) return 'bad_signature';
     const claims = JSON.parse(atob(payload!.replace(/-/g, '+').replace(/_/g, '/'))) as { user_id: string; iat: number; exp?: number };
     if (claims.exp !== undefined && claims.exp * 1000 <= this.now()) return 'expired';
@@ -236,7 +263,11 @@ export class SimStream {
     return verdict;
   }
 
-  #json(status: number, body: unknown, limit: { remaining: number; resetInSeconds: number } = { remaining: 299, resetInSeconds: 60 }): Response {
+  #json(
+    status: number,
+    body: unknown,
+    limit: { remaining: number; resetInSeconds: number } = { remaining: 299, resetInSeconds: 60 },
+  ): Response {
     return new Response(JSON.stringify({ ...(body as object), duration: '0.1ms' }), {
       status,
       headers: {
@@ -263,7 +294,11 @@ export function jsonResponse(status: number, body: unknown): Response {
 }
 
 /** Every outbound fetch of the Worker, answered by the world; anything else is a bug in the simulation. */
-export async function route(world: { firebase: SimFirebase; google: SimGoogle; stream: SimStream }, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {
+export async function route(
+  world: { firebase: SimFirebase; google: SimGoogle; stream: SimStream },
+  input: RequestInfo | URL,
+  init?: RequestInit,
+): Promise<Response> {
   const request = new Request(input, init);
   const url = new URL(request.url);
   const bodyText = request.method === 'GET' ? '' : new TextDecoder().decode(await request.arrayBuffer());
@@ -272,13 +307,19 @@ export async function route(world: { firebase: SimFirebase; google: SimGoogle; s
   if (url.host === 'oauth.sim') {
     const assertion = new URLSearchParams(bodyText).get('assertion') ?? '';
     const header = JSON.parse(atob(assertion.split('.')[0]!.replace(/-/g, '+').replace(/_/g, '/'))) as { kid?: string };
-    if (header.kid !== SERVICE_ACCOUNT_KID) return jsonResponse(400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
+    if (header.kid !== SERVICE_ACCOUNT_KID)
+      return jsonResponse(400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
     return jsonResponse(200, { access_token: 'sim-access-token', expires_in: 3600, token_type: 'Bearer' });
   }
   const lookup = /^\/(?:identitytoolkit\.googleapis\.com\/)?v1\/projects\/([^/]+)\/accounts:lookup$/.exec(url.pathname);
   if (lookup && (url.host === 'identitytoolkit.sim' || url.host === EMULATOR_HOST)) {
     const expected = url.host === EMULATOR_HOST ? 'Bearer owner' : 'Bearer sim-access-token';
-    return world.firebase.lookup(decodeURIComponent(lookup[1]!), JSON.parse(bodyText) as { localId?: string[]; tenantId?: string }, request.headers.get('authorization'), expected);
+    return world.firebase.lookup(
+      decodeURIComponent(lookup[1]!),
+      JSON.parse(bodyText) as { localId?: string[]; tenantId?: string },
+      request.headers.get('authorization'),
+      expected,
+    );
   }
   throw new Error(`the simulation has no stand-in for ${request.method} ${url.origin}${url.pathname}`);
 }

@@ -82,10 +82,31 @@ export interface IssuedToken {
 }
 
 const ERROR_CODES: ErrorCode[] = [
-  'missing_authorization', 'invalid_token', 'invalid_request', 'unsupported_uid', 'payload_too_large', 'not_found',
-  'method_not_allowed', 'keys_unavailable', 'stream_failed', 'firebase_failed', 'forbidden', 'tenant_not_allowed',
-  'tenant_mismatch', 'user_deleted', 'registry_unavailable', 'rate_limited', 'user_not_found', 'user_disabled',
-  'token_revoked', 'firebase_unavailable', 'app_check_failed', 'stream_unavailable', 'invalid_admin_token', 'misconfigured', 'internal',
+  'missing_authorization',
+  'invalid_token',
+  'invalid_request',
+  'unsupported_uid',
+  'payload_too_large',
+  'not_found',
+  'method_not_allowed',
+  'keys_unavailable',
+  'stream_failed',
+  'firebase_failed',
+  'forbidden',
+  'tenant_not_allowed',
+  'tenant_mismatch',
+  'user_deleted',
+  'registry_unavailable',
+  'rate_limited',
+  'user_not_found',
+  'user_disabled',
+  'token_revoked',
+  'firebase_unavailable',
+  'app_check_failed',
+  'stream_unavailable',
+  'invalid_admin_token',
+  'misconfigured',
+  'internal',
 ];
 
 /** How long after every fault is off the system must be healthy again (caches of Stream's rate limit, key backoff). */
@@ -129,7 +150,10 @@ export class World {
   readonly pendingEvents: { uid: string; tenant: string }[] = [];
   #messages = 0;
 
-  constructor(readonly keys: Keys, config: SimConfig) {
+  constructor(
+    readonly keys: Keys,
+    config: SimConfig,
+  ) {
     this.stream = new SimStream(() => Date.now());
     this.google.published = [keys.google[0]!];
     this.config = config;
@@ -161,7 +185,10 @@ export class World {
   /** The replica falls behind: from now on it answers from the registry as it is now. */
   async startReplicaLag(): Promise<void> {
     const { results } = await baseEnv.DB.prepare('SELECT * FROM stream_users').all<Record<string, unknown>>();
-    this.replicaLag = { rows: new Map(results.map((row) => [row.uid as string, row])), tenantRows: results.some((row) => row.tenant !== '') };
+    this.replicaLag = {
+      rows: new Map(results.map((row) => [row.uid as string, row])),
+      tenantRows: results.some((row) => row.tenant !== ''),
+    };
   }
 
   faultSwitched(on: boolean): void {
@@ -195,8 +222,16 @@ export class World {
       FIREBASE_CHECK_REVOKED: String(config.checkRevoked),
       ...(config.access === 'emulator'
         ? { FIREBASE_AUTH_EMULATOR_HOST: EMULATOR_HOST, GOOGLE_SERVICE_ACCOUNT: undefined }
-        : { FIREBASE_AUTH_EMULATOR_HOST: undefined, GOOGLE_SERVICE_ACCOUNT: serviceAccount, FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.sim' }),
-      DB: faultyDb(baseEnv.DB, () => this.storageDown, () => this.replicaLag),
+        : {
+            FIREBASE_AUTH_EMULATOR_HOST: undefined,
+            GOOGLE_SERVICE_ACCOUNT: serviceAccount,
+            FIREBASE_IDENTITY_TOOLKIT_URL: 'https://identitytoolkit.sim',
+          }),
+      DB: faultyDb(
+        baseEnv.DB,
+        () => this.storageDown,
+        () => this.replicaLag,
+      ),
       RECONCILE_QUEUE: config.queue ? this.#queueBinding() : undefined,
       STREAM_WRITE_LIMITER: { limit: async ({ key }: { key: string }) => ({ success: this.#allow(key) }) } as RateLimit,
       ADMIN_TOKEN,
@@ -251,7 +286,8 @@ export class World {
     const signing = this.google.published[this.google.signing]!;
     if (!account) return cached && cached.exp * 1000 > this.now ? cached.token : undefined;
     if (account.disabled) return cached && cached.exp * 1000 > this.now ? cached.token : undefined; // the SDK cannot refresh it
-    if (cached && cached.version === account.version && cached.kid === signing.kid && cached.exp * 1000 - this.now > 5 * 60_000) return cached.token;
+    if (cached && cached.version === account.version && cached.kid === signing.kid && cached.exp * 1000 - this.now > 5 * 60_000)
+      return cached.token;
     const token = await mintIdToken(account, signing, this.now);
     this.#idTokens.set(key, { token, exp: Math.floor(this.now / 1000) + 3600, version: account.version, kid: signing.kid });
     return token;
@@ -260,13 +296,19 @@ export class World {
   // --- the Worker ---
 
   /** One request through the Worker's fetch handler, with its background work finished. */
-  async call(path: string, options: { idToken?: string; bearer?: string; callable?: boolean; admin?: boolean; body?: unknown } = {}): Promise<Answer> {
+  async call(
+    path: string,
+    options: { idToken?: string; bearer?: string; callable?: boolean; admin?: boolean; body?: unknown } = {},
+  ): Promise<Answer> {
     const headers = new Headers({ 'Content-Type': 'application/json' });
     if (options.idToken) headers.set('Authorization', `Bearer ${options.idToken}`);
     if (options.bearer) headers.set('Authorization', `Bearer ${options.bearer}`);
     if (options.admin) headers.set('Authorization', `Bearer ${ADMIN_TOKEN}`);
     const body = options.callable ? JSON.stringify({ data: null }) : options.body === undefined ? undefined : JSON.stringify(options.body);
-    const request = new Request(`https://worker.sim${path}`, { method: 'POST', headers, body }) as Request<unknown, IncomingRequestCfProperties>;
+    const request = new Request(`https://worker.sim${path}`, { method: 'POST', headers, body }) as Request<
+      unknown,
+      IncomingRequestCfProperties
+    >;
     const ctx = createExecutionContext();
     const response = await this.#bounded(`POST ${path}`, worker.fetch(request, this.env, ctx));
     await this.#bounded(`background work of POST ${path}`, waitOnExecutionContext(ctx));
@@ -293,11 +335,22 @@ export class World {
   async pushDeletionEvent(event: { uid: string; tenant: string }): Promise<Answer> {
     const signing = this.google.published[this.google.signing]!;
     const iat = Math.floor(this.now / 1000);
-    const token = await new SignJWT({ iss: 'https://accounts.google.com', aud: PUSH_AUDIENCE, email: PUSH_ACCOUNT, email_verified: true, sub: '42', iat, exp: iat + 3600 })
+    const token = await new SignJWT({
+      iss: 'https://accounts.google.com',
+      aud: PUSH_AUDIENCE,
+      email: PUSH_ACCOUNT,
+      email_verified: true,
+      sub: '42',
+      iat,
+      exp: iat + 3600,
+    })
       .setProtectedHeader({ alg: 'RS256', kid: signing.kid, typ: 'JWT' })
       .sign(signing.privateKey);
     const data = btoa(JSON.stringify(event.tenant ? event : { uid: event.uid }));
-    const answer = await this.call('/v1/events/user-deleted', { bearer: token, body: { message: { data, messageId: `e${++this.#messages}` }, subscription: 'projects/p/subscriptions/s' } });
+    const answer = await this.call('/v1/events/user-deleted', {
+      bearer: token,
+      body: { message: { data, messageId: `e${++this.#messages}` }, subscription: 'projects/p/subscriptions/s' },
+    });
     if (![200, 201, 202, 204].includes(answer.status)) this.pendingEvents.push(event);
     return answer;
   }
@@ -306,8 +359,11 @@ export class World {
   async cron(): Promise<void> {
     const ctx = createExecutionContext();
     const controller = createScheduledController({ scheduledTime: this.now, cron: '*/15 * * * *' });
-    await this.#bounded('the cron', worker.scheduled!(controller, this.env, ctx).catch(() => undefined));
-    await this.#bounded('the cron\'s background work', waitOnExecutionContext(ctx));
+    await this.#bounded(
+      'the cron',
+      worker.scheduled!(controller, this.env, ctx).catch(() => undefined),
+    );
+    await this.#bounded("the cron's background work", waitOnExecutionContext(ctx));
   }
 
   /**
@@ -342,8 +398,11 @@ export class World {
       retryAll: () => messages.forEach((m) => m.retry()),
     } as unknown as MessageBatch<ReconcileMessage>;
     let threw = false;
-    await this.#bounded('the queue consumer', worker.queue!(messageBatch, this.env, ctx).catch(() => void (threw = true)));
-    await this.#bounded('the queue consumer\'s background work', waitOnExecutionContext(ctx));
+    await this.#bounded(
+      'the queue consumer',
+      worker.queue!(messageBatch, this.env, ctx).catch(() => void (threw = true)),
+    );
+    await this.#bounded("the queue consumer's background work", waitOnExecutionContext(ctx));
     if (mode === 'redeliver') return;
     for (const message of batch) {
       const verdict = outcome.get(message.id) ?? (threw ? 'retry' : 'ack'); // implicit: acked when the handler returned
@@ -356,7 +415,11 @@ export class World {
   }
 
   async registry(): Promise<Map<string, { uid: string; tenant: string; state: string }>> {
-    const { results } = await baseEnv.DB.prepare('SELECT uid, tenant, state FROM stream_users').all<{ uid: string; tenant: string; state: string }>();
+    const { results } = await baseEnv.DB.prepare('SELECT uid, tenant, state FROM stream_users').all<{
+      uid: string;
+      tenant: string;
+      state: string;
+    }>();
     return new Map(results.map((row) => [row.uid, row]));
   }
 
@@ -364,7 +427,10 @@ export class World {
     const tenants = this.servedTenants.get(uid) ?? new Set<string>();
     tenants.add(tenant);
     this.servedTenants.set(uid, tenants);
-    if (tenants.size > 1) this.violations.push(`uid ${uid} was served to callers of more than one tenant: ${[...tenants].map((t) => t || '(project)').join(', ')}`);
+    if (tenants.size > 1)
+      this.violations.push(
+        `uid ${uid} was served to callers of more than one tenant: ${[...tenants].map((t) => t || '(project)').join(', ')}`,
+      );
   }
 
   /** Every answer is one of the documented ones: its status and code agree, and never `internal`. */
@@ -373,8 +439,13 @@ export class World {
     if (callable) {
       const error = body.error as { status?: string } | undefined;
       const known = error?.status !== undefined && error.status in CALLABLE_HTTP_STATUS;
-      const allowedStatuses = new Set(ERROR_CODES.filter((code) => new AppError(code, '').callableStatus === error?.status).map((code) => new AppError(code, '').callableHttpStatus));
-      if (!known || !allowedStatuses.has(status)) this.violations.push(`${path} answered ${status} ${JSON.stringify(body)}: not a documented callable answer`);
+      const allowedStatuses = new Set(
+        ERROR_CODES.filter((code) => new AppError(code, '').callableStatus === error?.status).map(
+          (code) => new AppError(code, '').callableHttpStatus,
+        ),
+      );
+      if (!known || !allowedStatuses.has(status))
+        this.violations.push(`${path} answered ${status} ${JSON.stringify(body)}: not a documented callable answer`);
       else if (error!.status === 'INTERNAL') this.violations.push(`${path} answered INTERNAL (an unexpected error)`);
       return;
     }
@@ -451,7 +522,14 @@ function faultyDb(db: D1Database, down: () => boolean, lag: () => ReplicaLag | u
     const row = view.rows.get(uid);
     const tenant_rows = view.tenantRows ? 1 : 0;
     if (!row) return { tenant: null, state: null, alive_at: null, profile_hash: null, profile_written_at: null, tenant_rows };
-    return { tenant: row.tenant, state: row.state, alive_at: row.alive_at, profile_hash: row.profile_hash, profile_written_at: row.profile_written_at, tenant_rows };
+    return {
+      tenant: row.tenant,
+      state: row.state,
+      alive_at: row.alive_at,
+      profile_hash: row.profile_hash,
+      profile_written_at: row.profile_written_at,
+      tenant_rows,
+    };
   };
   const session = (constraint?: string) => {
     const inner = db.withSession(constraint as D1SessionConstraint);
@@ -477,7 +555,11 @@ function faultyDb(db: D1Database, down: () => boolean, lag: () => ReplicaLag | u
       getBookmark: () => inner.getBookmark(),
     };
   };
-  return { prepare: (query: string) => wrap(db.prepare(query)), batch: (s: D1PreparedStatement[]) => (down() ? fail() : db.batch(s)), withSession: session } as unknown as D1Database;
+  return {
+    prepare: (query: string) => wrap(db.prepare(query)),
+    batch: (s: D1PreparedStatement[]) => (down() ? fail() : db.batch(s)),
+    withSession: session,
+  } as unknown as D1Database;
 }
 
 // The simulation replaces setTimeout (sleeps advance its clock at once); these are the real ones.
@@ -489,4 +571,3 @@ let vi_setSystemTime: (ms: number) => void = () => {
 export function installClock(setSystemTime: (ms: number) => void): void {
   vi_setSystemTime = setSystemTime;
 }
-

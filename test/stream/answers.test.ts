@@ -10,7 +10,11 @@ const NOW = 1_800_000_000_000;
 
 /** A client that has seen one answer to `operation` with Stream's rate-limit headers. */
 async function clientAfter(operation: 'upsertUsers' | 'queryUsers', resetInSeconds: number): Promise<StreamRestClient> {
-  const headers = { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': String(NOW / 1000 + resetInSeconds), 'Content-Type': 'application/json' };
+  const headers = {
+    'X-RateLimit-Remaining': '0',
+    'X-RateLimit-Reset': String(NOW / 1000 + resetInSeconds),
+    'Content-Type': 'application/json',
+  };
   const stream = new StreamRestClient({
     baseUrl: 'http://127.0.0.1:1',
     apiKey: 'key',
@@ -33,7 +37,7 @@ async function answerOf(error: unknown, stream?: StreamRestClient): Promise<AppE
 }
 
 describe('Stream failures as answers', () => {
-  it('Retry-After is Stream\'s own reset for the first operation asked about whose window is known, else a minute', async () => {
+  it("Retry-After is Stream's own reset for the first operation asked about whose window is known, else a minute", async () => {
     expect(retryAfterSeconds(await clientAfter('upsertUsers', 17), USER_WRITES, NOW)).toBe(17);
     expect(retryAfterSeconds(await clientAfter('queryUsers', 9), USER_WRITES, NOW)).toBe(9);
     expect(retryAfterSeconds(await clientAfter('queryUsers', 9), ['upsertUsers'], NOW)).toBe(60); // only the operations asked about

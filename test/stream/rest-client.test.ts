@@ -6,7 +6,8 @@ import { oracleRecord, Scenario, STREAM_API_KEY, type RecordedRequest } from '..
 import { expectLogged } from '../support/console';
 
 function clientFor(scenario: Scenario, options: Partial<ConstructorParameters<typeof StreamRestClient>[0]> = {}) {
-  return new StreamRestClient({ now: Date.now,
+  return new StreamRestClient({
+    now: Date.now,
     baseUrl: scenario.streamBaseUrl,
     apiKey: STREAM_API_KEY,
     signer: new StreamTokenSigner(scenario.streamSecret),
@@ -105,7 +106,9 @@ describe('Stream REST client: failures and retries', () => {
     const scenario = await Scenario.create();
     await scenario.seedStreamUsers([{ id: 'u1' }]);
     const now = 1_800_000_000_000;
-    await scenario.scriptStream([{ status: 502, body: { code: -1, message: 'bad gateway' }, headers: { 'X-RateLimit-Reset': String(now / 1000 + 40) } }]);
+    await scenario.scriptStream([
+      { status: 502, body: { code: -1, message: 'bad gateway' }, headers: { 'X-RateLimit-Reset': String(now / 1000 + 40) } },
+    ]);
     const sleep = vi.fn(async (_ms: number) => {});
     await clientFor(scenario, { sleep, now: () => now, backoffMs: () => 123 }).partialUpdateUsers([{ id: 'u1', set: { name: 'N' } }]);
     expect(sleep).toHaveBeenCalledWith(123);
@@ -118,7 +121,11 @@ describe('Stream REST client: failures and retries', () => {
     await scenario.seedStreamUsers([{ id: 'u1' }]);
     const now = 1_800_000_000_000;
     await scenario.scriptStream([
-      { status: 429, body: { code: 9, message: 'Too many requests', StatusCode: 429 }, headers: { 'X-RateLimit-Reset': String(now / 1000 + 2) } },
+      {
+        status: 429,
+        body: { code: 9, message: 'Too many requests', StatusCode: 429 },
+        headers: { 'X-RateLimit-Reset': String(now / 1000 + 2) },
+      },
     ]);
     const sleep = vi.fn(async (_ms: number) => {});
     await clientFor(scenario, { sleep, now: () => now }).partialUpdateUsers([{ id: 'u1', set: { name: 'N' } }]);
@@ -155,7 +162,9 @@ describe('Stream REST client: failures and retries', () => {
   it('does not retry a 4xx other than 429', async () => {
     const scenario = await Scenario.create();
     await scenario.scriptStream([{ status: 400, body: { code: 4, message: 'bad', StatusCode: 400 } }]);
-    const error = (await clientFor(scenario).upsertUsers([{ id: 'u1' }]).catch((e: unknown) => e)) as StreamApiError;
+    const error = (await clientFor(scenario)
+      .upsertUsers([{ id: 'u1' }])
+      .catch((e: unknown) => e)) as StreamApiError;
     expect([error.status, error.code]).toEqual([400, 4]);
     expect(await scenario.streamRequests()).toHaveLength(1);
   });
@@ -175,14 +184,18 @@ describe('Stream REST client: failures and retries', () => {
     expect([told, sleep.mock.calls.length]).toEqual([[200], 0]);
     // A refusal stays a refusal (not a "no answer" to retry), with its own status.
     await scenario.scriptStream([{ status: 403, body: { code: 17, message: 'no', StatusCode: 403 } }]);
-    const error = (await clientFor(scenario, { sleep, onCall }).upsertUsers([{ id: 'u2' }]).catch((e: unknown) => e)) as StreamApiError;
+    const error = (await clientFor(scenario, { sleep, onCall })
+      .upsertUsers([{ id: 'u2' }])
+      .catch((e: unknown) => e)) as StreamApiError;
     expect([error.status, error.code, sleep.mock.calls.length]).toEqual([403, 17, 0]);
   });
 
   it('parses a non-JSON error body defensively', async () => {
     const scenario = await Scenario.create();
     await scenario.scriptStream([{ status: 403, rawBody: '<html>forbidden</html>' }]);
-    const error = (await clientFor(scenario).upsertUsers([{ id: 'u1' }]).catch((e: unknown) => e)) as StreamApiError;
+    const error = (await clientFor(scenario)
+      .upsertUsers([{ id: 'u1' }])
+      .catch((e: unknown) => e)) as StreamApiError;
     expect([error.status, error.code]).toEqual([403, undefined]);
   });
 
@@ -205,8 +218,13 @@ describe('Stream REST client: failures and retries', () => {
     const spies = (['log', 'warn', 'error'] as const).map((level) =>
       vi.spyOn(console, level).mockImplementation((...args: unknown[]) => void lines.push(args.map(String).join(' '))),
     );
-    await scenario.scriptStream([{ status: 500, body: { code: 1, message: 'x' } }, { status: 500, body: { code: 1, message: 'x' } }]);
-    const error = await clientFor(scenario, { maxAttempts: 2 }).upsertUsers([{ id: 'u1' }]).catch((e: unknown) => e);
+    await scenario.scriptStream([
+      { status: 500, body: { code: 1, message: 'x' } },
+      { status: 500, body: { code: 1, message: 'x' } },
+    ]);
+    const error = await clientFor(scenario, { maxAttempts: 2 })
+      .upsertUsers([{ id: 'u1' }])
+      .catch((e: unknown) => e);
     spies.forEach((spy) => spy.mockRestore());
     const serverToken = await new StreamTokenSigner(scenario.streamSecret).serverToken();
     const everything = [...lines, String(error), JSON.stringify(error)].join('\n');

@@ -26,7 +26,9 @@ describe('SIGNUP_BATCHER', () => {
     // Four "isolates" (env objects: each builds its own services) sending at the same time.
     const isolates = Array.from({ length: 4 }, () => scenario.env({ SIGNUP_BATCHER: baseEnv.SIGNUP_BATCHER }));
     const responses = await Promise.all(
-      uids.map(async (uid, i) => callWorker(isolates[i % 4]!, '/v1/users/me', { idToken: await mintIdToken(key, uid, { claims: { name: `N ${uid}` } }) })),
+      uids.map(async (uid, i) =>
+        callWorker(isolates[i % 4]!, '/v1/users/me', { idToken: await mintIdToken(key, uid, { claims: { name: `N ${uid}` } }) }),
+      ),
     );
     expect(responses.map((r) => r.status)).toEqual(uids.map(() => 200));
     const requests = (await scenario.streamRequests()).map((r) => `${r.method} ${r.path}`);
@@ -40,8 +42,17 @@ describe('SIGNUP_BATCHER', () => {
   it("Stream's spent minute comes back through the object as 503 with Retry-After", async () => {
     const { scenario, key } = await setUp();
     const reset = String(Math.floor(Date.now() / 1000) + 50);
-    await scenario.scriptStream([{ method: 'GET', status: 429, body: { code: 9, message: 'Too many requests' }, headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': reset } }]);
-    const response = await callWorker(scenario.env({ SIGNUP_BATCHER: baseEnv.SIGNUP_BATCHER }), '/v1/users/me', { idToken: await mintIdToken(key, 'limited') });
+    await scenario.scriptStream([
+      {
+        method: 'GET',
+        status: 429,
+        body: { code: 9, message: 'Too many requests' },
+        headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': reset },
+      },
+    ]);
+    const response = await callWorker(scenario.env({ SIGNUP_BATCHER: baseEnv.SIGNUP_BATCHER }), '/v1/users/me', {
+      idToken: await mintIdToken(key, 'limited'),
+    });
     expect(response.status).toBe(503);
     expect(response.headers.get('Retry-After')).toMatch(/^\d+$/);
     expect((await scenario.streamUsers()).users).toEqual([]);
@@ -52,7 +63,11 @@ describe('SIGNUP_BATCHER', () => {
     const { scenario, key } = await setUp();
     const failure = { method: 'GET', status: 500, body: { code: -1, message: 'boom' } };
     await scenario.scriptStream([failure, failure, failure]);
-    const response = await callable(scenario.env({ SIGNUP_BATCHER: baseEnv.SIGNUP_BATCHER }), 'createStreamUserAndGetToken', await mintIdToken(key, 'unlucky'));
+    const response = await callable(
+      scenario.env({ SIGNUP_BATCHER: baseEnv.SIGNUP_BATCHER }),
+      'createStreamUserAndGetToken',
+      await mintIdToken(key, 'unlucky'),
+    );
     expect(response.status).toBe(409);
     expect(await response.json()).toMatchObject({ error: { status: 'ABORTED' } });
     expectLogged('stream_call_retry', 'request_failed', 'stream_call_failed');
@@ -60,11 +75,16 @@ describe('SIGNUP_BATCHER', () => {
 
   it('the object unavailable: the isolate batches by itself and the user is still served', async () => {
     const { scenario, key } = await setUp();
-    const broken = { get: () => ({ write: () => Promise.reject(new Error('Durable Object is overloaded')) }), idFromName: () => ({}) } as unknown as DurableObjectNamespace;
+    const broken = {
+      get: () => ({ write: () => Promise.reject(new Error('Durable Object is overloaded')) }),
+      idFromName: () => ({}),
+    } as unknown as DurableObjectNamespace;
     const log = captureConsole();
     let response: Response;
     try {
-      response = await callWorker(scenario.env({ SIGNUP_BATCHER: broken as never }), '/v1/users/me', { idToken: await mintIdToken(key, 'fallback') });
+      response = await callWorker(scenario.env({ SIGNUP_BATCHER: broken as never }), '/v1/users/me', {
+        idToken: await mintIdToken(key, 'fallback'),
+      });
     } finally {
       log.restore();
     }

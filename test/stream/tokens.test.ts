@@ -21,7 +21,9 @@ describe('Stream user tokens', () => {
 
   it('verifies with the secret and carries user_id, exp and iat in that order', async () => {
     const token = await new StreamTokenSigner('s3cret').userToken('alice', tokenTimes(1_700_000_000_500, 3600));
-    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode('s3cret'), { currentDate: new Date(1_700_000_001_000) });
+    const { payload, protectedHeader } = await jwtVerify(token, new TextEncoder().encode('s3cret'), {
+      currentDate: new Date(1_700_000_001_000),
+    });
     expect(protectedHeader).toEqual({ alg: 'HS256', typ: 'JWT' });
     expect(Object.keys(payload)).toEqual(['user_id', 'exp', 'iat']);
     // iat one second back, as Stream's own Node SDK does; exp counts from it.

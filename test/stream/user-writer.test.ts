@@ -12,8 +12,21 @@ import { Scenario, STREAM_API_KEY } from '../support/fixtures';
 
 async function setup(options: { windowMs?: number; maxWaitMs?: number; sleep?: (ms: number) => Promise<void> } = {}) {
   const scenario = await Scenario.create();
-  const stream = new StreamRestClient({ now: Date.now, baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
-  const writer = new UserWriter({ now: Date.now, stream, batching: true, windowMs: options.windowMs ?? 10, maxWaitMs: options.maxWaitMs, sleep: options.sleep });
+  const stream = new StreamRestClient({
+    now: Date.now,
+    baseUrl: scenario.streamBaseUrl,
+    apiKey: STREAM_API_KEY,
+    signer: new StreamTokenSigner(scenario.streamSecret),
+    maxAttempts: 1,
+  });
+  const writer = new UserWriter({
+    now: Date.now,
+    stream,
+    batching: true,
+    windowMs: options.windowMs ?? 10,
+    maxWaitMs: options.maxWaitMs,
+    sleep: options.sleep,
+  });
   return { scenario, writer };
 }
 
@@ -42,14 +55,20 @@ describe('UserWriter', () => {
     await scenario.seedStreamUsers([{ id: 'sleeper', name: 'Old', role: 'moderator', deactivated_at: '2026-01-01T00:00:00Z' }]);
     await writer.write({ id: 'sleeper', set: { name: 'New' }, unset: [] });
     const query = (await scenario.streamRequests()).find((r) => r.method === 'GET');
-    expect(JSON.parse(query!.query.payload!)).toMatchObject({ include_deactivated_users: true, filter_conditions: { id: { $in: ['sleeper'] } } });
+    expect(JSON.parse(query!.query.payload!)).toMatchObject({
+      include_deactivated_users: true,
+      filter_conditions: { id: { $in: ['sleeper'] } },
+    });
     expect(await userIn(scenario, 'sleeper')).toMatchObject({ name: 'New', role: 'moderator' });
     expect((await scenario.streamRequests()).some((r) => r.method === 'POST')).toBe(false);
   });
 
   it('coalesces concurrent writes: 60 sign-ups, existing users with custom fields among them, in three requests', async () => {
     const { scenario, writer } = await setup({ windowMs: 30 });
-    await scenario.seedStreamUsers([{ id: 'old-1', name: 'Old', role: 'admin', custom: 'keep' }, { id: 'old-2', teams: ['x'] }]);
+    await scenario.seedStreamUsers([
+      { id: 'old-1', name: 'Old', role: 'admin', custom: 'keep' },
+      { id: 'old-2', teams: ['x'] },
+    ]);
     const ids = [...Array.from({ length: 58 }, (_, i) => `new-${i}`), 'old-1', 'old-2'];
     const outcomes = await Promise.all(ids.map((id) => writer.write({ id, set: { name: `Name ${id}` }, unset: [] })));
     expect(outcomes.filter((o) => o === 'created')).toHaveLength(58);
@@ -93,13 +112,23 @@ describe('UserWriter', () => {
     const { scenario, writer } = await setup({ maxWaitMs: 2_000, sleep: async (ms) => void waits.push(ms) });
     const soon = String(Math.floor(Date.now() / 1000) + 1);
     await scenario.scriptStream([
-      { method: 'GET', status: 200, body: { users: [], duration: '1ms' }, headers: { 'X-RateLimit-Remaining': '5', 'X-RateLimit-Reset': soon } },
+      {
+        method: 'GET',
+        status: 200,
+        body: { users: [], duration: '1ms' },
+        headers: { 'X-RateLimit-Remaining': '5', 'X-RateLimit-Reset': soon },
+      },
     ]);
     // The query left budget: the upsert goes at once.
     expect(await writer.write({ id: 'a', set: {}, unset: [] })).toBe('created');
     const later = String(Math.floor(Date.now() / 1000) + 120);
     await scenario.scriptStream([
-      { method: 'GET', status: 200, body: { users: [], duration: '1ms' }, headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': later } },
+      {
+        method: 'GET',
+        status: 200,
+        body: { users: [], duration: '1ms' },
+        headers: { 'X-RateLimit-Remaining': '0', 'X-RateLimit-Reset': later },
+      },
     ]);
     await writer.write({ id: 'b', set: {}, unset: [] }).catch(() => undefined); // learns the query budget is spent
     const error = await writer.write({ id: 'c', set: {}, unset: [] }).catch((e: unknown) => e);
@@ -116,7 +145,12 @@ describe('UserWriter paces batches by the create budget left', () => {
     const reset = String(Math.floor(Date.now() / 1000) + 2);
     await scenario.scriptStream([
       { method: 'GET', status: 200, body: { users: [], duration: '1ms' } },
-      { method: 'POST', status: 201, body: { users: { first: { id: 'first' } }, duration: '1ms' }, headers: { 'X-RateLimit-Remaining': '4', 'X-RateLimit-Reset': reset } },
+      {
+        method: 'POST',
+        status: 201,
+        body: { users: { first: { id: 'first' } }, duration: '1ms' },
+        headers: { 'X-RateLimit-Remaining': '4', 'X-RateLimit-Reset': reset },
+      },
     ]);
     await writer.write({ id: 'first', set: {}, unset: [] });
     // ~1–2 s to the reset for 4 requests: the next batch waits a few hundred ms, so writes 150 ms apart share it.
@@ -133,9 +167,15 @@ describe('UserWriter without batching (a stateless Worker)', () => {
   it.each([
     ['batching: false', { batching: false }],
     ['by default (the choice a stateless Worker must make)', {}],
-  ])('%s: each write makes its own requests, in its caller\'s context, never waiting on another\'s', async (_, options) => {
+  ])("%s: each write makes its own requests, in its caller's context, never waiting on another's", async (_, options) => {
     const scenario = await Scenario.create();
-    const stream = new StreamRestClient({ now: Date.now, baseUrl: scenario.streamBaseUrl, apiKey: STREAM_API_KEY, signer: new StreamTokenSigner(scenario.streamSecret), maxAttempts: 1 });
+    const stream = new StreamRestClient({
+      now: Date.now,
+      baseUrl: scenario.streamBaseUrl,
+      apiKey: STREAM_API_KEY,
+      signer: new StreamTokenSigner(scenario.streamSecret),
+      maxAttempts: 1,
+    });
     const writer = new UserWriter({ now: Date.now, stream, ...options });
     const outcomes = await Promise.all(['a', 'b', 'c'].map((id) => writer.write({ id, set: {}, unset: [] })));
     expect(outcomes).toEqual(['created', 'created', 'created']);

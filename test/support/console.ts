@@ -52,7 +52,9 @@ export function holdConsole(): void {
 function eventOf(text: string): string | undefined {
   try {
     const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null && typeof (parsed as { event?: unknown }).event === 'string' ? (parsed as { event: string }).event : undefined;
+    return typeof parsed === 'object' && parsed !== null && typeof (parsed as { event?: unknown }).event === 'string'
+      ? (parsed as { event: string }).event
+      : undefined;
   } catch {
     return undefined;
   }

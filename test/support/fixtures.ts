@@ -88,7 +88,9 @@ export class Scenario {
   }
 
   /** Queue answers the Stream stand-in gives before its normal behaviour. */
-  async scriptStream(responses: { status: number; body?: unknown; rawBody?: string; headers?: Record<string, string>; method?: string; delayMs?: number }[]): Promise<void> {
+  async scriptStream(
+    responses: { status: number; body?: unknown; rawBody?: string; headers?: Record<string, string>; method?: string; delayMs?: number }[],
+  ): Promise<void> {
     await call(`/s/${this.id}/stream-control/script`, { method: 'POST', body: JSON.stringify(responses) });
   }
 
@@ -106,7 +108,12 @@ export class Scenario {
   }
 
   /** Google's admin side: the service account's public key, which uids exist, and how lookups behave. */
-  async setGoogleAdmin(options: { publicJwk?: JWK; clientEmail?: string; existing?: string[]; lookupMode?: 'ok' | 'error500' | 'hang' | 'garbage' | 'not-json' | 'no-kind' }): Promise<void> {
+  async setGoogleAdmin(options: {
+    publicJwk?: JWK;
+    clientEmail?: string;
+    existing?: string[];
+    lookupMode?: 'ok' | 'error500' | 'hang' | 'garbage' | 'not-json' | 'no-kind';
+  }): Promise<void> {
     await call(`/s/${this.id}/google-admin`, { method: 'PUT', body: JSON.stringify(options) });
   }
 
@@ -162,19 +169,32 @@ export async function mintIdToken(key: SigningKey, uid: string, options: IdToken
 }
 
 /** Sends a request through the Worker's real entry point with the given bindings. */
-export async function callWorker(env: Env, path: string, init: RequestInit & { idToken?: string; origin?: string } = {}): Promise<Response> {
+export async function callWorker(
+  env: Env,
+  path: string,
+  init: RequestInit & { idToken?: string; origin?: string } = {},
+): Promise<Response> {
   const headers = new Headers(init.headers);
   if (init.idToken !== undefined) headers.set('Authorization', `Bearer ${init.idToken}`);
   const ctx = createExecutionContext();
   const { origin = 'http://localhost', idToken: _idToken, ...requestInit } = init;
-  const request = new Request(`${origin}${path}`, { method: 'POST', ...requestInit, headers }) as Request<unknown, IncomingRequestCfProperties>;
+  const request = new Request(`${origin}${path}`, { method: 'POST', ...requestInit, headers }) as Request<
+    unknown,
+    IncomingRequestCfProperties
+  >;
   const response = await worker.fetch(request, env, ctx);
   await waitOnExecutionContext(ctx);
   return response;
 }
 
 /** A callable-protocol request, as Firebase's client SDKs send it. */
-export function callable(env: Env, name: string, idToken?: string, data: unknown = null, headers: Record<string, string> = {}): Promise<Response> {
+export function callable(
+  env: Env,
+  name: string,
+  idToken?: string,
+  data: unknown = null,
+  headers: Record<string, string> = {},
+): Promise<Response> {
   return callWorker(env, `/${name}`, {
     idToken,
     headers: { 'Content-Type': 'application/json', ...headers },

@@ -33,20 +33,26 @@ export async function clearRegistry(): Promise<void> {
 }
 
 export async function registryRows(): Promise<Map<string, RegistryRow>> {
-  const { results } = await DB.prepare('SELECT uid, tenant, state, first_seen_at, last_checked_at, deleted_how, failures, recheck, task_id, next_attempt_at, alive_at, last_error FROM stream_users').all<RegistryRow>();
+  const { results } = await DB.prepare(
+    'SELECT uid, tenant, state, first_seen_at, last_checked_at, deleted_how, failures, recheck, task_id, next_attempt_at, alive_at, last_error FROM stream_users',
+  ).all<RegistryRow>();
   return new Map(results.map((row) => [row.uid, row]));
 }
 
 /** Registers uids as an operator import would: never seen alive, so none of them can be a witness yet. */
 export async function register(uids: string[], tenant = ''): Promise<void> {
-  await DB.batch(uids.map((uid) => DB.prepare('INSERT INTO stream_users (uid, tenant, first_seen_at) VALUES (?, ?, ?)').bind(uid, tenant, Date.now())));
+  await DB.batch(
+    uids.map((uid) => DB.prepare('INSERT INTO stream_users (uid, tenant, first_seen_at) VALUES (?, ?, ?)').bind(uid, tenant, Date.now())),
+  );
 }
 
 /** Registers uids as seen alive (a valid ID token) `agoMs` ago: the brake's witnesses. */
 export async function registerAlive(uids: string[], tenant = '', agoMs = 60_000): Promise<void> {
   const at = Date.now() - agoMs;
   await DB.batch(
-    uids.map((uid) => DB.prepare('INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?, ?, ?, ?)').bind(uid, tenant, at, at)),
+    uids.map((uid) =>
+      DB.prepare('INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?, ?, ?, ?)').bind(uid, tenant, at, at),
+    ),
   );
 }
 
@@ -72,9 +78,11 @@ export async function runCron(env: Env): Promise<Record<string, unknown>> {
   try {
     const ctx = createExecutionContext();
     // A run that stopped on a failure throws (so Cloudflare shows a failed run); the summary says why.
-    await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: '*/15 * * * *' }), env, ctx).catch((error: unknown) => {
-      thrown = error;
-    });
+    await worker.scheduled!(createScheduledController({ scheduledTime: Date.now(), cron: '*/15 * * * *' }), env, ctx).catch(
+      (error: unknown) => {
+        thrown = error;
+      },
+    );
     await waitOnExecutionContext(ctx);
   } finally {
     restore();
@@ -83,7 +91,8 @@ export async function runCron(env: Env): Promise<Record<string, unknown>> {
   if (!line) throw new Error(`no reconcile summary was logged:\n${logged.join('\n')}`);
   const summary = JSON.parse(line) as Record<string, unknown>;
   // The handler throws exactly when the run stopped on a failure.
-  if (Boolean(summary.error) !== (thrown !== undefined)) throw new Error(`summary error ${String(summary.error)} but thrown ${String(thrown)}`);
+  if (Boolean(summary.error) !== (thrown !== undefined))
+    throw new Error(`summary error ${String(summary.error)} but thrown ${String(thrown)}`);
   return summary;
 }
 
@@ -218,7 +227,11 @@ export function switchableDb(db: D1Database = DB) {
     batch: (statements: D1PreparedStatement[]) => (state.down ? fail() : db.batch(statements)),
     withSession: (constraint?: string) => {
       const session = db.withSession(constraint as D1SessionConstraint);
-      return { prepare: (query: string) => wrap(session.prepare(query), 'replica'), batch: session.batch.bind(session), getBookmark: () => session.getBookmark() };
+      return {
+        prepare: (query: string) => wrap(session.prepare(query), 'replica'),
+        batch: session.batch.bind(session),
+        getBookmark: () => session.getBookmark(),
+      };
     },
   } as unknown as D1Database;
   return { db: wrapped, state };

@@ -21,7 +21,11 @@ const streamUrl = params.get('stream') ?? undefined;
 const authEmulator = params.get('authEmulator') ?? 'http://127.0.0.1:9099'; // empty: real Firebase
 const projectId = params.get('projectId') ?? 'demo-stream-token-edge';
 
-const app = initializeApp({ apiKey: params.get('firebaseApiKey') ?? 'demo-api-key', authDomain: `${projectId}.firebaseapp.com`, projectId });
+const app = initializeApp({
+  apiKey: params.get('firebaseApiKey') ?? 'demo-api-key',
+  authDomain: `${projectId}.firebaseapp.com`,
+  projectId,
+});
 const auth = getAuth(app);
 if (authEmulator) connectAuthEmulator(auth, authEmulator, { disableWarnings: true });
 
@@ -77,7 +81,9 @@ $('sign-out').addEventListener('click', () =>
     await signOut(auth);
   }),
 );
-$('revoke').addEventListener('click', () => run(async () => show('revoked', (await revokeStreamTokens({ url: workerUrl, getIdToken })).revoked_before, 'yes')));
+$('revoke').addEventListener('click', () =>
+  run(async () => show('revoked', (await revokeStreamTokens({ url: workerUrl, getIdToken })).revoked_before, 'yes')),
+);
 
 // Delete the Firebase account, then the Stream user at once: the ID token taken before the deletion is
 // still validly signed, and the Worker checks with Firebase that the account is really gone.
