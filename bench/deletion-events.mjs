@@ -19,16 +19,18 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import { Log, LogLevel, Miniflare } from 'miniflare';
+import { parseCli } from '../scripts/lib/cli.mjs';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { freePort, listenOnLoopback } from '../scripts/lib/process.mjs';
 import { serveStreamStandIn } from '../scripts/lib/stream-standin.mjs';
 import { applyMigrations, COMPATIBILITY_DATE, quantile, testSigningKey } from './lib/harness.mjs';
 
-const { values: opts } = parseArgs({
-  options: { sizes: { type: 'string', default: '1000,100000' }, events: { type: 'string', default: '50' }, markdown: { type: 'string' } },
+const { values: opts } = parseCli(import.meta.url, {
+  sizes: { type: 'string', default: '1000,100000' },
+  events: { type: 'string', default: '50' },
+  markdown: { type: 'string' },
 });
 const SIZES = (opts.sizes ?? '').split(',').map((s) => Number(s.trim().replace(/_/g, '')));
 const EVENTS = Number(opts.events);

@@ -7,6 +7,7 @@
 //   node scripts/deletion-events-setup.mjs --project my-project --worker-url https://tokens.example.com \
 //        [--source logs|function] [--service-account stream-events-push] [--topic stream-user-deleted] [--tenants t1,t2]
 import { parseArgs } from 'node:util';
+import { answerHelp } from './lib/cli.mjs';
 import { isMainModule } from './lib/process.mjs';
 
 const HELP = `Prints the gcloud (and wrangler) commands that deliver Firebase account deletions to the Worker.
@@ -140,6 +141,7 @@ export function setupCommands(options) {
   return lines.join('\n');
 }
 
+answerHelp(import.meta.url);
 if (isMainModule(import.meta.url)) {
   let values;
   try {
