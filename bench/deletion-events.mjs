@@ -104,6 +104,7 @@ async function measure(size) {
         modulesRoot: dirname(scriptPath),
         scriptPath,
         compatibilityDate: COMPATIBILITY_DATE,
+        compatibilityFlags: ['nodejs_als'], // as wrangler.toml
         d1Databases: { DB: 'bench-registry' },
         bindings: {
           FIREBASE_PROJECT_ID: PROJECT_ID,
