@@ -137,7 +137,10 @@ export class NearRegistry {
     }
   }
 
-  #learn(tenantRows: boolean, background: Background | undefined): void {
+  #learn(read: boolean, background: Background | undefined): void {
+    // Rows are never deleted, so once tenant-bound rows exist they always will: a replica that lags behind an
+    // import (or the primary's answer) must not turn a known "yes" back into "no".
+    const tenantRows = this.#tenantRows === true || read;
     this.#tenantRows = tenantRows;
     if (!this.#shared || !background) return;
     const now = this.#now();

@@ -61,6 +61,9 @@ export class RegistryWriteBehind {
   readonly #options: WriteBehindOptions;
   readonly #waiting = new Map<string, Waiting>();
   #flushStartedAt: number | undefined;
+  /** The current flush (a later one replaces a flush taken for dead) and the batch it has on its way. */
+  #flushId = 0;
+  #inFlight: Waiting[] = [];
   #notBefore = 0;
   #failures = 0;
 
@@ -102,12 +105,15 @@ export class RegistryWriteBehind {
 
   /** Starts a flush if uids wait and none is running (every request calls this; it costs a map size check). */
   kick(background: Background): void {
-    if (this.#waiting.size === 0) return;
+    if (this.#waiting.size === 0 && this.#inFlight.length === 0) return;
     const now = this.#options.now();
     if (this.#flushStartedAt !== undefined && now - this.#flushStartedAt < FLUSH_PRESUMED_DEAD_MS) return;
     if (now < this.#notBefore) return;
+    // A flush taken for dead never settles: the batch it had on its way waits again, so nothing is lost with it.
+    for (const entry of this.#inFlight) if (!this.#waiting.has(entry.uid)) this.#waiting.set(entry.uid, entry);
+    this.#inFlight = [];
     this.#flushStartedAt = now;
-    background(this.#flush());
+    background(this.#flush(++this.#flushId));
   }
 
   #add(entry: Waiting, background: Background): void {
@@ -117,16 +123,20 @@ export class RegistryWriteBehind {
     this.kick(background);
   }
 
-  async #flush(): Promise<void> {
+  async #flush(id: number): Promise<void> {
     try {
       await (this.#options.sleep ?? realSleep)(COALESCE_MS);
-      while (this.#waiting.size > 0) {
+      while (id === this.#flushId && this.#waiting.size > 0) {
         const batch = [...this.#waiting.values()].slice(0, MAX_PER_STATEMENT);
         for (const entry of batch) this.#waiting.delete(entry.uid);
+        this.#inFlight = batch;
         try {
           await this.#options.registry.recordSeen(batch);
+          if (id === this.#flushId) this.#inFlight = [];
           this.#failures = 0;
         } catch (error) {
+          if (id !== this.#flushId) return; // a newer flush has taken this batch back
+          this.#inFlight = [];
           for (const entry of batch)
             if (!this.#waiting.has(entry.uid) && (entry.duty || this.#waiting.size < MAX_WAITING)) this.#waiting.set(entry.uid, entry);
           this.#failures++;
@@ -137,7 +147,7 @@ export class RegistryWriteBehind {
         }
       }
     } finally {
-      this.#flushStartedAt = undefined;
+      if (id === this.#flushId) this.#flushStartedAt = undefined;
     }
   }
 }

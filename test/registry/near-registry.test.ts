@@ -64,6 +64,26 @@ describe('NearRegistry', () => {
     expect(counts).toEqual({ primary: 1, replica: 1 });
   });
 
+  it('once it knows tenant-bound rows exist, a lagging replica cannot make it forget', async () => {
+    await register(['bound'], 'tenant-a');
+    const { db } = laggingDb(new Set(['bound']));
+    const near = new NearRegistry(new UserRegistry(db), Date.now);
+    await near.register('bound', 'tenant-a'); // from the primary: a tenant-bound row
+    expect(near.tenantRows).toBe(true);
+    const stale = {
+      withSession: () => ({ prepare: () => ({ bind: () => ({ first: async () => ({ tenant: null, tenant_rows: 0 }) }) }) }),
+    } as unknown as D1Database;
+    const lagging = new NearRegistry(new UserRegistry(stale), Date.now);
+    await lagging.find('x');
+    expect(lagging.tenantRows).toBe(false);
+    // The same instance: learnt "yes", then a replica that lags says "no".
+    const both = { ...stale, prepare: (sql: string) => DB.prepare(sql) } as unknown as D1Database;
+    const sticky = new NearRegistry(new UserRegistry(both), Date.now);
+    await sticky.register('bound', 'tenant-a');
+    await sticky.find('y');
+    expect(sticky.tenantRows).toBe(true);
+  });
+
   it('prefetch starts the near read once, and find takes its answer instead of reading again', async () => {
     await register(['ada'], '');
     const { db, counts } = laggingDb(new Set());

@@ -105,18 +105,34 @@ describe('RegistryWriteBehind', () => {
     expect(writes.waiting).toBe(1);
   });
 
-  it('a flush that outlived its request (the runtime ended it) does not stop the next one', async () => {
+  it('a flush that outlived its request (the runtime ended it) does not stop the next one, and its batch is written by it', async () => {
     let now = 0;
-    const hanging = { prepare: () => ({ bind: () => ({ run: () => new Promise(() => undefined) }) }) } as unknown as D1Database;
-    const registry = new UserRegistry(hanging);
-    const writes = new RegistryWriteBehind({ registry, now: () => now, sleep: async () => {} });
+    let hang = true;
+    const db = {
+      prepare: (sql: string) => ({
+        bind: (...values: unknown[]) => ({
+          run: () =>
+            hang
+              ? new Promise(() => undefined)
+              : DB.prepare(sql)
+                  .bind(...values)
+                  .run(),
+        }),
+      }),
+    } as unknown as D1Database;
+    const writes = new RegistryWriteBehind({ registry: new UserRegistry(db), now: () => now, sleep: async () => {} });
     const started: Promise<unknown>[] = [];
     writes.refresh({ uid: 'a', tenant: '', at: 0 }, (p) => void started.push(p));
     writes.refresh({ uid: 'b', tenant: '', at: 0 }, (p) => void started.push(p));
     expect(started).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // the first flush's statement is on its way, and never returns
+    hang = false;
     now += 36_000;
     writes.kick((p) => void started.push(p));
     expect(started).toHaveLength(2);
+    await started[1];
+    const rows = await registryRows();
+    expect(rows.has('a') && rows.has('b')).toBe(true);
   });
 });
 
