@@ -345,7 +345,7 @@ export default {
     // Registrations a D1 outage deferred (src/registry/write-behind.ts) need only the registry.
     const registrations = batch.messages.filter((message) => (message.body as { kind?: unknown } | null)?.kind === 'register');
     if (registrations.length > 0) {
-      if (registry) await recordQueuedRegistrations(registrations, registry);
+      if (registry) await recordQueuedRegistrations(registrations, registry, env.RECONCILE_QUEUE as Queue<RegisterMessage> | undefined);
       else for (const message of registrations) message.retry({ delaySeconds: 300 });
       if (registrations.length === batch.messages.length) return;
       const rest = batch.messages.filter((message) => !registrations.includes(message));

@@ -28,6 +28,8 @@ import { log, errorText } from '../platform/log';
 export interface RegisterMessage {
   kind: 'register';
   uids: SeenUid[];
+  /** Deliveries of the messages this one was sent anew from (for the retry delay). */
+  round?: number;
 }
 
 /** Uids per statement: json_each over this many stays far below D1's statement size limit. */
@@ -154,10 +156,14 @@ export class RegistryWriteBehind {
 
 /**
  * The queue's side: registrations sent while D1 was down, recorded in one
- * statement per batch. D1 still down: they come back later (the queue's
- * retries, then its dead-letter queue, where an operator can replay them).
+ * statement per batch. D1 still down: they come back later, for as long as
+ * it is down (keepForLater).
  */
-export async function recordQueuedRegistrations(messages: readonly Message<unknown>[], registry: UserRegistry): Promise<void> {
+export async function recordQueuedRegistrations(
+  messages: readonly Message<unknown>[],
+  registry: UserRegistry,
+  queue?: Queue<RegisterMessage>,
+): Promise<void> {
   const valid: Message<unknown>[] = [];
   const seen: SeenUid[] = [];
   for (const message of messages) {
@@ -176,8 +182,35 @@ export async function recordQueuedRegistrations(messages: readonly Message<unkno
     for (const message of valid) message.ack();
   } catch (error) {
     log.error('registry_write_failed', { waiting: seen.length, error: errorText(error) });
-    for (const message of valid) message.retry({ delaySeconds: 30 });
+    for (const message of valid) await keepForLater(message, queue);
   }
+}
+
+/** Retries a queue makes of one message before it is sent anew (below any sensible max_retries). */
+const RETRIES_PER_MESSAGE = 3;
+/** Queues' longest delay. */
+const MAX_DELAY_SECONDS = 12 * 3600;
+
+/**
+ * D1 still down: the registration comes back later, with a delay that doubles. A queue gives up on a message
+ * after its max_retries (then the dead-letter queue, or nothing), and an outage can outlast that, so before
+ * then the message is sent anew and acknowledged: the registration keeps coming back for as long as D1 is down.
+ */
+async function keepForLater(message: Message<unknown>, queue: Queue<RegisterMessage> | undefined): Promise<void> {
+  const body = message.body as RegisterMessage;
+  const attempts = Number.isInteger(message.attempts) && message.attempts > 0 ? message.attempts : 1;
+  const round = (Number.isInteger(body.round) ? (body.round as number) : 0) + attempts;
+  const delaySeconds = Math.min(30 * 2 ** Math.max(0, round - 1), MAX_DELAY_SECONDS);
+  if (queue && attempts >= RETRIES_PER_MESSAGE) {
+    try {
+      await queue.send({ ...body, round }, { delaySeconds });
+      message.ack();
+      return;
+    } catch {
+      // The queue refused too: its own retry is what is left.
+    }
+  }
+  message.retry({ delaySeconds });
 }
 
 /** A `register` message's uids, or undefined when it is not one. */

@@ -136,6 +136,15 @@ describe('RegistryWriteBehind', () => {
   });
 });
 
+async function quietly(body: () => Promise<void>): Promise<void> {
+  const log = captureConsole();
+  try {
+    await body();
+  } finally {
+    log.restore();
+  }
+}
+
 describe('recordQueuedRegistrations (the queue consumer)', () => {
   function message(body: unknown) {
     const outcome = { acked: false, retried: false };
@@ -167,6 +176,40 @@ describe('recordQueuedRegistrations (the queue consumer)', () => {
     const rows = await registryRows();
     expect(rows.get('bob')).toMatchObject({ first_seen_at: 3, alive_at: 3 });
     expect(rows.get('ada')?.alive_at).toBe(4);
+  });
+
+  it('keeps a registration coming back for as long as D1 is down: retried with a growing delay, then sent anew before the queue gives up', async () => {
+    const sent: { body: unknown; delaySeconds?: number }[] = [];
+    const queue = {
+      send: async (body: unknown, options?: { delaySeconds?: number }) => void sent.push({ body, delaySeconds: options?.delaySeconds }),
+    } as unknown as Queue<RegisterMessage>;
+    const retried: (number | undefined)[] = [];
+    const body = { kind: 'register', uids: [{ uid: 'bob', tenant: '', at: 3 }] };
+    const delivery = (attempts: number, payload: unknown = body) => {
+      const outcome = { acked: false };
+      const message = {
+        id: 'm',
+        body: payload,
+        attempts,
+        ack: () => (outcome.acked = true),
+        retry: (o?: { delaySeconds?: number }) => retried.push(o?.delaySeconds),
+      } as unknown as Message<unknown>;
+      return { message, outcome };
+    };
+    await quietly(async () => {
+      await recordQueuedRegistrations([delivery(1).message], new UserRegistry(brokenDb), queue);
+      await recordQueuedRegistrations([delivery(2).message], new UserRegistry(brokenDb), queue);
+      const third = delivery(3);
+      await recordQueuedRegistrations([third.message], new UserRegistry(brokenDb), queue);
+      expect(third.outcome.acked).toBe(true);
+    });
+    expect(retried).toEqual([30, 60]);
+    expect(sent).toEqual([{ body: { ...body, round: 3 }, delaySeconds: 120 }]);
+    // The message sent anew keeps growing its delay.
+    await quietly(async () => {
+      await recordQueuedRegistrations([delivery(1, sent[0]!.body).message], new UserRegistry(brokenDb), queue);
+    });
+    expect(retried.at(-1)).toBe(240);
   });
 
   it('retries the batch while D1 is still down', async () => {
