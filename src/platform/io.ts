@@ -16,3 +16,17 @@ export type Sleep = (ms: number) => Promise<void>;
 export const globalFetch: typeof fetch = (input, init) => fetch(input, init);
 
 export const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * What `promise` answers within `ms`, or undefined once that time is up or if it fails: for waits that
+ * must stay bounded (a promise another request started, whose I/O this one must never wait on without end).
+ */
+export async function answerWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms)));
+  try {
+    return await Promise.race([promise.catch(() => undefined), gaveUp]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}

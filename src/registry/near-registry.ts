@@ -18,7 +18,7 @@
  *
  * @module
  */
-import type { Background } from '../platform/io';
+import { answerWithin, type Background } from '../platform/io';
 import type { RegistryEntry, UserRegistry } from './registry';
 
 /** Where "does the registry hold tenant-bound rows?" is kept beyond this isolate (the data centre's cache). */
@@ -126,15 +126,9 @@ export class NearRegistry {
    */
   async recallTenantRows(): Promise<boolean | undefined> {
     if (this.#tenantRows !== undefined || !this.#shared) return this.#tenantRows;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, RECALL_WAIT_MS)));
-    try {
-      const recalled = await Promise.race([this.#shared.get().catch(() => undefined), gaveUp]);
-      if (this.#tenantRows === undefined && recalled !== undefined) this.#tenantRows = recalled;
-      return this.#tenantRows;
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
+    const recalled = await answerWithin(this.#shared.get(), RECALL_WAIT_MS);
+    if (this.#tenantRows === undefined && recalled !== undefined) this.#tenantRows = recalled;
+    return this.#tenantRows;
   }
 
   #learn(read: boolean, background: Background | undefined): void {
@@ -187,12 +181,6 @@ export class NearRegistry {
     this.#prefetched.delete(uid);
     if (kept.until <= this.#now()) return undefined;
     // Bounded: the read may belong to another request, whose I/O this one must never wait on without end.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, PREFETCH_WAIT_MS)));
-    try {
-      return await Promise.race([kept.read.catch(() => undefined), gaveUp]);
-    } finally {
-      if (timer !== undefined) clearTimeout(timer);
-    }
+    return answerWithin(kept.read, PREFETCH_WAIT_MS);
   }
 }
