@@ -52,7 +52,7 @@ export class SignedCache {
       cacheKey(url),
       new Response(body, {
         headers: {
-          'Content-Type': 'application/octet-stream',
+          'Content-Type': 'text/plain; charset=utf-8', // read back with .text(): workerd warns on every read of an octet-stream body
           'Cache-Control': `public, max-age=${Math.max(1, Math.floor(maxAgeSeconds))}`,
           [MAC_HEADER]: toHex(new Uint8Array(mac)),
         },
