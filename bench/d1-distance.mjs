@@ -26,9 +26,9 @@
 //   node bench/d1-distance.mjs [--primary-ms 80] [--replica-ms 5] [--lag-ms 0] [--users 1000]
 //                              [--outage-users 100] [--stale-share 0.1] [--concurrency 10] [--warmup 10] [--recovery-seconds 35]
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { loadavg, tmpdir } from 'node:os';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { jwtVerify } from 'jose';
@@ -80,7 +80,7 @@ const STREAM_API_SECRET = randomBytes(32).toString('hex');
 /** Every STALE_EVERY-th registered user has an old alive_at (0: none). */
 const STALE_EVERY = STALE_SHARE > 0 ? Math.round(1 / STALE_SHARE) : 0;
 const SECRET_KEY = new TextEncoder().encode(STREAM_API_SECRET);
-const tmp = mkdtempSync(join(tmpdir(), 'd1-distance-'));
+const tmp = tempDir('d1-distance-');
 
 /** @type {Set<import('miniflare').Miniflare>} */
 const running = new Set();

@@ -23,7 +23,9 @@ export const sleep: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve,
  */
 export async function answerWithin<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const gaveUp = new Promise<undefined>((resolve) => (timer = setTimeout(resolve, ms)));
+  const gaveUp = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+  });
   try {
     return await Promise.race([promise.catch(() => undefined), gaveUp]);
   } finally {
