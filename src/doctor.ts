@@ -293,14 +293,13 @@ async function replicationCheck(deps: DoctorDeps): Promise<DoctorCheck[]> {
   ];
 }
 
-/** The push route's settings against each other and against what it needs: reconciliation and Google's OIDC keys. */
+/** The push route's settings against each other and against Google's OIDC keys (parseConfig already requires D1 and Firebase). */
 async function deletionEventsCheck(deps: DoctorDeps): Promise<DoctorCheck> {
   const events = deps.deletionEvents;
   if (!events) return check('deletion_events', 'ok', 'off (DELETION_EVENTS_AUDIENCE unset)');
   const { audience, serviceAccount } = events.settings;
   const fails: string[] = [];
   const warns: string[] = [];
-  if (!deps.reconciliation.on) fails.push(`reconciliation is off (${deps.reconciliation.reason}): pushes get 503`);
   try {
     await events.keys.usableKeyIds();
   } catch {

@@ -134,6 +134,14 @@ export function parseConfig(env: Env): Config {
       'needs GOOGLE_SERVICE_ACCOUNT (or the Auth emulator locally) to confirm each deletion with Firebase',
     );
   }
+  if (config.deletionEvents && env.DB === undefined) {
+    // The registry says which tenant a uid was served in and holds the deletion brake's witnesses; without it
+    // every push would be refused and redelivered until the subscription gives up.
+    read.fail(
+      'DELETION_EVENTS_AUDIENCE',
+      'needs the D1 binding "DB" (the registry of served users); add [[d1_databases]] to wrangler.toml',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return config;
 }

@@ -42,7 +42,8 @@ export async function handleDeletionEvent(request: Request, deps: DeletionEvents
   await deps.verify(token, background);
 
   if (!deps.reconciliation.on) {
-    // Nothing is lost: Pub/Sub keeps the message (and redelivers it) until the registry is bound.
+    // parseConfig refuses the route without D1 or a way to ask Firebase, so this is a guard only. Nothing is
+    // lost if it is reached: Pub/Sub keeps the message (and redelivers it).
     throw new AppError('registry_unavailable', `Deletion events need reconciliation, which is off: ${deps.reconciliation.reason}`, {
       headers: { 'Retry-After': '60' },
     });

@@ -28,6 +28,7 @@ describe('parseConfig', () => {
       ALLOW_AUTH_EMULATOR: 'true',
       DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
       DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com',
+      DB: aDatabase,
     };
     expect(parseConfig(on).deletionEvents).toEqual({
       audience: on.DELETION_EVENTS_AUDIENCE,
@@ -113,6 +114,7 @@ describe('parseConfig', () => {
       'DELETION_EVENTS_SERVICE_ACCOUNT',
       {
         DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
+        DB: aDatabase,
         FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
         ALLOW_AUTH_EMULATOR: 'true',
       },
@@ -121,6 +123,7 @@ describe('parseConfig', () => {
       'DELETION_EVENTS_SERVICE_ACCOUNT',
       {
         DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
+        DB: aDatabase,
         DELETION_EVENTS_SERVICE_ACCOUNT: 'not-an-email',
         FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
         ALLOW_AUTH_EMULATOR: 'true',
@@ -131,13 +134,25 @@ describe('parseConfig', () => {
       'DELETION_EVENTS_AUDIENCE',
       {
         DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
+        DB: aDatabase,
         DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com',
+      },
+    ],
+    // Without a registry an event cannot be checked against the uid's tenant or the deletion brake.
+    [
+      'DELETION_EVENTS_AUDIENCE',
+      {
+        DELETION_EVENTS_AUDIENCE: 'https://t.example.com/v1/events/user-deleted',
+        DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com',
+        FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
+        ALLOW_AUTH_EMULATOR: 'true',
       },
     ],
     [
       'DELETION_EVENTS_AUDIENCE',
       {
         DELETION_EVENTS_AUDIENCE: 'has a space',
+        DB: aDatabase,
         DELETION_EVENTS_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com',
         FIREBASE_AUTH_EMULATOR_HOST: '127.0.0.1:9099',
         ALLOW_AUTH_EMULATOR: 'true',
