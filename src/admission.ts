@@ -165,7 +165,7 @@ export class Admission {
       if (entry) {
         if (entry.state === 'active' && entry.tenant === tenant && (entry.aliveAt === null || now - entry.aliveAt >= ALIVE_REFRESH_MS)) {
           registry.writeBehind.refresh({ uid, tenant, at: now }, background);
-          registry.near.remember(uid, { ...entry, aliveAt: now });
+          registry.near.amend(uid, (known) => ({ ...known, aliveAt: now }));
         }
         return { entry, fromPrimary: false };
       }

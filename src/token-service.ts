@@ -154,8 +154,8 @@ export class TokenService {
       await answeringStreamFailures(() => this.#writer.write({ id: caller.uid, set: { ...profile, ...access }, unset }), this.#deps.stream);
       this.#profiles.remember(caller.uid, hash);
       if (registry && settings.profileCacheSeconds > 0) {
-        const known = registry.near.remembered(caller.uid);
-        if (known) registry.near.remember(caller.uid, { ...known, written: { hash, at: this.#now() } });
+        const at = this.#now();
+        registry.near.amend(caller.uid, (known) => ({ ...known, written: { hash, at } }));
         background(
           registry.store.recordProfileWritten(caller.uid, hash).catch((error: unknown) => {
             log.error('registry_write_failed', { error: errorText(error) });

@@ -73,7 +73,7 @@ export class NearRegistry {
       this.#tenantRows = true;
       // Told at once to the data centre's copy too; other data centres learn with their next read.
       this.#sharedValue = undefined;
-      void this.#shared?.put(true).catch(() => undefined);
+      return this.#shared?.put(true).catch(() => undefined);
     });
   }
 
@@ -155,6 +155,17 @@ export class NearRegistry {
   remember(uid: string, entry: RegistryEntry): void {
     if (this.#memory.size >= MAX_REMEMBERED) this.#memory.clear();
     this.#memory.set(uid, { entry, until: this.#now() + MEMORY_TTL_MS });
+  }
+
+  /**
+   * What this isolate itself just wrote for a remembered uid (evidence of life,
+   * a profile hash), kept until the entry's own expiry: only a read may extend
+   * how long an entry is trusted, or a deletion could take longer than
+   * MEMORY_TTL_MS to reach a busy isolate.
+   */
+  amend(uid: string, change: (entry: RegistryEntry) => RegistryEntry): void {
+    const kept = this.#memory.get(uid);
+    if (kept !== undefined && kept.until > this.#now()) kept.entry = change(kept.entry);
   }
 
   /**

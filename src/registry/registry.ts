@@ -119,7 +119,7 @@ export class UserRegistry {
   readonly #db: D1Database;
   readonly #now: () => number;
   readonly #stateListeners: ((uids: readonly string[]) => void)[] = [];
-  readonly #tenantListeners: (() => void)[] = [];
+  readonly #tenantListeners: (() => Promise<void> | void)[] = [];
   constructor(db: D1Database, now: () => number = Date.now) {
     this.#db = db;
     this.#now = now;
@@ -130,8 +130,11 @@ export class UserRegistry {
     this.#stateListeners.push(listener);
   }
 
-  /** Called when this instance binds a uid to a tenant (an import): a deployment's registry then holds tenant-bound rows. */
-  onTenantBound(listener: () => void): void {
+  /**
+   * Called when this instance binds a uid to a tenant (an import): a deployment's registry then holds tenant-bound rows.
+   * The import waits for the listener's promise, so what it starts is finished within the request.
+   */
+  onTenantBound(listener: () => Promise<void> | void): void {
     this.#tenantListeners.push(listener);
   }
 
@@ -202,7 +205,7 @@ export class UserRegistry {
       )
       .bind(ids(uids), tenant, this.#now())
       .run();
-    if (tenant !== '') for (const listener of this.#tenantListeners) listener();
+    if (tenant !== '') await Promise.all(this.#tenantListeners.map((listener) => listener()));
     return result.meta.changes ?? 0;
   }
 

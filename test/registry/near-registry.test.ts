@@ -54,6 +54,24 @@ describe('NearRegistry', () => {
     expect(counts.replica).toBe(2);
   });
 
+  it('what the isolate writes itself (a profile hash, evidence of life) never extends how long a read is trusted', async () => {
+    await register(['ada'], '');
+    let now = 1_000_000;
+    const { db, counts } = laggingDb(new Set());
+    const near = new NearRegistry(new UserRegistry(db), () => now);
+    await near.find('ada');
+    await new UserRegistry(DB).markMissing(['ada']);
+    now += MEMORY_TTL_MS - 10;
+    near.amend('ada', (entry) => ({ ...entry, written: { hash: 'h', at: now } }));
+    expect(near.remembered('ada')?.written).toEqual({ hash: 'h', at: now });
+    now += 20;
+    expect(near.remembered('ada')).toBeUndefined();
+    expect((await near.find('ada'))?.state).toBe('pending_delete');
+    expect(counts.replica).toBe(2);
+    near.amend('nobody', (entry) => entry);
+    expect(near.remembered('nobody')).toBeUndefined();
+  });
+
   it('a lagging replica can only miss a row: the miss goes to the primary, whose row keeps its first tenant', async () => {
     await register(['ada'], 'tenant-a'); // on the primary; the replica has not seen it yet
     const { db, counts } = laggingDb(new Set(['ada']));
@@ -82,6 +100,24 @@ describe('NearRegistry', () => {
     await sticky.register('bound', 'tenant-a');
     await sticky.find('y');
     expect(sticky.tenantRows).toBe(true);
+  });
+
+  it("an import under a tenant has told the data centre's copy by the time it answers", async () => {
+    const puts: boolean[] = [];
+    const shared = {
+      get: async () => undefined,
+      put: async (value: boolean) => {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        puts.push(value);
+      },
+    };
+    const registry = new UserRegistry(DB);
+    const near = new NearRegistry(registry, Date.now, shared);
+    await registry.importUids(['plain']);
+    expect(puts).toEqual([]);
+    await registry.importUids(['bound'], 'tenant-a');
+    expect(puts).toEqual([true]);
+    expect(near.tenantRows).toBe(true);
   });
 
   it('prefetch starts the near read once, and find takes its answer instead of reading again', async () => {
