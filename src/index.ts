@@ -254,12 +254,15 @@ function deletionEventsRoute(settings: DeletionEventsSettings, reconciliation: R
 
 /**
  * "Does the registry hold tenant-bound rows?", kept in the data centre's cache (signed, an hour), so an
- * isolate that starts during a D1 outage knows whether it may serve uids it cannot look up.
+ * isolate that starts during a D1 outage knows whether it may serve uids it cannot look up. Keyed by the
+ * Firebase project and the Stream app: a Worker cannot name its D1 database, and two databases serving the
+ * same users of the same Stream app would already disagree about who exists (staging and production on one
+ * zone use different Stream apps).
  */
 function tenantRowsCopy(config: Config): TenantRowsCopy | undefined {
   if (typeof caches === 'undefined') return undefined;
   const cache = new SignedCache(caches.default, config.streamApiSecret, 'registry tenant rows v1');
-  const url = `https://stream-token-edge.internal/registry/tenant-rows/${config.firebaseProjectId}`;
+  const url = `https://stream-token-edge.internal/registry/tenant-rows/${encodeURIComponent(config.firebaseProjectId)}/${encodeURIComponent(config.streamApiKey)}`;
   return {
     get: async () => {
       const body = await cache.get(url);

@@ -16,6 +16,7 @@ import {
   mintIdToken,
   PROJECT_ID,
   Scenario,
+  STREAM_API_KEY,
   type SigningKey,
 } from '../support/fixtures';
 import { captureConsole, expectLogged } from '../support/console';
@@ -121,7 +122,7 @@ describe('a deleted uid', () => {
 
 /** Drops the data centre's copy of "tenant-bound rows?" (the Cache API outlives each test's Worker). */
 async function forgetSharedTenantRows(): Promise<void> {
-  await caches.default.delete(new Request(`https://stream-token-edge.internal/registry/tenant-rows/${PROJECT_ID}`));
+  await caches.default.delete(new Request(`https://stream-token-edge.internal/registry/tenant-rows/${PROJECT_ID}/${STREAM_API_KEY}`));
 }
 
 describe('a D1 outage', () => {
@@ -202,6 +203,9 @@ describe('a D1 outage', () => {
       const fresh = scenario.env({ DB: db }); // a new env object: everything built anew, as in a new isolate
       const response = await rest(fresh, '/v1/token', 'new-1');
       expect(response.status).toBe(200);
+      // The copy is the Firebase project's and the Stream app's: a Worker of another app on the zone does not take it.
+      const otherApp = await rest(scenario.env({ DB: db, STREAM_API_KEY: 'otherappkey' }), '/v1/token', 'new-2');
+      expect(otherApp.status).toBe(503);
     });
   });
 
