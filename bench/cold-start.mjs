@@ -8,6 +8,8 @@
 //   cold  = a new, empty cachePersist directory;
 //   warm  = a directory filled by a previous instance that served one request (its key set written
 //           by ctx.waitUntil, checked to be in the cache before that instance is disposed);
+//   returning = warm, and the uid is already in the registry (a returning user: isolates come and go,
+//           users mostly return; a new uid costs a replica miss, then a write on the primary);
 //   floor = the do-nothing Worker (bench/contenders/floor-worker.js), same bindings and setup;
 //   floor+I/O = the floor that also reads the key set from a warm Cache API, imports the key and writes
 //           one D1 row (bench/contenders/floor-cache-worker.js): the I/O any token verifier that records
@@ -17,7 +19,9 @@
 // time goes, also: the second POST /v1/token of the warm and floor instances (the steady state), and
 // the first GET /healthz of a fresh Worker instance (configuration and composition, no keys).
 //
-//   node bench/cold-start.mjs [--rounds 10] [--google-delay 200]
+// `--without-d1` runs the Worker with no D1 binding (the floors keep theirs): what the registry's read adds.
+//
+//   node bench/cold-start.mjs [--rounds 10] [--google-delay 200] [--without-d1]
 import { mkdtempSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -49,10 +53,12 @@ const { values: opts } = parseArgs({
   options: {
     rounds: { type: 'string', default: '10' },
     'google-delay': { type: 'string', default: '200' },
+    'without-d1': { type: 'boolean', default: false },
   },
 });
 const ROUNDS = Number(opts.rounds);
 const GOOGLE_DELAY_MS = Number(opts['google-delay']);
+const WITHOUT_D1 = opts['without-d1'];
 const PROJECT_ID = 'bench-project';
 const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
@@ -70,7 +76,7 @@ const cleanup = async () => {
   google.close();
   rmSync(tmp, { recursive: true, force: true });
 };
-const disarm = watchdog((ROUNDS * 20 + 180) * 1000, cleanup);
+const disarm = watchdog((ROUNDS * 25 + 180) * 1000, cleanup);
 for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
   process.once(signal, () => void cleanup().finally(() => process.exit(130)));
 }
@@ -111,18 +117,24 @@ await (await fetch(`${googleUrl}/ping`)).arrayBuffer();
  * the migrations applied (both, so that the setup before the first request is the same).
  * @param {'worker' | 'floor' | 'floor-cache'} which
  * @param {string} cacheDir
+ * @param {boolean} [returning] the uid is in the registry already (seen alive just now)
  */
-async function instance(which, cacheDir) {
+async function instance(which, cacheDir, returning = false) {
+  const withD1 = !(WITHOUT_D1 && which === 'worker');
   const started = await startMiniflare({
     scriptPath: which === 'worker' ? bundle : which === 'floor-cache' ? FLOOR_CACHE_SCRIPT : FLOOR_SCRIPT,
     bindings: which === 'worker' ? bindings : which === 'floor-cache' ? { JWKS_URL } : {},
     ...(which === 'worker' ? deployed : {}),
-    d1Databases: { DB: 'cold-start-registry' },
+    ...(withD1 ? { d1Databases: { DB: 'cold-start-registry' } } : {}),
     cache: true,
     cachePersist: cacheDir,
   });
   running.add(started.mf);
-  await applyMigrations(started.mf);
+  if (withD1) await applyMigrations(started.mf);
+  if (returning && withD1) {
+    const db = await started.mf.getD1Database('DB');
+    await db.prepare("INSERT INTO stream_users (uid, tenant, first_seen_at, alive_at) VALUES (?1, '', ?2, ?2)").bind(uid, Date.now()).run();
+  }
   return {
     ...started,
     dispose: async () => {
@@ -174,11 +186,12 @@ async function keySetCached(mf) {
   return undefined;
 }
 
-/** @typedef {'cold' | 'warm' | 'floor' | 'floor-cache'} Case */
+/** @typedef {'cold' | 'warm' | 'returning' | 'floor' | 'floor-cache'} Case */
 /** @type {Record<Case, { ms: number[]; fetches: number[]; second: number[] }>} */
 const results = {
   cold: { ms: [], fetches: [], second: [] },
   warm: { ms: [], fetches: [], second: [] },
+  returning: { ms: [], fetches: [], second: [] },
   floor: { ms: [], fetches: [], second: [] },
   'floor-cache': { ms: [], fetches: [], second: [] },
 };
@@ -192,7 +205,7 @@ const putWaits = [];
 /** @param {Case} which */
 async function measure(which) {
   const cacheDir = mkdtempSync(join(tmp, `${which}-`));
-  if (which === 'warm' || which === 'floor-cache') {
+  if (which === 'warm' || which === 'returning' || which === 'floor-cache') {
     // The previous instance: serves one request, writes the key set to the cache, is disposed.
     const filler = await instance('worker', cacheDir);
     await checkToken(await firstToken(filler.url));
@@ -200,7 +213,7 @@ async function measure(which) {
     await sleep(100);
     await filler.dispose();
   }
-  const measured = await instance(which === 'floor' || which === 'floor-cache' ? which : 'worker', cacheDir);
+  const measured = await instance(which === 'floor' || which === 'floor-cache' ? which : 'worker', cacheDir, which === 'returning');
   const before = googleFetches;
   const answer = await firstToken(measured.url);
   if (which === 'floor-cache' && !JSON.parse(answer.body).cached)
@@ -219,7 +232,7 @@ async function measure(which) {
 const loadAtStart = loadavg()[0] ?? 0;
 try {
   /** @type {Case[]} */
-  const order = ['cold', 'warm', 'floor', 'floor-cache'];
+  const order = ['cold', 'warm', 'returning', 'floor', 'floor-cache'];
   for (let round = 1; round <= ROUNDS; round++) {
     // Rotate the order, so no case always runs right after another (a shared machine drifts).
     const cases = [...order.slice(round % order.length), ...order.slice(0, round % order.length)];
@@ -246,7 +259,7 @@ try {
     `(node ${process.version}, ${new Date().toISOString()}, load average ${loadAtStart.toFixed(2)} at start, ${(loadavg()[0] ?? 0).toFixed(2)} at end; wall time from sending the request to the end of the answer, Node fetch over 127.0.0.1)`,
   );
   console.log(
-    `(the Worker: the bundle wrangler deploy --dry-run builds, a D1 registry, wrangler.toml's Durable Objects ${Object.keys(deployed.durableObjects).join(', ') || 'none'} and rate limits ${Object.keys(deployed.ratelimits).join(', ') || 'none'}; the floor: the same D1 setup)`,
+    `(the Worker: the bundle wrangler deploy --dry-run builds, ${WITHOUT_D1 ? 'no D1 binding (--without-d1)' : 'a D1 registry'}, wrangler.toml's Durable Objects ${Object.keys(deployed.durableObjects).join(', ') || 'none'} and rate limits ${Object.keys(deployed.ratelimits).join(', ') || 'none'}; the floors: a D1 registry)`,
   );
   console.log('');
   console.log('| case | median ms | p90 ms | min–max ms | Google fetches per instance |');
@@ -254,7 +267,8 @@ try {
   /** @type {[Case, string][]} */
   const labels = [
     ['cold', 'this Worker, cold cache (empty cachePersist)'],
-    ['warm', 'this Worker, warm cache (cachePersist filled by a previous instance)'],
+    ['warm', 'this Worker, warm cache (cachePersist filled by a previous instance), a new uid'],
+    ['returning', 'this Worker, warm cache, a returning uid (its row in the registry)'],
     ['floor', 'floor (do-nothing Worker)'],
     ['floor-cache', 'floor + one Cache API read of the key set, its import and one D1 row written (warm cache)'],
   ];
@@ -269,6 +283,10 @@ try {
   const verdict = (/** @type {number} */ d) => (d <= 10 ? '✓' : '✗');
   console.log(
     `- warm − floor: ${fmt(warmMinusFloor)} ms (medians), p90 − p90 ${fmt(quantile(results.warm.ms, 0.9) - quantile(results.floor.ms, 0.9))} ms, per-round differences median ${fmt(quantile(pairedWarmMinusFloor, 0.5))} ms / p90 ${fmt(quantile(pairedWarmMinusFloor, 0.9))} ms (target ≤ 10 ms) ${verdict(warmMinusFloor)}`,
+  );
+  const returningMinusFloor = quantile(results.returning.ms, 0.5) - quantile(results.floor.ms, 0.5);
+  console.log(
+    `- returning − floor: ${fmt(returningMinusFloor)} ms (medians), p90 − p90 ${fmt(quantile(results.returning.ms, 0.9) - quantile(results.floor.ms, 0.9))} ms (target ≤ 10 ms) ${verdict(returningMinusFloor)}`,
   );
   console.log(
     `- warm − (floor + I/O): ${fmt(quantile(results.warm.ms, 0.5) - quantile(results['floor-cache'].ms, 0.5))} ms (medians): what this Worker's own code adds to the I/O any token verifier that records uids pays on its first request; (floor + I/O) − floor: ${fmt(quantile(results['floor-cache'].ms, 0.5) - quantile(results.floor.ms, 0.5))} ms`,
