@@ -161,6 +161,7 @@ class _ChannelsPageState extends State<ChannelsPage> {
       await widget.tokens.revokeTokens(); // tokens already handed out stop working
     } finally {
       await widget.chat.disconnectUser();
+      widget.tokens.reset(); // a token still being fetched for this user is dropped, never handed to the next
       await fb.FirebaseAuth.instance.signOut();
     }
   }
@@ -199,6 +200,7 @@ class _ChannelsPageState extends State<ChannelsPage> {
       //    On success it also signs out, so this page is replaced by the sign-in page.
       await user.delete();
       await chat.disconnectUser();
+      tokens.reset();
       // 3. Delete the Stream user, proving who we were with the token from step 1.
       final deleted = await tokens.deleteStreamUser(idToken);
       messenger.currentState?.showSnackBar(SnackBar(

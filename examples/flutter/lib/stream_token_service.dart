@@ -1,4 +1,5 @@
 import 'dart:convert';
+import 'dart:math';
 
 import 'package:cloud_functions/cloud_functions.dart';
 import 'package:firebase_auth/firebase_auth.dart';
@@ -50,36 +51,72 @@ class StreamTokenService {
 
   /// For `StreamChatClient.connectUserWithProvider`. The same rules as the
   /// web client's `createStreamTokenProvider` (client/index.ts; docs/clients.md):
-  /// 1. the first token comes from `createStreamUserAndGetToken` (the Stream
-  ///    user exists with its Firebase profile), plain tokens after;
+  /// 1. the first token for a user comes from `createStreamUserAndGetToken`
+  ///    (the Stream user exists with its Firebase profile), plain tokens after;
   /// 2. the SDK calls this only when Stream refused the token it has
   ///    (expired or revoked), so every call fetches a new one (none is
-  ///    handed out twice), and concurrent calls share one request;
-  /// 3. UNAUTHENTICATED (an ID token that expired or was revoked): a fresh
+  ///    handed out twice), and concurrent calls for the same user share one
+  ///    request;
+  /// 3. one user's token is never handed to another: a request is shared only
+  ///    with callers for the same uid and generation, a token fetched before
+  ///    [reset] (sign-out) is dropped, and a token whose `user_id` is not the
+  ///    uid asked for (the callable SDK sends whoever is signed in *now*) is
+  ///    refused;
+  /// 4. UNAUTHENTICATED (an ID token that expired or was revoked): a fresh
   ///    ID token (`getIdToken(true)`) once, then the error stands;
-  /// 4. RESOURCE_EXHAUSTED / UNAVAILABLE: retried after 1, 2, 4 s (the
-  ///    callable SDK does not expose `Retry-After`), then the error stands;
-  /// 5. the token is never logged or stored outside memory.
+  /// 5. RESOURCE_EXHAUSTED / UNAVAILABLE: retried after about 1, 2, 4 s,
+  ///    jittered (the callable SDK does not expose `Retry-After`), then the
+  ///    error stands;
+  /// 6. the token is never logged or stored outside memory.
   Future<String> tokenProvider(String userId) {
     final user = FirebaseAuth.instance.currentUser;
     if (user == null || user.uid != userId) {
       return Future.error(StateError('No signed-in Firebase user for $userId'));
     }
-    return _inFlight ??= _fetch(user).whenComplete(() => _inFlight = null);
+    final shared = _inFlight;
+    if (shared != null && shared.uid == userId && shared.generation == _generation) return shared.token;
+    final generation = _generation;
+    late final _InFlight entry;
+    entry = _InFlight(
+      userId,
+      generation,
+      _fetch(user, generation).whenComplete(() {
+        if (identical(_inFlight, entry)) _inFlight = null;
+      }),
+    );
+    _inFlight = entry;
+    return entry.token;
   }
 
-  Future<String>? _inFlight;
-  bool _created = false;
+  /// Call on sign-out, before the next user signs in: forgets which users
+  /// were created, and drops any token still being fetched.
+  void reset() {
+    _generation++;
+    _inFlight = null;
+    _created.clear();
+  }
 
-  Future<String> _fetch(User user) async {
-    final name = _created ? 'getStreamUserToken' : 'createStreamUserAndGetToken';
+  _InFlight? _inFlight;
+  int _generation = 0;
+  final Set<String> _created = {};
+  final Random _random = Random();
+
+  Future<String> _fetch(User user, int generation) async {
+    final name = _created.contains(user.uid) ? 'getStreamUserToken' : 'createStreamUserAndGetToken';
     var refreshed = false;
     for (var attempt = 0;; attempt++) {
       try {
         final token = (await _call(name).call<String>()).data;
-        _created = true;
+        if (generation != _generation) {
+          throw StateError('Signed out while the Stream token was fetched: it was dropped');
+        }
+        if (_userIdOf(token) != user.uid) {
+          throw StateError('The Worker answered a Stream token for another user (signed in as someone else meanwhile?)');
+        }
+        _created.add(user.uid);
         return token;
       } on FirebaseFunctionsException catch (error) {
+        if (generation != _generation) rethrow;
         if (error.code == 'unauthenticated' && !refreshed) {
           refreshed = true;
           await user.getIdToken(true); // the callable SDK sends the refreshed token on the next call
@@ -87,11 +124,37 @@ class StreamTokenService {
         }
         final busy = error.code == 'resource-exhausted' || error.code == 'unavailable';
         if (busy && attempt < 3) {
-          await Future<void>.delayed(Duration(seconds: 1 << attempt));
+          // 1, 2, 4 s, each between half and the whole, so many clients refused at once do not return at once.
+          final ms = (1000 << attempt) ~/ 2 + _random.nextInt((1000 << attempt) ~/ 2);
+          await Future<void>.delayed(Duration(milliseconds: ms));
           continue;
         }
         rethrow;
       }
     }
+  }
+}
+
+/// A token request in flight, and whom it is for.
+class _InFlight {
+  _InFlight(this.uid, this.generation, this.token);
+
+  final String uid;
+  final int generation;
+  final Future<String> token;
+}
+
+/// The `user_id` claim of a Stream token (read, not verified: the Worker
+/// signed it with a secret the app does not have), or null when unreadable.
+String? _userIdOf(String token) {
+  final parts = token.split('.');
+  if (parts.length != 3) return null;
+  try {
+    final payload = jsonDecode(utf8.decode(base64Url.decode(base64Url.normalize(parts[1]))));
+    if (payload is! Map<String, dynamic>) return null;
+    final userId = payload['user_id'];
+    return userId is String ? userId : null;
+  } on FormatException {
+    return null;
   }
 }
