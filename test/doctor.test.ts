@@ -88,7 +88,7 @@ describe('the doctor', () => {
     expect(check(local.report, 'd1_replication')).toMatchObject({ status: 'ok', detail: expect.stringContaining('local D1') });
   });
 
-  it("deletion events: ok when off or when the settings agree; fails without reconciliation or Google's OIDC keys; warns on an audience of another path", async () => {
+  it("deletion events: ok when off or when the settings agree; misconfigured without D1; fails without Google's OIDC keys; warns on an audience of another path", async () => {
     const scenario = await Scenario.create();
     const oidc = await Scenario.create();
     await oidc.setGoogle({ keys: [await makeSigningKey()] });
@@ -109,6 +109,7 @@ describe('the doctor', () => {
     // Without D1 the route could only refuse every push: a configuration error, named by /healthz.
     const noDb = await callWorker(await healthyEnv(scenario, { ...on, DELETION_EVENTS_AUDIENCE: audience, DB: undefined }), '/healthz');
     expect([noDb.status, await noDb.json()]).toEqual([503, { status: 'misconfigured', settings: ['DELETION_EVENTS_AUDIENCE'] }]);
+    expectLogged('invalid_config');
     const down = await Scenario.create();
     await down.setGoogle({ down: true });
     const noKeys = await doctor(
@@ -118,6 +119,7 @@ describe('the doctor', () => {
       status: 'fail',
       detail: expect.stringContaining('GOOGLE_OIDC_JWKS_URL'),
     });
+    expectLogged('google_keys_fetch_failed');
   });
 
   it('a setting that was ignored: settings warns and says which', async () => {
@@ -144,6 +146,7 @@ describe('the doctor', () => {
       status: 'warn',
       detail: expect.stringMatching(/without ALLOW_AUTH_EMULATOR = "true"; emulator mode is OFF/),
     });
+    expectLogged('emulator_mode_refused');
   });
 
   it('a wrong Stream secret: stream_credentials fails and names the setting', async () => {

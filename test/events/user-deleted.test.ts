@@ -6,7 +6,7 @@
 import { SignJWT } from 'jose';
 import { beforeEach, describe, expect, it } from 'vitest';
 import type { Env } from '../../src/env';
-import { captureConsole } from '../support/console';
+import { captureConsole, expectLogged } from '../support/console';
 import { makeSigningKey, Scenario, type SigningKey } from '../support/fixtures';
 import { brokenDb, clearRegistry, productionEnv, register, registryRows, streamDeletes, WITNESS, withWitness } from '../support/reconcile';
 import { activityLogEntry, AUDIENCE, auditLogEntry, envelope, oidcKeys, push, pushToken, PUSH_ACCOUNT } from './pubsub';
@@ -63,6 +63,7 @@ describe('a deletion event', () => {
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual({ acknowledged: true, results: { gone: 'deleted' } });
     expect(await streamDeletes(s.scenario)).toEqual(['gone']);
+    expectLogged('deletion_event');
   });
 
   it('never deletes on the event alone: an account that still exists is kept and checked first by the next run', async () => {
@@ -73,6 +74,7 @@ describe('a deletion event', () => {
     expect(await response.json()).toEqual({ acknowledged: true, results: { gone: 'firebase_account_exists' } });
     expect(await streamDeletes(s.scenario)).toEqual([]);
     expect((await registryRows()).get('gone')).toMatchObject({ state: 'active', recheck: 1 });
+    expectLogged('deletion_event');
   });
 
   it('an unknown uid is acknowledged with nothing done, without asking Firebase', async () => {
@@ -81,6 +83,7 @@ describe('a deletion event', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toEqual({ acknowledged: true, results: { 'never-registered': 'not_registered' } });
     expect((await s.scenario.googleAdminStats()).lookups).toBe(0);
+    expectLogged('deletion_event');
   });
 
   it('a uid registered under another tenant is another account: nothing done', async () => {
@@ -88,6 +91,7 @@ describe('a deletion event', () => {
     const response = await pushed(s, { uid: 'gone', tenant: 'tenant-b' });
     expect(await response.json()).toEqual({ acknowledged: true, results: { gone: 'other_tenant' } });
     expect(await streamDeletes(s.scenario)).toEqual([]);
+    expectLogged('deletion_event');
   });
 
   it('the brake holds without witnesses: acknowledged, nothing deleted, the uid checked first by the next run', async () => {
@@ -97,6 +101,7 @@ describe('a deletion event', () => {
     expect(await response.json()).toEqual({ acknowledged: true, results: { gone: 'unconfirmed' } });
     expect(await streamDeletes(s.scenario)).toEqual([]);
     expect((await registryRows()).get('gone')).toMatchObject({ state: 'active', recheck: 1 });
+    expectLogged('reconcile_brake', 'deletion_event');
   });
 
   it('Firebase unreachable: 502 so Pub/Sub redelivers, nothing deleted; the redelivery deletes', async () => {
@@ -112,6 +117,7 @@ describe('a deletion event', () => {
     await s.scenario.setGoogleAdmin({ lookupMode: 'ok' });
     expect((await pushed(s, { uid: 'gone' })).status).toBe(200);
     expect(await streamDeletes(s.scenario)).toEqual(['gone']);
+    expectLogged('request_failed', 'deletion_event');
   });
 
   it('Stream failing then recovering: 502 (redelivered), then deleted once, then acknowledged with no further delete', async () => {
@@ -131,6 +137,7 @@ describe('a deletion event', () => {
     expect(await pushed(s, { uid: 'gone' }).then((r) => r.status)).toBe(200);
     // Three failed tries of the first push, the one that worked: none for the third push.
     expect(await streamDeletes(s.scenario)).toEqual(['gone', 'gone', 'gone', 'gone']);
+    expectLogged('stream_call_retry', 'stream_call_failed', 'request_failed', 'deletion_event');
   });
 
   it('D1 unavailable: 503 with Retry-After, so Pub/Sub redelivers', async () => {
@@ -140,6 +147,7 @@ describe('a deletion event', () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ code: 'registry_unavailable' });
     expect(await streamDeletes(s.scenario)).toEqual([]);
+    expectLogged('request_failed');
   });
 
   it('a recreated account (the event arriving after the uid signed up again) is not deleted', async () => {
@@ -150,6 +158,7 @@ describe('a deletion event', () => {
     await s.scenario.setGoogleAdmin({ lookupMode: 'ok', existing: [WITNESS, 'gone'] });
     expect(await (await pushed(s, { uid: 'gone' })).json()).toEqual({ acknowledged: true, results: { gone: 'firebase_account_exists' } });
     expect(await streamDeletes(s.scenario)).toEqual([]);
+    expectLogged('request_failed', 'deletion_event');
   });
 });
 
@@ -167,6 +176,7 @@ describe('Cloud Logging entries (fields as Google documents them)', () => {
     );
     expect(await response.json()).toEqual({ acknowledged: true, results: { 't-user': 'deleted' } });
     expect(await streamDeletes(s.scenario)).toEqual(['t-user']);
+    expectLogged('deletion_event');
   });
 
   it('a batch delete (audit log entry): every registered uid confirmed gone is deleted in one Stream request', async () => {
@@ -182,6 +192,7 @@ describe('Cloud Logging entries (fields as Google documents them)', () => {
     });
     expect(await streamDeletes(s.scenario)).toEqual(['b1', 'b2']);
     expect((await s.scenario.streamRequests()).filter((r) => r.path === '/users/delete')).toHaveLength(1);
+    expectLogged('deletion_event');
   });
 
   it("an entry that names no uid (a deletion by the user's own ID token) is logged without its personal data and acknowledged", async () => {
@@ -223,6 +234,7 @@ describe('Cloud Logging entries (fields as Google documents them)', () => {
     expect(await response.json()).toMatchObject({ acknowledged: true, results: {} });
     expect(await streamDeletes(s.scenario)).toEqual([]);
     expect((await s.scenario.googleAdminStats()).lookups).toBe(0);
+    expectLogged('deletion_event_unparsed');
   });
 });
 
@@ -271,11 +283,13 @@ describe('bad push tokens: 401, nothing happens', () => {
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ code: 'keys_unavailable' });
     expect(await streamDeletes(s.scenario)).toEqual([]);
+    expectLogged('google_keys_fetch_failed', 'request_failed');
   });
 
   it("the short issuer form accounts.google.com is Google's too", async () => {
     const s = await setup();
     expect((await pushed(s, { uid: 'gone' }, { iss: 'accounts.google.com' })).status).toBe(200);
+    expectLogged('deletion_event');
   });
 });
 

@@ -9,6 +9,7 @@
 import { deleteApp, initializeApp, type FirebaseApp } from 'firebase/app';
 import { getFunctions, httpsCallableFromURL, type Functions } from 'firebase/functions';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { expectLogged } from '../support/console';
 import { callWorker, decodePayload, makeSigningKey, mintIdToken, Scenario, type SigningKey } from '../support/fixtures';
 import type { Env } from '../../src/env';
 
@@ -86,6 +87,7 @@ describe('a callable path with a trailing slash answers in the callable format',
     expect(await settled(httpsCallableFromURL(functions, `${WORKER}/getStreamUserToken/`)(null))).toEqual({
       code: 'functions/unauthenticated',
     });
+    expectLogged('stream_call_retry', 'stream_call_failed', 'request_failed');
   });
 });
 
@@ -128,5 +130,6 @@ describe('streaming (Accept: text/event-stream), as firebase-functions v2 answer
 
     const tooLarge = await httpsCallableFromURL(functions, `${WORKER}/getStreamUserToken`).stream('x'.repeat(70 * 1024));
     expect(await settled(tooLarge.data)).toEqual({ code: 'functions/invalid-argument' });
+    expectLogged('stream_call_retry', 'stream_call_failed', 'request_failed');
   });
 });

@@ -379,6 +379,7 @@ describe('REST interface', () => {
     ]);
     const standIns = await callWorker(scenario.env(placeholders), '/healthz', { method: 'GET' });
     expect([standIns.status, await standIns.json()]).toEqual([200, { status: 'ok' }]);
+    expectLogged('invalid_config');
   });
 
   it('TTL 0 with FIREBASE_ANONYMOUS=token-only: misconfigured, both settings named', async () => {
@@ -389,6 +390,7 @@ describe('REST interface', () => {
       503,
       { status: 'misconfigured', settings: ['STREAM_TOKEN_TTL_SECONDS', 'FIREBASE_ANONYMOUS'] },
     ]);
+    expectLogged('invalid_config');
   });
 
   it('a token of another project: the answer names the project expected and the one the token is from', async () => {
