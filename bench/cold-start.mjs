@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { jwtVerify } from 'jose';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
+import { listenOnLoopback, onStop, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import {
   FLOOR_CACHE_SCRIPT,
   FLOOR_SCRIPT,
@@ -77,9 +77,8 @@ const cleanup = async () => {
   rmSync(tmp, { recursive: true, force: true });
 };
 const disarm = watchdog((ROUNDS * 25 + 180) * 1000, cleanup);
-for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
-  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
-}
+// Ctrl-C or SIGTERM: stopAllOnSignals (above) runs it, then exits.
+onStop(cleanup);
 
 // ---- Google's JWKS stand-in: answers after GOOGLE_DELAY_MS, with Google's own Cache-Control ----
 const { kid, privateKey, jwks } = testSigningKey();

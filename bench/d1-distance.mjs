@@ -34,7 +34,7 @@ import { createInterface } from 'node:readline';
 import { jwtVerify } from 'jose';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { parseCli } from '../scripts/lib/cli.mjs';
-import { listenOnLoopback, tempDir } from '../scripts/lib/process.mjs';
+import { listenOnLoopback, onStop, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import {
   ROOT,
@@ -96,8 +96,9 @@ const cleanup = async () => {
 };
 // Generous: each request waits at most a few primary round trips, plus four instances' start-up.
 const disarm = watchdog(((2 * USERS + 4 * OUTAGE_USERS + 8 * WARMUP) * (4 * PRIMARY_MS + 200)) / CONCURRENCY + 300_000, cleanup);
-for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM']))
-  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+// Ctrl-C or SIGTERM: stopAllOnSignals runs it, then exits.
+stopAllOnSignals();
+onStop(cleanup);
 
 // ---- Google's keys and Stream: local stand-ins ----
 const { kid, privateKey, jwks } = testSigningKey();

@@ -26,25 +26,24 @@
 //
 // Sweep 1 is the first after the import (alive_at still unset); sweep 2 on is the steady state.
 import { randomBytes } from 'node:crypto';
-import { cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { serialize } from 'node:v8';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { freePort, listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
+import { freePort, listenOnLoopback, onStop, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { serveStreamStandIn } from '../scripts/lib/stream-standin.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
+import { applyMigrations, COMPATIBILITY_DATE } from './lib/harness.mjs';
 
 answerHelp(import.meta.url);
 // Ctrl-C or SIGTERM: stop what was started and remove the temp folder.
 stopAllOnSignals();
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values: opts } = parseArgs({
   options: {
     sizes: { type: 'string', default: '5000,100000,1000000' },
@@ -121,13 +120,6 @@ const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
 const ADMIN_TOKEN = randomBytes(32).toString('hex');
 const QUEUE_NAME = 'stream-token-edge-reconcile';
-const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (
-  /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'))
-)[1];
-const MIGRATIONS = readdirSync(join(ROOT, 'migrations'))
-  .filter((name) => name.endsWith('.sql'))
-  .sort()
-  .map((name) => ({ name, sql: readFileSync(join(ROOT, 'migrations', name), 'utf8') }));
 
 /** @type {string[]} */
 const out = [];
@@ -300,19 +292,6 @@ async function startWorker({ persist, queue }) {
   });
   const url = (await mf.ready).href.replace(/\/$/, '');
   return { mf, url, log };
-}
-
-/** @param {Miniflare} mf */
-async function applyMigrations(mf) {
-  const db = await mf.getD1Database('DB');
-  for (const { sql } of MIGRATIONS) {
-    for (const statement of sql
-      .replace(/--.*$/gm, '')
-      .split(';')
-      .map((s) => s.trim())
-      .filter(Boolean))
-      await db.prepare(statement).run();
-  }
 }
 
 /** @param {string} url @param {string} path @param {unknown} [body] */
@@ -733,10 +712,11 @@ const results = new Map();
 /** @type {{ mf: Miniflare } | undefined} */
 let running;
 let interrupted = false;
-process.once('SIGINT', () => {
+// Ctrl-C or SIGTERM: stopAllOnSignals (above) says so, runs it, then exits.
+onStop(async () => {
   interrupted = true;
   progress('interrupted: cleaning up');
-  void cleanup().then(() => process.exit(130));
+  await cleanup();
 });
 async function cleanup() {
   try {

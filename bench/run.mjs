@@ -12,7 +12,7 @@
 //                      [--only worker,floor,original,fawc] [--no-extras] [--markdown FILE]
 import { execFile, execFileSync, fork } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,7 @@ import { Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
 import { freePort, listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
+import { applyMigrations, COMPATIBILITY_DATE, FLOOR_SCRIPT } from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 
 answerHelp(import.meta.url);
@@ -66,9 +67,6 @@ if (GENERATOR === 'wrk' && !hasWrk) throw new Error('--generator wrk: wrk is not
 const PROJECT_ID = 'bench-project';
 const STREAM_API_KEY = 'benchkey';
 const STREAM_API_SECRET = randomBytes(32).toString('hex');
-const COMPATIBILITY_DATE = /** @type {RegExpExecArray} */ (
-  /compatibility_date\s*=\s*"([^"]+)"/.exec(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'))
-)[1];
 const tmp = tempDir('bench-');
 /** @type {string[]} */
 const out = [];
@@ -192,19 +190,7 @@ async function startWorker(extraBindings) {
     bindings: workerBindings(extraBindings),
     d1Databases: { DB: 'bench-registry' },
   });
-  const db = await started.mf.getD1Database('DB');
-  // Every migration, in order, as `wrangler d1 migrations apply` would.
-  for (const file of readdirSync(join(ROOT, 'migrations'))
-    .filter((name) => name.endsWith('.sql'))
-    .sort()) {
-    const migration = readFileSync(join(ROOT, 'migrations', file), 'utf8');
-    for (const statement of migration
-      .replace(/--.*$/gm, '')
-      .split(';')
-      .map((s) => s.trim())
-      .filter(Boolean))
-      await db.prepare(statement).run();
-  }
+  await applyMigrations(started.mf);
   return started;
 }
 
@@ -215,7 +201,7 @@ const CONTENDERS = {
   floor: {
     label: 'floor (constant answer, workerd)',
     floor: true,
-    start: () => miniflare({ scriptPath: join(ROOT, 'bench', 'contenders', 'floor-worker.js') }),
+    start: () => miniflare({ scriptPath: FLOOR_SCRIPT }),
   },
   original: {
     label: 'original stack (firebase-admin + stream-chat, Node)',

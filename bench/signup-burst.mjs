@@ -46,7 +46,7 @@ import { parseArgs } from 'node:util';
 import { jwtVerify } from 'jose';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { freePort, listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
+import { freePort, listenOnLoopback, onStop, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, endpointKey, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import { COMPATIBILITY_DATE, ROOT, applyMigrations, mintIdToken, quantile, sleep, testSigningKey, watchdog } from './lib/harness.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
@@ -221,8 +221,8 @@ const server = createServer(async (req, res) => {
 });
 const { url: standInUrl } = await listenOnLoopback(server);
 const disarm = watchdog((SECONDS * (RETURNING ? 2 : 1) + (RETRY_BUDGET_MS / 1000) * 2 + 300) * 1000, cleanup);
-for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM']))
-  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
+// Ctrl-C or SIGTERM: stopAllOnSignals (above) runs it, then exits.
+onStop(cleanup);
 
 // ---- the Worker's log lines: Stream retries and failures, batcher fallbacks ----
 /** @type {Map<string, number>} */

@@ -38,7 +38,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import autocannonUntyped from 'autocannon';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { listenOnLoopback, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
+import { listenOnLoopback, onStop, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { StreamStandIn, readNodeRequest, writeNodeResponse } from '../scripts/lib/stream-standin.mjs';
 import {
   FLOOR_SCRIPT,
@@ -260,9 +260,8 @@ const cleanup = async () => {
   rmSync(tmp, { recursive: true, force: true });
 };
 const disarm = watchdog(RUN_MS + IDLE_MS + 240_000, cleanup);
-for (const signal of /** @type {const} */ (['SIGINT', 'SIGTERM'])) {
-  process.once(signal, () => void cleanup().finally(() => process.exit(130)));
-}
+// Ctrl-C or SIGTERM: stopAllOnSignals (above) runs it, then exits.
+onStop(cleanup);
 
 // ---- ID tokens: USERS users × PROFILES profiles ----
 const iat = Math.floor(Date.now() / 1000);

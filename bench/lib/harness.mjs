@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
-import { freePort } from '../../scripts/lib/process.mjs';
+import { freePort, onStop, tempDir } from '../../scripts/lib/process.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const COMPATIBILITY_DATE = /** @type {string} */ (
@@ -62,6 +62,9 @@ export function vmRssKiB(pid) {
   }
 }
 
+/** @type {string | undefined} where startMiniflare's instances keep their temp folders */
+let miniflareTemp;
+
 /**
  * One Miniflare instance (a fresh workerd process, so a fresh isolate) on 127.0.0.1, with the
  * pid of its workerd process.
@@ -69,15 +72,34 @@ export function vmRssKiB(pid) {
  */
 export async function startMiniflare(options) {
   const before = workerdChildren();
-  const mf = new Miniflare({
-    modules: true,
-    modulesRoot: dirname(options.scriptPath),
-    compatibilityDate: COMPATIBILITY_DATE,
-    compatibilityFlags: ['nodejs_als'], // as wrangler.toml
-    host: '127.0.0.1',
-    port: await freePort(),
-    ...options,
-  });
+  // Miniflare makes its temp folder in os.tmpdir() when constructed, and removes it on dispose without
+  // waiting: a script that exits right after (Ctrl-C) would leave it. Inside a folder of tempDir's it is
+  // removed on any exit.
+  miniflareTemp ??= tempDir('bench-miniflare-');
+  const port = await freePort();
+  const tmpdirBefore = process.env.TMPDIR;
+  process.env.TMPDIR = miniflareTemp;
+  /** @type {Miniflare} */
+  let mf;
+  try {
+    mf = new Miniflare({
+      modules: true,
+      modulesRoot: dirname(options.scriptPath),
+      compatibilityDate: COMPATIBILITY_DATE,
+      compatibilityFlags: ['nodejs_als'], // as wrangler.toml
+      host: '127.0.0.1',
+      port,
+      ...options,
+    });
+  } finally {
+    if (tmpdirBefore === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = tmpdirBefore;
+  }
+  // Stopped on Ctrl-C (stopAllOnSignals) from the moment it exists, also while it starts: Miniflare removes
+  // its temp folder only when disposed. The script's own mf.dispose() takes it off that list.
+  const dispose = mf.dispose.bind(mf);
+  const forget = onStop(dispose);
+  mf.dispose = () => (forget(), dispose());
   const url = (await mf.ready).href.replace(/\/$/, '');
   const pid = [...workerdChildren()].find((p) => !before.has(p));
   return { mf, url, pid };
@@ -167,7 +189,14 @@ export function watchdog(ms, cleanup) {
  */
 export async function deployedBindings() {
   process.env.WRANGLER_SEND_METRICS = 'false';
+  const signals = /** @type {const} */ (['SIGINT', 'SIGTERM']);
+  const before = signals.map((signal) => process.listeners(signal));
   const { unstable_readConfig } = await import('wrangler');
+  // Importing wrangler installs its CLI's SIGINT and SIGTERM handlers, which exit at once with code 0: a
+  // benchmark's Ctrl-C would end it before its own cleanup (stopAllOnSignals) stops its workerd processes.
+  signals.forEach((signal, i) => {
+    for (const listener of process.listeners(signal)) if (!before[i]?.includes(listener)) process.off(signal, listener);
+  });
   /**
    * The part of wrangler's parsed configuration read here.
    * @type {{

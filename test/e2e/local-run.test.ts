@@ -10,7 +10,7 @@ import { serveStreamStandIn } from '../../scripts/lib/stream-standin.mjs';
 import { streamCheckLine } from '../../scripts/start.mjs';
 
 // The local scripts as a new user meets them: a second `npm start` refuses in one line and leaves the
-// first run alone; Ctrl-C during a standalone `npm run demo` leaves no process and no temp folder behind;
+// first run alone; Ctrl-C during a standalone `npm run demo` or a benchmark leaves no process and no temp folder behind;
 // `npm run web` prints a URL connected to the running npm start; with real Stream credentials, npm start
 // checks the app once and says what to fix.
 
@@ -130,6 +130,35 @@ it('Ctrl-C during a standalone npm run demo stops the emulator and workerd and r
     `the demo's processes to end: ${processesWith(marker, pid).join('\n')}`,
   );
   expect(readdirSync(tmp).filter((name) => /^(auth-emulator|demo-state|stream-token-client)-/.test(name))).toEqual([]);
+});
+
+it('Ctrl-C during a benchmark stops its workerd instances and removes its temp folders', async () => {
+  const marker = `LOCAL_RUN_TEST_MARKER=${randomBytes(8).toString('hex')}`;
+  const tmp = join(scratch, 'bench-tmp');
+  mkdirSync(tmp);
+  // cold-start.mjs starts a Miniflare instance (a workerd process) per case, a Google stand-in and temp folders.
+  const bench = node(
+    ['bench/cold-start.mjs', '--rounds', '50'],
+    { [marker.split('=')[0]!]: marker.split('=')[1]!, TMPDIR: tmp },
+    { timeoutMs: 150_000 },
+  );
+  const pid = bench.child.pid!;
+  // Past its first round (instances started and stopped), while an instance of the next one runs.
+  await until(
+    () => bench.output().includes('round 1:') && processesWith(marker, pid).some((line) => line.includes('workerd')),
+    120_000,
+    `the benchmark's second round\n${bench.output()}`,
+  );
+  bench.child.kill('SIGINT');
+  const { status, signal } = await bench.done;
+  expect({ status, signal }).toEqual({ status: 130, signal: null });
+  await until(
+    () => processesWith(marker, pid).length === 0,
+    10_000,
+    `the benchmark's processes to end: ${processesWith(marker, pid).join('\n')}`,
+  );
+  // update-check is wrangler's own (the bundle build), left by any run, interrupted or not.
+  expect(readdirSync(tmp).filter((name) => name !== 'update-check')).toEqual([]);
 });
 
 it('npm run web prints a URL connected to the running npm start', async () => {
