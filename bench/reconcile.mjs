@@ -35,7 +35,7 @@ import { parseArgs } from 'node:util';
 import { serialize } from 'node:v8';
 import { Log, LogLevel, Miniflare } from 'miniflare';
 import { buildBundle } from '../scripts/check-bundle.mjs';
-import { freePort, listenOnLoopback, onStop, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
+import { listenOnLoopback, onStop, stopAllOnSignals, tempDir } from '../scripts/lib/process.mjs';
 import { serveStreamStandIn } from '../scripts/lib/stream-standin.mjs';
 import { answerHelp } from '../scripts/lib/cli.mjs';
 import { applyMigrations, COMPATIBILITY_DATE } from './lib/harness.mjs';
@@ -281,7 +281,7 @@ async function startWorker({ persist, queue }) {
   const log = new CaptureLog();
   const mf = new Miniflare({
     host: '127.0.0.1',
-    port: await freePort(),
+    port: 0, // workerd picks a free one and Miniflare reports it: no window for another process to take it
     cf: false, // no fetch of the request.cf object from workers.cloudflare.com: everything stays on 127.0.0.1
     d1Persist: persist,
     log,

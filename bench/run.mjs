@@ -176,7 +176,7 @@ async function miniflare(options) {
     compatibilityDate: COMPATIBILITY_DATE,
     compatibilityFlags: ['nodejs_als'],
     host: '127.0.0.1',
-    port: await freePort(),
+    port: 0, // workerd picks a free one and Miniflare reports it: no window for another process to take it
     ...options,
   });
   const url = (await mf.ready).href.replace(/\/$/, '');

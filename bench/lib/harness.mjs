@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { Miniflare } from 'miniflare';
-import { freePort, onStop, tempDir } from '../../scripts/lib/process.mjs';
+import { onStop, tempDir } from '../../scripts/lib/process.mjs';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const COMPATIBILITY_DATE = /** @type {string} */ (
@@ -76,7 +76,6 @@ export async function startMiniflare(options) {
   // waiting: a script that exits right after (Ctrl-C) would leave it. Inside a folder of tempDir's it is
   // removed on any exit.
   miniflareTemp ??= tempDir('bench-miniflare-');
-  const port = await freePort();
   const tmpdirBefore = process.env.TMPDIR;
   process.env.TMPDIR = miniflareTemp;
   /** @type {Miniflare} */
@@ -88,7 +87,7 @@ export async function startMiniflare(options) {
       compatibilityDate: COMPATIBILITY_DATE,
       compatibilityFlags: ['nodejs_als'], // as wrangler.toml
       host: '127.0.0.1',
-      port,
+      port: 0, // workerd picks a free one and Miniflare reports it: no window for another process to take it
       ...options,
     });
   } finally {
