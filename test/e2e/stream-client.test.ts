@@ -16,6 +16,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { createStreamTokenProvider, deleteStreamUser, revokeStreamTokens, StreamTokenError } from '../../client/index';
 import { freePort, listenOnLoopback } from '../../scripts/lib/process.mjs';
 import { startLocal } from '../../scripts/start.mjs';
+import { unsignedIdToken } from './id-tokens';
 
 const TTL_SECONDS = 4;
 let stack: Awaited<ReturnType<typeof startLocal>>;
@@ -316,23 +317,6 @@ it("a Firebase ID token that expired in the provider's hands: one refresh, then 
   expect(failure).toBeInstanceOf(StreamTokenError);
   expect(failure).toMatchObject({ code: 'invalid_token', status: 401 });
 });
-
-/** An ID token as the Auth emulator mints it (alg none), issued `ageSeconds` ago relative to now (negative: in the past). */
-function unsignedIdToken(uid: string, projectId: string, shiftSeconds: number): string {
-  const iat = Math.floor(Date.now() / 1000) + shiftSeconds;
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const payload = {
-    iss: `https://securetoken.google.com/${projectId}`,
-    aud: projectId,
-    auth_time: iat,
-    user_id: uid,
-    sub: uid,
-    iat,
-    exp: iat + 3600,
-    firebase: { sign_in_provider: 'password', identities: {} },
-  };
-  return `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
-}
 
 async function waitFor(condition: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;

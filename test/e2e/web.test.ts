@@ -9,6 +9,7 @@ import { build } from 'esbuild';
 import { freePort, listenOnLoopback } from '../../scripts/lib/process.mjs';
 import { startLocal } from '../../scripts/start.mjs';
 import { buildWeb, pageQuery, serveWeb } from '../../scripts/web.mjs';
+import { unsignedIdToken } from './id-tokens';
 
 /** Debian's chromium (installed by .ci/run); flags as this machine needs them headless, as root. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -131,14 +132,7 @@ it('connects the official stream-chat client in the browser through the token pr
   const held = (await page.getAttribute('#token', 'data-value'))!;
   await page.click('#revoke');
   await page.waitForFunction(() => document.getElementById('revoked')?.dataset.value, undefined, { timeout: 20_000 });
-  const refused = await standIn.checkConnection(
-    new URLSearchParams({
-      json: JSON.stringify({ user_id: uid }),
-      api_key: stack.streamAccess.apiKey,
-      authorization: held,
-      'stream-auth-type': 'jwt',
-    }),
-  );
+  const refused = await connectAs(uid, held);
   expect(refused).toMatchObject({ ok: false, code: 40 });
   const accepted = mine().filter((c) => c.accepted).length;
   for (const socket of standIn.sockets) socket.close(4000, 'dropped'); // the page's connection drops: it reconnects
@@ -150,14 +144,7 @@ it('connects the official stream-chat client in the browser through the token pr
   await page.click('#delete-account');
   await page.waitForFunction(() => document.getElementById('delete-result')?.dataset.value, undefined, { timeout: 20_000 });
   expect(await page.getAttribute('#delete-result', 'data-value')).toBe('deleted');
-  const afterDeletion = await standIn.checkConnection(
-    new URLSearchParams({
-      json: JSON.stringify({ user_id: uid }),
-      api_key: stack.streamAccess.apiKey,
-      authorization: last,
-      'stream-auth-type': 'jwt',
-    }),
-  );
+  const afterDeletion = await connectAs(uid, last);
   expect(afterDeletion).toMatchObject({ ok: false, code: 16 });
   expect(await page.textContent('#error')).toBe('');
   expect(pageErrors).toEqual([]);
@@ -224,19 +211,7 @@ it("in the browser, an ID token that expired in the provider's hands is refreshe
     write: false,
   });
   const { localId: uid, idToken: fresh } = await emulatorSignUp('sleeper');
-  const iat = Math.floor(Date.now() / 1000) - 7200;
-  const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
-  const payload = {
-    iss: `https://securetoken.google.com/${stack.projectId}`,
-    aud: stack.projectId,
-    auth_time: iat,
-    user_id: uid,
-    sub: uid,
-    iat,
-    exp: iat + 3600,
-    firebase: { sign_in_provider: 'password', identities: {} },
-  };
-  const expired = `${encode({ alg: 'none', typ: 'JWT' })}.${encode(payload)}.`;
+  const expired = unsignedIdToken(uid, stack.projectId, -7200);
 
   const page = await browser.newPage();
   await page.goto(web.url); // a page of an origin the Worker's CORS allows
@@ -284,4 +259,16 @@ async function waitFor(condition: () => boolean, timeoutMs: number): Promise<voi
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
+}
+
+/** What the Stream stand-in answers a client connecting as `uid` with `token` (as Stream checks a connection). */
+function connectAs(uid: string, token: string) {
+  return stack.stream!.standIn.checkConnection(
+    new URLSearchParams({
+      json: JSON.stringify({ user_id: uid }),
+      api_key: stack.streamAccess.apiKey,
+      authorization: token,
+      'stream-auth-type': 'jwt',
+    }),
+  );
 }
