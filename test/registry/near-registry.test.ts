@@ -40,31 +40,33 @@ describe('NearRegistry', () => {
     expect(near.tenantRows).toBe(false);
   });
 
-  it('forgets what it read after a few minutes, so a deletion reaches every isolate', async () => {
+  /** An isolate (its clock at `clock.now`) that read 'ada' as active, after which she was marked missing on the primary. */
+  async function readThenMarkedMissing() {
     await register(['ada'], '');
-    let now = 1_000_000;
+    const clock = { now: 1_000_000 };
     const { db, counts } = laggingDb(new Set());
-    const near = new NearRegistry(new UserRegistry(db), () => now);
+    const near = new NearRegistry(new UserRegistry(db), () => clock.now);
     await near.find('ada');
     await new UserRegistry(DB).markMissing(['ada']);
-    now += MEMORY_TTL_MS - 1;
+    return { near, counts, clock };
+  }
+
+  it('forgets what it read after a few minutes, so a deletion reaches every isolate', async () => {
+    const { near, counts, clock } = await readThenMarkedMissing();
+    clock.now += MEMORY_TTL_MS - 1;
     expect((await near.find('ada'))?.state).toBe('active');
-    now += 2;
+    clock.now += 2;
     expect((await near.find('ada'))?.state).toBe('pending_delete');
     expect(counts.replica).toBe(2);
   });
 
   it('what the isolate writes itself (a profile hash, evidence of life) never extends how long a read is trusted', async () => {
-    await register(['ada'], '');
-    let now = 1_000_000;
-    const { db, counts } = laggingDb(new Set());
-    const near = new NearRegistry(new UserRegistry(db), () => now);
-    await near.find('ada');
-    await new UserRegistry(DB).markMissing(['ada']);
-    now += MEMORY_TTL_MS - 10;
+    const { near, counts, clock } = await readThenMarkedMissing();
+    clock.now += MEMORY_TTL_MS - 10;
+    const now = clock.now;
     near.amend('ada', (entry) => ({ ...entry, written: { hash: 'h', at: now } }));
     expect(near.remembered('ada')?.written).toEqual({ hash: 'h', at: now });
-    now += 20;
+    clock.now += 20;
     expect(near.remembered('ada')).toBeUndefined();
     expect((await near.find('ada'))?.state).toBe('pending_delete');
     expect(counts.replica).toBe(2);
