@@ -152,7 +152,8 @@ describe('simulation: the promises (docs/promises.md) hold on every path', () =>
       print(
         `simulation: BREACH in sequence ${details.numRuns} of seed ${details.seed}, path ${details.counterexamplePath} (shrunk ${details.numShrinks} times)\n` +
           `  replay: npm run sim -- --seed ${details.seed} --path ${details.counterexamplePath}\n` +
-          `  sequence: ${fc.stringify(details.counterexample)}`,
+          `  sequence: ${fc.stringify(details.counterexample)}\n` +
+          `  what broke: ${details.errorInstance instanceof Error ? details.errorInstance.message : String(details.errorInstance)}`,
       );
       throw new Error(fc.defaultReportMessage(details));
     }
